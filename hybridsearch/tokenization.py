@@ -1,0 +1,69 @@
+"""Text → BM25 terms with MeCab (fugashi + unidic-lite).
+
+The text is normalised (`textnorm`), tagged, and content words are kept: particles (助詞),
+auxiliaries (助動詞), symbols and whitespace are dropped. The term is the surface form, UniDic's
+orthographic base form, or its lemma (`TermForm`). A query whose words are all filtered out (say
+「それは?」) falls back to its unfiltered terms, so a BM25 query is never empty.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from .config import TermForm, TokenizerConfig
+from .errors import EmptyQueryError
+from .textnorm import normalize
+
+if TYPE_CHECKING:
+    import fugashi
+
+__all__ = ["DROPPED_POS", "Tokenizer"]
+
+#: UniDic top-level parts of speech that never become BM25 terms.
+DROPPED_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"})
+
+_LOANWORD_GLOSS = re.compile(r"-[A-Za-z][A-Za-z_ ]*$")  # UniDic lemma "コンピューター-computer"
+
+
+class Tokenizer:
+    """Turns text into BM25 terms; one MeCab tagger per instance, created on first use."""
+
+    def __init__(self, config: TokenizerConfig | None = None) -> None:
+        self.config = config or TokenizerConfig()
+        self._tagger: fugashi.Tagger | None = None
+
+    @property
+    def tagger(self) -> fugashi.Tagger:
+        if self._tagger is None:
+            import fugashi
+            import unidic_lite
+
+            self._tagger = fugashi.Tagger(f'-d "{unidic_lite.DICDIR}"')
+        return self._tagger
+
+    def document_terms(self, text: str) -> list[str]:
+        """Content-word terms of a document chunk (may be empty)."""
+        return [term for term, pos in self._tagged(text) if pos not in DROPPED_POS]
+
+    def query_terms(self, text: str) -> list[str]:
+        """Content-word terms of a query, or all its terms when none is a content word."""
+        if not text.strip():
+            raise EmptyQueryError("The query is empty; give some words to search for.")
+        tagged = self._tagged(text)
+        content = [term for term, pos in tagged if pos not in DROPPED_POS]
+        return content or [term for term, _ in tagged]
+
+    def _tagged(self, text: str) -> list[tuple[str, str]]:
+        form = self.config.term_form
+        return [(_term(word, form), word.feature.pos1 or "") for word in self.tagger(normalize(text))]
+
+
+def _term(word: Any, form: TermForm) -> str:
+    surface: str = word.surface
+    if form is TermForm.SURFACE or word.is_unk:
+        return surface
+    value = word.feature.orthBase if form is TermForm.BASE else word.feature.lemma
+    if not value or value == "*":
+        return surface
+    return _LOANWORD_GLOSS.sub("", value) if form is TermForm.LEMMA else value
