@@ -48,6 +48,7 @@ class Hit:
 
     `bm25` and `dense` are raw scores (BM25 sum, cosine similarity); `bm25_norm` and `dense_norm`
     are the values after fusion normalisation, and `score = alpha * dense_norm + (1 - alpha) * bm25_norm`.
+    The dense fields are None when the search ran with alpha = 0 (BM25 only, no model loaded).
     """
 
     rank: int
@@ -55,8 +56,8 @@ class Hit:
     score: float
     bm25: float
     bm25_norm: float
-    dense: float
-    dense_norm: float
+    dense: float | None
+    dense_norm: float | None
     source: str
     path: str
     record: str

@@ -1,0 +1,81 @@
+"""Score fusion, pure numpy: put BM25 and dense scores on one scale, then mix them with alpha.
+
+    score = alpha * dense_norm + (1 - alpha) * bm25_norm        (alpha = 1: dense only, 0: BM25 only)
+
+The candidates are the union of both sides' lists. A candidate missing from one side's list gets
+that side's minimum raw score there. Normalisation is per query over the candidates:
+
+- `minmax`: (x - min) / (max - min); a side whose scores are all equal normalises to 0.
+- `zscore`: (x - mean) / std; a side with no spread normalises to 0.
+- `rrf`:    1 / (60 + rank) for the 1-based rank in that side's list; a missing candidate gets 0,
+            as in standard reciprocal rank fusion (alpha then weights the two reciprocal ranks).
+
+Ties in the fused score are broken by the dense score, then the BM25 score, then the chunk id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import Fusion, check_alpha
+
+__all__ = ["Fused", "RRF_K", "fuse"]
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Fused:
+    """The top candidates after fusion, best first; all arrays are aligned with `ids`."""
+
+    ids: np.ndarray
+    score: np.ndarray
+    bm25: np.ndarray
+    bm25_norm: np.ndarray
+    dense: np.ndarray
+    dense_norm: np.ndarray
+
+
+def fuse(
+    bm25_ids: np.ndarray,
+    bm25_scores: np.ndarray,
+    dense_ids: np.ndarray,
+    dense_scores: np.ndarray,
+    alpha: float,
+    fusion: Fusion | str = Fusion.MINMAX,
+    k: int = 10,
+) -> Fused:
+    """Fuse two ranked candidate lists (ids with raw scores, best first) and keep the top `k`."""
+    alpha = check_alpha(alpha)
+    fusion = Fusion.parse(fusion)
+    ids = np.union1d(bm25_ids, dense_ids).astype(np.int64)
+    bm25_raw, bm25_rank = _align(ids, bm25_ids, bm25_scores)
+    dense_raw, dense_rank = _align(ids, dense_ids, dense_scores)
+    bm25_norm = _normalise(bm25_raw, bm25_rank, fusion)
+    dense_norm = _normalise(dense_raw, dense_rank, fusion)
+    score = alpha * dense_norm + (1 - alpha) * bm25_norm
+    order = np.lexsort((ids, -bm25_raw, -dense_raw, -score))[: max(k, 0)]
+    return Fused(ids[order], score[order], bm25_raw[order], bm25_norm[order], dense_raw[order], dense_norm[order])
+
+
+def _align(ids: np.ndarray, side_ids: np.ndarray, side_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw scores and 1-based ranks of `ids` on one side; missing ids get the side's minimum and rank 0."""
+    raw = np.full(len(ids), float(side_scores.min()) if len(side_scores) else 0.0)
+    rank = np.zeros(len(ids), dtype=np.int64)
+    if len(side_ids):
+        positions = np.searchsorted(ids, side_ids)
+        raw[positions] = side_scores
+        rank[positions] = np.arange(1, len(side_ids) + 1)
+    return raw, rank
+
+
+def _normalise(raw: np.ndarray, rank: np.ndarray, fusion: Fusion) -> np.ndarray:
+    if fusion is Fusion.RRF:
+        return np.where(rank > 0, 1.0 / (RRF_K + rank), 0.0)
+    if fusion is Fusion.ZSCORE:
+        spread = raw.std()
+        return (raw - raw.mean()) / spread if spread > 0 else np.zeros_like(raw)
+    low, high = (raw.min(), raw.max()) if len(raw) else (0.0, 0.0)
+    return (raw - low) / (high - low) if high > low else np.zeros_like(raw)

@@ -1,0 +1,276 @@
+"""HybridIndex: build an index from folders, open it, search it.
+
+    index = HybridIndex.build("docs", "indexes/docs")      # or HybridIndex.open("indexes/docs")
+    for hit in index.search("赤い惑星は?", k=5, alpha=0.6):
+        print(hit.score, hit.source, hit.text)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bm25 import BM25Index, top_k
+from .chunking import chunk_text
+from .config import IndexConfig, check_alpha, Fusion
+from .encoders import Encoder, ModelSpec, check_vectors, load_encoder
+from .errors import EmptyQueryError, HybridSearchError, IndexFormatError, InputError
+from .fusion import fuse
+from .loaders import LoadReport, iter_documents
+from .schema import Chunk, Document, Hit
+from .store import (
+    BM25_DIR,
+    DOCSTORE,
+    VECTORS,
+    DocStore,
+    live_generation,
+    new_generation,
+    read_manifest,
+    write_docstore,
+    write_manifest,
+)
+from .tokenization import Tokenizer
+
+__all__ = ["BuildReport", "EXHAUSTIVE_LIMIT", "HybridIndex", "candidate_depth"]
+
+#: Indexes with at most this many chunks score every chunk on both sides for every query.
+EXHAUSTIVE_LIMIT = 10_000
+
+logger = logging.getLogger("hybridsearch")
+Warn = Callable[[str], None]
+PathArg = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did: files seen, skipped (with reasons), documents, chunks, seconds."""
+
+    files: int
+    documents: int
+    chunks: int
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    skipped_records: int = 0
+    seconds: float = 0.0
+
+
+def candidate_depth(k: int, num_chunks: int) -> int:
+    """How many candidates each side contributes: every chunk for small indexes, else max(100, 10k)."""
+    return num_chunks if num_chunks <= EXHAUSTIVE_LIMIT else max(100, 10 * k)
+
+
+class HybridIndex:
+    """A built index: BM25 over MeCab terms + dense vectors, fused per query with `alpha`."""
+
+    def __init__(self, index_dir: Path, manifest: dict[str, Any], encoder: Encoder | None = None) -> None:
+        self.index_dir = index_dir
+        self.manifest = manifest
+        self.config = IndexConfig.from_dict(manifest["config"])
+        self.model = ModelSpec(**manifest["model"])
+        generation = index_dir / manifest["generation"]
+        try:
+            self.bm25 = BM25Index.load(generation / BM25_DIR, self.config.bm25)
+            from .vectors import VectorStore
+
+            self.vectors = VectorStore.load(generation / VECTORS)
+            self.docstore = DocStore(generation / DOCSTORE)
+        except (OSError, ValueError, RuntimeError) as error:
+            raise IndexFormatError(
+                f"Index {index_dir} is damaged ({error}); rebuild it with: hsearch index PATH --index {index_dir}"
+            ) from None
+        counts = manifest["counts"]
+        if self.bm25.num_chunks != counts["chunks"] or len(self.vectors) != counts["chunks"]:
+            raise IndexFormatError(
+                f"Index {index_dir} is inconsistent: manifest says {counts['chunks']} chunks, BM25 has "
+                f"{self.bm25.num_chunks}, vectors {len(self.vectors)}; rebuild it with: hsearch index PATH --index {index_dir}"
+            )
+        self.tokenizer = Tokenizer(self.config.tokenizer)
+        self._encoder = encoder
+        self.build_report: BuildReport | None = None
+
+    # --- building -------------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        paths: PathArg | Sequence[PathArg],
+        index_dir: PathArg = "indexes/default",
+        *,
+        model: str | None = None,
+        encoder: Encoder | None = None,
+        config: IndexConfig | None = None,
+        show_progress: bool = False,
+        warn: Warn | None = None,
+    ) -> HybridIndex:
+        """Index every supported file under `paths` into `index_dir`, replacing what was there.
+
+        `model` names a sentence-transformers model (folder or cached hub name); `encoder` passes a
+        ready one instead. Skipped files are reported through `warn` (default: the logger).
+        """
+        started = time.perf_counter()
+        sources = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        if not sources:
+            raise InputError("Give at least one folder or file to index.")
+        config = config or IndexConfig()
+        if model is not None:
+            config = config.with_changes(dense=type(config.dense)(model=model, batch_size=config.dense.batch_size))
+        encoder = encoder or load_encoder(config.dense.model)
+        warn = warn or logger.warning
+
+        report = LoadReport()
+        documents: list[Document] = []
+        chunks: list[Chunk] = []
+        with _bar("Reading", "files", show_progress) as bar:
+            for document in iter_documents(sources, config.loader, report, warn):
+                pieces = chunk_text(document.text, len(documents), config.chunk, fits=encoder.fits)
+                if pieces:
+                    documents.append(document)
+                    chunks.extend(pieces)
+                bar.update(report.files - bar.n)
+        if not chunks:
+            skipped = f" ({len(report.skipped_files)} file(s) skipped)" if report.skipped_files else ""
+            raise InputError(f"No documents with text found under {', '.join(map(str, sources))}{skipped}.")
+
+        tokenizer = Tokenizer(config.tokenizer)
+        with _bar("Tokenizing", "chunks", show_progress, total=len(chunks)) as bar:
+            terms = []
+            for chunk in chunks:
+                terms.append(tokenizer.document_terms(chunk.text))
+                bar.update(1)
+        bm25 = BM25Index.build(terms, config.bm25)
+
+        with _bar("Encoding", "chunks", show_progress, total=len(chunks)) as bar:
+            vectors = encoder.encode_documents([c.text for c in chunks], config.dense.batch_size, progress=bar.update)
+        vectors = check_vectors(vectors, len(chunks), encoder.spec.dim)
+
+        from .vectors import VectorStore
+
+        index_path = Path(index_dir)
+        with new_generation(index_path) as work:
+            bm25.save(work / BM25_DIR)
+            VectorStore.build(vectors).save(work / VECTORS)
+            write_docstore(work / DOCSTORE, documents, chunks)
+            write_manifest(work, {
+                "config": config.to_dict(),
+                "model": encoder.spec.to_dict(),
+                "sources": [str(s) for s in sources],
+                "counts": {
+                    "files": report.files, "documents": len(documents), "chunks": len(chunks),
+                    "terms": len(bm25.vocab), "skipped_files": len(report.skipped_files),
+                    "skipped_records": report.skipped_records,
+                },
+            })
+        index = cls.open(index_path, encoder=encoder)
+        index.build_report = BuildReport(
+            files=report.files, documents=len(documents), chunks=len(chunks),
+            skipped_files=report.skipped_files, skipped_records=report.skipped_records,
+            seconds=time.perf_counter() - started,
+        )
+        return index
+
+    # --- opening --------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, index_dir: PathArg = "indexes/default", *, model: str | None = None, encoder: Encoder | None = None) -> HybridIndex:
+        """Open the live generation of an index. `model`/`encoder`, if given, must match the index's."""
+        index_path = Path(index_dir)
+        generation = live_generation(index_path)
+        manifest = read_manifest(generation)
+        manifest["generation"] = generation.name
+        try:
+            recorded = ModelSpec(**manifest["model"])
+            IndexConfig.from_dict(manifest["config"])
+        except (KeyError, TypeError, HybridSearchError) as error:
+            raise IndexFormatError(f"Index {index_path} has an invalid manifest ({error}).") from None
+        if encoder is None and model is not None:
+            encoder = load_encoder(model)
+        if encoder is not None:
+            recorded.check_compatible(encoder.spec)
+        return cls(index_path, manifest, encoder)
+
+    @property
+    def encoder(self) -> Encoder:
+        """The index's dense model, loaded on first use."""
+        if self._encoder is None:
+            self._encoder = load_encoder(self.model.name)
+            self.model.check_compatible(self._encoder.spec)
+        return self._encoder
+
+    # --- searching ------------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 10, alpha: float | None = None, fusion: Fusion | str | None = None) -> list[Hit]:
+        """The `k` best chunks for `query`: `alpha` is the dense share (default: the index's)."""
+        if not isinstance(query, str) or not query.strip():
+            raise EmptyQueryError("The query is empty; give some words to search for.")
+        if not isinstance(k, int) or k < 1:
+            raise InputError(f"k must be a positive whole number (got {k!r}).")
+        alpha = self.config.alpha if alpha is None else check_alpha(alpha)
+        fusion = self.config.fusion if fusion is None else Fusion.parse(fusion)
+
+        terms = self.tokenizer.query_terms(query)
+        depth = candidate_depth(k, self.bm25.num_chunks)
+        bm25_scores = self.bm25.scores(terms)
+        bm25_ids = top_k(bm25_scores, depth)
+        if alpha > 0:  # alpha = 0 is BM25 only: the model is not even loaded
+            query_vector = check_vectors(self.encoder.encode_queries([query]), 1, self.model.dim)[0]
+            dense_scores, dense_ids = self.vectors.search(query_vector, depth)
+        else:
+            dense_scores, dense_ids = np.zeros(0, np.float32), np.zeros(0, np.int64)
+        fused = fuse(bm25_ids, bm25_scores[bm25_ids], dense_ids, dense_scores, alpha, fusion, k)
+
+        stored = self.docstore.chunks(fused.ids.tolist())
+        hits = []
+        for rank, i in enumerate(fused.ids.tolist()):
+            chunk = stored[i]
+            hits.append(Hit(
+                rank=rank + 1, chunk_id=i, score=float(fused.score[rank]),
+                bm25=float(fused.bm25[rank]), bm25_norm=float(fused.bm25_norm[rank]),
+                dense=float(fused.dense[rank]) if alpha > 0 else None,
+                dense_norm=float(fused.dense_norm[rank]) if alpha > 0 else None,
+                source=chunk.source, path=chunk.path, record=chunk.record, title=chunk.title,
+                text=chunk.text, start=chunk.start, end=chunk.end, ordinal=chunk.ordinal,
+                matched_terms=tuple(self.bm25.matched_terms(terms, i)),
+            ))
+        return hits
+
+    def info(self) -> dict[str, Any]:
+        """What the index holds and how it was built (the manifest, minus file checksums)."""
+        return {key: value for key, value in self.manifest.items() if key != "files"} | {"path": str(self.index_dir)}
+
+    def close(self) -> None:
+        self.docstore.close()
+
+    def __enter__(self) -> HybridIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _NoBar:
+    n = 0
+
+    def update(self, count: int = 1) -> None:
+        self.n += count
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _bar(label: str, unit: str, show: bool, total: int | None = None) -> Any:
+    """A progress bar on stderr (tqdm), or a silent counter."""
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit=f" {unit}", file=sys.stderr, leave=True, dynamic_ncols=True)

@@ -1,0 +1,264 @@
+"""On-disk layout: immutable generations behind an atomically swapped pointer.
+
+    <index>/CURRENT                  name of the live generation ("gen-000003")
+    <index>/gen-000003/manifest.json format_version, versions, config, model, counts, file checksums
+    <index>/gen-000003/docs.sqlite   documents + chunks (text and offsets)
+    <index>/gen-000003/bm25/         raw term counts (CSR .npy), chunk lengths, vocab.json
+    <index>/gen-000003/vectors.faiss FAISS index keyed by chunk id
+
+A build writes a hidden temporary folder, fsyncs it, renames it to the next generation and only
+then replaces CURRENT (write + rename, atomic on POSIX). A crash at any point leaves the previous
+generation live; readers never see a half-written index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import IndexFormatError, IndexNotFoundError, InputError
+from .schema import Chunk, Document
+from .version import __version__
+
+__all__ = [
+    "FORMAT_VERSION",
+    "DocStore",
+    "StoredChunk",
+    "live_generation",
+    "new_generation",
+    "read_manifest",
+    "write_docstore",
+    "write_manifest",
+]
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+MANIFEST = "manifest.json"
+DOCSTORE = "docs.sqlite"
+BM25_DIR = "bm25"
+VECTORS = "vectors.faiss"
+_KEEP_GENERATIONS = 2  # the live one and its predecessor, for readers that opened it just before a swap
+_REBUILD_HINT = "rebuild it with: hsearch index PATH --index {dir}"
+
+
+def live_generation(index_dir: Path) -> Path:
+    """The folder of the live generation, or a clear error if there is no usable index."""
+    pointer = index_dir / POINTER
+    if not pointer.is_file():
+        if index_dir.is_dir() and any(index_dir.iterdir()):
+            raise IndexFormatError(f"{index_dir} is not a hybridsearch index (no {POINTER} file); {_hint(index_dir)}.")
+        raise IndexNotFoundError(f"No index at {index_dir}; create one with: hsearch index PATH --index {index_dir}")
+    name = pointer.read_text(encoding="utf-8").strip()
+    generation = index_dir / name
+    if not name.startswith("gen-") or not generation.is_dir():
+        raise IndexFormatError(f"Index {index_dir} points at a missing generation {name!r}; {_hint(index_dir)}.")
+    return generation
+
+
+def read_manifest(generation: Path) -> dict[str, Any]:
+    """The manifest of a generation, checked for format version and file sizes."""
+    index_dir = generation.parent
+    try:
+        manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise IndexFormatError(f"Index {index_dir} has an unreadable manifest ({error}); {_hint(index_dir)}.") from None
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if version != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"Index {index_dir} has format version {version!r}, but this hybridsearch {__version__} reads "
+            f"version {FORMAT_VERSION}; {_hint(index_dir)}."
+        )
+    for name, expected in manifest.get("files", {}).items():
+        path = generation / name
+        size = path.stat().st_size if path.is_file() else None
+        if size != expected["size"]:
+            found = "missing" if size is None else f"{size} bytes, expected {expected['size']}"
+            raise IndexFormatError(f"Index {index_dir} is damaged: {name} is {found}; {_hint(index_dir)}.")
+    return manifest
+
+
+@contextmanager
+def new_generation(index_dir: Path) -> Iterator[Path]:
+    """A fresh folder to write a generation into; made live when the block ends without error.
+
+    The caller writes the index files into the folder, then the manifest with `write_manifest`.
+    """
+    if index_dir.exists() and not index_dir.is_dir():
+        raise InputError(f"Index location {index_dir} is a file; choose a folder with --index.")
+    if index_dir.is_dir() and not (index_dir / POINTER).exists() and any(
+        not p.name.startswith(".") for p in index_dir.iterdir()
+    ):
+        raise InputError(
+            f"{index_dir} exists and is not a hybridsearch index; refusing to write into it. "
+            "Choose an empty or new folder with --index."
+        )
+    index_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".building-", dir=index_dir))
+    try:
+        yield work
+        if not (work / MANIFEST).is_file():
+            raise RuntimeError("a generation was finished without a manifest")
+        _fsync_tree(work)
+        generation = index_dir / f"gen-{_next_number(index_dir):06d}"
+        os.rename(work, generation)
+        _replace_pointer(index_dir, generation.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _remove_old(index_dir)
+
+
+def write_manifest(generation: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Complete `manifest` with format/version/time and checksums of every file, then write it."""
+    files = {}
+    for path in sorted(p for p in generation.rglob("*") if p.is_file()):
+        files[path.relative_to(generation).as_posix()] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+    full = {
+        "format_version": FORMAT_VERSION,
+        "hybridsearch_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **manifest,
+        "files": files,
+    }
+    (generation / MANIFEST).write_text(json.dumps(full, indent=2, ensure_ascii=False), encoding="utf-8")
+    return full
+
+
+def _hint(index_dir: Path) -> str:
+    return _REBUILD_HINT.format(dir=index_dir)
+
+
+def _next_number(index_dir: Path) -> int:
+    numbers = [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()]
+    return max(numbers, default=0) + 1
+
+
+def _replace_pointer(index_dir: Path, name: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".pointer-", dir=index_dir)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(name + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, index_dir / POINTER)
+    _fsync_dir(index_dir)
+
+
+def _remove_old(index_dir: Path) -> None:
+    live = (index_dir / POINTER).read_text(encoding="utf-8").strip()
+    generations = sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
+    keep = {live} | {p.name for p in generations[-_KEEP_GENERATIONS:]}
+    for path in generations:
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # platforms without directory handles
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- docstore ---------------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL, record TEXT NOT NULL, title TEXT NOT NULL,
+    encoding TEXT NOT NULL, sha256 TEXT NOT NULL, mtime REAL NOT NULL, size INTEGER NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(id),
+    ord INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX chunks_doc ON chunks(doc_id);
+"""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as read back from the docstore, with its document's identity."""
+
+    chunk_id: int
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    path: str
+    record: str
+    title: str
+
+    @property
+    def source(self) -> str:
+        return f"{self.path}#{self.record}" if self.record else self.path
+
+
+def write_docstore(path: Path, documents: Sequence[Document], chunks: Iterable[Chunk]) -> None:
+    """Write documents and chunks (chunk ids = their order) into a new SQLite file."""
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(_SCHEMA)
+        db.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ((i, d.path, d.record, d.title, d.encoding, d.sha256, d.mtime, d.size) for i, d in enumerate(documents)),
+        )
+        db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+            ((i, c.doc_index, c.ordinal, c.start, c.end, c.text) for i, c in enumerate(chunks)),
+        )
+
+
+class DocStore:
+    """Read-only access to a generation's documents and chunks; reads only what is asked for."""
+
+    def __init__(self, path: Path) -> None:
+        uri = f"file:{path.resolve().as_posix()}?mode=ro&immutable=1"
+        self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        """The chunks with the given ids (unknown ids are left out)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            "SELECT c.id, c.ord, c.start, c.end, c.text, d.path, d.record, d.title "
+            f"FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
+            [int(i) for i in ids],
+        )
+        return {row[0]: StoredChunk(*row) for row in rows}
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, chunks)."""
+        documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        chunks = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return int(documents), int(chunks)
+
+    def close(self) -> None:
+        self.db.close()
