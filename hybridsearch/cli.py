@@ -77,8 +77,6 @@ def index(
             bm25=BM25Config(),
             dense=DenseConfig(model=model, batch_size=batch_size),
         )
-        if not quiet:
-            _stderr(f"Loading model {model} …")
         built = HybridIndex.build(
             list(paths), index_dir, config=config, show_progress=not quiet,
             warn=(lambda message: None) if quiet else (lambda message: _stderr(f"warning: {message}")),

@@ -10,7 +10,8 @@ that side's minimum raw score there. Normalisation is per query over the candida
 - `rrf`:    1 / (60 + rank) for the 1-based rank in that side's list; a missing candidate gets 0,
             as in standard reciprocal rank fusion (alpha then weights the two reciprocal ranks).
 
-Ties in the fused score are broken by the dense score, then the BM25 score, then the chunk id.
+Ties in the fused score are broken by the raw score of the side alpha weights more (dense when
+alpha >= 0.5), then the other side's, then the chunk id; so alpha = 0 and 1 keep each side's exact order.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def fuse(
     bm25_norm = _normalise(bm25_raw, bm25_rank, fusion)
     dense_norm = _normalise(dense_raw, dense_rank, fusion)
     score = alpha * dense_norm + (1 - alpha) * bm25_norm
-    order = np.lexsort((ids, -bm25_raw, -dense_raw, -score))[: max(k, 0)]
+    first, second = (dense_raw, bm25_raw) if alpha >= 0.5 else (bm25_raw, dense_raw)
+    order = np.lexsort((ids, -second, -first, -score))[: max(k, 0)]
     return Fused(ids[order], score[order], bm25_raw[order], bm25_norm[order], dense_raw[order], dense_norm[order])
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from .schema import Chunk, Document, Hit
 from .store import (
     BM25_DIR,
     DOCSTORE,
+    check_index_location,
     VECTORS,
     DocStore,
     live_generation,
@@ -118,25 +119,33 @@ class HybridIndex:
         sources = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not sources:
             raise InputError("Give at least one folder or file to index.")
+        missing = [str(s) for s in sources if not Path(s).exists()]
+        if missing:
+            raise InputError(f"No such file or folder: {', '.join(missing)}")
+        index_path = Path(index_dir)
+        check_index_location(index_path)
         config = config or IndexConfig()
         if model is not None:
-            config = config.with_changes(dense=type(config.dense)(model=model, batch_size=config.dense.batch_size))
-        encoder = encoder or load_encoder(config.dense.model)
+            config = config.with_changes(dense=replace(config.dense, model=model))
         warn = warn or logger.warning
 
         report = LoadReport()
-        documents: list[Document] = []
-        chunks: list[Chunk] = []
         with _bar("Reading", "files", show_progress) as bar:
+            documents = []
             for document in iter_documents(sources, config.loader, report, warn):
-                pieces = chunk_text(document.text, len(documents), config.chunk, fits=encoder.fits)
-                if pieces:
-                    documents.append(document)
-                    chunks.extend(pieces)
+                documents.append(document)
                 bar.update(report.files - bar.n)
-        if not chunks:
+        if not documents:
             skipped = f" ({len(report.skipped_files)} file(s) skipped)" if report.skipped_files else ""
             raise InputError(f"No documents with text found under {', '.join(map(str, sources))}{skipped}.")
+
+        if encoder is None:
+            if show_progress:
+                print(f"Loading model {config.dense.model} …", file=sys.stderr)
+            encoder = load_encoder(config.dense.model)
+        chunks: list[Chunk] = []
+        for doc_index, document in enumerate(documents):
+            chunks.extend(chunk_text(document.text, doc_index, config.chunk, fits=encoder.fits))
 
         tokenizer = Tokenizer(config.tokenizer)
         with _bar("Tokenizing", "chunks", show_progress, total=len(chunks)) as bar:
@@ -152,7 +161,6 @@ class HybridIndex:
 
         from .vectors import VectorStore
 
-        index_path = Path(index_dir)
         with new_generation(index_path) as work:
             bm25.save(work / BM25_DIR)
             VectorStore.build(vectors).save(work / VECTORS)

@@ -129,7 +129,8 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             return _checked(_strict(data, encoding), encoding)
     if b"\x00" in data:
         raise _Skip("binary file (contains NUL bytes)")
-    for encoding in ("utf-8", *(("iso2022_jp_ext",) if any(m in data for m in _ISO2022_MARKERS) else ())):
+    # ISO-2022-JP is 7-bit, hence also valid UTF-8: its escape sequences must be looked for first
+    for encoding in (*(("iso2022_jp_ext",) if any(m in data for m in _ISO2022_MARKERS) else ()), "utf-8"):
         text = _strict(data, encoding)
         if text is not None:
             return _checked(text, encoding)

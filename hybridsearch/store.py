@@ -33,6 +33,7 @@ from .version import __version__
 __all__ = [
     "FORMAT_VERSION",
     "DocStore",
+    "check_index_location",
     "StoredChunk",
     "live_generation",
     "new_generation",
@@ -87,12 +88,8 @@ def read_manifest(generation: Path) -> dict[str, Any]:
     return manifest
 
 
-@contextmanager
-def new_generation(index_dir: Path) -> Iterator[Path]:
-    """A fresh folder to write a generation into; made live when the block ends without error.
-
-    The caller writes the index files into the folder, then the manifest with `write_manifest`.
-    """
+def check_index_location(index_dir: Path) -> None:
+    """Raise `InputError` unless `index_dir` is an index, an empty folder, or does not exist yet."""
     if index_dir.exists() and not index_dir.is_dir():
         raise InputError(f"Index location {index_dir} is a file; choose a folder with --index.")
     if index_dir.is_dir() and not (index_dir / POINTER).exists() and any(
@@ -102,6 +99,15 @@ def new_generation(index_dir: Path) -> Iterator[Path]:
             f"{index_dir} exists and is not a hybridsearch index; refusing to write into it. "
             "Choose an empty or new folder with --index."
         )
+
+
+@contextmanager
+def new_generation(index_dir: Path) -> Iterator[Path]:
+    """A fresh folder to write a generation into; made live when the block ends without error.
+
+    The caller writes the index files into the folder, then the manifest with `write_manifest`.
+    """
+    check_index_location(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".building-", dir=index_dir))
     try:

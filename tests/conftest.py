@@ -1,0 +1,87 @@
+"""Shared fixtures: a deterministic fake encoder (no torch) and a tiny Japanese corpus."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hybridsearch.index
+from hybridsearch.encoders import ModelSpec
+from hybridsearch.textnorm import normalize
+
+FAKE_MODEL = "fake"
+
+
+class FakeEncoder:
+    """Hashed character-bigram vectors: texts sharing bigrams are close. Deterministic and instant."""
+
+    def __init__(self, dim: int = 64, max_chars: int = 512, name: str = FAKE_MODEL) -> None:
+        self.spec = ModelSpec(name=name, revision="1", dim=dim, max_seq_length=max_chars,
+                              query_prompt="q: ", document_prompt="d: ")
+        self.calls: list[str] = []
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.spec.dim, np.float32)
+        text = normalize(text)
+        for i in range(len(text) - 1):
+            bucket = int.from_bytes(hashlib.blake2b(text[i : i + 2].encode(), digest_size=4).digest(), "little")
+            vector[bucket % self.spec.dim] += 1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector + 1 / np.sqrt(self.spec.dim)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append("queries")
+        return np.stack([self._vector(t) for t in texts])
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int = 32, progress=None) -> np.ndarray:
+        self.calls.append("documents")
+        vectors = np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.spec.dim), np.float32)
+        if progress:
+            progress(len(texts))
+        return vectors
+
+    def fits(self, text: str) -> bool:
+        return len(self.spec.document_prompt + text) <= self.spec.max_seq_length
+
+
+@pytest.fixture(autouse=True)
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`load_encoder("fake")` gives a FakeEncoder; every other name loads for real."""
+    real = hybridsearch.index.load_encoder
+
+    def load(name: str):  # type: ignore[no-untyped-def]
+        return FakeEncoder() if name == FAKE_MODEL else real(name)
+
+    monkeypatch.setattr(hybridsearch.index, "load_encoder", load)
+
+
+DOCS = {
+    "planets/mars.md": "# 火星\n\n火星は太陽から4番目の惑星で、「赤い惑星」と呼ばれる。地表の酸化鉄が赤い色のもとだ。\n",
+    "planets/venus.md": "# 金星\n\n金星は明けの明星とも呼ばれる。厚い二酸化炭素の大気に包まれている。\n",
+    "planets/earth.md": "# 地球\n\n地球は青い惑星で、表面の7割が海である。\n",
+    "food/curry.txt": "カレーの作り方。玉ねぎを炒めて、肉と野菜を煮込み、ルウを溶かす。\n",
+    "food/miso.txt": "味噌汁はだしを取り、火を止めてから味噌を溶く。\n",
+    "faq.csv": "id,title,text\nf1,休暇,有給休暇は三日前までに申請する。\nf2,経費,経費精算は毎月二十五日締めです。\n",
+    "notes.jsonl": '{"id": "rice", "title": "ご飯", "text": "米は三十分水に浸してから炊く。"}\n',
+}
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A small folder of Japanese documents in several formats."""
+    root = tmp_path / "docs"
+    for name, text in DOCS.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def built(corpus: Path, tmp_path: Path) -> hybridsearch.index.HybridIndex:
+    """An index of `corpus` built with the fake encoder."""
+    return hybridsearch.index.HybridIndex.build(corpus, tmp_path / "index", model=FAKE_MODEL)

@@ -1,0 +1,76 @@
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rank_bm25 import BM25Okapi
+
+from hybridsearch.bm25 import BM25Index, top_k
+from hybridsearch.config import BM25Config
+
+TERMS = st.sampled_from(["火星", "惑星", "赤い", "海", "太陽", "月", "x"])
+CORPUS = st.lists(st.lists(TERMS, max_size=12), min_size=1, max_size=25)
+QUERY = st.lists(st.sampled_from(["火星", "惑星", "赤い", "海", "太陽", "月", "x", "未知"]), min_size=1, max_size=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(TERMS, min_size=1, max_size=12), min_size=1, max_size=25), QUERY,
+       st.floats(0.5, 2.0), st.floats(0.0, 1.0))
+def test_okapi_equals_rank_bm25(corpus: list[list[str]], query: list[str], k1: float, b: float) -> None:
+    # non-empty chunks only: rank_bm25 computes 0/0 = NaN for an empty one when b = 1
+    expected = BM25Okapi(corpus, k1=k1, b=b).get_scores(query)
+    ours = BM25Index.build(corpus, BM25Config(k1=k1, b=b, variant="okapi")).scores(query)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
+
+
+def naive_lucene(corpus: list[list[str]], query: list[str], k1: float = 1.5, b: float = 0.75) -> list[float]:
+    n = len(corpus)
+    avg = sum(map(len, corpus)) / n or 1.0
+    scores = []
+    for doc in corpus:
+        total = 0.0
+        for term in query:
+            df = sum(term in d for d in corpus)
+            tf = doc.count(term)
+            if df and tf:
+                idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+                total += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(doc) / avg))
+        scores.append(total)
+    return scores
+
+
+@settings(max_examples=150, deadline=None)
+@given(CORPUS, QUERY)
+def test_lucene_default_equals_naive_formula(corpus: list[list[str]], query: list[str]) -> None:
+    np.testing.assert_allclose(BM25Index.build(corpus).scores(query), naive_lucene(corpus, query), atol=1e-9)
+
+
+def test_empty_chunks_score_zero() -> None:
+    scores = BM25Index.build([[], ["火星"]], BM25Config(b=1.0)).scores(["火星"])
+    assert scores[0] == 0.0 and scores[1] > 0
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    corpus = [["火星", "赤い", "惑星"], ["地球", "青い", "惑星"], []]
+    index = BM25Index.build(corpus)
+    index.save(tmp_path)
+    loaded = BM25Index.load(tmp_path)
+    assert loaded.vocab == index.vocab
+    np.testing.assert_array_equal(loaded.scores(["惑星", "赤い"]), index.scores(["惑星", "赤い"]))
+    assert loaded.matched_terms(["赤い", "惑星", "海", "赤い"], 0) == ["赤い", "惑星"]
+
+
+def test_load_rejects_inconsistent_lengths(tmp_path: Path) -> None:
+    BM25Index.build([["a", "b"], ["a"]]).save(tmp_path)
+    np.save(tmp_path / "doc_len.npy", np.array([5.0, 1.0]))
+    with pytest.raises(ValueError, match="lengths"):
+        BM25Index.load(tmp_path)
+
+
+def test_top_k_orders_by_score_then_index() -> None:
+    scores = np.array([0.5, 2.0, 0.5, 3.0, 0.0])
+    assert top_k(scores, 3).tolist() == [3, 1, 0]
+    assert top_k(scores, 10).tolist() == [3, 1, 0, 2, 4]
+    assert top_k(scores, 0).tolist() == []

@@ -1,0 +1,52 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hybridsearch.chunking import chunk_text, split_sentences
+from hybridsearch.config import ChunkConfig
+
+
+def test_sentences_end_at_terminators_and_newlines_but_not_inside_quotes() -> None:
+    text = "火星は赤い。彼は「晴れ。雨！」と言った。\n次？本当に！！最後"
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "火星は赤い。", "彼は「晴れ。雨！」と言った。", "\n", "次？", "本当に！！", "最後",
+    ]
+
+
+def test_chunks_keep_offsets_size_and_sentence_overlap() -> None:
+    text = "".join(f"これは{i}番目の文です。" for i in range(20))
+    chunks = chunk_text(text, 7, ChunkConfig(size=40, overlap=12))
+    assert all(c.text == text[c.start : c.end] and c.doc_index == 7 for c in chunks)
+    assert all(len(c.text) <= 40 for c in chunks)
+    assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+    for previous, current in zip(chunks, chunks[1:]):
+        assert current.start < previous.end  # sentence-aligned overlap
+        assert text[current.start - 1] == "。"
+
+
+def test_long_sentence_is_cut_at_a_soft_break() -> None:
+    text = "あ" * 30 + "、" + "い" * 30 + "。"
+    chunks = chunk_text(text, 0, ChunkConfig(size=40, overlap=0))
+    assert [c.text for c in chunks] == ["あ" * 30 + "、", "い" * 30 + "。"]
+
+
+def test_chunks_are_split_until_the_encoder_accepts_them() -> None:
+    text = "短い文です。" * 30
+    chunks = chunk_text(text, 0, ChunkConfig(size=500, overlap=0), fits=lambda s: len(s) <= 50)
+    assert all(len(c.text) <= 50 for c in chunks)
+    assert "".join(c.text for c in chunks) == text
+
+
+def test_whitespace_only_text_has_no_chunks() -> None:
+    assert chunk_text(" \n\n　", 0) == []
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet=st.sampled_from("あい火星 。、！「」\n"), max_size=400), st.integers(20, 80))
+def test_every_character_is_covered_and_chunks_are_bounded(text: str, size: int) -> None:
+    chunks = chunk_text(text, 0, ChunkConfig(size=size, overlap=size // 4))
+    covered = set()
+    for chunk in chunks:
+        assert chunk.text == text[chunk.start : chunk.end] and chunk.text.strip() == chunk.text
+        assert 0 < len(chunk.text) <= size
+        covered.update(range(chunk.start, chunk.end))
+    assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())

@@ -1,0 +1,121 @@
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from conftest import FAKE_MODEL
+from hybridsearch.cli import cli
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+@pytest.fixture
+def index_dir(corpus: Path, tmp_path: Path) -> Path:
+    (corpus / "broken.txt").write_bytes(b"\x00\x01binary")
+    result = run("index", str(corpus), "--index", str(tmp_path / "idx"), "--model", FAKE_MODEL)
+    assert result.exit_code == 0, result.output
+    return tmp_path / "idx"
+
+
+def test_index_reports_summary_and_warnings_on_stderr(corpus: Path, tmp_path: Path) -> None:
+    (corpus / "broken.txt").write_bytes(b"\x00\x01binary")
+    result = run("index", str(corpus), "--index", str(tmp_path / "idx"), "--model", FAKE_MODEL)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert f"warning: skipped {corpus / 'broken.txt'}: binary file (contains NUL bytes)" in result.stderr
+    assert "Indexed 8 documents from 7 files into" in result.stderr and "skipped 1 file(s)" in result.stderr
+
+
+def test_quiet_index_prints_only_the_summary(corpus: Path, tmp_path: Path) -> None:
+    result = run("index", str(corpus), "--index", str(tmp_path / "idx"), "--model", FAKE_MODEL, "-q")
+    assert result.exit_code == 0
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Indexed 8 documents")
+
+
+def test_query_human_output(index_dir: Path) -> None:
+    result = run("query", "赤い惑星は?", "--index", str(index_dir), "-k", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(" 1. ") and "mars.md" in lines[0] and "「火星」" in lines[0]
+    assert lines[1].strip().startswith("bm25 ") and "dense " in lines[1]
+    assert "赤い惑星" in lines[2]
+    assert len(lines) == 6
+
+
+def test_query_json_has_every_field(index_dir: Path) -> None:
+    result = run("query", "赤い惑星は?", "--index", str(index_dir), "--json", "--alpha", "0.3", "--fusion", "rrf")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["alpha"] == 0.3 and payload["fusion"] == "rrf" and payload["query"] == "赤い惑星は?"
+    hit = payload["hits"][0]
+    for key in ("rank", "chunk_id", "score", "bm25", "bm25_norm", "dense", "dense_norm", "source", "path",
+                "record", "title", "text", "start", "end", "ordinal", "matched_terms"):
+        assert key in hit
+    assert hit["title"] == "火星" and hit["matched_terms"] == ["赤い", "惑星"]
+
+
+def test_index_location_from_environment(index_dir: Path) -> None:
+    result = run("query", "カレー", "-k", "1", env={"HSEARCH_INDEX": str(index_dir)})
+    assert result.exit_code == 0 and "curry.txt" in result.stdout
+
+
+def test_info(index_dir: Path) -> None:
+    result = run("info", "--index", str(index_dir))
+    assert result.exit_code == 0
+    assert "documents:     8" in result.stdout and "model:         fake (1), dim 64" in result.stdout
+    assert "skipped files: 1" in result.stdout
+    details = json.loads(run("info", "--index", str(index_dir), "--json").stdout)
+    assert details["counts"]["documents"] == 8 and "files" not in details
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["query", "", "--index", "{idx}"], "Error: The query is empty; give some words to search for."),
+        (["query", "火星", "--alpha", "1.5", "--index", "{idx}"],
+         "Error: alpha must be between 0 and 1 (got 1.5); 0 = BM25 only, 1 = dense only."),
+        (["query", "火星", "--index", "{tmp}/none"], "Error: No index at {tmp}/none; create one with: hsearch index PATH --index {tmp}/none"),
+        (["info", "--index", "{tmp}/none"], "Error: No index at {tmp}/none; create one with: hsearch index PATH --index {tmp}/none"),
+        (["index", "{tmp}/nowhere", "--index", "{tmp}/new", "--model", FAKE_MODEL], "Error: No such file or folder: {tmp}/nowhere"),
+        (["index", "{tmp}/emptydir", "--index", "{tmp}/new", "--model", FAKE_MODEL], "Error: No documents with text found under {tmp}/emptydir."),
+        (["index", "{tmp}/emptydir", "--index", "{tmp}/emptydir/../docs", "--model", FAKE_MODEL],
+         "Error: {tmp}/emptydir/../docs exists and is not a hybridsearch index; refusing to write into it. "
+         "Choose an empty or new folder with --index."),
+        (["index", "{tmp}/docs", "--index", "{tmp}/new", "--chunk-size", "100", "--chunk-overlap", "60", "--model", FAKE_MODEL],
+         "Error: Chunk overlap 60 must be between 0 and half the chunk size (50)."),
+    ],
+)
+def test_user_errors_are_one_line(index_dir: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "emptydir").mkdir(exist_ok=True)
+    result = run(*[a.format(idx=index_dir, tmp=tmp_path) for a in args])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == message.format(tmp=tmp_path)  # after any progress bars
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+def test_damaged_index_is_one_line(index_dir: Path) -> None:
+    generation = index_dir / (index_dir / "CURRENT").read_text().strip()
+    (generation / "vectors.faiss").write_bytes(b"junk")
+    result = run("query", "火星", "--index", str(index_dir))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: Index {index_dir} is damaged: vectors.faiss is 4 bytes, expected ")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["query", "火星", "-k", "0"], "Invalid value for '-k'"),
+    (["query", "火星", "--fusion", "max"], "Invalid value for '--fusion'"),
+    (["query", "火星", "--alpha", "high"], "Invalid value for '-a' / '--alpha'"),
+])
+def test_option_errors_exit_2(args: list[str], fragment: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2 and fragment in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["index"], ["query"], ["info"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = run(*command, "--help")
+    assert result.exit_code == 0 and "Usage: " in result.stdout

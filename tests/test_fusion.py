@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hybridsearch.errors import InputError
+from hybridsearch.fusion import RRF_K, fuse
+
+SCORES = st.lists(st.floats(-5, 50, allow_nan=False), min_size=1, max_size=30)
+
+
+def sides(bm25: list[float], dense: list[float]) -> tuple[np.ndarray, ...]:
+    """Both sides over the same ids 0..n-1, each sorted best first."""
+    n = min(len(bm25), len(dense))
+    b, d = np.array(bm25[:n]), np.array(dense[:n])
+    b_ids, d_ids = np.argsort(-b, kind="stable"), np.argsort(-d, kind="stable")
+    return b_ids, b[b_ids], d_ids, d[d_ids]
+
+
+@given(SCORES, SCORES)
+def test_alpha_one_is_dense_order_and_zero_is_bm25_order(bm25: list[float], dense: list[float]) -> None:
+    b_ids, b_scores, d_ids, d_scores = sides(bm25, dense)
+    dense_only = fuse(b_ids, b_scores, d_ids, d_scores, alpha=1.0, k=len(b_ids))
+    bm25_only = fuse(b_ids, b_scores, d_ids, d_scores, alpha=0.0, k=len(b_ids))
+    assert np.all(np.diff(dense_only.dense) <= 0)
+    assert np.all(np.diff(bm25_only.bm25) <= 0)
+
+
+@given(SCORES, SCORES, st.floats(0, 1))
+def test_minmax_scores_are_in_unit_interval(bm25: list[float], dense: list[float], alpha: float) -> None:
+    fused = fuse(*sides(bm25, dense), alpha=alpha, k=100)
+    for values in (fused.bm25_norm, fused.dense_norm, fused.score):
+        assert np.all((values >= -1e-12) & (values <= 1 + 1e-12))
+    np.testing.assert_allclose(fused.score, alpha * fused.dense_norm + (1 - alpha) * fused.bm25_norm)
+
+
+def test_missing_side_gets_that_sides_minimum() -> None:
+    fused = fuse(np.array([1, 2]), np.array([9.0, 3.0]), np.array([2, 5]), np.array([0.8, 0.4]), alpha=0.5, k=3)
+    by_id = dict(zip(fused.ids.tolist(), zip(fused.bm25, fused.bm25_norm, fused.dense, fused.dense_norm)))
+    assert by_id[1] == (9.0, 1.0, 0.4, 0.0)  # not among dense candidates
+    assert by_id[5] == (3.0, 0.0, 0.4, 0.0)  # not among BM25 candidates
+    assert by_id[2] == (3.0, 0.0, 0.8, 1.0)
+    assert fused.ids.tolist() == [2, 1, 5]  # 1 and 2 tie at 0.5: the higher dense score goes first
+
+
+def test_rrf_uses_reciprocal_ranks_and_zero_when_missing() -> None:
+    fused = fuse(np.array([1, 2]), np.array([9.0, 3.0]), np.array([2]), np.array([0.8]), alpha=0.5, fusion="rrf", k=2)
+    assert fused.ids.tolist() == [2, 1]
+    assert fused.score[0] == pytest.approx(0.5 / (RRF_K + 1) + 0.5 / (RRF_K + 2))
+    assert fused.dense_norm[1] == 0.0
+
+
+def test_zscore_and_constant_sides() -> None:
+    fused = fuse(np.array([0, 1]), np.array([2.0, 2.0]), np.array([0, 1]), np.array([0.9, 0.1]), 0.5, "zscore", k=2)
+    assert fused.bm25_norm.tolist() == [0.0, 0.0]
+    assert fused.dense_norm.tolist() == pytest.approx([1.0, -1.0])
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan"), "0.5"])
+def test_alpha_is_validated(alpha: object) -> None:
+    with pytest.raises(InputError, match="alpha must be between 0 and 1"):
+        fuse(np.array([0]), np.array([1.0]), np.array([0]), np.array([1.0]), alpha=alpha)  # type: ignore[arg-type]
+
+
+def test_unknown_fusion_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="choose one of: minmax, zscore, rrf"):
+        fuse(np.array([0]), np.array([1.0]), np.array([0]), np.array([1.0]), alpha=0.5, fusion="max")

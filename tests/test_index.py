@@ -1,0 +1,151 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import FAKE_MODEL, FakeEncoder
+from hybridsearch import HybridIndex
+from hybridsearch.errors import EmptyQueryError, IndexFormatError, IndexNotFoundError, InputError, ModelMismatchError
+from hybridsearch.store import POINTER
+
+
+def test_build_then_search_finds_mars(built: HybridIndex) -> None:
+    hits = built.search("赤い惑星は?", k=3, alpha=0.6)
+    assert hits[0].title == "火星" and hits[0].path.endswith("mars.md")
+    assert [h.rank for h in hits] == [1, 2, 3]
+    assert hits[0].matched_terms == ("赤い", "惑星")
+    top = hits[0]
+    assert top.score == pytest.approx(0.6 * top.dense_norm + 0.4 * top.bm25_norm)
+    source = Path(top.path).read_text(encoding="utf-8")
+    assert source[top.start : top.end] == top.text
+
+
+def test_report_and_manifest(built: HybridIndex) -> None:
+    report = built.build_report
+    assert report is not None
+    assert (report.files, report.documents, report.skipped_files) == (7, 8, [])
+    info = built.info()
+    assert info["counts"]["chunks"] == report.chunks
+    assert info["model"]["name"] == FAKE_MODEL and info["format_version"] == 1
+    assert info["config"]["alpha"] == 0.6 and info["config"]["fusion"] == "minmax"
+
+
+def test_records_keep_their_ids(built: HybridIndex) -> None:
+    hits = built.search("経費精算の締め日", k=1, alpha=0.0)
+    assert hits[0].source.endswith("faq.csv#f2") and hits[0].record == "f2" and hits[0].title == "経費"
+
+
+def test_reopened_index_gives_identical_results(built: HybridIndex) -> None:
+    again = HybridIndex.open(built.index_dir)
+    for query in ("赤い惑星", "味噌汁の作り方", "米"):
+        assert again.search(query, k=5) == built.search(query, k=5)
+
+
+def test_alpha_zero_never_loads_the_model(built: HybridIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    reopened = HybridIndex.open(built.index_dir)
+    monkeypatch.setattr("hybridsearch.index.load_encoder", lambda name: pytest.fail("model loaded"))
+    hits = reopened.search("カレー", alpha=0)
+    assert hits[0].path.endswith("curry.txt") and hits[0].dense is None
+
+
+def test_alpha_one_ranks_by_dense_similarity(built: HybridIndex) -> None:
+    hits = built.search("火星は太陽から4番目の惑星", k=9, alpha=1)
+    dense = [h.dense for h in hits]
+    assert dense == sorted(dense, reverse=True)
+
+
+def test_rebuild_swaps_generations_and_keeps_two(corpus: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    for _ in range(3):
+        HybridIndex.build(corpus, index_dir, model=FAKE_MODEL)
+    assert (index_dir / POINTER).read_text().strip() == "gen-000003"
+    assert sorted(p.name for p in index_dir.iterdir() if p.is_dir()) == ["gen-000002", "gen-000003"]
+
+
+def test_failed_build_leaves_previous_index_intact(corpus: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    HybridIndex.build(corpus, index_dir, model=FAKE_MODEL)
+
+    class Broken(FakeEncoder):
+        def encode_documents(self, texts, batch_size=32, progress=None):  # type: ignore[no-untyped-def]
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        HybridIndex.build(corpus, index_dir, encoder=Broken())
+    assert HybridIndex.open(index_dir).search("火星", k=1)[0].title == "火星"
+    assert not [p for p in index_dir.iterdir() if p.name.startswith(".building")]
+
+
+@pytest.mark.parametrize(
+    ("query", "k", "alpha", "error", "message"),
+    [
+        ("", 10, None, EmptyQueryError, "empty"),
+        ("  ", 10, None, EmptyQueryError, "empty"),
+        ("火星", 0, None, InputError, "k must be a positive"),
+        ("火星", 10, 1.2, InputError, "alpha must be between 0 and 1"),
+    ],
+)
+def test_bad_search_arguments(built: HybridIndex, query: str, k: int, alpha: float | None, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        built.search(query, k=k, alpha=alpha)
+
+
+def test_only_particles_still_searches(built: HybridIndex) -> None:
+    assert built.search("は?", k=1)
+
+
+def test_open_errors(tmp_path: Path, corpus: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="No index at"):
+        HybridIndex.open(tmp_path / "missing")
+    with pytest.raises(IndexFormatError, match="not a hybridsearch index"):
+        HybridIndex.open(corpus)
+
+
+def test_building_into_a_foreign_folder_is_refused(corpus: Path) -> None:
+    with pytest.raises(InputError, match="not a hybridsearch index; refusing"):
+        HybridIndex.build(corpus, corpus / "planets", model=FAKE_MODEL)
+    assert (corpus / "planets" / "mars.md").exists()
+
+
+def test_no_documents_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "empty.txt").write_bytes(b"")
+    with pytest.raises(InputError, match=r"No documents with text found .* \(1 file\(s\) skipped\)"):
+        HybridIndex.build(tmp_path / "docs", tmp_path / "index", model=FAKE_MODEL)
+    assert not (tmp_path / "index").exists()
+
+
+def _generation(index: HybridIndex) -> Path:
+    return index.index_dir / (index.index_dir / POINTER).read_text().strip()
+
+
+def test_newer_format_version_is_refused(built: HybridIndex) -> None:
+    manifest_path = _generation(built) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 99
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match="format version 99, but this hybridsearch .* reads version 1"):
+        HybridIndex.open(built.index_dir)
+
+
+@pytest.mark.parametrize("damage", ["truncate-faiss", "delete-docstore", "garbage-manifest", "bad-pointer"])
+def test_damaged_index_gives_a_clear_error(built: HybridIndex, damage: str) -> None:
+    generation = _generation(built)
+    if damage == "truncate-faiss":
+        data = (generation / "vectors.faiss").read_bytes()
+        (generation / "vectors.faiss").write_bytes(data[: len(data) // 2])
+    elif damage == "delete-docstore":
+        (generation / "docs.sqlite").unlink()
+    elif damage == "garbage-manifest":
+        (generation / "manifest.json").write_text("{not json")
+    else:
+        (built.index_dir / POINTER).write_text("gen-000042\n")
+    with pytest.raises(IndexFormatError, match="rebuild it with: hsearch index PATH --index"):
+        HybridIndex.open(built.index_dir)
+
+
+def test_model_mismatch(built: HybridIndex) -> None:
+    with pytest.raises(ModelMismatchError, match="dim: index 64 vs given 32"):
+        HybridIndex.open(built.index_dir, encoder=FakeEncoder(dim=32))
+    with pytest.raises(ModelMismatchError, match="name: index 'fake' vs given 'other'"):
+        HybridIndex.open(built.index_dir, encoder=FakeEncoder(name="other"))

@@ -1,0 +1,103 @@
+from pathlib import Path
+
+import pytest
+
+from hybridsearch.config import LoaderConfig
+from hybridsearch.errors import InputError
+from hybridsearch.loaders import LoadReport, _Skip, decode_bytes, html_to_text, iter_documents
+
+TEXT = "赤い惑星は火星です。カタカナも「引用」も含む日本語の文章。\n二行目。"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "cp932", "euc_jp", "iso2022_jp"])
+def test_decodes_japanese_encodings(encoding: str) -> None:
+    text, _ = decode_bytes(TEXT.encode(encoding))
+    assert text == TEXT
+
+
+def test_short_shift_jis_and_euc_jp_are_told_apart() -> None:
+    assert decode_bytes("火星".encode("cp932"))[0] == "火星"
+    assert decode_bytes("火星".encode("euc_jp"))[0] == "火星"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [(b"", "empty"), (b"  \n ", "empty"), (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+     (bytes(range(1, 32)) * 40, "binary")],
+)
+def test_rejects_empty_and_binary(data: bytes, reason: str) -> None:
+    with pytest.raises(_Skip, match=reason):
+        decode_bytes(data)
+
+
+def test_html_drops_scripts_and_keeps_title() -> None:
+    title, text = html_to_text(
+        "<html><head><title>題名</title><script>var x='隠す';</script><style>p{}</style></head>"
+        "<body><h1>見出し</h1><p>本文&amp;続き</p><!-- comment --></body></html>"
+    )
+    assert title == "題名"
+    assert text == "見出し\n本文&続き"
+
+
+def _write(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def test_walks_folders_skipping_hidden_and_bad_files(tmp_path: Path) -> None:
+    root = _write(tmp_path, {
+        "a.txt": "日本語の文書".encode("cp932"),
+        "sub/b.md": "# 見出し\n本文".encode(),
+        ".hidden/c.txt": b"secret",
+        "sub/.d.txt": b"secret",
+        "empty.txt": b"",
+        "image.png": b"\x89PNG",
+        "bin.txt": b"\x00\x01\x02abc",
+    })
+    report = LoadReport()
+    warnings: list[str] = []
+    docs = list(iter_documents([root], report=report, warn=warnings.append))
+    assert [(Path(d.path).name, d.title, d.encoding) for d in docs] == [("a.txt", "a", "cp932"), ("b.md", "見出し", "utf-8")]
+    assert docs[0].text == "日本語の文書"
+    assert sorted(Path(p).name for p, _ in report.skipped_files) == ["bin.txt", "empty.txt", "image.png"]
+    assert len(warnings) == 3 and all(w.startswith("skipped ") for w in warnings)
+    assert report.files == 5 and report.documents == 2
+
+
+def test_csv_and_jsonl_records(tmp_path: Path) -> None:
+    root = _write(tmp_path, {
+        "faq.csv": "id,title,body\nq1,休暇,有給の申請方法\nq2,空,\n".encode(),
+        "notes.jsonl": '{"_id": "n1", "body": "メモ一"}\nnot json\n{"body": "メモ二"}\n[1, 2]\n'.encode(),
+    })
+    report = LoadReport()
+    warnings: list[str] = []
+    docs = list(iter_documents([root], LoaderConfig(text_field="body"), report, warnings.append))
+    assert [(d.source.split("/")[-1], d.title, d.text) for d in docs] == [
+        ("faq.csv#q1", "休暇", "有給の申請方法"),
+        ("notes.jsonl#n1", "notes", "メモ一"),
+        ("notes.jsonl#line-3", "notes", "メモ二"),
+    ]
+    assert report.skipped_records == 3
+    assert any("faq.csv" in w and "line 3" in w for w in warnings)
+    assert any("notes.jsonl" in w and "line 2, 4" in w for w in warnings)
+
+
+def test_csv_without_text_column_is_skipped(tmp_path: Path) -> None:
+    root = _write(tmp_path, {"data.csv": b"name,value\na,1\n"})
+    report = LoadReport()
+    assert list(iter_documents([root], report=report)) == []
+    assert report.skipped_files[0][1] == "no record with a non-empty 'text' field"
+
+
+def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="No such file or folder"):
+        list(iter_documents([tmp_path / "nope"]))
+
+
+def test_sample_corpus_legacy_encodings_decode() -> None:
+    corpora = Path(__file__).parent.parent / "corpora" / "everyday"
+    docs = {Path(d.path).name: d for d in iter_documents([corpora])}
+    assert docs["sakura_sjis.txt"].encoding == "cp932" and "桜前線" in docs["sakura_sjis.txt"].text
+    assert docs["onsen_eucjp.txt"].encoding == "euc_jp" and "かけ湯" in docs["onsen_eucjp.txt"].text

@@ -1,0 +1,35 @@
+import pytest
+
+from hybridsearch.config import TokenizerConfig
+from hybridsearch.errors import EmptyQueryError
+from hybridsearch.tokenization import Tokenizer
+
+SENTENCE = "東京の赤い惑星をコンピューターで見ました。"
+
+
+@pytest.mark.parametrize(
+    ("form", "terms"),
+    [
+        ("surface", ["東京", "赤い", "惑星", "コンピューター", "見"]),
+        ("base", ["東京", "赤い", "惑星", "コンピューター", "見る"]),
+        ("lemma", ["トウキョウ", "赤い", "惑星", "コンピューター", "見る"]),
+    ],
+)
+def test_term_forms_drop_particles_auxiliaries_and_symbols(form: str, terms: list[str]) -> None:
+    assert Tokenizer(TokenizerConfig(term_form=form)).document_terms(SENTENCE) == terms
+
+
+def test_terms_are_normalised_first() -> None:
+    assert Tokenizer().document_terms("ＭＡＲＳとｶﾀｶﾅ") == ["mars", "カタカナ"]
+
+
+def test_query_falls_back_to_unfiltered_terms() -> None:
+    tokenizer = Tokenizer()
+    assert tokenizer.query_terms("赤い惑星は?") == ["赤い", "惑星"]
+    assert tokenizer.query_terms("ですか?") == ["です", "か", "?"]
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\u3000"])
+def test_empty_query_is_an_error(query: str) -> None:
+    with pytest.raises(EmptyQueryError):
+        Tokenizer().query_terms(query)
