@@ -55,7 +55,11 @@ class BM25Index:
                 counts.append(count)
             indptr.append(len(indices))
         tf = sparse.csr_matrix(
-            (np.asarray(counts, dtype=np.float64), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)),
+            (
+                np.asarray(counts, dtype=np.float64),
+                np.asarray(indices, dtype=np.int32),
+                np.asarray(indptr, dtype=np.int64),
+            ),
             shape=(len(documents), len(term_ids)),
         )
         tf.sort_indices()

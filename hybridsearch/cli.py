@@ -10,7 +10,17 @@ from typing import Any
 
 import click
 
-from .config import DEFAULT_MODEL, BM25Config, ChunkConfig, DenseConfig, Fusion, IndexConfig, LoaderConfig, TermForm, TokenizerConfig
+from .config import (
+    DEFAULT_MODEL,
+    BM25Config,
+    ChunkConfig,
+    DenseConfig,
+    Fusion,
+    IndexConfig,
+    LoaderConfig,
+    TermForm,
+    TokenizerConfig,
+)
 from .errors import HybridSearchError
 from .index import HybridIndex
 from .schema import Hit
@@ -23,8 +33,13 @@ DEFAULT_INDEX = "indexes/default"
 _SNIPPET_WIDTH = 80
 
 index_option = click.option(
-    "--index", "index_dir", envvar="HSEARCH_INDEX", default=DEFAULT_INDEX, show_default=True,
-    type=click.Path(file_okay=False, path_type=Path), help="Index folder (env: HSEARCH_INDEX).",
+    "--index",
+    "index_dir",
+    envvar="HSEARCH_INDEX",
+    default=DEFAULT_INDEX,
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index folder (env: HSEARCH_INDEX).",
 )
 
 
@@ -50,35 +65,75 @@ def cli() -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @index_option
-@click.option("--model", default=DEFAULT_MODEL, show_default=True,
-              help="sentence-transformers model: a local folder or a name in the local HF cache.")
-@click.option("--chunk-size", type=click.IntRange(min=20), default=ChunkConfig.size, show_default=True,
-              help="Target chunk size in characters.")
-@click.option("--chunk-overlap", type=click.IntRange(min=0), default=ChunkConfig.overlap, show_default=True,
-              help="Characters of whole sentences repeated between neighbouring chunks.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=DenseConfig.batch_size, show_default=True,
-              help="Chunks per encoder batch.")
-@click.option("--term-form", type=click.Choice([t.value for t in TermForm]), default=TokenizerConfig.term_form.value,
-              show_default=True, help="BM25 term: surface form, UniDic base form or lemma.")
+@click.option(
+    "--model",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="sentence-transformers model: a local folder or a name in the local HF cache.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=20),
+    default=ChunkConfig.size,
+    show_default=True,
+    help="Target chunk size in characters.",
+)
+@click.option(
+    "--chunk-overlap",
+    type=click.IntRange(min=0),
+    default=ChunkConfig.overlap,
+    show_default=True,
+    help="Characters of whole sentences repeated between neighbouring chunks.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DenseConfig.batch_size,
+    show_default=True,
+    help="Chunks per encoder batch.",
+)
+@click.option(
+    "--term-form",
+    type=click.Choice([t.value for t in TermForm]),
+    default=TokenizerConfig.term_form.value,
+    show_default=True,
+    help="BM25 term: surface form, UniDic base form or lemma.",
+)
 @click.option("--text-field", default=LoaderConfig.text_field, show_default=True, help="CSV/JSONL field with the text.")
-@click.option("--title-field", default=LoaderConfig.title_field, show_default=True, help="CSV/JSONL field with the title.")
-@click.option("--id-field", default=LoaderConfig.id_field, show_default=True, help="CSV/JSONL field with the record id.")
+@click.option(
+    "--title-field", default=LoaderConfig.title_field, show_default=True, help="CSV/JSONL field with the title."
+)
+@click.option(
+    "--id-field", default=LoaderConfig.id_field, show_default=True, help="CSV/JSONL field with the record id."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings; only the summary.")
 def index(
-    paths: tuple[Path, ...], index_dir: Path, model: str, chunk_size: int, chunk_overlap: int, batch_size: int,
-    term_form: str, text_field: str, title_field: str, id_field: str, quiet: bool,
+    paths: tuple[Path, ...],
+    index_dir: Path,
+    model: str,
+    chunk_size: int,
+    chunk_overlap: int,
+    batch_size: int,
+    term_form: str,
+    text_field: str,
+    title_field: str,
+    id_field: str,
+    quiet: bool,
 ) -> None:
     """Index the documents under PATHS (folders or files): txt, md, html, csv, jsonl."""
     with _user_errors():
         config = IndexConfig(
             loader=LoaderConfig(text_field=text_field, title_field=title_field, id_field=id_field),
             chunk=ChunkConfig(size=chunk_size, overlap=chunk_overlap),
-            tokenizer=TokenizerConfig(term_form=term_form),
+            tokenizer=TokenizerConfig(term_form=TermForm.parse(term_form)),
             bm25=BM25Config(),
             dense=DenseConfig(model=model, batch_size=batch_size),
         )
         built = HybridIndex.build(
-            list(paths), index_dir, config=config, show_progress=not quiet,
+            list(paths),
+            index_dir,
+            config=config,
+            show_progress=not quiet,
             warn=(lambda message: None) if quiet else (lambda message: _stderr(f"warning: {message}")),
         )
     report = built.build_report
@@ -96,24 +151,35 @@ def index(
 @cli.command()
 @click.argument("text")
 @index_option
-@click.option("-a", "--alpha", type=float, default=None,
-              help="Dense share in [0, 1]: 0 = BM25 only, 1 = dense only (default: the index's, 0.6).")
+@click.option(
+    "-a",
+    "--alpha",
+    type=float,
+    default=None,
+    help="Dense share in [0, 1]: 0 = BM25 only, 1 = dense only (default: the index's, 0.6).",
+)
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of results.")
-@click.option("--fusion", type=click.Choice([f.value for f in Fusion]), default=None,
-              help="Score normalisation before the alpha mix (default: the index's, minmax).")
+@click.option(
+    "--fusion",
+    type=click.Choice([f.value for f in Fusion]),
+    default=None,
+    help="Score normalisation before the alpha mix (default: the index's, minmax).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print every field of every hit as JSON.")
 def query(text: str, index_dir: Path, alpha: float | None, k: int, fusion: str | None, as_json: bool) -> None:
     """Search the index for TEXT."""
-    with _user_errors():
-        with HybridIndex.open(index_dir) as opened:
-            hits = opened.search(text, k=k, alpha=alpha, fusion=fusion)
-            used_alpha = opened.config.alpha if alpha is None else alpha
-            used_fusion = str(fusion or opened.config.fusion)
+    with _user_errors(), HybridIndex.open(index_dir) as opened:
+        hits = opened.search(text, k=k, alpha=alpha, fusion=fusion)
+        used_alpha = opened.config.alpha if alpha is None else alpha
+        used_fusion = str(fusion or opened.config.fusion)
     if as_json:
-        click.echo(json.dumps(
-            {"query": text, "alpha": used_alpha, "fusion": used_fusion, "hits": [h.to_dict() for h in hits]},
-            ensure_ascii=False, indent=2,
-        ))
+        click.echo(
+            json.dumps(
+                {"query": text, "alpha": used_alpha, "fusion": used_fusion, "hits": [h.to_dict() for h in hits]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     if not hits:
         _stderr("No results.")
@@ -126,9 +192,8 @@ def query(text: str, index_dir: Path, alpha: float | None, k: int, fusion: str |
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def info(index_dir: Path, as_json: bool) -> None:
     """Describe an index: model, configuration, counts."""
-    with _user_errors():
-        with HybridIndex.open(index_dir) as opened:
-            details = opened.info()
+    with _user_errors(), HybridIndex.open(index_dir) as opened:
+        details = opened.info()
     if as_json:
         click.echo(json.dumps(details, ensure_ascii=False, indent=2))
         return
@@ -146,8 +211,11 @@ def info(index_dir: Path, as_json: bool) -> None:
         ("model", f"{model['name']} ({model['revision'] or 'no revision'}), dim {model['dim']}"),
         ("prompts", f"query {model['query_prompt']!r}, document {model['document_prompt']!r}"),
         ("chunking", f"{config['chunk']['size']} chars, overlap {config['chunk']['overlap']}"),
-        ("bm25", f"{config['bm25']['variant']}, k1={config['bm25']['k1']}, b={config['bm25']['b']}, "
-                 f"terms={config['tokenizer']['term_form']}"),
+        (
+            "bm25",
+            f"{config['bm25']['variant']}, k1={config['bm25']['k1']}, b={config['bm25']['b']}, "
+            f"terms={config['tokenizer']['term_form']}",
+        ),
         ("default alpha", f"{config['alpha']} ({config['fusion']})"),
     ]
     for label, value in lines:

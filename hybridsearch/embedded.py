@@ -39,7 +39,7 @@ DOCUMENT_PROMPT = "passage: "
 
 
 def cache_dir() -> Path:
-    """Where rebuilt models live: `$HSEARCH_CACHE`, else `$XDG_CACHE_HOME/hybridsearch`, else `~/.cache/hybridsearch`."""
+    """Where rebuilt models live: `$HSEARCH_CACHE`, else `$XDG_CACHE_HOME/hybridsearch`, else ~/.cache/hybridsearch."""
     if os.environ.get("HSEARCH_CACHE"):
         return Path(os.environ["HSEARCH_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -151,7 +151,9 @@ def _dequantize_q4_0(block_bytes: bytes, rows: int, cols: int) -> np.ndarray:
     return (q.astype(np.float32) * scale).reshape(rows, cols)
 
 
-def _state_dict(raw: bytes, header: dict[str, Any], tensors: dict[str, tuple[int, int, int, int]]) -> dict[str, np.ndarray]:
+def _state_dict(
+    raw: bytes, header: dict[str, Any], tensors: dict[str, tuple[int, int, int, int]]
+) -> dict[str, np.ndarray]:
     hidden, ffn = header["H"], header["FF"]
 
     def fp32(name: str, *shape: int) -> np.ndarray:
@@ -178,8 +180,12 @@ def _state_dict(raw: bytes, header: dict[str, Any], tensors: dict[str, tuple[int
     }
     for layer in range(header["NL"]):
         prefix, src = f"encoder.layer.{layer}.", f"l{layer}."
-        for target, short in (("attention.self.query", "q"), ("attention.self.key", "k"),
-                              ("attention.self.value", "v"), ("attention.output.dense", "ao")):
+        for target, short in (
+            ("attention.self.query", "q"),
+            ("attention.self.key", "k"),
+            ("attention.self.value", "v"),
+            ("attention.output.dense", "ao"),
+        ):
             state[prefix + target + ".weight"] = q4(src + short + ".w", hidden, hidden)
             state[prefix + target + ".bias"] = fp32(src + short + ".b", hidden)
         state[prefix + "intermediate.dense.weight"] = q4(src + "fi.w", ffn, hidden)
@@ -216,41 +222,68 @@ def _convert(raw: bytes, out: Path) -> None:
         )
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     _write_tokenizer(tokenizer, out)
-    _write_json(out / "config.json", {
-        "architectures": ["BertModel"], "model_type": "bert", "hidden_size": header["H"],
-        "num_hidden_layers": header["NL"], "num_attention_heads": header["NH"],
-        "intermediate_size": header["FF"], "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1, "max_position_embeddings": header["MAXP"],
-        "type_vocab_size": header["TVS"], "vocab_size": header["VOC"], "layer_norm_eps": header["eps"],
-        "initializer_range": 0.02, "pad_token_id": tokenizer["pad"], "position_embedding_type": "absolute",
-        "torch_dtype": "float32", "dtype": "float32",
-    })
-    _write_json(out / "modules.json", [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ])
+    _write_json(
+        out / "config.json",
+        {
+            "architectures": ["BertModel"],
+            "model_type": "bert",
+            "hidden_size": header["H"],
+            "num_hidden_layers": header["NL"],
+            "num_attention_heads": header["NH"],
+            "intermediate_size": header["FF"],
+            "hidden_act": "gelu",
+            "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.1,
+            "max_position_embeddings": header["MAXP"],
+            "type_vocab_size": header["TVS"],
+            "vocab_size": header["VOC"],
+            "layer_norm_eps": header["eps"],
+            "initializer_range": 0.02,
+            "pad_token_id": tokenizer["pad"],
+            "position_embedding_type": "absolute",
+            "torch_dtype": "float32",
+            "dtype": "float32",
+        },
+    )
+    _write_json(
+        out / "modules.json",
+        [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ],
+    )
     _write_json(out / "sentence_bert_config.json", {"max_seq_length": 512, "do_lower_case": False})
-    _write_json(out / "1_Pooling" / "config.json", {"word_embedding_dimension": header["H"], "pooling_mode_mean_tokens": True})
+    _write_json(
+        out / "1_Pooling" / "config.json", {"word_embedding_dimension": header["H"], "pooling_mode_mean_tokens": True}
+    )
     (out / "2_Normalize").mkdir()
-    _write_json(out / "config_sentence_transformers.json", {
-        "prompts": {"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT, "passage": DOCUMENT_PROMPT},
-        "default_prompt_name": None, "similarity_fn_name": "cosine",
-    })
+    _write_json(
+        out / "config_sentence_transformers.json",
+        {
+            "prompts": {"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT, "passage": DOCUMENT_PROMPT},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+    )
 
 
 def _write_tokenizer(spec: dict[str, Any], out: Path) -> None:
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    tokenizer = Tokenizer(models.Unigram([(p, float(s)) for p, s in zip(spec["pieces"], spec["scores"])],
-                                         unk_id=spec["unk"], byte_fallback=False))
+    tokenizer = Tokenizer(
+        models.Unigram(
+            [(p, float(s)) for p, s in zip(spec["pieces"], spec["scores"])], unk_id=spec["unk"], byte_fallback=False
+        )
+    )
     tokenizer.normalizer = normalizers.Sequence(
         [normalizers.Precompiled(_precompiled_charsmap(spec["norm"])), normalizers.Replace(Regex(" {2,}"), " ")]
     )
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", spec["bos"]), ("</s>", spec["eos"])],
     )
     tokenizer.add_special_tokens(
@@ -258,9 +291,19 @@ def _write_tokenizer(spec: dict[str, Any], out: Path) -> None:
         + [AddedToken("<mask>", special=True, normalized=False, lstrip=True)]
     )
     tokenizer.save(str(out / "tokenizer.json"))
-    special = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
-               "cls_token": "<s>", "pad_token": "<pad>", "mask_token": "<mask>"}
-    _write_json(out / "tokenizer_config.json", {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 512, **special})
+    special = {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "sep_token": "</s>",
+        "cls_token": "<s>",
+        "pad_token": "<pad>",
+        "mask_token": "<mask>",
+    }
+    _write_json(
+        out / "tokenizer_config.json",
+        {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 512, **special},
+    )
     _write_json(out / "special_tokens_map.json", special)
 
 
@@ -274,14 +317,20 @@ def _precompiled_charsmap(norm: dict[int, str]) -> bytes:
 
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "rules.tsv"
-        rules.write_text("".join(
-            "%X\t%s\n" % (cp, " ".join("%X" % ord(c) for c in out)) for cp, out in sorted(norm.items())
-        ), encoding="utf-8")
+        rules.write_text(
+            "".join(f"{cp:X}\t{' '.join(f'{ord(c):X}' for c in out)}\n" for cp, out in sorted(norm.items())),
+            encoding="utf-8",
+        )
         rng = random.Random(0)
         lines = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(80)) for _ in range(2000)]
         model = io.BytesIO()
-        spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=model, vocab_size=60,
-                                       normalization_rule_tsv=str(rules), minloglevel=2)
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_writer=model,
+            vocab_size=60,
+            normalization_rule_tsv=str(rules),
+            minloglevel=2,
+        )
     normalizer_spec = _protobuf_field(model.getvalue(), 3)  # ModelProto.normalizer_spec
     return _protobuf_field(normalizer_spec, 2)  # NormalizerSpec.precompiled_charsmap
 

@@ -50,8 +50,11 @@ class ModelSpec:
     def check_compatible(self, other: ModelSpec) -> None:
         """Raise `ModelMismatchError` unless `other` produces vectors comparable to this spec's."""
         fields = ("name", "revision", "dim", "query_prompt", "document_prompt")
-        diffs = [f"{f}: index {getattr(self, f)!r} vs given {getattr(other, f)!r}" for f in fields
-                 if getattr(self, f) != getattr(other, f)]
+        diffs = [
+            f"{f}: index {getattr(self, f)!r} vs given {getattr(other, f)!r}"
+            for f in fields
+            if getattr(self, f) != getattr(other, f)
+        ]
         if diffs:
             raise ModelMismatchError(
                 f"The index was built with model {self.name!r}, which differs from the one given "
@@ -68,7 +71,9 @@ class Encoder(Protocol):
         """L2-normalised float32 vectors, one row per query (query prompt applied)."""
         ...
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray:
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None
+    ) -> np.ndarray:
         """L2-normalised float32 vectors, one row per document chunk (document prompt applied)."""
         ...
 
@@ -112,7 +117,9 @@ class SentenceTransformerEncoder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([normalize(t) for t in texts], self.spec.query_prompt, batch_size=32)
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray:
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None
+    ) -> np.ndarray:
         normalized = [normalize(t) for t in texts]
         # encode() sorts each call's texts by length; calls of many batches keep that benefit
         step = batch_size * 8
@@ -129,8 +136,12 @@ class SentenceTransformerEncoder:
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
         vectors = self.model.encode(
-            texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
+            texts,
+            prompt=prompt,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -139,8 +150,8 @@ def _load_sentence_transformer(path: str, name: str) -> SentenceTransformer:
     import transformers
     from sentence_transformers import SentenceTransformer
 
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         return SentenceTransformer(path, device="cpu", local_files_only=True)
     except OSError as error:

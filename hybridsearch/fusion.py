@@ -50,12 +50,12 @@ def fuse(
 ) -> Fused:
     """Fuse two ranked candidate lists (ids with raw scores, best first) and keep the top `k`."""
     alpha = check_alpha(alpha)
-    fusion = Fusion.parse(fusion)
+    mode: Fusion = Fusion.parse(fusion)
     ids = np.union1d(bm25_ids, dense_ids).astype(np.int64)
     bm25_raw, bm25_rank = _align(ids, bm25_ids, bm25_scores)
     dense_raw, dense_rank = _align(ids, dense_ids, dense_scores)
-    bm25_norm = _normalise(bm25_raw, bm25_rank, fusion)
-    dense_norm = _normalise(dense_raw, dense_rank, fusion)
+    bm25_norm = _normalise(bm25_raw, bm25_rank, mode)
+    dense_norm = _normalise(dense_raw, dense_rank, mode)
     score = alpha * dense_norm + (1 - alpha) * bm25_norm
     first, second = (dense_raw, bm25_raw) if alpha >= 0.5 else (bm25_raw, dense_raw)
     order = np.lexsort((ids, -second, -first, -score))[: max(k, 0)]

@@ -1,8 +1,8 @@
 """HybridIndex: build an index from folders, open it, search it.
 
-    index = HybridIndex.build("docs", "indexes/docs")      # or HybridIndex.open("indexes/docs")
-    for hit in index.search("赤い惑星は?", k=5, alpha=0.6):
-        print(hit.score, hit.source, hit.text)
+index = HybridIndex.build("docs", "indexes/docs")      # or HybridIndex.open("indexes/docs")
+for hit in index.search("赤い惑星は?", k=5, alpha=0.6):
+    print(hit.score, hit.source, hit.text)
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ import numpy as np
 
 from .bm25 import BM25Index, top_k
 from .chunking import chunk_text
-from .config import IndexConfig, check_alpha, Fusion
+from .config import Fusion, IndexConfig, check_alpha
 from .encoders import Encoder, ModelSpec, check_vectors, load_encoder
 from .errors import EmptyQueryError, HybridSearchError, IndexFormatError, InputError
 from .fusion import fuse
 from .loaders import LoadReport, iter_documents
-from .schema import Chunk, Document, Hit
+from .schema import Chunk, Hit
 from .store import (
     BM25_DIR,
     DOCSTORE,
-    check_index_location,
     VECTORS,
     DocStore,
+    check_index_location,
     live_generation,
     new_generation,
     read_manifest,
@@ -90,7 +90,8 @@ class HybridIndex:
         if self.bm25.num_chunks != counts["chunks"] or len(self.vectors) != counts["chunks"]:
             raise IndexFormatError(
                 f"Index {index_dir} is inconsistent: manifest says {counts['chunks']} chunks, BM25 has "
-                f"{self.bm25.num_chunks}, vectors {len(self.vectors)}; rebuild it with: hsearch index PATH --index {index_dir}"
+                f"{self.bm25.num_chunks}, vectors {len(self.vectors)}; "
+                f"rebuild it with: hsearch index PATH --index {index_dir}"
             )
         self.tokenizer = Tokenizer(self.config.tokenizer)
         self._encoder = encoder
@@ -165,20 +166,29 @@ class HybridIndex:
             bm25.save(work / BM25_DIR)
             VectorStore.build(vectors).save(work / VECTORS)
             write_docstore(work / DOCSTORE, documents, chunks)
-            write_manifest(work, {
-                "config": config.to_dict(),
-                "model": encoder.spec.to_dict(),
-                "sources": [str(s) for s in sources],
-                "counts": {
-                    "files": report.files, "documents": len(documents), "chunks": len(chunks),
-                    "terms": len(bm25.vocab), "skipped_files": len(report.skipped_files),
-                    "skipped_records": report.skipped_records,
+            write_manifest(
+                work,
+                {
+                    "config": config.to_dict(),
+                    "model": encoder.spec.to_dict(),
+                    "sources": [str(s) for s in sources],
+                    "counts": {
+                        "files": report.files,
+                        "documents": len(documents),
+                        "chunks": len(chunks),
+                        "terms": len(bm25.vocab),
+                        "skipped_files": len(report.skipped_files),
+                        "skipped_records": report.skipped_records,
+                    },
                 },
-            })
+            )
         index = cls.open(index_path, encoder=encoder)
         index.build_report = BuildReport(
-            files=report.files, documents=len(documents), chunks=len(chunks),
-            skipped_files=report.skipped_files, skipped_records=report.skipped_records,
+            files=report.files,
+            documents=len(documents),
+            chunks=len(chunks),
+            skipped_files=report.skipped_files,
+            skipped_records=report.skipped_records,
             seconds=time.perf_counter() - started,
         )
         return index
@@ -186,7 +196,9 @@ class HybridIndex:
     # --- opening --------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, index_dir: PathArg = "indexes/default", *, model: str | None = None, encoder: Encoder | None = None) -> HybridIndex:
+    def open(
+        cls, index_dir: PathArg = "indexes/default", *, model: str | None = None, encoder: Encoder | None = None
+    ) -> HybridIndex:
         """Open the live generation of an index. `model`/`encoder`, if given, must match the index's."""
         index_path = Path(index_dir)
         generation = live_generation(index_path)
@@ -213,7 +225,9 @@ class HybridIndex:
 
     # --- searching ------------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, alpha: float | None = None, fusion: Fusion | str | None = None) -> list[Hit]:
+    def search(
+        self, query: str, k: int = 10, alpha: float | None = None, fusion: Fusion | str | None = None
+    ) -> list[Hit]:
         """The `k` best chunks for `query`: `alpha` is the dense share (default: the index's)."""
         if not isinstance(query, str) or not query.strip():
             raise EmptyQueryError("The query is empty; give some words to search for.")
@@ -237,15 +251,26 @@ class HybridIndex:
         hits = []
         for rank, i in enumerate(fused.ids.tolist()):
             chunk = stored[i]
-            hits.append(Hit(
-                rank=rank + 1, chunk_id=i, score=float(fused.score[rank]),
-                bm25=float(fused.bm25[rank]), bm25_norm=float(fused.bm25_norm[rank]),
-                dense=float(fused.dense[rank]) if alpha > 0 else None,
-                dense_norm=float(fused.dense_norm[rank]) if alpha > 0 else None,
-                source=chunk.source, path=chunk.path, record=chunk.record, title=chunk.title,
-                text=chunk.text, start=chunk.start, end=chunk.end, ordinal=chunk.ordinal,
-                matched_terms=tuple(self.bm25.matched_terms(terms, i)),
-            ))
+            hits.append(
+                Hit(
+                    rank=rank + 1,
+                    chunk_id=i,
+                    score=float(fused.score[rank]),
+                    bm25=float(fused.bm25[rank]),
+                    bm25_norm=float(fused.bm25_norm[rank]),
+                    dense=float(fused.dense[rank]) if alpha > 0 else None,
+                    dense_norm=float(fused.dense_norm[rank]) if alpha > 0 else None,
+                    source=chunk.source,
+                    path=chunk.path,
+                    record=chunk.record,
+                    title=chunk.title,
+                    text=chunk.text,
+                    start=chunk.start,
+                    end=chunk.end,
+                    ordinal=chunk.ordinal,
+                    matched_terms=tuple(self.bm25.matched_terms(terms, i)),
+                )
+            )
         return hits
 
     def info(self) -> dict[str, Any]:

@@ -92,8 +92,10 @@ def check_index_location(index_dir: Path) -> None:
     """Raise `InputError` unless `index_dir` is an index, an empty folder, or does not exist yet."""
     if index_dir.exists() and not index_dir.is_dir():
         raise InputError(f"Index location {index_dir} is a file; choose a folder with --index.")
-    if index_dir.is_dir() and not (index_dir / POINTER).exists() and any(
-        not p.name.startswith(".") for p in index_dir.iterdir()
+    if (
+        index_dir.is_dir()
+        and not (index_dir / POINTER).exists()
+        and any(not p.name.startswith(".") for p in index_dir.iterdir())
     ):
         raise InputError(
             f"{index_dir} exists and is not a hybridsearch index; refusing to write into it. "

@@ -49,11 +49,7 @@ def _fold(segment: str) -> str:
 
 def _is_stable(text: str) -> bool:
     """True when normalising cannot change `text` (the common case for clean Japanese)."""
-    return (
-        unicodedata.is_normalized("NFKC", text)
-        and text == text.lower()
-        and not any(mark in text for mark in _KEEP)
-    )
+    return unicodedata.is_normalized("NFKC", text) and text == text.lower() and not any(mark in text for mark in _KEEP)
 
 
 def normalize(text: str) -> str:

@@ -20,8 +20,9 @@ class FakeEncoder:
     """Hashed character-bigram vectors: texts sharing bigrams are close. Deterministic and instant."""
 
     def __init__(self, dim: int = 64, max_chars: int = 512, name: str = FAKE_MODEL) -> None:
-        self.spec = ModelSpec(name=name, revision="1", dim=dim, max_seq_length=max_chars,
-                              query_prompt="q: ", document_prompt="d: ")
+        self.spec = ModelSpec(
+            name=name, revision="1", dim=dim, max_seq_length=max_chars, query_prompt="q: ", document_prompt="d: "
+        )
         self.calls: list[str] = []
 
     def _vector(self, text: str) -> np.ndarray:
@@ -60,7 +61,8 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 DOCS = {
-    "planets/mars.md": "# 火星\n\n火星は太陽から4番目の惑星で、「赤い惑星」と呼ばれる。地表の酸化鉄が赤い色のもとだ。\n",
+    "planets/mars.md": "# 火星\n\n火星は太陽から4番目の惑星で、「赤い惑星」と呼ばれる。"
+    "地表の酸化鉄が赤い色のもとだ。\n",
     "planets/venus.md": "# 金星\n\n金星は明けの明星とも呼ばれる。厚い二酸化炭素の大気に包まれている。\n",
     "planets/earth.md": "# 地球\n\n地球は青い惑星で、表面の7割が海である。\n",
     "food/curry.txt": "カレーの作り方。玉ねぎを炒めて、肉と野菜を煮込み、ルウを溶かす。\n",

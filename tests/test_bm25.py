@@ -16,8 +16,12 @@ QUERY = st.lists(st.sampled_from(["火星", "惑星", "赤い", "海", "太陽",
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.lists(TERMS, min_size=1, max_size=12), min_size=1, max_size=25), QUERY,
-       st.floats(0.5, 2.0), st.floats(0.0, 1.0))
+@given(
+    st.lists(st.lists(TERMS, min_size=1, max_size=12), min_size=1, max_size=25),
+    QUERY,
+    st.floats(0.5, 2.0),
+    st.floats(0.0, 1.0),
+)
 def test_okapi_equals_rank_bm25(corpus: list[list[str]], query: list[str], k1: float, b: float) -> None:
     # non-empty chunks only: rank_bm25 computes 0/0 = NaN for an empty one when b = 1
     expected = BM25Okapi(corpus, k1=k1, b=b).get_scores(query)

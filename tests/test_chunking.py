@@ -8,7 +8,12 @@ from hybridsearch.config import ChunkConfig
 def test_sentences_end_at_terminators_and_newlines_but_not_inside_quotes() -> None:
     text = "火星は赤い。彼は「晴れ。雨！」と言った。\n次？本当に！！最後"
     assert [text[s:e] for s, e in split_sentences(text)] == [
-        "火星は赤い。", "彼は「晴れ。雨！」と言った。", "\n", "次？", "本当に！！", "最後",
+        "火星は赤い。",
+        "彼は「晴れ。雨！」と言った。",
+        "\n",
+        "次？",
+        "本当に！！",
+        "最後",
     ]
 
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-
 from conftest import FAKE_MODEL
+
 from hybridsearch.cli import cli
 
 
@@ -51,8 +51,24 @@ def test_query_json_has_every_field(index_dir: Path) -> None:
     payload = json.loads(result.stdout)
     assert payload["alpha"] == 0.3 and payload["fusion"] == "rrf" and payload["query"] == "赤い惑星は?"
     hit = payload["hits"][0]
-    for key in ("rank", "chunk_id", "score", "bm25", "bm25_norm", "dense", "dense_norm", "source", "path",
-                "record", "title", "text", "start", "end", "ordinal", "matched_terms"):
+    for key in (
+        "rank",
+        "chunk_id",
+        "score",
+        "bm25",
+        "bm25_norm",
+        "dense",
+        "dense_norm",
+        "source",
+        "path",
+        "record",
+        "title",
+        "text",
+        "start",
+        "end",
+        "ordinal",
+        "matched_terms",
+    ):
         assert key in hit
     assert hit["title"] == "火星" and hit["matched_terms"] == ["赤い", "惑星"]
 
@@ -75,17 +91,46 @@ def test_info(index_dir: Path) -> None:
     ("args", "message"),
     [
         (["query", "", "--index", "{idx}"], "Error: The query is empty; give some words to search for."),
-        (["query", "火星", "--alpha", "1.5", "--index", "{idx}"],
-         "Error: alpha must be between 0 and 1 (got 1.5); 0 = BM25 only, 1 = dense only."),
-        (["query", "火星", "--index", "{tmp}/none"], "Error: No index at {tmp}/none; create one with: hsearch index PATH --index {tmp}/none"),
-        (["info", "--index", "{tmp}/none"], "Error: No index at {tmp}/none; create one with: hsearch index PATH --index {tmp}/none"),
-        (["index", "{tmp}/nowhere", "--index", "{tmp}/new", "--model", FAKE_MODEL], "Error: No such file or folder: {tmp}/nowhere"),
-        (["index", "{tmp}/emptydir", "--index", "{tmp}/new", "--model", FAKE_MODEL], "Error: No documents with text found under {tmp}/emptydir."),
-        (["index", "{tmp}/emptydir", "--index", "{tmp}/emptydir/../docs", "--model", FAKE_MODEL],
-         "Error: {tmp}/emptydir/../docs exists and is not a hybridsearch index; refusing to write into it. "
-         "Choose an empty or new folder with --index."),
-        (["index", "{tmp}/docs", "--index", "{tmp}/new", "--chunk-size", "100", "--chunk-overlap", "60", "--model", FAKE_MODEL],
-         "Error: Chunk overlap 60 must be between 0 and half the chunk size (50)."),
+        (
+            ["query", "火星", "--alpha", "1.5", "--index", "{idx}"],
+            "Error: alpha must be between 0 and 1 (got 1.5); 0 = BM25 only, 1 = dense only.",
+        ),
+        (
+            ["query", "火星", "--index", "{tmp}/none"],
+            "Error: No index at {tmp}/none; create one with: hsearch index PATH --index {tmp}/none",
+        ),
+        (
+            ["info", "--index", "{tmp}/none"],
+            "Error: No index at {tmp}/none; create one with: hsearch index PATH --index {tmp}/none",
+        ),
+        (
+            ["index", "{tmp}/nowhere", "--index", "{tmp}/new", "--model", FAKE_MODEL],
+            "Error: No such file or folder: {tmp}/nowhere",
+        ),
+        (
+            ["index", "{tmp}/emptydir", "--index", "{tmp}/new", "--model", FAKE_MODEL],
+            "Error: No documents with text found under {tmp}/emptydir.",
+        ),
+        (
+            ["index", "{tmp}/emptydir", "--index", "{tmp}/emptydir/../docs", "--model", FAKE_MODEL],
+            "Error: {tmp}/emptydir/../docs exists and is not a hybridsearch index; refusing to write into it. "
+            "Choose an empty or new folder with --index.",
+        ),
+        (
+            [
+                "index",
+                "{tmp}/docs",
+                "--index",
+                "{tmp}/new",
+                "--chunk-size",
+                "100",
+                "--chunk-overlap",
+                "60",
+                "--model",
+                FAKE_MODEL,
+            ],
+            "Error: Chunk overlap 60 must be between 0 and half the chunk size (50).",
+        ),
     ],
 )
 def test_user_errors_are_one_line(index_dir: Path, tmp_path: Path, args: list[str], message: str) -> None:
@@ -105,11 +150,14 @@ def test_damaged_index_is_one_line(index_dir: Path) -> None:
     assert result.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["query", "火星", "-k", "0"], "Invalid value for '-k'"),
-    (["query", "火星", "--fusion", "max"], "Invalid value for '--fusion'"),
-    (["query", "火星", "--alpha", "high"], "Invalid value for '-a' / '--alpha'"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["query", "火星", "-k", "0"], "Invalid value for '-k'"),
+        (["query", "火星", "--fusion", "max"], "Invalid value for '--fusion'"),
+        (["query", "火星", "--alpha", "high"], "Invalid value for '-a' / '--alpha'"),
+    ],
+)
 def test_option_errors_exit_2(args: list[str], fragment: str) -> None:
     result = run(*args)
     assert result.exit_code == 2 and fragment in result.stderr

@@ -2,8 +2,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import FAKE_MODEL, FakeEncoder
+
 from hybridsearch import HybridIndex
 from hybridsearch.errors import EmptyQueryError, IndexFormatError, IndexNotFoundError, InputError, ModelMismatchError
 from hybridsearch.store import POINTER
@@ -85,7 +85,9 @@ def test_failed_build_leaves_previous_index_intact(corpus: Path, tmp_path: Path)
         ("火星", 10, 1.2, InputError, "alpha must be between 0 and 1"),
     ],
 )
-def test_bad_search_arguments(built: HybridIndex, query: str, k: int, alpha: float | None, error: type, message: str) -> None:
+def test_bad_search_arguments(
+    built: HybridIndex, query: str, k: int, alpha: float | None, error: type, message: str
+) -> None:
     with pytest.raises(error, match=message):
         built.search(query, k=k, alpha=alpha)
 

@@ -22,8 +22,12 @@ def test_short_shift_jis_and_euc_jp_are_told_apart() -> None:
 
 @pytest.mark.parametrize(
     ("data", "reason"),
-    [(b"", "empty"), (b"  \n ", "empty"), (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-     (bytes(range(1, 32)) * 40, "binary")],
+    [
+        (b"", "empty"),
+        (b"  \n ", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        (bytes(range(1, 32)) * 40, "binary"),
+    ],
 )
 def test_rejects_empty_and_binary(data: bytes, reason: str) -> None:
     with pytest.raises(_Skip, match=reason):
@@ -47,19 +51,25 @@ def _write(root: Path, files: dict[str, bytes]) -> Path:
 
 
 def test_walks_folders_skipping_hidden_and_bad_files(tmp_path: Path) -> None:
-    root = _write(tmp_path, {
-        "a.txt": "日本語の文書".encode("cp932"),
-        "sub/b.md": "# 見出し\n本文".encode(),
-        ".hidden/c.txt": b"secret",
-        "sub/.d.txt": b"secret",
-        "empty.txt": b"",
-        "image.png": b"\x89PNG",
-        "bin.txt": b"\x00\x01\x02abc",
-    })
+    root = _write(
+        tmp_path,
+        {
+            "a.txt": "日本語の文書".encode("cp932"),
+            "sub/b.md": "# 見出し\n本文".encode(),
+            ".hidden/c.txt": b"secret",
+            "sub/.d.txt": b"secret",
+            "empty.txt": b"",
+            "image.png": b"\x89PNG",
+            "bin.txt": b"\x00\x01\x02abc",
+        },
+    )
     report = LoadReport()
     warnings: list[str] = []
     docs = list(iter_documents([root], report=report, warn=warnings.append))
-    assert [(Path(d.path).name, d.title, d.encoding) for d in docs] == [("a.txt", "a", "cp932"), ("b.md", "見出し", "utf-8")]
+    assert [(Path(d.path).name, d.title, d.encoding) for d in docs] == [
+        ("a.txt", "a", "cp932"),
+        ("b.md", "見出し", "utf-8"),
+    ]
     assert docs[0].text == "日本語の文書"
     assert sorted(Path(p).name for p, _ in report.skipped_files) == ["bin.txt", "empty.txt", "image.png"]
     assert len(warnings) == 3 and all(w.startswith("skipped ") for w in warnings)
@@ -67,10 +77,13 @@ def test_walks_folders_skipping_hidden_and_bad_files(tmp_path: Path) -> None:
 
 
 def test_csv_and_jsonl_records(tmp_path: Path) -> None:
-    root = _write(tmp_path, {
-        "faq.csv": "id,title,body\nq1,休暇,有給の申請方法\nq2,空,\n".encode(),
-        "notes.jsonl": '{"_id": "n1", "body": "メモ一"}\nnot json\n{"body": "メモ二"}\n[1, 2]\n'.encode(),
-    })
+    root = _write(
+        tmp_path,
+        {
+            "faq.csv": "id,title,body\nq1,休暇,有給の申請方法\nq2,空,\n".encode(),
+            "notes.jsonl": '{"_id": "n1", "body": "メモ一"}\nnot json\n{"body": "メモ二"}\n[1, 2]\n'.encode(),
+        },
+    )
     report = LoadReport()
     warnings: list[str] = []
     docs = list(iter_documents([root], LoaderConfig(text_field="body"), report, warnings.append))
