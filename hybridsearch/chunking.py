@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from .config import ChunkConfig
 from .schema import Chunk
 
-__all__ = ["chunk_text", "split_sentences"]
+__all__ = ["chunk_text", "model_input", "split_sentences"]
 
 _TERMINATORS = frozenset("。！？!?．")
 _OPEN = "「『（(【〈《［[｛{"
@@ -25,6 +25,15 @@ _SOFT_BREAKS = "、，, 　"
 
 Span = tuple[int, int]
 Fits = Callable[[str], bool]
+
+
+def model_input(title: str, text: str) -> str:
+    """What BM25 and the encoder see for a chunk: its document's title, if any, then the chunk text.
+
+    The title says what a chunk is about even when the chunk never names it (a later paragraph of
+    a Wikipedia article, the answer field of an FAQ record).
+    """
+    return f"{title}\n{text}" if title else text
 
 
 def split_sentences(text: str) -> list[Span]:

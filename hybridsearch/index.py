@@ -13,17 +13,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .bm25 import BM25Index, top_k
-from .chunking import chunk_text
+from .chunking import chunk_text, model_input
 from .config import Fusion, IndexConfig, check_alpha
 from .encoders import Encoder, ModelSpec, check_vectors, load_encoder
 from .errors import EmptyQueryError, HybridSearchError, IndexFormatError, InputError
-from .fusion import fuse
+from .fusion import Fused, fuse
 from .loaders import LoadReport, iter_documents
 from .schema import Chunk, Hit
 from .store import (
@@ -40,7 +41,7 @@ from .store import (
 )
 from .tokenization import Tokenizer
 
-__all__ = ["BuildReport", "EXHAUSTIVE_LIMIT", "HybridIndex", "candidate_depth"]
+__all__ = ["BuildReport", "Candidates", "EXHAUSTIVE_LIMIT", "HybridIndex", "candidate_depth"]
 
 #: Indexes with at most this many chunks score every chunk on both sides for every query.
 EXHAUSTIVE_LIMIT = 10_000
@@ -60,6 +61,23 @@ class BuildReport:
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     skipped_records: int = 0
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Both sides' ranked lists for one query (chunk ids with raw scores, best first), before fusion."""
+
+    bm25_ids: np.ndarray
+    bm25_scores: np.ndarray
+    dense_ids: np.ndarray
+    dense_scores: np.ndarray
+
+    def fuse(self, alpha: float, fusion: Fusion | str, k: int) -> Fused:
+        """Fused top `k`; with alpha = 0 the dense side is left out entirely (BM25 order, BM25 ties)."""
+        if alpha == 0:
+            empty = np.zeros(0, np.int64)
+            return fuse(self.bm25_ids, self.bm25_scores, empty, empty.astype(np.float32), alpha, fusion, k)
+        return fuse(self.bm25_ids, self.bm25_scores, self.dense_ids, self.dense_scores, alpha, fusion, k)
 
 
 def candidate_depth(k: int, num_chunks: int) -> int:
@@ -145,19 +163,24 @@ class HybridIndex:
                 print(f"Loading model {config.dense.model} …", file=sys.stderr)
             encoder = load_encoder(config.dense.model)
         chunks: list[Chunk] = []
+        inputs: list[str] = []  # title + chunk text: what BM25 and the encoder see
         for doc_index, document in enumerate(documents):
-            chunks.extend(chunk_text(document.text, doc_index, config.chunk, fits=encoder.fits))
+            title = document.title
+            fits = partial(_fits_with_title, encoder, title)
+            pieces = chunk_text(document.text, doc_index, config.chunk, fits=fits)
+            chunks.extend(pieces)
+            inputs.extend(model_input(title, piece.text) for piece in pieces)
 
         tokenizer = Tokenizer(config.tokenizer)
         with _bar("Tokenizing", "chunks", show_progress, total=len(chunks)) as bar:
             terms = []
-            for chunk in chunks:
-                terms.append(tokenizer.document_terms(chunk.text))
+            for text in inputs:
+                terms.append(tokenizer.document_terms(text))
                 bar.update(1)
         bm25 = BM25Index.build(terms, config.bm25)
 
         with _bar("Encoding", "chunks", show_progress, total=len(chunks)) as bar:
-            vectors = encoder.encode_documents([c.text for c in chunks], config.dense.batch_size, progress=bar.update)
+            vectors = encoder.encode_documents(inputs, config.dense.batch_size, progress=bar.update)
         vectors = check_vectors(vectors, len(chunks), encoder.spec.dim)
 
         from .vectors import VectorStore
@@ -237,15 +260,8 @@ class HybridIndex:
         fusion = self.config.fusion if fusion is None else Fusion.parse(fusion)
 
         terms = self.tokenizer.query_terms(query)
-        depth = candidate_depth(k, self.bm25.num_chunks)
-        bm25_scores = self.bm25.scores(terms)
-        bm25_ids = top_k(bm25_scores, depth)
-        if alpha > 0:  # alpha = 0 is BM25 only: the model is not even loaded
-            query_vector = check_vectors(self.encoder.encode_queries([query]), 1, self.model.dim)[0]
-            dense_scores, dense_ids = self.vectors.search(query_vector, depth)
-        else:
-            dense_scores, dense_ids = np.zeros(0, np.float32), np.zeros(0, np.int64)
-        fused = fuse(bm25_ids, bm25_scores[bm25_ids], dense_ids, dense_scores, alpha, fusion, k)
+        vector = self.encode_queries([query])[0] if alpha > 0 else None  # alpha = 0: no model load
+        fused = self.candidates(terms, vector, candidate_depth(k, self.bm25.num_chunks)).fuse(alpha, fusion, k)
 
         stored = self.docstore.chunks(fused.ids.tolist())
         hits = []
@@ -273,6 +289,20 @@ class HybridIndex:
             )
         return hits
 
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Query vectors from the index's model (loaded on first use), checked for shape."""
+        return check_vectors(self.encoder.encode_queries(queries), len(queries), self.model.dim)
+
+    def candidates(self, terms: Sequence[str], vector: np.ndarray | None, depth: int) -> Candidates:
+        """Each side's top `depth` chunks for a query's BM25 terms and vector (None: no dense side)."""
+        bm25_scores = self.bm25.scores(terms)
+        bm25_ids = top_k(bm25_scores, depth)
+        if vector is None:
+            dense_scores, dense_ids = np.zeros(0, np.float32), np.zeros(0, np.int64)
+        else:
+            dense_scores, dense_ids = self.vectors.search(vector, depth)
+        return Candidates(bm25_ids, bm25_scores[bm25_ids], dense_ids, dense_scores)
+
     def info(self) -> dict[str, Any]:
         """What the index holds and how it was built (the manifest, minus file checksums)."""
         return {key: value for key, value in self.manifest.items() if key != "files"} | {"path": str(self.index_dir)}
@@ -285,6 +315,10 @@ class HybridIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _fits_with_title(encoder: Encoder, title: str, text: str) -> bool:
+    return encoder.fits(model_input(title, text))
 
 
 class _NoBar:

@@ -97,7 +97,7 @@ def _read_file(file: Path, config: LoaderConfig, report: LoadReport, warn: Warn)
     base = Document(
         path=str(file),
         text="",
-        title=file.stem,
+        title="",
         encoding=encoding,
         sha256=hashlib.sha256(data).hexdigest(),
         mtime=mtime,
@@ -109,9 +109,9 @@ def _read_file(file: Path, config: LoaderConfig, report: LoadReport, warn: Warn)
         return
     if suffix in (".html", ".htm"):
         title, text = html_to_text(text)
-        base = _with(base, title=title or base.title)
+        base = _with(base, title=title)
     elif suffix in (".md", ".markdown"):
-        base = _with(base, title=_markdown_title(text) or base.title)
+        base = _with(base, title=_markdown_title(text))
     if not text.strip():
         raise _Skip("no text")
     yield _with(base, text=text)
@@ -302,7 +302,7 @@ def _record_documents(
         yield _with(
             base,
             text=text.replace("\r\n", "\n"),
-            title=str(title) if title not in (None, "") else base.title,
+            title=str(title) if title not in (None, "") else "",
             record=record_id,
         )
     if bad_lines:

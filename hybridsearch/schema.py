@@ -13,7 +13,8 @@ class Document:
     """One decoded source text: a file, or one record of a CSV/JSONL file.
 
     `path` is the file as given under the indexed folder; `record` names the row of a CSV/JSONL file
-    (empty for whole files). Chunk offsets point into `text`.
+    (empty for whole files). `title` is a real title (Markdown heading, HTML <title>, the record's
+    title field) or empty. Chunk offsets point into `text`.
     """
 
     path: str

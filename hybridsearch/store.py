@@ -262,6 +262,14 @@ class DocStore:
         )
         return {row[0]: StoredChunk(*row) for row in rows}
 
+    def chunk_records(self) -> list[str]:
+        """For every chunk id in order, its document's record id (or path for whole files)."""
+        rows = self.db.execute(
+            "SELECT CASE WHEN d.record != '' THEN d.record ELSE d.path END "
+            "FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id"
+        )
+        return [row[0] for row in rows]
+
     def counts(self) -> tuple[int, int]:
         """(documents, chunks)."""
         documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]

@@ -35,6 +35,13 @@ def test_records_keep_their_ids(built: HybridIndex) -> None:
     assert hits[0].source.endswith("faq.csv#f2") and hits[0].record == "f2" and hits[0].title == "経費"
 
 
+def test_titles_are_indexed_with_every_chunk(built: HybridIndex) -> None:
+    hit = built.search("休暇", k=1, alpha=0.0)[0]  # the title of record f1; its text says 有給休暇
+    assert hit.record == "f1"
+    hit = built.search("ご飯", k=1, alpha=0.0)[0]  # only in the JSONL title, never in the text
+    assert hit.record == "rice" and "ご飯" not in hit.text and hit.matched_terms == ("ご飯",)
+
+
 def test_reopened_index_gives_identical_results(built: HybridIndex) -> None:
     again = HybridIndex.open(built.index_dir)
     for query in ("赤い惑星", "味噌汁の作り方", "米"):

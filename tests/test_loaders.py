@@ -67,7 +67,7 @@ def test_walks_folders_skipping_hidden_and_bad_files(tmp_path: Path) -> None:
     warnings: list[str] = []
     docs = list(iter_documents([root], report=report, warn=warnings.append))
     assert [(Path(d.path).name, d.title, d.encoding) for d in docs] == [
-        ("a.txt", "a", "cp932"),
+        ("a.txt", "", "cp932"),
         ("b.md", "見出し", "utf-8"),
     ]
     assert docs[0].text == "日本語の文書"
@@ -89,8 +89,8 @@ def test_csv_and_jsonl_records(tmp_path: Path) -> None:
     docs = list(iter_documents([root], LoaderConfig(text_field="body"), report, warnings.append))
     assert [(d.source.split("/")[-1], d.title, d.text) for d in docs] == [
         ("faq.csv#q1", "休暇", "有給の申請方法"),
-        ("notes.jsonl#n1", "notes", "メモ一"),
-        ("notes.jsonl#line-3", "notes", "メモ二"),
+        ("notes.jsonl#n1", "", "メモ一"),
+        ("notes.jsonl#line-3", "", "メモ二"),
     ]
     assert report.skipped_records == 3
     assert any("faq.csv" in w and "line 3" in w for w in warnings)

@@ -1,0 +1,103 @@
+"""Retrieval quality on BEIR-layout data: nDCG@10, MRR@10, Recall@10/100, MAP@100 per alpha.
+
+A dataset folder holds `corpus.jsonl` ({"_id", "title", "text"}), `queries.jsonl` ({"_id", "text"})
+and `qrels/test.tsv` (query-id, corpus-id, score). Chunks are mapped back to their corpus record and
+a record ranks by its best chunk. Queries are encoded once; every alpha reuses the same candidates.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Fusion
+from .errors import InputError
+from .index import HybridIndex, candidate_depth
+
+__all__ = ["METRICS", "Dataset", "evaluate", "load_dataset", "score_ranking"]
+
+METRICS = ("ndcg@10", "mrr@10", "recall@10", "recall@100", "map@100")
+_DEPTH = 100  # records ranked per query
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A BEIR-layout dataset: where its corpus is, its queries and its relevance judgements."""
+
+    corpus: Path
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def load_dataset(folder: str | Path, split: str = "test") -> Dataset:
+    """Read a BEIR folder; only queries that have judgements are kept."""
+    root = Path(folder)
+    corpus, queries_path, qrels_path = root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / f"{split}.tsv"
+    for path in (corpus, queries_path, qrels_path):
+        if not path.is_file():
+            raise InputError(f"{root} is not a BEIR dataset folder: {path.name} is missing ({path}).")
+    qrels: dict[str, dict[str, int]] = {}
+    with open(qrels_path, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            if int(row["score"]) > 0:
+                qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    queries = {}
+    with open(queries_path, encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record["_id"] in qrels:
+                queries[record["_id"]] = record["text"]
+    return Dataset(corpus, queries, {q: qrels[q] for q in queries})
+
+
+def score_ranking(ranked: Sequence[str], relevant: dict[str, int]) -> dict[str, float]:
+    """All METRICS for one query's ranked record ids (gain = relevance grade, log2 discount)."""
+    gains = [relevant.get(doc, 0) for doc in ranked]
+    ideal = sorted(relevant.values(), reverse=True)[:10]
+    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains[:10]))
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    first = next((i for i, g in enumerate(gains[:10]) if g > 0), None)
+    hits, precision_sum = 0, 0.0
+    for i, gain in enumerate(gains[:100]):
+        if gain > 0:
+            hits += 1
+            precision_sum += hits / (i + 1)
+    return {
+        "ndcg@10": dcg / idcg if idcg else 0.0,
+        "mrr@10": 1 / (first + 1) if first is not None else 0.0,
+        "recall@10": sum(1 for g in gains[:10] if g > 0) / len(relevant),
+        "recall@100": hits / len(relevant),
+        "map@100": precision_sum / len(relevant),
+    }
+
+
+def evaluate(
+    index: HybridIndex,
+    dataset: Dataset,
+    alphas: Sequence[float],
+    fusion: Fusion | str = Fusion.MINMAX,
+    progress: Callable[[int], None] | None = None,
+) -> dict[float, dict[str, float]]:
+    """Mean METRICS over the dataset's queries for each alpha (records ranked by their best chunk)."""
+    records = index.docstore.chunk_records()
+    query_ids = list(dataset.queries)
+    texts = [dataset.queries[q] for q in query_ids]
+    vectors = index.encode_queries(texts) if any(a > 0 for a in alphas) else None
+    depth = candidate_depth(_DEPTH, index.bm25.num_chunks)
+    totals = {alpha: dict.fromkeys(METRICS, 0.0) for alpha in alphas}
+    for i, (query_id, text) in enumerate(zip(query_ids, texts)):
+        vector = vectors[i] if vectors is not None else None
+        candidates = index.candidates(index.tokenizer.query_terms(text), vector, depth)
+        for alpha in alphas:
+            fused = candidates.fuse(alpha, fusion, depth)
+            ranked = list(dict.fromkeys(records[c] for c in fused.ids.tolist()))[:_DEPTH]
+            for name, value in score_ranking(ranked, dataset.qrels[query_id]).items():
+                totals[alpha][name] += value
+        if progress:
+            progress(1)
+    count = max(len(query_ids), 1)
+    return {alpha: {name: value / count for name, value in metrics.items()} for alpha, metrics in totals.items()}

@@ -1,0 +1,56 @@
+import json
+import math
+from pathlib import Path
+
+import pytest
+from conftest import FAKE_MODEL
+
+from hybridsearch import HybridIndex, IndexConfig
+from hybridsearch.config import LoaderConfig
+from hybridsearch.errors import InputError
+from hybridsearch.evaluate import evaluate, load_dataset, score_ranking
+
+
+def test_metrics_by_hand() -> None:
+    metrics = score_ranking(["a", "x", "b", "y"], {"b": 1, "a": 1, "z": 1})
+    assert metrics["ndcg@10"] == pytest.approx((1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3) + 1 / math.log2(4)))
+    assert metrics["mrr@10"] == 1.0
+    assert metrics["recall@10"] == pytest.approx(2 / 3)
+    assert metrics["map@100"] == pytest.approx((1 / 1 + 2 / 3) / 3)
+    assert score_ranking(["x"] * 10 + ["a"], {"a": 1}) == {
+        "ndcg@10": 0.0,
+        "mrr@10": 0.0,
+        "recall@10": 0.0,
+        "recall@100": 1.0,
+        "map@100": pytest.approx(1 / 11),
+    }
+
+
+def write_beir(root: Path) -> Path:
+    corpus = [
+        {"_id": "d1", "title": "火星", "text": "火星は赤い惑星と呼ばれる。"},
+        {"_id": "d2", "title": "金星", "text": "金星は明けの明星と呼ばれる。"},
+        {"_id": "d3", "title": "味噌汁", "text": "味噌汁はだしを取って味噌を溶く。"},
+    ]
+    queries = [{"_id": "q1", "text": "赤い惑星"}, {"_id": "q2", "text": "明けの明星"}, {"_id": "q9", "text": "無判定"}]
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in corpus))
+    (root / "queries.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in queries))
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    return root
+
+
+def test_evaluate_ranks_records_by_their_best_chunk(tmp_path: Path) -> None:
+    dataset = load_dataset(write_beir(tmp_path / "beir"))
+    assert list(dataset.queries) == ["q1", "q2"]  # q9 has no judgement
+    config = IndexConfig(loader=LoaderConfig(id_field="_id"))
+    index = HybridIndex.build(dataset.corpus, tmp_path / "idx", model=FAKE_MODEL, config=config)
+    results = evaluate(index, dataset, [0.0, 0.5, 1.0])
+    assert results[0.0]["ndcg@10"] == 1.0 and results[0.5]["mrr@10"] == 1.0
+    assert set(results) == {0.0, 0.5, 1.0}
+
+
+def test_missing_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="queries.jsonl is missing"):
+        (tmp_path / "corpus.jsonl").write_text("")
+        load_dataset(tmp_path)
