@@ -22,7 +22,7 @@ from hybridsearch.evaluate import METRICS, evaluate, load_dataset
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", type=Path)
-    parser.add_argument("--term-form", default="surface", choices=["surface", "base", "lemma"])
+    parser.add_argument("--term-form", default="base", choices=["surface", "base", "lemma"])
     parser.add_argument("--chunk-size", type=int, default=ChunkConfig.size)
     parser.add_argument("--alphas", default="0,0.6,1", help="comma-separated alphas")
     parser.add_argument("--fusion", default="minmax", choices=["minmax", "zscore", "rrf"])

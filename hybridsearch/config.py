@@ -97,7 +97,7 @@ class ChunkConfig:
 class TokenizerConfig:
     """How chunk text becomes BM25 terms."""
 
-    term_form: TermForm = TermForm.SURFACE
+    term_form: TermForm = TermForm.BASE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "term_form", TermForm.parse(self.term_form))

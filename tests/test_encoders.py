@@ -1,0 +1,68 @@
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from hybridsearch.encoders import ModelSpec, SentenceTransformerEncoder, check_vectors
+from hybridsearch.errors import ModelMismatchError
+
+
+class StubModel:
+    """The parts of a SentenceTransformer the wrapper touches; records what it was asked to encode."""
+
+    def __init__(self, prompts: dict[str, str] | None = None, max_seq_length: int = 8) -> None:
+        self.prompts = prompts or {}
+        self.max_seq_length = max_seq_length
+        self.tokenizer = lambda text, truncation: {"input_ids": list(text)}  # one token per character
+        self.seen: list[tuple[list[str], str]] = []
+
+    def get_embedding_dimension(self) -> int:
+        return 3
+
+    def encode(self, texts: list[str], prompt: str, **_: object) -> np.ndarray:
+        self.seen.append((texts, prompt))
+        return np.ones((len(texts), 3)) / np.sqrt(3)
+
+
+def test_prompts_come_from_the_model_config_first() -> None:
+    encoder = SentenceTransformerEncoder(StubModel({"query": "Q: ", "document": "D: "}), "any/e5-like", "r1")  # type: ignore[arg-type]
+    assert (encoder.spec.query_prompt, encoder.spec.document_prompt) == ("Q: ", "D: ")
+
+
+@pytest.mark.parametrize(
+    ("name", "query", "document"),
+    [
+        ("intfloat/multilingual-e5-small", "query: ", "passage: "),
+        ("cl-nagoya/ruri-v3-30m", "検索クエリ: ", "検索文書: "),
+        ("some/other-model", "", ""),
+    ],
+)
+def test_family_table_fills_missing_prompts(name: str, query: str, document: str) -> None:
+    encoder = SentenceTransformerEncoder(StubModel(), name)  # type: ignore[arg-type]
+    assert (encoder.spec.query_prompt, encoder.spec.document_prompt) == (query, document)
+
+
+def test_inputs_are_normalised_prompted_and_batched() -> None:
+    model = StubModel({"query": "Q: ", "passage": "P: "})
+    encoder = SentenceTransformerEncoder(model, "m")  # type: ignore[arg-type]
+    encoder.encode_queries(["ＡＢＣ"])
+    done: list[int] = []
+    vectors = encoder.encode_documents(["ｶﾞ"] * 5, batch_size=1, progress=done.append)
+    assert model.seen[0] == (["abc"], "Q: ") and model.seen[1] == (["ガ"] * 5, "P: ")
+    assert vectors.shape == (5, 3) and vectors.dtype == np.float32 and done == [5]
+
+
+def test_fits_counts_prompt_tokens() -> None:
+    encoder = SentenceTransformerEncoder(StubModel({"document": "D: "}, max_seq_length=8), "m")  # type: ignore[arg-type]
+    assert encoder.fits("12345") and not encoder.fits("123456")
+
+
+def test_spec_compatibility_and_vector_checks() -> None:
+    spec = ModelSpec("m", "r", 3, 512, "q", "d")
+    spec.check_compatible(SimpleNamespace(**spec.to_dict()))  # type: ignore[arg-type]
+    with pytest.raises(ModelMismatchError, match="revision: index 'r' vs given 'r2'"):
+        spec.check_compatible(ModelSpec("m", "r2", 3, 512, "q", "d"))
+    with pytest.raises(ModelMismatchError, match=r"shape \(1, 2\) \(expected \(1, 3\), finite\)"):
+        check_vectors(np.zeros((1, 2)), 1, 3)
+    with pytest.raises(ModelMismatchError):
+        check_vectors(np.full((1, 3), np.nan), 1, 3)
