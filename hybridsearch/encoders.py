@@ -154,12 +154,15 @@ def _load_sentence_transformer(path: str, name: str) -> SentenceTransformer:
     transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         return SentenceTransformer(path, device="cpu", local_files_only=True)
-    except OSError as error:
+    except OSError:
         raise HybridSearchError(
             f"Cannot load model {name!r}: it is neither a sentence-transformers folder nor in the local "
-            f"Hugging Face cache, and hybridsearch never downloads ({error.__class__.__name__}). "
+            "Hugging Face cache, and hybridsearch never downloads. "
             "Pass a local folder, or download the model first where a network exists."
         ) from None
+    except Exception as error:  # whatever the loaders raise on a folder that is not a model
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise HybridSearchError(f"Cannot load model {name!r}: {reason}") from None
 
 
 def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:

@@ -28,3 +28,21 @@ def test_quickstart_answer(tmp_path: Path) -> None:
         assert "mars.md" in alone.stdout.splitlines()[0]
     legacy = runner.invoke(cli, ["query", "桜前線", "--index", str(tmp_path / "idx"), "-k", "1"])
     assert "sakura_sjis.txt" in legacy.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("no-such/model", "Error: Cannot load model 'no-such/model': it is neither a sentence-transformers folder"),
+        ("{tmp}/notamodel", "Error: Cannot load model '{tmp}/notamodel': Unrecognized model in {tmp}/notamodel."),
+    ],
+)
+def test_unusable_model_is_one_line(tmp_path: Path, model: str, message: str) -> None:
+    (tmp_path / "notamodel").mkdir()
+    (tmp_path / "notamodel" / "config.json").write_text("{}")
+    args = ["index", str(CORPORA / "planets"), "--index", str(tmp_path / "idx"), "--model", model.format(tmp=tmp_path)]
+    result = CliRunner().invoke(cli, [*args, "-q"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(message.format(tmp=tmp_path)) and result.stderr.count("\n") == 1
+    assert not (tmp_path / "idx").exists()
