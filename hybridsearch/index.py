@@ -36,6 +36,7 @@ from .store import (
     live_generation,
     new_generation,
     read_manifest,
+    rebuild_hint,
     write_docstore,
     write_manifest,
 )
@@ -101,15 +102,14 @@ class HybridIndex:
             self.vectors = VectorStore.load(generation / VECTORS)
             self.docstore = DocStore(generation / DOCSTORE)
         except (OSError, ValueError, RuntimeError) as error:
-            raise IndexFormatError(
-                f"Index {index_dir} is damaged ({error}); rebuild it with: hsearch index PATH --index {index_dir}"
-            ) from None
+            raise IndexFormatError(f"Index {index_dir} is damaged ({error}); {rebuild_hint(index_dir)}.") from None
         counts = manifest["counts"]
-        if self.bm25.num_chunks != counts["chunks"] or len(self.vectors) != counts["chunks"]:
+        shapes = (self.bm25.num_chunks, len(self.vectors), self.vectors.dim)
+        if shapes != (counts["chunks"], counts["chunks"], self.model.dim):
             raise IndexFormatError(
-                f"Index {index_dir} is inconsistent: manifest says {counts['chunks']} chunks, BM25 has "
-                f"{self.bm25.num_chunks}, vectors {len(self.vectors)}; "
-                f"rebuild it with: hsearch index PATH --index {index_dir}"
+                f"Index {index_dir} is inconsistent: manifest says {counts['chunks']} chunks of dim "
+                f"{self.model.dim}, BM25 has {shapes[0]} chunks, vectors {shapes[1]} of dim {shapes[2]}; "
+                f"{rebuild_hint(index_dir)}."
             )
         self.tokenizer = Tokenizer(self.config.tokenizer)
         self._encoder = encoder

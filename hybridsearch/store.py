@@ -38,6 +38,7 @@ __all__ = [
     "live_generation",
     "new_generation",
     "read_manifest",
+    "rebuild_hint",
     "write_docstore",
     "write_manifest",
 ]
@@ -49,7 +50,6 @@ DOCSTORE = "docs.sqlite"
 BM25_DIR = "bm25"
 VECTORS = "vectors.faiss"
 _KEEP_GENERATIONS = 2  # the live one and its predecessor, for readers that opened it just before a swap
-_REBUILD_HINT = "rebuild it with: hsearch index PATH --index {dir}"
 
 
 def live_generation(index_dir: Path) -> Path:
@@ -57,12 +57,14 @@ def live_generation(index_dir: Path) -> Path:
     pointer = index_dir / POINTER
     if not pointer.is_file():
         if index_dir.is_dir() and any(index_dir.iterdir()):
-            raise IndexFormatError(f"{index_dir} is not a hybridsearch index (no {POINTER} file); {_hint(index_dir)}.")
+            raise IndexFormatError(
+                f"{index_dir} is not a hybridsearch index (no {POINTER} file); point --index at an index folder."
+            )
         raise IndexNotFoundError(f"No index at {index_dir}; create one with: hsearch index PATH --index {index_dir}")
     name = pointer.read_text(encoding="utf-8").strip()
     generation = index_dir / name
     if not name.startswith("gen-") or not generation.is_dir():
-        raise IndexFormatError(f"Index {index_dir} points at a missing generation {name!r}; {_hint(index_dir)}.")
+        raise IndexFormatError(f"Index {index_dir} points at a missing generation {name!r}; {rebuild_hint(index_dir)}.")
     return generation
 
 
@@ -72,19 +74,21 @@ def read_manifest(generation: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise IndexFormatError(f"Index {index_dir} has an unreadable manifest ({error}); {_hint(index_dir)}.") from None
+        raise IndexFormatError(
+            f"Index {index_dir} has an unreadable manifest ({error}); {rebuild_hint(index_dir)}."
+        ) from None
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if version != FORMAT_VERSION:
         raise IndexFormatError(
             f"Index {index_dir} has format version {version!r}, but this hybridsearch {__version__} reads "
-            f"version {FORMAT_VERSION}; {_hint(index_dir)}."
+            f"version {FORMAT_VERSION}; {rebuild_hint(index_dir)}."
         )
     for name, expected in manifest.get("files", {}).items():
         path = generation / name
         size = path.stat().st_size if path.is_file() else None
         if size != expected["size"]:
             found = "missing" if size is None else f"{size} bytes, expected {expected['size']}"
-            raise IndexFormatError(f"Index {index_dir} is damaged: {name} is {found}; {_hint(index_dir)}.")
+            raise IndexFormatError(f"Index {index_dir} is damaged: {name} is {found}; {rebuild_hint(index_dir)}.")
     return manifest
 
 
@@ -141,8 +145,9 @@ def write_manifest(generation: Path, manifest: dict[str, Any]) -> dict[str, Any]
     return full
 
 
-def _hint(index_dir: Path) -> str:
-    return _REBUILD_HINT.format(dir=index_dir)
+def rebuild_hint(index_dir: Path) -> str:
+    """The fix for a damaged or incompatible index, as said in every error about one."""
+    return f"rebuild it with: hsearch index PATH --index {index_dir}"
 
 
 def _next_number(index_dir: Path) -> int:
