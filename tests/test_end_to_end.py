@@ -1,6 +1,8 @@
 """The quickstart, for real: the embedded model over corpora/ ranks 火星 first for 赤い惑星は?"""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,23 +13,38 @@ from hybridsearch.cli import cli
 CORPORA = Path(__file__).parent.parent / "corpora"
 
 
-@pytest.mark.slow
-def test_quickstart_answer(tmp_path: Path) -> None:
-    runner = CliRunner()
-    built = runner.invoke(cli, ["index", str(CORPORA), "--index", str(tmp_path / "idx"), "-q"])
+@pytest.fixture(scope="module")
+def corpora_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    index_dir = tmp_path_factory.mktemp("e2e") / "idx"
+    built = CliRunner().invoke(cli, ["index", str(CORPORA), "--index", str(index_dir), "-q"])
     assert built.exit_code == 0, built.output
     assert "skipped" not in built.stderr
-    result = runner.invoke(cli, ["query", "赤い惑星は?", "--alpha", "0.6", "--index", str(tmp_path / "idx"), "--json"])
+    return index_dir
+
+
+@pytest.mark.slow
+def test_quickstart_answer(corpora_index: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["query", "赤い惑星は?", "--alpha", "0.6", "--index", str(corpora_index), "--json"])
     assert result.exit_code == 0, result.output
     hits = json.loads(result.stdout)["hits"]
     assert hits[0]["path"].endswith("mars.md") and hits[0]["title"] == "火星"
     for alpha in ("0", "1"):  # each side alone also finds it
-        alone = runner.invoke(
-            cli, ["query", "赤い惑星は?", "--alpha", alpha, "--index", str(tmp_path / "idx"), "-k", "1"]
-        )
+        alone = runner.invoke(cli, ["query", "赤い惑星は?", "--alpha", alpha, "--index", str(corpora_index), "-k", "1"])
         assert "mars.md" in alone.stdout.splitlines()[0]
-    legacy = runner.invoke(cli, ["query", "桜前線", "--index", str(tmp_path / "idx"), "-k", "1"])
+    legacy = runner.invoke(cli, ["query", "桜前線", "--index", str(corpora_index), "-k", "1"])
     assert "sakura_sjis.txt" in legacy.stdout
+
+
+@pytest.mark.slow
+def test_query_on_the_default_model_never_imports_torch(corpora_index: Path) -> None:
+    code = (
+        "import sys\nfrom hybridsearch import HybridIndex\n"
+        f"hit = HybridIndex.open({str(corpora_index)!r}).search('赤い惑星は?', k=1)[0]\n"
+        "print(hit.title, hit.dense > 0.5, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["火星", "True", "False", "False"]
 
 
 @pytest.mark.slow
