@@ -1,0 +1,31 @@
+"""The README says what the code does: its two commands, and every CLI option it lists."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hybridsearch.cli import cli
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    first_block = README.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
+    assert commands == ["make quickstart", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^quickstart: setup$", makefile, re.M) and re.search(r"^test: setup$", makefile, re.M)
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+@pytest.mark.parametrize("command", ["index", "query", "info"])
+def test_every_option_in_the_readme_exists(command: str) -> None:
+    usage = README.split("## Command line", 1)[1].split("```", 2)[1]
+    lines = [line for line in usage.splitlines() if line.startswith(f"hsearch {command} ")]
+    block = usage[usage.index(lines[0]) :].split("\nhsearch ", 1)[0]
+    documented = set(re.findall(r"(--?[a-z][a-z-]*)", block))
+    actual = {opt for param in cli.commands[command].params for opt in param.opts}
+    assert documented <= actual, documented - actual
+    assert {o for o in actual if o.startswith("--")} - {"--help"} <= documented
