@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .config import Fusion
 from .errors import InputError
 from .index import HybridIndex, candidate_depth
@@ -94,10 +96,20 @@ def evaluate(
         candidates = index.candidates(index.tokenizer.query_terms(text), vector, depth)
         for alpha in alphas:
             fused = candidates.fuse(alpha, fusion, depth)
-            ranked = list(dict.fromkeys(records[c] for c in fused.ids.tolist()))[:_DEPTH]
+            ranked = _first_records(fused.ids, records)
             for name, value in score_ranking(ranked, dataset.qrels[query_id]).items():
                 totals[alpha][name] += value
         if progress:
             progress(1)
     count = max(len(query_ids), 1)
     return {alpha: {name: value / count for name, value in metrics.items()} for alpha, metrics in totals.items()}
+
+
+def _first_records(chunk_ids: np.ndarray, records: list[str]) -> list[str]:
+    """The first `_DEPTH` distinct records of a chunk ranking."""
+    ranked: dict[str, None] = {}
+    for chunk_id in chunk_ids.tolist():
+        ranked.setdefault(records[chunk_id])
+        if len(ranked) == _DEPTH:
+            break
+    return list(ranked)
