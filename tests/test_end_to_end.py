@@ -63,3 +63,18 @@ def test_unusable_model_is_one_line(tmp_path: Path, model: str, message: str) ->
     assert result.exit_code == 1
     assert result.stderr.startswith(message.format(tmp=tmp_path)) and result.stderr.count("\n") == 1
     assert not (tmp_path / "idx").exists()
+
+
+@pytest.mark.slow
+def test_any_sentence_transformers_folder_works_as_model(tmp_path: Path) -> None:
+    from hybridsearch.embedded import ensure_embedded_model
+
+    folder = ensure_embedded_model()  # a plain sentence-transformers folder with prompts in its config
+    runner = CliRunner()
+    args = ["index", str(CORPORA / "planets"), "--index", str(tmp_path / "idx"), "--model", str(folder), "-q"]
+    assert runner.invoke(cli, args).exit_code == 0
+    info = json.loads(runner.invoke(cli, ["info", "--index", str(tmp_path / "idx"), "--json"]).stdout)
+    assert info["model"]["name"] == str(folder) and info["model"]["dim"] == 384
+    assert (info["model"]["query_prompt"], info["model"]["document_prompt"]) == ("query: ", "passage: ")
+    result = runner.invoke(cli, ["query", "赤い惑星は?", "--index", str(tmp_path / "idx"), "-k", "1", "--alpha", "1"])
+    assert result.exit_code == 0 and "mars.md" in result.stdout
