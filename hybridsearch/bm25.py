@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +47,15 @@ class BM25Index:
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]], config: BM25Config | None = None) -> BM25Index:
         """Index tokenised chunks (one list of terms per chunk, in chunk-id order)."""
+        return cls.from_counts([Counter(terms) for terms in documents], config)
+
+    @classmethod
+    def from_counts(cls, rows: Sequence[Mapping[str, float]], config: BM25Config | None = None) -> BM25Index:
+        """Index chunks given as term → count mappings (in chunk-id order)."""
         term_ids: dict[str, int] = {}
         indptr, indices, counts = [0], [], []
-        for terms in documents:
-            for term, count in Counter(terms).items():
+        for row in rows:
+            for term, count in row.items():
                 indices.append(term_ids.setdefault(term, len(term_ids)))
                 counts.append(count)
             indptr.append(len(indices))
@@ -60,10 +65,15 @@ class BM25Index:
                 np.asarray(indices, dtype=np.int32),
                 np.asarray(indptr, dtype=np.int64),
             ),
-            shape=(len(documents), len(term_ids)),
+            shape=(len(rows), len(term_ids)),
         )
         tf.sort_indices()
         return cls(tf, list(term_ids), config)
+
+    def counts(self, chunk_id: int) -> dict[str, float]:
+        """The term counts of one chunk (what `from_counts` takes back)."""
+        start, end = self.tf.indptr[chunk_id], self.tf.indptr[chunk_id + 1]
+        return {self.vocab[t]: float(c) for t, c in zip(self.tf.indices[start:end].tolist(), self.tf.data[start:end])}
 
     @property
     def num_chunks(self) -> int:

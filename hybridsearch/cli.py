@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,6 @@ import click
 
 from .config import (
     DEFAULT_MODEL,
-    BM25Config,
     ChunkConfig,
     DenseConfig,
     Fusion,
@@ -62,90 +63,99 @@ def cli() -> None:
     """Japanese hybrid search: BM25 over MeCab terms + dense embeddings, mixed with --alpha."""
 
 
+#: Exit status of `hsearch index` when the index was written but some input had to be skipped.
+EXIT_SKIPPED = 3
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @index_option
 @click.option(
     "--model",
-    default=DEFAULT_MODEL,
-    show_default=True,
-    help="sentence-transformers model: a local folder or a name in the local HF cache.",
+    help=f"sentence-transformers model: a local folder or a name in the local HF cache "
+    f"[default: the index's, else {DEFAULT_MODEL}].",
 )
 @click.option(
-    "--chunk-size",
-    type=click.IntRange(min=20),
-    default=ChunkConfig.size,
-    show_default=True,
-    help="Target chunk size in characters.",
+    "--chunk-size", type=click.IntRange(min=20), help=f"Target chunk size in characters [default: {ChunkConfig.size}]."
 )
 @click.option(
     "--chunk-overlap",
     type=click.IntRange(min=0),
-    default=ChunkConfig.overlap,
-    show_default=True,
-    help="Characters of whole sentences repeated between neighbouring chunks.",
+    help=f"Characters of whole sentences repeated between neighbouring chunks [default: {ChunkConfig.overlap}].",
 )
 @click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=DenseConfig.batch_size,
-    show_default=True,
-    help="Chunks per encoder batch.",
+    "--batch-size", type=click.IntRange(min=1), help=f"Chunks per encoder batch [default: {DenseConfig.batch_size}]."
 )
 @click.option(
     "--term-form",
     type=click.Choice([t.value for t in TermForm]),
-    default=TokenizerConfig.term_form.value,
-    show_default=True,
-    help="BM25 term: surface form, UniDic base form or lemma.",
+    help=f"BM25 term: UniDic base form, surface form or lemma [default: {TokenizerConfig.term_form}].",
 )
-@click.option("--text-field", default=LoaderConfig.text_field, show_default=True, help="CSV/JSONL field with the text.")
+@click.option("--text-field", help=f"CSV/JSONL field with the text [default: {LoaderConfig.text_field}].")
+@click.option("--title-field", help=f"CSV/JSONL field with the title [default: {LoaderConfig.title_field}].")
+@click.option("--id-field", help=f"CSV/JSONL field with the record id [default: {LoaderConfig.id_field}].")
 @click.option(
-    "--title-field", default=LoaderConfig.title_field, show_default=True, help="CSV/JSONL field with the title."
+    "--max-file-mb",
+    type=click.IntRange(min=1),
+    help=f"Skip files larger than this [default: {LoaderConfig.max_file_mb}].",
 )
 @click.option(
-    "--id-field", default=LoaderConfig.id_field, show_default=True, help="CSV/JSONL field with the record id."
+    "--rebuild", is_flag=True, help="Start from scratch (needed to change the settings or model of an index)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings; only the summary.")
-def index(
-    paths: tuple[Path, ...],
-    index_dir: Path,
-    model: str,
-    chunk_size: int,
-    chunk_overlap: int,
-    batch_size: int,
-    term_form: str,
-    text_field: str,
-    title_field: str,
-    id_field: str,
-    quiet: bool,
-) -> None:
-    """Index the documents under PATHS (folders or files): txt, md, html, csv, jsonl."""
+def index(paths: tuple[Path, ...], index_dir: Path, rebuild: bool, quiet: bool, **options: Any) -> None:
+    """Index the documents under PATHS (folders or files): txt, md, html, csv, jsonl.
+
+    Re-running updates the index: only added or changed files are read and encoded, and documents
+    whose files are gone from PATHS are dropped; other folders indexed earlier stay. Settings not
+    given are the index's own. Exit status 3: written, but some input was skipped.
+    """
     with _user_errors():
-        config = IndexConfig(
-            loader=LoaderConfig(text_field=text_field, title_field=title_field, id_field=id_field),
-            chunk=ChunkConfig(size=chunk_size, overlap=chunk_overlap),
-            tokenizer=TokenizerConfig(term_form=TermForm.parse(term_form)),
-            bm25=BM25Config(),
-            dense=DenseConfig(model=model, batch_size=batch_size),
-        )
+        base = None if rebuild else HybridIndex.stored_config(index_dir)
         built = HybridIndex.build(
             list(paths),
             index_dir,
-            config=config,
+            config=_config(base, options),
+            rebuild=rebuild,
             show_progress=not quiet,
             warn=(lambda message: None) if quiet else (lambda message: _stderr(f"warning: {message}")),
         )
-    report = built.build_report
-    if report is None:  # build() always sets it
-        return
-    skipped = len(report.skipped_files)
-    _stderr(
-        f"Indexed {report.documents} documents from {report.files - skipped} files into {report.chunks} chunks "
-        f"in {report.seconds:.1f} s → {index_dir}"
-        + (f"; skipped {skipped} file(s)" if skipped else "")
-        + (f" and {report.skipped_records} record(s)" if report.skipped_records else "")
-    )
+    report = built.report
+    if report is not None:
+        _stderr(f"{index_dir}: {report.summary()}")
+        if report.skipped_files or report.skipped_records:
+            sys.exit(EXIT_SKIPPED)
+
+
+def _config(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | None:
+    """`base` (or the defaults) with the options the user gave; None when none was given."""
+    given = {key: value for key, value in options.items() if value is not None}
+    if not given and base is not None:
+        return None
+    config = base or IndexConfig()
+    parts = {
+        "loader": {"text_field", "title_field", "id_field", "max_file_mb"},
+        "chunk": {"chunk_size": "size", "chunk_overlap": "overlap"},
+        "tokenizer": {"term_form"},
+        "dense": {"model", "batch_size"},
+    }
+    for part, keys in parts.items():
+        renames = keys if isinstance(keys, dict) else {key: key for key in keys}
+        changes = {renames[key]: value for key, value in given.items() if key in renames}
+        if changes:
+            config = replace(config, **{part: replace(getattr(config, part), **changes)})
+    return config
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+def remove(paths: tuple[Path, ...], index_dir: Path) -> None:
+    """Remove the documents of PATHS (files, or every file under a folder) from the index."""
+    with _user_errors():
+        updated = HybridIndex.remove(list(paths), index_dir)
+    if updated.report is not None:
+        _stderr(f"{index_dir}: {updated.report.summary()}")
 
 
 @cli.command()
@@ -190,10 +200,16 @@ def query(text: str, index_dir: Path, alpha: float | None, k: int, fusion: str |
 @cli.command()
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def info(index_dir: Path, as_json: bool) -> None:
+@click.option(
+    "--check", is_flag=True, help="Also verify every file's checksum and that docstore, BM25 and FAISS agree."
+)
+def info(index_dir: Path, as_json: bool, check: bool) -> None:
     """Describe an index: model, configuration, counts."""
     with _user_errors(), HybridIndex.open(index_dir) as opened:
         details = opened.info()
+        problems = opened.check() if check else []
+    if problems:
+        raise click.ClickException(f"Index {index_dir} failed its check: {'; '.join(problems)}.")
     if as_json:
         click.echo(json.dumps(details, ensure_ascii=False, indent=2))
         return
@@ -207,7 +223,6 @@ def info(index_dir: Path, as_json: bool) -> None:
         ("documents", counts["documents"]),
         ("chunks", counts["chunks"]),
         ("terms", counts["terms"]),
-        ("skipped files", counts["skipped_files"]),
         ("model", f"{model['name']} ({model['revision'] or 'no revision'}), dim {model['dim']}"),
         ("prompts", f"query {model['query_prompt']!r}, document {model['document_prompt']!r}"),
         ("chunking", f"{config['chunk']['size']} chars, overlap {config['chunk']['overlap']}"),
@@ -220,6 +235,8 @@ def info(index_dir: Path, as_json: bool) -> None:
     ]
     for label, value in lines:
         click.echo(f"{label + ':':15}{value}")
+    if check:
+        click.echo(f"{'check:':15}ok (checksums, docstore, BM25 and FAISS agree)")
 
 
 def _format_hit(hit: Hit) -> str:

@@ -70,11 +70,16 @@ class BM25Variant(_Choice):
 
 @dataclass(frozen=True)
 class LoaderConfig:
-    """Which fields of a CSV/JSONL record hold the text, the title and the record id."""
+    """Which fields of a CSV/JSONL record hold the text, title and record id; the largest file read."""
 
     text_field: str = "text"
     title_field: str = "title"
     id_field: str = "id"
+    max_file_mb: int = 50
+
+    def __post_init__(self) -> None:
+        if self.max_file_mb < 1:
+            raise InputError(f"The file size limit must be at least 1 MB (got {self.max_file_mb}).")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ __all__ = [
     "EmptyQueryError",
     "HybridSearchError",
     "IndexFormatError",
+    "IndexLockedError",
     "IndexNotFoundError",
     "InputError",
     "ModelMismatchError",
@@ -30,6 +31,10 @@ class IndexNotFoundError(HybridSearchError, FileNotFoundError):
 
 class IndexFormatError(HybridSearchError):
     """The index on disk is corrupt, incomplete or from an incompatible format version."""
+
+
+class IndexLockedError(HybridSearchError):
+    """Another process is writing the index."""
 
 
 class ModelMismatchError(HybridSearchError):

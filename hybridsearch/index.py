@@ -7,61 +7,31 @@ for hit in index.search("赤い惑星は?", k=5, alpha=0.6):
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .bm25 import BM25Index, top_k
-from .chunking import chunk_text, model_input
+from .bm25 import top_k
 from .config import Fusion, IndexConfig, check_alpha
-from .encoders import Encoder, ModelSpec, check_vectors, load_encoder
-from .errors import EmptyQueryError, HybridSearchError, IndexFormatError, InputError
+from .encoders import Encoder, check_vectors, load_encoder
+from .errors import EmptyQueryError, InputError
 from .fusion import Fused, fuse
-from .loaders import LoadReport, iter_documents
-from .schema import Chunk, Hit
-from .store import (
-    BM25_DIR,
-    DOCSTORE,
-    VECTORS,
-    DocStore,
-    check_index_location,
-    live_generation,
-    new_generation,
-    read_manifest,
-    rebuild_hint,
-    write_docstore,
-    write_manifest,
-)
+from .indexing import IndexReport, write_index
+from .schema import Hit
+from .store import POINTER, Generation, open_generation, verify_files
 from .tokenization import Tokenizer
 
-__all__ = ["BuildReport", "Candidates", "EXHAUSTIVE_LIMIT", "HybridIndex", "candidate_depth"]
+__all__ = ["Candidates", "EXHAUSTIVE_LIMIT", "HybridIndex", "candidate_depth"]
 
 #: Indexes with at most this many chunks score every chunk on both sides for every query.
 EXHAUSTIVE_LIMIT = 10_000
 
-logger = logging.getLogger("hybridsearch")
 Warn = Callable[[str], None]
 PathArg = str | os.PathLike[str]
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    """What a build did: files seen, skipped (with reasons), documents, chunks, seconds."""
-
-    files: int
-    documents: int
-    chunks: int
-    skipped_files: list[tuple[str, str]] = field(default_factory=list)
-    skipped_records: int = 0
-    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -89,33 +59,20 @@ def candidate_depth(k: int, num_chunks: int) -> int:
 class HybridIndex:
     """A built index: BM25 over MeCab terms + dense vectors, fused per query with `alpha`."""
 
-    def __init__(self, index_dir: Path, manifest: dict[str, Any], encoder: Encoder | None = None) -> None:
-        self.index_dir = index_dir
-        self.manifest = manifest
-        self.config = IndexConfig.from_dict(manifest["config"])
-        self.model = ModelSpec(**manifest["model"])
-        generation = index_dir / manifest["generation"]
-        try:
-            self.bm25 = BM25Index.load(generation / BM25_DIR, self.config.bm25)
-            from .vectors import VectorStore
-
-            self.vectors = VectorStore.load(generation / VECTORS)
-            self.docstore = DocStore(generation / DOCSTORE)
-        except (OSError, ValueError, RuntimeError) as error:
-            raise IndexFormatError(f"Index {index_dir} is damaged ({error}); {rebuild_hint(index_dir)}.") from None
-        counts = manifest["counts"]
-        shapes = (self.bm25.num_chunks, len(self.vectors), self.vectors.dim)
-        if shapes != (counts["chunks"], counts["chunks"], self.model.dim):
-            raise IndexFormatError(
-                f"Index {index_dir} is inconsistent: manifest says {counts['chunks']} chunks of dim "
-                f"{self.model.dim}, BM25 has {shapes[0]} chunks, vectors {shapes[1]} of dim {shapes[2]}; "
-                f"{rebuild_hint(index_dir)}."
-            )
+    def __init__(self, generation: Generation, encoder: Encoder | None = None) -> None:
+        self.generation = generation
+        self.index_dir = generation.index_dir
+        self.manifest = generation.manifest
+        self.config = generation.config
+        self.model = generation.model
+        self.bm25 = generation.bm25
+        self.vectors = generation.vectors
+        self.docstore = generation.docstore
         self.tokenizer = Tokenizer(self.config.tokenizer)
         self._encoder = encoder
-        self.build_report: BuildReport | None = None
+        self.report: IndexReport | None = None
 
-    # --- building -------------------------------------------------------------------------------
+    # --- writing --------------------------------------------------------------------------------
 
     @classmethod
     def build(
@@ -126,95 +83,47 @@ class HybridIndex:
         model: str | None = None,
         encoder: Encoder | None = None,
         config: IndexConfig | None = None,
+        rebuild: bool = False,
         show_progress: bool = False,
         warn: Warn | None = None,
     ) -> HybridIndex:
-        """Index every supported file under `paths` into `index_dir`, replacing what was there.
+        """Index the supported files under `paths` into `index_dir` and return the opened index.
 
-        `model` names a sentence-transformers model (folder or cached hub name); `encoder` passes a
-        ready one instead. Skipped files are reported through `warn` (default: the logger).
+        If an index is already there, it is brought up to date: only added or changed files are read
+        and encoded, and documents whose files are gone from `paths` are dropped (`rebuild=True`
+        starts from scratch). `model` names a sentence-transformers model (folder or cached hub
+        name); `encoder` passes a ready one. Skipped files are reported through `warn` (default:
+        stderr). What happened is in the returned index's `report`.
         """
-        started = time.perf_counter()
         sources = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not sources:
             raise InputError("Give at least one folder or file to index.")
-        missing = [str(s) for s in sources if not Path(s).exists()]
-        if missing:
-            raise InputError(f"No such file or folder: {', '.join(missing)}")
-        index_path = Path(index_dir)
-        check_index_location(index_path)
-        config = config or IndexConfig()
         if model is not None:
-            config = config.with_changes(dense=replace(config.dense, model=model))
-        warn = warn or logger.warning
-
-        report = LoadReport()
-        with _bar("Reading", "files", show_progress) as bar:
-            documents = []
-            for document in iter_documents(sources, config.loader, report, warn):
-                documents.append(document)
-                bar.update(report.files - bar.n)
-        if not documents:
-            skipped = f" ({len(report.skipped_files)} file(s) skipped)" if report.skipped_files else ""
-            raise InputError(f"No documents with text found under {', '.join(map(str, sources))}{skipped}.")
-
-        if encoder is None:
-            if show_progress:
-                print(f"Loading model {config.dense.model} …", file=sys.stderr)
-            encoder = load_encoder(config.dense.model)
-        chunks: list[Chunk] = []
-        inputs: list[str] = []  # title + chunk text: what BM25 and the encoder see
-        for doc_index, document in enumerate(documents):
-            title = document.title
-            fits = partial(_fits_with_title, encoder, title)
-            pieces = chunk_text(document.text, doc_index, config.chunk, fits=fits)
-            chunks.extend(pieces)
-            inputs.extend(model_input(title, piece.text) for piece in pieces)
-
-        tokenizer = Tokenizer(config.tokenizer)
-        with _bar("Tokenizing", "chunks", show_progress, total=len(chunks)) as bar:
-            terms = []
-            for text in inputs:
-                terms.append(tokenizer.document_terms(text))
-                bar.update(1)
-        bm25 = BM25Index.build(terms, config.bm25)
-
-        with _bar("Encoding", "chunks", show_progress, total=len(chunks)) as bar:
-            vectors = encoder.encode_documents(inputs, config.dense.batch_size, progress=bar.update)
-        vectors = check_vectors(vectors, len(chunks), encoder.spec.dim)
-
-        from .vectors import VectorStore
-
-        with new_generation(index_path) as work:
-            bm25.save(work / BM25_DIR)
-            VectorStore.build(vectors).save(work / VECTORS)
-            write_docstore(work / DOCSTORE, documents, chunks)
-            write_manifest(
-                work,
-                {
-                    "config": config.to_dict(),
-                    "model": encoder.spec.to_dict(),
-                    "sources": [str(s) for s in sources],
-                    "counts": {
-                        "files": report.files,
-                        "documents": len(documents),
-                        "chunks": len(chunks),
-                        "terms": len(bm25.vocab),
-                        "skipped_files": len(report.skipped_files),
-                        "skipped_records": report.skipped_records,
-                    },
-                },
-            )
-        index = cls.open(index_path, encoder=encoder)
-        index.build_report = BuildReport(
-            files=report.files,
-            documents=len(documents),
-            chunks=len(chunks),
-            skipped_files=report.skipped_files,
-            skipped_records=report.skipped_records,
-            seconds=time.perf_counter() - started,
-        )
+            config = config or cls.stored_config(index_dir) or IndexConfig()
+            config = replace(config, dense=replace(config.dense, model=model))
+        report = write_index(
+            Path(index_dir), sources, config=config, encoder=encoder, rebuild=rebuild,
+            show_progress=show_progress, warn=warn,
+        )  # fmt: skip
+        index = cls.open(index_dir, encoder=encoder)
+        index.report = report
         return index
+
+    @classmethod
+    def remove(cls, paths: PathArg | Sequence[PathArg], index_dir: PathArg = "indexes/default") -> HybridIndex:
+        """Drop every document whose file is `paths` or lies under them; returns the updated index."""
+        targets = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        report = write_index(Path(index_dir), remove=targets)
+        index = cls.open(index_dir)
+        index.report = report
+        return index
+
+    @staticmethod
+    def stored_config(index_dir: PathArg) -> IndexConfig | None:
+        """The configuration of the index at `index_dir`, or None when there is no index yet."""
+        if not (Path(index_dir) / POINTER).exists():
+            return None
+        return open_generation(Path(index_dir)).config
 
     # --- opening --------------------------------------------------------------------------------
 
@@ -223,20 +132,12 @@ class HybridIndex:
         cls, index_dir: PathArg = "indexes/default", *, model: str | None = None, encoder: Encoder | None = None
     ) -> HybridIndex:
         """Open the live generation of an index. `model`/`encoder`, if given, must match the index's."""
-        index_path = Path(index_dir)
-        generation = live_generation(index_path)
-        manifest = read_manifest(generation)
-        manifest["generation"] = generation.name
-        try:
-            recorded = ModelSpec(**manifest["model"])
-            IndexConfig.from_dict(manifest["config"])
-        except (KeyError, TypeError, HybridSearchError) as error:
-            raise IndexFormatError(f"Index {index_path} has an invalid manifest ({error}).") from None
+        generation = open_generation(Path(index_dir))
         if encoder is None and model is not None:
             encoder = load_encoder(model)
         if encoder is not None:
-            recorded.check_compatible(encoder.spec)
-        return cls(index_path, manifest, encoder)
+            generation.model.check_compatible(encoder.spec)
+        return cls(generation, encoder)
 
     @property
     def encoder(self) -> Encoder:
@@ -245,6 +146,22 @@ class HybridIndex:
             self._encoder = load_encoder(self.model.name)
             self.model.check_compatible(self._encoder.spec)
         return self._encoder
+
+    def check(self) -> list[str]:
+        """A full consistency check: file checksums, and docstore, BM25 and FAISS agreeing on chunk ids."""
+        problems = verify_files(self.generation.path, self.manifest)
+        documents, chunks = self.docstore.counts()
+        ids = self.vectors.ids()
+        if not np.array_equal(ids, np.arange(chunks)):
+            problems.append(f"FAISS ids are not the chunk ids 0..{chunks - 1}")
+        stored = self.docstore.all_chunks()
+        if [c.doc_index for c in stored] != sorted(c.doc_index for c in stored) or any(
+            not 0 <= c.doc_index < documents for c in stored
+        ):
+            problems.append("chunks do not point at their documents in order")
+        if np.any(self.bm25.doc_len < 0):
+            problems.append("negative BM25 chunk lengths")
+        return problems
 
     # --- searching ------------------------------------------------------------------------------
 
@@ -305,7 +222,8 @@ class HybridIndex:
 
     def info(self) -> dict[str, Any]:
         """What the index holds and how it was built (the manifest, minus file checksums)."""
-        return {key: value for key, value in self.manifest.items() if key != "files"} | {"path": str(self.index_dir)}
+        details = {key: value for key, value in self.manifest.items() if key != "files"}
+        return details | {"path": str(self.index_dir), "generation": self.generation.path.name}
 
     def close(self) -> None:
         self.docstore.close()
@@ -315,29 +233,3 @@ class HybridIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _fits_with_title(encoder: Encoder, title: str, text: str) -> bool:
-    return encoder.fits(model_input(title, text))
-
-
-class _NoBar:
-    n = 0
-
-    def update(self, count: int = 1) -> None:
-        self.n += count
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _bar(label: str, unit: str, show: bool, total: int | None = None) -> Any:
-    """A progress bar on stderr (tqdm), or a silent counter."""
-    if not show:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=label, unit=f" {unit}", file=sys.stderr, leave=True, dynamic_ncols=True)

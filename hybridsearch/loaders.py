@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
@@ -31,16 +32,18 @@ _ISO2022_MARKERS = (b"\x1b$B", b"\x1b$@", b"\x1b(J", b"\x1b(B", b"\x1b$(Q", b"\x
 _CONTROL_OK = frozenset("\t\n\r\f\v")
 
 Warn = Callable[[str], None]
+Unchanged = Callable[[str, str], bool]
 
 
 @dataclass
 class LoadReport:
-    """What a load saw: files read, files and records skipped (with reasons)."""
+    """What a load saw: files read, files and records skipped (with reasons), files unchanged."""
 
     files: int = 0
     documents: int = 0
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     skipped_records: int = 0
+    unchanged: list[str] = field(default_factory=list)
 
 
 class _Skip(Exception):
@@ -52,15 +55,20 @@ def iter_documents(
     config: LoaderConfig | None = None,
     report: LoadReport | None = None,
     warn: Warn | None = None,
+    unchanged: Unchanged | None = None,
 ) -> Iterator[Document]:
-    """Yield the documents under each path (a folder, walked recursively, or a single file)."""
+    """Yield the documents under each path (a folder, walked recursively, or a single file).
+
+    `unchanged(abs_path, sha256)` may say that a file is already indexed as it is: such a file is
+    not parsed, and its absolute path is listed in `report.unchanged` instead.
+    """
     config = config or LoaderConfig()
     report = report if report is not None else LoadReport()
     warn = warn or (lambda message: None)
     for file in _walk(paths):
         report.files += 1
         try:
-            docs = list(_read_file(file, config, report, warn))
+            docs = _read_file(file, config, report, warn, unchanged)
         except _Skip as reason:
             report.skipped_files.append((str(file), str(reason)))
             warn(f"skipped {file}: {reason}")
@@ -84,29 +92,40 @@ def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
                     yield Path(folder) / name
 
 
-def _read_file(file: Path, config: LoaderConfig, report: LoadReport, warn: Warn) -> Iterator[Document]:
+def _read_file(
+    file: Path, config: LoaderConfig, report: LoadReport, warn: Warn, unchanged: Unchanged | None
+) -> list[Document]:
     suffix = file.suffix.lower()
     if suffix not in SUFFIXES:
         raise _Skip(f"unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUFFIXES))}")
     try:
+        status = file.stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise _Skip("not a regular file (a FIFO, socket or device)")
+        if status.st_size > config.max_file_mb * 2**20:
+            size = f"{status.st_size / 2**20:.0f} MB > {config.max_file_mb} MB"
+            raise _Skip(f"too large ({size}); raise --max-file-mb to index it")
         data = file.read_bytes()
-        mtime = file.stat().st_mtime
     except OSError as error:
         raise _Skip(f"cannot read ({error.strerror or error})") from None
+    abs_path, digest = os.path.abspath(file), hashlib.sha256(data).hexdigest()
+    if unchanged is not None and unchanged(abs_path, digest):
+        report.unchanged.append(abs_path)
+        return []
     text, encoding = decode_bytes(data)
     base = Document(
         path=str(file),
+        abs_path=abs_path,
         text="",
         title="",
         encoding=encoding,
-        sha256=hashlib.sha256(data).hexdigest(),
-        mtime=mtime,
+        sha256=digest,
+        mtime=status.st_mtime,
         size=len(data),
     )
     if suffix in (".csv", ".jsonl"):
         records = _csv_records(text) if suffix == ".csv" else _jsonl_records(text)
-        yield from _record_documents(records, base, config, file, warn, report)
-        return
+        return list(_record_documents(records, base, config, file, warn, report))
     if suffix in (".html", ".htm"):
         title, text = html_to_text(text)
         base = _with(base, title=title)
@@ -114,7 +133,7 @@ def _read_file(file: Path, config: LoaderConfig, report: LoadReport, warn: Warn)
         base = _with(base, title=_markdown_title(text))
     if not text.strip():
         raise _Skip("no text")
-    yield _with(base, text=text)
+    return [_with(base, text=text)]
 
 
 def decode_bytes(data: bytes) -> tuple[str, str]:

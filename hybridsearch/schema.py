@@ -14,13 +14,15 @@ class Document:
 
     `path` is the file as given under the indexed folder; `record` names the row of a CSV/JSONL file
     (empty for whole files). `title` is a real title (Markdown heading, HTML <title>, the record's
-    title field) or empty. Chunk offsets point into `text`.
+    title field) or empty. `abs_path` identifies the file across runs from other folders. Chunk offsets
+    point into `text`.
     """
 
     path: str
     text: str
     title: str = ""
     record: str = ""
+    abs_path: str = ""
     encoding: str = "utf-8"
     sha256: str = ""
     mtime: float = 0.0

@@ -26,25 +26,34 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexFormatError, IndexNotFoundError, InputError
+from .bm25 import BM25Index
+from .config import IndexConfig
+from .encoders import ModelSpec
+from .errors import HybridSearchError, IndexFormatError, IndexLockedError, IndexNotFoundError, InputError
 from .schema import Chunk, Document
+from .vectors import VectorStore
 from .version import __version__
 
 __all__ = [
     "FORMAT_VERSION",
     "DocStore",
+    "Generation",
+    "open_generation",
     "check_index_location",
     "StoredChunk",
     "live_generation",
     "new_generation",
     "read_manifest",
     "rebuild_hint",
+    "verify_files",
     "write_docstore",
     "write_manifest",
+    "writer_lock",
 ]
 
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
+LOCK = "LOCK"
 MANIFEST = "manifest.json"
 DOCSTORE = "docs.sqlite"
 BM25_DIR = "bm25"
@@ -66,6 +75,49 @@ def live_generation(index_dir: Path) -> Path:
     if not name.startswith("gen-") or not generation.is_dir():
         raise IndexFormatError(f"Index {index_dir} points at a missing generation {name!r}; {rebuild_hint(index_dir)}.")
     return generation
+
+
+@dataclass
+class Generation:
+    """One loaded generation: manifest, configuration, model spec and the three stores that agree."""
+
+    index_dir: Path
+    path: Path
+    manifest: dict[str, Any]
+    config: IndexConfig
+    model: ModelSpec
+    bm25: BM25Index
+    vectors: VectorStore
+    docstore: DocStore
+
+
+def open_generation(index_dir: Path) -> Generation:
+    """Load the live generation, checking format, sizes and that docstore, BM25 and FAISS agree."""
+    path = live_generation(index_dir)
+    manifest = read_manifest(path)
+    try:
+        config = IndexConfig.from_dict(manifest["config"])
+        model = ModelSpec(**manifest["model"])
+        expected = (int(manifest["counts"]["documents"]), int(manifest["counts"]["chunks"]))
+    except (KeyError, TypeError, ValueError, HybridSearchError) as error:
+        raise IndexFormatError(
+            f"Index {index_dir} has an invalid manifest ({error}); {rebuild_hint(index_dir)}."
+        ) from None
+    try:
+        bm25 = BM25Index.load(path / BM25_DIR, config.bm25)
+        vectors = VectorStore.load(path / VECTORS)
+        docstore = DocStore(path / DOCSTORE)
+        stored = docstore.counts()
+    except (OSError, ValueError, RuntimeError, sqlite3.Error) as error:
+        raise IndexFormatError(f"Index {index_dir} is damaged ({error}); {rebuild_hint(index_dir)}.") from None
+    found = (stored, bm25.num_chunks, len(vectors), vectors.dim)
+    if found != (expected, expected[1], expected[1], model.dim):
+        raise IndexFormatError(
+            f"Index {index_dir} is inconsistent: the manifest says {expected[0]} documents, {expected[1]} chunks "
+            f"of dim {model.dim}; the docstore has {stored[0]} documents, {stored[1]} chunks, BM25 {bm25.num_chunks} "
+            f"chunks, FAISS {len(vectors)} vectors of dim {vectors.dim}; {rebuild_hint(index_dir)}."
+        )
+    return Generation(index_dir, path, manifest, config, model, bm25, vectors, docstore)
 
 
 def read_manifest(generation: Path) -> dict[str, Any]:
@@ -92,6 +144,46 @@ def read_manifest(generation: Path) -> dict[str, Any]:
     return manifest
 
 
+@contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's writer lock (an OS file lock, released by the kernel even if we are killed)."""
+    check_index_location(index_dir)
+    created = not index_dir.exists()
+    index_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with _locked(index_dir):
+            yield
+    finally:
+        if created and not (index_dir / POINTER).exists():  # a first build that failed leaves nothing
+            shutil.rmtree(index_dir, ignore_errors=True)
+
+
+@contextmanager
+def _locked(index_dir: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(index_dir / LOCK, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise IndexLockedError(
+                f"Index {index_dir} is locked by pid {holder}, which is writing it; wait for it to finish."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        for leftover in index_dir.glob(".building-*"):  # from a writer that was killed
+            shutil.rmtree(leftover, ignore_errors=True)
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+
+
 def check_index_location(index_dir: Path) -> None:
     """Raise `InputError` unless `index_dir` is an index, an empty folder, or does not exist yet."""
     if index_dir.exists() and not index_dir.is_dir():
@@ -111,10 +203,9 @@ def check_index_location(index_dir: Path) -> None:
 def new_generation(index_dir: Path) -> Iterator[Path]:
     """A fresh folder to write a generation into; made live when the block ends without error.
 
-    The caller writes the index files into the folder, then the manifest with `write_manifest`.
+    The caller holds `writer_lock`, writes the index files into the folder, then the manifest with
+    `write_manifest`.
     """
-    check_index_location(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".building-", dir=index_dir))
     try:
         yield work
@@ -145,9 +236,21 @@ def write_manifest(generation: Path, manifest: dict[str, Any]) -> dict[str, Any]
     return full
 
 
+def verify_files(generation: Path, manifest: dict[str, Any]) -> list[str]:
+    """Problems found by re-hashing every file the manifest lists (empty when all match)."""
+    problems = []
+    for name, expected in manifest.get("files", {}).items():
+        path = generation / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif _sha256(path) != expected["sha256"]:
+            problems.append(f"{name} does not match its checksum")
+    return problems
+
+
 def rebuild_hint(index_dir: Path) -> str:
     """The fix for a damaged or incompatible index, as said in every error about one."""
-    return f"rebuild it with: hsearch index PATH --index {index_dir}"
+    return f"rebuild it with: hsearch index PATH --index {index_dir} --rebuild"
 
 
 def _next_number(index_dir: Path) -> int:
@@ -205,8 +308,9 @@ def _sha256(path: Path) -> str:
 
 _SCHEMA = """
 CREATE TABLE documents (
-    id INTEGER PRIMARY KEY, path TEXT NOT NULL, record TEXT NOT NULL, title TEXT NOT NULL,
-    encoding TEXT NOT NULL, sha256 TEXT NOT NULL, mtime REAL NOT NULL, size INTEGER NOT NULL
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL, abs_path TEXT NOT NULL, record TEXT NOT NULL,
+    title TEXT NOT NULL, encoding TEXT NOT NULL, sha256 TEXT NOT NULL, mtime REAL NOT NULL,
+    size INTEGER NOT NULL
 );
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(id),
@@ -239,8 +343,11 @@ def write_docstore(path: Path, documents: Sequence[Document], chunks: Iterable[C
     with closing(sqlite3.connect(path)) as db, db:
         db.executescript(_SCHEMA)
         db.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ((i, d.path, d.record, d.title, d.encoding, d.sha256, d.mtime, d.size) for i, d in enumerate(documents)),
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (i, d.path, d.abs_path, d.record, d.title, d.encoding, d.sha256, d.mtime, d.size)
+                for i, d in enumerate(documents)
+            ),
         )
         db.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
@@ -274,6 +381,21 @@ class DocStore:
             "FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id"
         )
         return [row[0] for row in rows]
+
+    def documents(self) -> list[Document]:
+        """Every document (without its text, which is not stored), in id order."""
+        rows = self.db.execute(
+            "SELECT path, abs_path, record, title, encoding, sha256, mtime, size FROM documents ORDER BY id"
+        )
+        return [
+            Document(path=p, text="", abs_path=a, record=r, title=t, encoding=e, sha256=h, mtime=m, size=z)
+            for p, a, r, t, e, h, m, z in rows
+        ]
+
+    def all_chunks(self) -> list[Chunk]:
+        """Every chunk in id order (`doc_index` = its document's id)."""
+        rows = self.db.execute("SELECT doc_id, ord, start, end, text FROM chunks ORDER BY id")
+        return [Chunk(*row) for row in rows]
 
     def counts(self) -> tuple[int, int]:
         """(documents, chunks)."""

@@ -44,6 +44,18 @@ class VectorStore:
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of the given chunk ids (exact: the index is flat)."""
+        if not len(ids):
+            return np.zeros((0, self.dim), np.float32)
+        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
+    def ids(self) -> np.ndarray:
+        """Every chunk id held, in insertion order."""
+        import faiss
+
+        return faiss.vector_to_array(self.index.id_map)
+
     def save(self, path: Path) -> None:
         import faiss
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import hybridsearch.index
+import hybridsearch.indexing
 from hybridsearch.encoders import ModelSpec
 from hybridsearch.textnorm import normalize
 
@@ -57,7 +58,8 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     def load(name: str):  # type: ignore[no-untyped-def]
         return FakeEncoder() if name == FAKE_MODEL else real(name)
 
-    monkeypatch.setattr(hybridsearch.index, "load_encoder", load)
+    for module in (hybridsearch.index, hybridsearch.indexing):  # reading and writing load models
+        monkeypatch.setattr(module, "load_encoder", load)
 
 
 DOCS = {

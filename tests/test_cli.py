@@ -16,23 +16,55 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
 def index_dir(corpus: Path, tmp_path: Path) -> Path:
     (corpus / "broken.txt").write_bytes(b"\x00\x01binary")
     result = run("index", str(corpus), "--index", str(tmp_path / "idx"), "--model", FAKE_MODEL)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # written, but broken.txt was skipped
     return tmp_path / "idx"
 
 
 def test_index_reports_summary_and_warnings_on_stderr(corpus: Path, tmp_path: Path) -> None:
     (corpus / "broken.txt").write_bytes(b"\x00\x01binary")
     result = run("index", str(corpus), "--index", str(tmp_path / "idx"), "--model", FAKE_MODEL)
-    assert result.exit_code == 0
+    assert result.exit_code == 3  # written, but something was skipped
     assert result.stdout == ""
     assert f"warning: skipped {corpus / 'broken.txt'}: binary file (contains NUL bytes)" in result.stderr
-    assert "Indexed 8 documents from 7 files into" in result.stderr and "skipped 1 file(s)" in result.stderr
+    summary = result.stderr.splitlines()[-1]
+    assert summary.startswith(f"{tmp_path / 'idx'}: 7 added, 0 changed, 0 removed, 0 unchanged file(s); encoded ")
+    assert "index holds 8 documents in" in summary and "; skipped 1 file(s) (" in summary
 
 
 def test_quiet_index_prints_only_the_summary(corpus: Path, tmp_path: Path) -> None:
     result = run("index", str(corpus), "--index", str(tmp_path / "idx"), "--model", FAKE_MODEL, "-q")
     assert result.exit_code == 0
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Indexed 8 documents")
+    assert result.stderr.count("\n") == 1 and "7 added" in result.stderr
+
+
+def test_rerun_updates_only_what_changed(corpus: Path, tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "idx")
+    assert run("index", str(corpus), "--index", index_dir, "--model", FAKE_MODEL, "-q").exit_code == 0
+    again = run("index", str(corpus), "--index", index_dir, "-q")
+    assert "0 added, 0 changed, 0 removed, 7 unchanged file(s); index is up to date" in again.stderr
+    (corpus / "food" / "curry.txt").write_text("カレーは一晩寝かせる。", encoding="utf-8")
+    (corpus / "planets" / "venus.md").unlink()
+    (corpus / "new.txt").write_text("新しい文書です。", encoding="utf-8")
+    changed = run("index", str(corpus), "--index", index_dir, "-q")
+    assert "1 added, 1 changed, 1 removed, 5 unchanged file(s); encoded 2 chunk(s), reused 6" in changed.stderr
+    removed = run("remove", str(corpus / "planets"), "--index", index_dir)
+    assert removed.exit_code == 0 and "0 added, 0 changed, 2 removed" in removed.stderr
+    assert "mars.md" not in run("query", "火星", "--index", index_dir).stdout
+
+
+def test_changing_settings_needs_rebuild(corpus: Path, tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "idx")
+    run("index", str(corpus), "--index", index_dir, "--model", FAKE_MODEL, "-q")
+    result = run("index", str(corpus), "--index", index_dir, "--chunk-size", "200", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: Index {index_dir} was built with other settings (chunk.size: 500 → 200); keep them, "
+        f"or rebuild it with the new ones: hsearch index PATH --index {index_dir} --rebuild\n"
+    )
+    rebuilt = run(
+        "index", str(corpus), "--index", index_dir, "--chunk-size", "200", "--model", FAKE_MODEL, "--rebuild", "-q"
+    )
+    assert rebuilt.exit_code == 0 and "7 added" in rebuilt.stderr
 
 
 def test_query_human_output(index_dir: Path) -> None:
@@ -82,7 +114,8 @@ def test_info(index_dir: Path) -> None:
     result = run("info", "--index", str(index_dir))
     assert result.exit_code == 0
     assert "documents:     8" in result.stdout and "model:         fake (1), dim 64" in result.stdout
-    assert "skipped files: 1" in result.stdout
+    checked = run("info", "--index", str(index_dir), "--check")
+    assert checked.exit_code == 0 and "check:         ok" in checked.stdout
     details = json.loads(run("info", "--index", str(index_dir), "--json").stdout)
     assert details["counts"]["documents"] == 8 and "files" not in details
 
@@ -163,7 +196,7 @@ def test_option_errors_exit_2(args: list[str], fragment: str) -> None:
     assert result.exit_code == 2 and fragment in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["index"], ["query"], ["info"]])
+@pytest.mark.parametrize("command", [[], ["index"], ["remove"], ["query"], ["info"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0 and "Usage: " in result.stdout

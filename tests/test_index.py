@@ -21,9 +21,10 @@ def test_build_then_search_finds_mars(built: HybridIndex) -> None:
 
 
 def test_report_and_manifest(built: HybridIndex) -> None:
-    report = built.build_report
+    report = built.report
     assert report is not None
-    assert (report.files, report.documents, report.skipped_files) == (7, 8, [])
+    assert (report.files, report.added, report.documents, report.skipped_files) == (7, 7, 8, [])
+    assert report.encoded == report.chunks and report.reused == 0
     info = built.info()
     assert info["counts"]["chunks"] == report.chunks
     assert info["model"]["name"] == FAKE_MODEL and info["format_version"] == 1
@@ -64,7 +65,7 @@ def test_alpha_one_ranks_by_dense_similarity(built: HybridIndex) -> None:
 def test_rebuild_swaps_generations_and_keeps_two(corpus: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     for _ in range(3):
-        HybridIndex.build(corpus, index_dir, model=FAKE_MODEL)
+        HybridIndex.build(corpus, index_dir, model=FAKE_MODEL, rebuild=True)
     assert (index_dir / POINTER).read_text().strip() == "gen-000003"
     assert sorted(p.name for p in index_dir.iterdir() if p.is_dir()) == ["gen-000002", "gen-000003"]
 
@@ -78,7 +79,7 @@ def test_failed_build_leaves_previous_index_intact(corpus: Path, tmp_path: Path)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        HybridIndex.build(corpus, index_dir, encoder=Broken())
+        HybridIndex.build(corpus, index_dir, encoder=Broken(), rebuild=True)
     assert HybridIndex.open(index_dir).search("火星", k=1)[0].title == "火星"
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".building")]
 
