@@ -171,6 +171,7 @@ class HybridIndex:
         """The `k` best chunks for `query`: `alpha` is the dense share (default: the index's)."""
         if not isinstance(query, str) or not query.strip():
             raise EmptyQueryError("The query is empty; give some words to search for.")
+        query = query.encode("utf-8", "replace").decode("utf-8")  # lone surrogates (from undecodable argv) → ?
         if not isinstance(k, int) or k < 1:
             raise InputError(f"k must be a positive whole number (got {k!r}).")
         alpha = self.config.alpha if alpha is None else check_alpha(alpha)

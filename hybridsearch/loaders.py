@@ -113,6 +113,8 @@ def _read_file(
         report.unchanged.append(abs_path)
         return []
     text, encoding = decode_bytes(data)
+    if "replaced" in encoding:
+        warn(f"{file}: read as {encoding}")
     base = Document(
         path=str(file),
         abs_path=abs_path,
@@ -175,9 +177,23 @@ def _detect(data: bytes, candidates: list[str] | None) -> tuple[str, str]:
     from charset_normalizer import from_bytes
 
     best = from_bytes(data, cp_isolation=candidates).best()
-    if best is None:
+    if best is not None:
+        return _checked(str(best), best.encoding)
+    return _checked(*_mostly_japanese(data))
+
+
+def _mostly_japanese(data: bytes) -> tuple[str, str]:
+    """UTF-8, CP932 or EUC-JP text with a few corrupt bytes (at most 1 %), those bytes replaced by U+FFFD."""
+    best: tuple[int, str, str] | None = None
+    for encoding in ("utf-8", *_JAPANESE_LEGACY):
+        text = data.decode(encoding, errors="replace")
+        bad = text.count("\ufffd") - (data.count("\ufffd".encode()) if encoding == "utf-8" else 0)
+        if best is None or bad < best[0]:
+            best = (bad, text, encoding)
+    bad, text, encoding = best  # type: ignore[misc]
+    if bad > max(1, len(text) // 100):
         raise _Skip("undecodable (not UTF-8, UTF-16, Shift_JIS/CP932, EUC-JP or ISO-2022-JP)")
-    return _checked(str(best), best.encoding)
+    return text, f"{encoding}, {bad} corrupt byte sequence(s) replaced"
 
 
 def _checked(text: str | None, encoding: str) -> tuple[str, str]:
