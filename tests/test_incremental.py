@@ -135,3 +135,15 @@ def test_lock_of_a_killed_writer_is_recovered(built: HybridIndex, corpus: Path) 
     time.sleep(0.05)
     (corpus / "new.txt").write_text("新しい。", encoding="utf-8")
     assert HybridIndex.build(corpus, built.index_dir).report.added == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_index_survives_sigkill_at_random_moments() -> None:
+    root = Path(__file__).parent.parent
+    command = [
+        sys.executable, str(root / "bench" / "crash.py"), "--trials", "8", "--model", FAKE_MODEL,
+        "--hsearch", f"{sys.executable} {root / 'tests' / 'fake_hsearch.py'}",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HSEARCH_FAKE_DELAY": "0.05"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("8/8 trials survived (")

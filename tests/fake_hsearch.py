@@ -1,0 +1,39 @@
+"""`hsearch` with the fake encoder, for tests that run the CLI in a subprocess (the crash test).
+
+    python tests/fake_hsearch.py index DOCS --index IDX --model fake
+
+HSEARCH_FAKE_DELAY (seconds per chunk encoded) widens the window in which a kill lands mid-build.
+"""
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+from conftest import FAKE_MODEL, FakeEncoder  # noqa: E402
+
+import hybridsearch.index  # noqa: E402
+import hybridsearch.indexing  # noqa: E402
+from hybridsearch.cli import cli  # noqa: E402
+
+DELAY = float(os.environ.get("HSEARCH_FAKE_DELAY", "0"))
+
+
+class SlowFakeEncoder(FakeEncoder):
+    def encode_documents(self, texts: Sequence[str], batch_size: int = 32, progress=None) -> np.ndarray:  # type: ignore[no-untyped-def]
+        time.sleep(DELAY * len(texts))
+        return super().encode_documents(texts, batch_size, progress)
+
+
+def load(name: str) -> FakeEncoder:
+    if name != FAKE_MODEL:
+        raise SystemExit(f"fake_hsearch only knows the model {FAKE_MODEL!r}")
+    return SlowFakeEncoder()
+
+
+hybridsearch.index.load_encoder = load  # type: ignore[assignment]
+hybridsearch.indexing.load_encoder = load  # type: ignore[assignment]
+cli()
