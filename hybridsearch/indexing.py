@@ -102,6 +102,8 @@ def write_index(
     if missing:
         raise InputError(f"No such file or folder: {', '.join(missing)}")
     warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
+    if show_progress:
+        warn = partial(_between_bars, warn)
     with writer_lock(index_dir):
         old = None if rebuild or not (index_dir / POINTER).exists() else open_generation(index_dir)
         if old is None and remove:
@@ -298,6 +300,14 @@ def _write(
             "counts": {"documents": len(documents), "chunks": len(chunks), "terms": len(bm25.vocab)},
         })  # fmt: skip
     return len(fresh), len(reused_ids)
+
+
+def _between_bars(warn: Warn, message: str) -> None:
+    """Warn on a line of its own while progress bars are drawn."""
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode(file=sys.stderr):
+        warn(message)
 
 
 def _fits_with_title(encoder: Encoder, title: str, text: str) -> bool:

@@ -297,7 +297,7 @@ def _csv_records(text: str) -> Iterator[tuple[int, dict[str, object] | None]]:
         for row in reader:
             yield reader.line_num, dict(row)
     except csv.Error as error:
-        raise _Skip(f"malformed CSV at line {reader.line_num} ({error})") from None
+        raise _Skip(f"malformed CSV after line {reader.line_num} ({error})") from None
 
 
 def _jsonl_records(text: str) -> Iterator[tuple[int, dict[str, object] | None]]:
@@ -340,12 +340,10 @@ def _record_documents(
             title=str(title) if title not in (None, "") else "",
             record=record_id,
         )
+    shown = ", ".join(map(str, bad_lines[:5])) + (" …" if len(bad_lines) > 5 else "")
+    problem = f"no {config.text_field!r} field or not valid {file.suffix[1:].upper()} (line {shown})"
+    if not count:
+        raise _Skip(f"no record with a non-empty {config.text_field!r} field" + (f"; {problem}" if bad_lines else ""))
     if bad_lines:
         report.skipped_records += len(bad_lines)
-        shown = ", ".join(map(str, bad_lines[:5])) + (" …" if len(bad_lines) > 5 else "")
-        warn(
-            f"skipped {len(bad_lines)} record(s) of {file} without a text field {config.text_field!r} "
-            f"or not valid {file.suffix[1:].upper()} (line {shown})"
-        )
-    if not count:
-        raise _Skip(f"no record with a non-empty {config.text_field!r} field")
+        warn(f"skipped {len(bad_lines)} record(s) of {file}: {problem}")

@@ -1,9 +1,11 @@
 """Text → BM25 terms with MeCab (fugashi + unidic-lite).
 
 The text is normalised (`textnorm`), tagged, and content words are kept: particles (助詞),
-auxiliaries (助動詞), symbols and whitespace are dropped. The term is the surface form, UniDic's
-orthographic base form, or its lemma (`TermForm`). A query whose words are all filtered out (say
-「それは?」) falls back to its unfiltered terms, so a BM25 query is never empty.
+auxiliaries (助動詞), symbols and whitespace are dropped, except unknown tokens that contain a
+letter (rare kanji such as 𩸽, which unidic-lite would otherwise file under symbols). The term
+is the surface form, UniDic's orthographic base form, or its lemma (`TermForm`). A query whose
+words are all filtered out (say 「ですか?」) falls back to its unfiltered terms, so a BM25 query
+is never empty.
 """
 
 from __future__ import annotations
@@ -44,19 +46,27 @@ class Tokenizer:
 
     def document_terms(self, text: str) -> list[str]:
         """Content-word terms of a document chunk (may be empty)."""
-        return [term for term, pos in self._tagged(text) if pos not in DROPPED_POS]
+        return [term for term, content in self._tagged(text) if content]
 
     def query_terms(self, text: str) -> list[str]:
         """Content-word terms of a query, or all its terms when none is a content word."""
         if not text.strip():
             raise EmptyQueryError("The query is empty; give some words to search for.")
         tagged = self._tagged(text)
-        content = [term for term, pos in tagged if pos not in DROPPED_POS]
-        return content or [term for term, _ in tagged]
+        return [term for term, content in tagged if content] or [term for term, _ in tagged]
 
-    def _tagged(self, text: str) -> list[tuple[str, str]]:
+    def _tagged(self, text: str) -> list[tuple[str, bool]]:
+        """(term, is a content word) for each MeCab token."""
         form = self.config.term_form
-        return [(_term(word, form), word.feature.pos1 or "") for word in self.tagger(normalize(text))]
+        return [(_term(word, form), _is_content(word)) for word in self.tagger(normalize(text))]
+
+
+def _is_content(word: Any) -> bool:
+    # unidic-lite tags unknown characters outside its dictionary, such as the rare kanji 𩸽 or the 𠮷
+    # of 𠮷野家, as symbols (補助記号); an unknown token with a letter in it is kept as a word
+    if word.is_unk and any(ch.isalpha() for ch in word.surface):
+        return True
+    return (word.feature.pos1 or "") not in DROPPED_POS
 
 
 def _term(word: Any, form: TermForm) -> str:

@@ -101,7 +101,9 @@ def test_csv_without_text_column_is_skipped(tmp_path: Path) -> None:
     root = _write(tmp_path, {"data.csv": b"name,value\na,1\n"})
     report = LoadReport()
     assert list(iter_documents([root], report=report)) == []
-    assert report.skipped_files[0][1] == "no record with a non-empty 'text' field"
+    assert report.skipped_files[0][1] == (
+        "no record with a non-empty 'text' field; no 'text' field or not valid CSV (line 2)"
+    )
 
 
 def test_missing_path_is_an_input_error(tmp_path: Path) -> None:

@@ -23,6 +23,10 @@ def test_terms_are_normalised_first() -> None:
     assert Tokenizer().document_terms("ＭＡＲＳとｶﾀｶﾅ") == ["mars", "カタカナ"]
 
 
+def test_rare_kanji_unknown_to_the_dictionary_are_kept_but_emoji_are_not() -> None:
+    assert Tokenizer().document_terms("𠮷野家の🍣と𩸽を食べた😀") == ["𠮷", "野家", "𩸽", "食べる"]
+
+
 def test_query_falls_back_to_unfiltered_terms() -> None:
     tokenizer = Tokenizer()
     assert tokenizer.query_terms("赤い惑星は?") == ["赤い", "惑星"]

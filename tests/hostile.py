@@ -1,0 +1,116 @@
+"""A generated folder of hostile input: files that must be skipped with a reason, files that must be
+read in part or in spite of their oddities, and good files that must still be indexed."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import random
+from pathlib import Path
+
+JAPANESE = "日本語の文章です。火星は赤い惑星と呼ばれる。" * 20
+
+#: file → fragment of the reason it is skipped for
+SKIPPED = {
+    "empty.txt": "empty file",
+    "whitespace.txt": "empty file",
+    "bom_only.txt": "no text",
+    "nul_bytes.txt": "binary file (contains NUL bytes)",
+    "png_named.txt": "binary file",
+    "random.md": "binary file",
+    "controls.txt": "binary file",
+    "bells.md": "binary file",
+    "elf.txt": "binary file (contains NUL bytes)",
+    "mixed_encodings.txt": "undecodable",
+    "utf16_lone_surrogate.txt": "undecodable despite its utf-16 byte-order mark",
+    "big.txt": "too large (100 MB > 50 MB); raise --max-file-mb to index it",
+    "loop.txt": "cannot read (Too many levels of symbolic links)",
+    "dangling.md": "cannot read (No such file or directory)",
+    "fifo.txt": "not a regular file (a FIFO, socket or device)",
+    "only_script.html": "no text",
+    "empty_body.html": "no text",
+    "no_text_column.csv": "no record with a non-empty 'text' field",
+    "header_only.csv": "no record with a non-empty 'text' field",
+    "huge_field.csv": "malformed CSV after line 1 (field larger than field limit",
+    "all_bad.jsonl": "no record with a non-empty 'text' field",
+    "empty_text.jsonl": "no record with a non-empty 'text' field",
+    "image.png": "unsupported file type .png",
+    "archive.zip": "unsupported file type .zip",
+    "report.docx": "unsupported file type .docx",
+    "Makefile": "unsupported file type (none)",
+    "manifest.json": "unsupported file type .json",
+}
+#: file → fragment of the warning it gets while still being indexed (in part)
+PARTIAL = {
+    "some_bad_rows.csv": "skipped 2 record(s)",
+    "some_bad_lines.jsonl": "skipped 2 record(s)",
+    "corrupt_utf8.txt": "read as utf-8, ",
+    "truncated_sjis.txt": "read as cp932, 1 corrupt byte sequence(s) replaced",
+}
+#: file → a query that must find it
+GOOD = {
+    "long_line.txt": "ほっけ",
+    "emoji_rare.txt": "𩸽",
+    "scripts.html": "見える本文",
+    "broken_tags.html": "閉じていないタグ",
+    "crlf.txt": "改行コード",
+    "名前 with spaces & 'quotes'.txt": "変わった名前",
+    "UPPER.TXT": "大文字の拡張子",
+    "deep/a/b/c/d/e/deep.md": "深い階層",
+}
+
+
+def make_hostile_folder(root: Path) -> Path:
+    """Write the hostile folder under `root` and return it."""
+    rng = random.Random(0)
+    files: dict[str, bytes] = {
+        "empty.txt": b"",
+        "whitespace.txt": b"  \n\t \r\n ",
+        "bom_only.txt": codecs.BOM_UTF8 + b"  \n",
+        "nul_bytes.txt": b"abc\x00def" * 10,
+        "png_named.txt": b"\x89PNG\r\n\x1a\n" + bytes(rng.randrange(1, 256) for _ in range(200)) + b"\x00",
+        "random.md": bytes(rng.randrange(0, 256) for _ in range(8192)),
+        "controls.txt": bytes(range(1, 9)) * 500,
+        "bells.md": ("ベル\x07" * 300).encode(),
+        "elf.txt": b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 64,
+        "mixed_encodings.txt": JAPANESE.encode() + JAPANESE.encode("cp932"),
+        "utf16_lone_surrogate.txt": codecs.BOM_UTF16_LE + "火星".encode("utf-16-le") + b"\x00\xd8",
+        "only_script.html": b"<html><script>var hidden = '\xe9\x9a\xa0\xe3\x81\x99';</script></html>",
+        "empty_body.html": b"<html><head><title></title></head><body>  </body></html>",
+        "no_text_column.csv": "name,value\n火星,4\n".encode(),
+        "header_only.csv": b"id,text\n",
+        "huge_field.csv": b"id,text\n1," + "あ".encode() * 140_000 + b"\n",
+        "all_bad.jsonl": b'not json\n[1, 2]\n{"body": "x"}\n',
+        "empty_text.jsonl": b'{"text": ""}\n{"text": "   "}\n',
+        "image.png": b"\x89PNG\r\n\x1a\n",
+        "archive.zip": b"PK\x03\x04",
+        "report.docx": b"PK\x03\x04",
+        "Makefile": b"all:\n\techo hi\n",
+        "some_bad_rows.csv": "id,text\n1,有効な行です\n2,\n3,もう一つの有効な行\n4,\n".encode(),
+        "some_bad_lines.jsonl": '{"id": "a", "text": "良い行"}\n{broken\n{"id": "b", "text": "もう一つ"}\n7\n'.encode(),
+        "corrupt_utf8.txt": JAPANESE.encode()[:200] + b"\xff\xfe" + JAPANESE.encode()[200:],
+        "truncated_sjis.txt": JAPANESE.encode("cp932")[:-1],
+        "long_line.txt": ("ほっけ" + "あいうえおかきくけこ" * 5000).encode(),
+        "emoji_rare.txt": "𠮷野家の🍣と𩸽（ほっけ）定食。😀👨‍👩‍👧 絵文字と珍しい漢字。".encode(),
+        "scripts.html": "<p>見える本文です。</p><script>document.write('隠れた文字列');</script>".encode(),
+        "broken_tags.html": "<div><p>閉じていないタグ<b>太字".encode(),
+        "crlf.txt": "改行コードが\r\nCRLFの\r\nファイル。".encode(),
+        "名前 with spaces & 'quotes'.txt": "変わった名前のファイル。".encode(),
+        "UPPER.TXT": "大文字の拡張子のファイル。".encode(),
+        "deep/a/b/c/d/e/deep.md": "# 深い階層\n\n深い階層にある文書。".encode(),
+        ".hidden.txt": "隠しファイルは読まない。".encode(),
+    }
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    with open(root / "big.txt", "wb") as handle:  # 100 MB of real text
+        line = ("大きなファイルの一行です。" * 8 + "\n").encode()
+        handle.write(line * (100 * 2**20 // len(line) + 1))
+    os.symlink("loop.txt", root / "loop.txt")
+    os.symlink("missing-target.md", root / "dangling.md")
+    os.symlink("..", root / "deep" / "a" / "loop-dir")  # a folder loop: never followed
+    os.mkfifo(root / "fifo.txt")
+    (root / "manifest.json").write_text(json.dumps({"not": "indexed"}))  # unsupported .json
+    return root
