@@ -92,7 +92,29 @@ class Generation:
 
 
 def open_generation(index_dir: Path) -> Generation:
-    """Load the live generation, checking format, sizes and that docstore, BM25 and FAISS agree."""
+    """Load the live generation, checking format, sizes and that docstore, BM25 and FAISS agree.
+
+    Readers take no lock: if writers replaced and cleaned up the generation while it was being
+    opened, the newer live one is opened instead.
+    """
+    for _ in range(3):
+        pointer = _read_pointer(index_dir)
+        try:
+            return _open_generation(index_dir)
+        except IndexFormatError:
+            if _read_pointer(index_dir) == pointer:
+                raise
+    return _open_generation(index_dir)
+
+
+def _read_pointer(index_dir: Path) -> str:
+    try:
+        return (index_dir / POINTER).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def _open_generation(index_dir: Path) -> Generation:
     path = live_generation(index_dir)
     manifest = read_manifest(path)
     try:

@@ -147,3 +147,27 @@ def test_index_survives_sigkill_at_random_moments() -> None:
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HSEARCH_FAKE_DELAY": "0.05"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("8/8 trials survived (")
+
+
+def test_readers_always_see_a_complete_generation(built: HybridIndex, corpus: Path) -> None:
+    import threading
+
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for _ in range(6):
+                HybridIndex.build(corpus, built.index_dir, rebuild=True, encoder=FakeEncoder())
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    reads = 0
+    while writer.is_alive() or reads == 0:
+        index = HybridIndex.open(built.index_dir)
+        assert index.search("火星", k=1, alpha=0.5)[0].title == "火星"
+        index.close()
+        reads += 1
+    writer.join()
+    assert not failures and reads > 1
