@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from hybridsearch import HybridIndex, IndexConfig
 from hybridsearch.config import BM25Config
-from hybridsearch.errors import IndexLockedError, InputError
+from hybridsearch.errors import IndexFormatError, IndexLockedError, InputError
 from hybridsearch.store import writer_lock
 
 SENTENCES = [
@@ -171,3 +171,25 @@ def test_readers_always_see_a_complete_generation(built: HybridIndex, corpus: Pa
         reads += 1
     writer.join()
     assert not failures and reads > 1
+
+
+def test_open_retries_only_when_the_live_generation_moved(
+    built: HybridIndex, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hybridsearch.store as store
+    from hybridsearch.indexing import write_index
+
+    real, calls = store._open_generation, []
+
+    def vanishing(index_dir: Path) -> store.Generation:
+        calls.append(index_dir)
+        if len(calls) == 1:  # a writer swaps in a new generation while this reader opens the old one
+            write_index(index_dir, [corpus], rebuild=True, encoder=FakeEncoder())
+            raise IndexFormatError("the generation being opened was cleaned up")
+        return real(index_dir)
+
+    monkeypatch.setattr(store, "_open_generation", vanishing)
+    assert HybridIndex.open(built.index_dir).generation.path.name == "gen-000002" and len(calls) == 2
+    monkeypatch.setattr(store, "_open_generation", lambda index_dir: (_ for _ in ()).throw(IndexFormatError("bad")))
+    with pytest.raises(IndexFormatError, match="bad"):  # nothing moved: a real error is reported at once
+        HybridIndex.open(built.index_dir)
