@@ -8,7 +8,7 @@ for hit in index.search("赤い惑星は?", k=5, alpha=0.6):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from .encoders import Encoder, check_vectors, load_encoder
 from .errors import EmptyQueryError, InputError
 from .fusion import Fused, fuse
 from .indexing import IndexReport, write_index
+from .loaders import PathArg, Warn
 from .schema import Hit
 from .store import POINTER, Generation, open_generation, verify_files
 from .tokenization import Tokenizer
@@ -29,9 +30,6 @@ __all__ = ["Candidates", "EXHAUSTIVE_LIMIT", "HybridIndex", "candidate_depth"]
 
 #: Indexes with at most this many chunks score every chunk on both sides for every query.
 EXHAUSTIVE_LIMIT = 10_000
-
-Warn = Callable[[str], None]
-PathArg = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -28,7 +28,7 @@ from .chunking import chunk_text, model_input
 from .config import IndexConfig
 from .encoders import Encoder, check_vectors, load_encoder
 from .errors import IndexNotFoundError, InputError, ModelMismatchError
-from .loaders import LoadReport, iter_documents
+from .loaders import LoadReport, PathArg, Warn, iter_documents
 from .schema import Chunk, Document
 from .store import (
     BM25_DIR,
@@ -46,9 +46,6 @@ from .tokenization import Tokenizer
 from .vectors import VectorStore
 
 __all__ = ["IndexReport", "write_index"]
-
-Warn = Callable[[str], None]
-PathArg = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from .config import LoaderConfig
 from .errors import InputError
 from .schema import Document
 
-__all__ = ["LoadReport", "SUFFIXES", "decode_bytes", "html_to_text", "iter_documents"]
+__all__ = ["LoadReport", "PathArg", "SUFFIXES", "Warn", "decode_bytes", "html_to_text", "iter_documents"]
 
 SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".html", ".htm", ".csv", ".jsonl"})
 
@@ -32,6 +32,7 @@ _ISO2022_MARKERS = (b"\x1b$B", b"\x1b$@", b"\x1b(J", b"\x1b(B", b"\x1b$(Q", b"\x
 _CONTROL_OK = frozenset("\t\n\r\f\v")
 
 Warn = Callable[[str], None]
+PathArg = str | os.PathLike[str]
 Unchanged = Callable[[str, str], bool]
 
 
@@ -51,7 +52,7 @@ class _Skip(Exception):
 
 
 def iter_documents(
-    paths: Iterable[str | os.PathLike[str]],
+    paths: Iterable[PathArg],
     config: LoaderConfig | None = None,
     report: LoadReport | None = None,
     warn: Warn | None = None,
@@ -77,7 +78,7 @@ def iter_documents(
         yield from docs
 
 
-def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+def _walk(paths: Iterable[PathArg]) -> Iterator[Path]:
     for given in paths:
         root = Path(given)
         if root.is_file():
