@@ -115,6 +115,11 @@ def write_index(
                     bar.update(report.files - bar.n)
             plan.drop_missing(paths, report)
         plan.drop_under(remove)
+        if not plan.documents and remove:
+            raise InputError(
+                f"Removing {', '.join(map(str, remove))} would leave index {index_dir} empty; "
+                "delete the index folder instead."
+            )
         if not plan.documents:
             skipped = f" ({len(report.skipped_files)} file(s) skipped)" if report.skipped_files else ""
             where = ", ".join(map(str, paths)) or str(index_dir)

@@ -109,9 +109,12 @@ def test_extra_folders_join_and_renamed_files_move(corpus: Path, tmp_path: Path)
     assert moved.info()["sources"] == [str(corpus), str(other)]
 
 
-def test_remove_needs_a_match(built: HybridIndex, tmp_path: Path) -> None:
+def test_remove_needs_a_match_and_keeps_something(built: HybridIndex, corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="No indexed document is under"):
         HybridIndex.remove(tmp_path / "nothing-here", built.index_dir)
+    with pytest.raises(InputError, match=r"would leave index .* empty; delete the index folder instead"):
+        HybridIndex.remove(corpus, built.index_dir)
+    assert HybridIndex.open(built.index_dir).report is None  # unchanged
 
 
 def test_second_writer_is_told_who_holds_the_lock(built: HybridIndex, corpus: Path) -> None:
