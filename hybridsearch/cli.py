@@ -25,6 +25,7 @@ from .config import (
 from .errors import HybridSearchError
 from .index import HybridIndex
 from .schema import Hit
+from .store import with_new_defaults
 from .textnorm import normalize_with_offsets
 from .version import __version__
 
@@ -237,6 +238,65 @@ def info(index_dir: Path, as_json: bool, check: bool) -> None:
         click.echo(f"{label + ':':15}{value}")
     if check:
         click.echo(f"{'check:':15}ok (checksums, docstore, BM25 and FAISS agree)")
+
+
+@cli.command("eval")
+@click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--alpha", "alpha_spec", default="0:1:0.1", show_default=True,
+              help="Alphas to try: start:stop:step, a comma list, or one number.")  # fmt: skip
+@click.option("--fusion", type=click.Choice([f.value for f in Fusion]), default=Fusion.MINMAX.value, show_default=True)
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Dense model of the evaluation index.")
+@click.option("--index-root", type=click.Path(file_okay=False, path_type=Path), default=Path("indexes"),
+              show_default=True, help="Where evaluation indexes are kept (one per corpus and settings).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw metric-vs-alpha curves to this PNG."
+)
+@click.option("--tune", is_flag=True, help="Store the best alpha (by nDCG@10) as the evaluation index's default.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def evaluate_command(
+    dataset: Path, alpha_spec: str, fusion: str, model: str, index_root: Path, as_json: bool, plot: Path | None,
+    tune: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """Measure retrieval quality on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv).
+
+    Indexes the corpus once (reused while the corpus and settings are the same), runs every judged
+    query, and prints nDCG@10, MRR@10, Recall@10/100 and MAP@100 for BM25 only (alpha 0), dense
+    only (alpha 1) and each hybrid alpha.
+    """
+    from .evaluate import METRICS, best_alpha, eval_index_dir, evaluate, load_dataset, parse_alphas, plot_sweep
+
+    with _user_errors():
+        alphas = sorted({0.0, 1.0, *parse_alphas(alpha_spec)})
+        data = load_dataset(dataset)
+        config = IndexConfig(loader=LoaderConfig(id_field="_id"), dense=DenseConfig(model=model))
+        index_dir = eval_index_dir(data, config, index_root)
+        if HybridIndex.stored_config(index_dir) is None:
+            HybridIndex.build(data.corpus, index_dir, config=config, show_progress=not quiet)
+        with HybridIndex.open(index_dir) as opened:
+            if not quiet:
+                _stderr(f"Evaluating {len(data.queries)} queries on {index_dir} …")
+            results = evaluate(opened, data, alphas, fusion)
+        best = best_alpha(results)
+        if plot is not None:
+            plot_sweep(results, plot, f"{dataset.resolve().name} ({fusion})")
+        if tune:
+            with_new_defaults(index_dir, best, fusion)
+    if as_json:
+        rows = [{"alpha": alpha, **metrics} for alpha, metrics in results.items()]
+        payload = {"dataset": str(dataset), "index": str(index_dir), "fusion": fusion,
+                   "queries": len(data.queries), "best_alpha": best, "results": rows}  # fmt: skip
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(f"{'method':<8} {'alpha':>5}  " + "  ".join(f"{m:>10}" for m in METRICS))
+        for alpha, metrics in results.items():
+            method = "bm25" if alpha == 0 else "dense" if alpha == 1 else "hybrid"
+            click.echo(f"{method:<8} {alpha:>5.2f}  " + "  ".join(f"{metrics[m]:>10.4f}" for m in METRICS))
+        click.echo(f"best alpha by nDCG@10: {best:g} ({results[best]['ndcg@10']:.4f})")
+    if plot is not None:
+        _stderr(f"Plot written to {plot}")
+    if tune:
+        _stderr(f"Default alpha of {index_dir} is now {best:g} ({fusion})")
 
 
 def _format_hit(hit: Hit) -> str:

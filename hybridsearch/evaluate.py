@@ -8,6 +8,7 @@ a record ranks by its best chunk. Queries are encoded once; every alpha reuses t
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -16,11 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Fusion
+from .config import Fusion, IndexConfig
 from .errors import InputError
 from .index import HybridIndex, candidate_depth
 
-__all__ = ["METRICS", "Dataset", "evaluate", "load_dataset", "score_ranking"]
+__all__ = [
+    "METRICS",
+    "Dataset",
+    "best_alpha",
+    "eval_index_dir",
+    "evaluate",
+    "load_dataset",
+    "parse_alphas",
+    "plot_sweep",
+    "score_ranking",
+]
 
 METRICS = ("ndcg@10", "mrr@10", "recall@10", "recall@100", "map@100")
 _DEPTH = 100  # records ranked per query
@@ -113,3 +124,66 @@ def _first_records(chunk_ids: np.ndarray, records: list[str]) -> list[str]:
         if len(ranked) == _DEPTH:
             break
     return list(ranked)
+
+
+def parse_alphas(spec: str) -> list[float]:
+    """Alphas from `start:stop:step` (inclusive, e.g. `0:1:0.1`), a comma list, or one number."""
+    try:
+        if ":" in spec:
+            start, stop, step = (float(part) for part in spec.split(":"))
+            if step <= 0:
+                raise ValueError
+            count = int(round((stop - start) / step)) + 1
+            values = [round(start + i * step, 10) for i in range(count)]
+        else:
+            values = [float(part) for part in spec.split(",")]
+    except ValueError:
+        raise InputError(
+            f"Cannot read alphas {spec!r}: use start:stop:step (0:1:0.1), a list (0,0.5,1) or one number."
+        ) from None
+    if not values or any(not 0 <= a <= 1 for a in values):
+        raise InputError(f"Alphas must lie between 0 and 1 (got {spec!r}).")
+    return sorted(set(values))
+
+
+def eval_index_dir(dataset: Dataset, config: IndexConfig, root: Path = Path("indexes")) -> Path:
+    """Where the index of a dataset's corpus lives: keyed by the corpus's sha256 and the settings."""
+    digest = hashlib.sha256()
+    with open(dataset.corpus, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("alpha", "fusion")}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return root / f"eval-{dataset.corpus.resolve().parent.parent.name}-{digest.hexdigest()[:12]}"
+
+
+def best_alpha(results: dict[float, dict[str, float]], metric: str = "ndcg@10") -> float:
+    """The alpha with the highest `metric` (the smaller alpha on a tie)."""
+    return max(sorted(results), key=lambda alpha: results[alpha][metric])
+
+
+def plot_sweep(results: dict[float, dict[str, float]], path: Path, title: str) -> None:
+    """Metric-vs-alpha curves, with BM25 (alpha 0) and dense (alpha 1) as dashed horizontal lines."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("--plot needs matplotlib: pip install matplotlib") from None
+    alphas = sorted(results)
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for index, metric in enumerate(METRICS):
+        color = f"C{index}"
+        axes.plot(alphas, [results[a][metric] for a in alphas], marker="o", color=color, label=metric)
+        for end, style in ((0.0, "--"), (1.0, ":")):
+            if end in results:
+                axes.axhline(results[end][metric], color=color, linestyle=style, linewidth=0.8)
+    axes.set_xlabel("alpha (0 = BM25 only, 1 = dense only)")
+    axes.set_ylabel("score")
+    axes.set_title(f"{title}  (dashed: BM25 only, dotted: dense only)")
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(METRICS), fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

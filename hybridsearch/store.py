@@ -46,6 +46,7 @@ __all__ = [
     "read_manifest",
     "rebuild_hint",
     "verify_files",
+    "with_new_defaults",
     "write_docstore",
     "write_manifest",
     "writer_lock",
@@ -240,6 +241,23 @@ def new_generation(index_dir: Path) -> Iterator[Path]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     _remove_old(index_dir)
+
+
+def with_new_defaults(index_dir: Path, alpha: float, fusion: str) -> None:
+    """A new generation that differs only in the default alpha and fusion (files are hard-linked)."""
+    with writer_lock(index_dir):
+        live = live_generation(index_dir)
+        manifest = read_manifest(live)
+        with new_generation(index_dir) as work:
+            for name in manifest["files"]:
+                (work / name).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(live / name, work / name)
+                except OSError:  # file systems without hard links
+                    shutil.copy2(live / name, work / name)
+            kept = {k: v for k, v in manifest.items() if k not in ("format_version", "hybridsearch_version", "files")}
+            kept["config"] = {**manifest["config"], "alpha": alpha, "fusion": fusion}
+            write_manifest(work, kept)
 
 
 def write_manifest(generation: Path, manifest: dict[str, Any]) -> dict[str, Any]:

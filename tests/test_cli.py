@@ -196,7 +196,7 @@ def test_option_errors_exit_2(args: list[str], fragment: str) -> None:
     assert result.exit_code == 2 and fragment in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["index"], ["remove"], ["query"], ["info"]])
+@pytest.mark.parametrize("command", [[], ["index"], ["remove"], ["query"], ["info"], ["eval"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0 and "Usage: " in result.stdout

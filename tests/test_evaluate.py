@@ -8,7 +8,7 @@ from conftest import FAKE_MODEL
 from hybridsearch import HybridIndex, IndexConfig
 from hybridsearch.config import LoaderConfig
 from hybridsearch.errors import InputError
-from hybridsearch.evaluate import evaluate, load_dataset, score_ranking
+from hybridsearch.evaluate import evaluate, load_dataset, parse_alphas, score_ranking
 
 
 def test_metrics_by_hand() -> None:
@@ -54,3 +54,45 @@ def test_missing_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="queries.jsonl is missing"):
         (tmp_path / "corpus.jsonl").write_text("")
         load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("spec", "alphas"),
+    [("0:1:0.25", [0.0, 0.25, 0.5, 0.75, 1.0]), ("0.6", [0.6]), ("1,0,0.5", [0.0, 0.5, 1.0]), ("0:1:0.1", None)],
+)
+def test_alpha_specs(spec: str, alphas: list[float] | None) -> None:
+    parsed = parse_alphas(spec)
+    assert parsed == alphas if alphas else len(parsed) == 11 and parsed[3] == 0.3
+
+
+@pytest.mark.parametrize("spec", ["0:1:0", "a", "0:2:1", "-0.1"])
+def test_bad_alpha_specs(spec: str) -> None:
+    with pytest.raises(InputError):
+        parse_alphas(spec)
+
+
+def test_eval_command_table_json_plot_and_tune(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hybridsearch.cli import cli
+
+    beir = write_beir(tmp_path / "beir")
+    args = ["eval", str(beir), "--model", FAKE_MODEL, "--index-root", str(tmp_path / "idx"), "--alpha", "0:1:0.5", "-q"]
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["method", "alpha", "ndcg@10", "mrr@10", "recall@10", "recall@100", "map@100"]
+    assert [line.split()[:2] for line in lines[1:4]] == [["bm25", "0.00"], ["hybrid", "0.50"], ["dense", "1.00"]]
+    assert lines[4].startswith("best alpha by nDCG@10: ")
+
+    plot = tmp_path / "sweep.png"
+    tuned = CliRunner().invoke(cli, [*args, "--json", "--plot", str(plot), "--tune", "--fusion", "rrf"])
+    assert tuned.exit_code == 0, tuned.output
+    payload = json.loads(tuned.stdout)
+    assert payload["queries"] == 2 and [r["alpha"] for r in payload["results"]] == [0.0, 0.5, 1.0]
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    index_dir = Path(payload["index"])
+    assert [p.name for p in (tmp_path / "idx").iterdir()] == [index_dir.name]  # one index, reused
+    info = HybridIndex.open(index_dir).info()
+    assert info["config"]["alpha"] == payload["best_alpha"] and info["config"]["fusion"] == "rrf"
+    assert HybridIndex.open(index_dir).check() == []
