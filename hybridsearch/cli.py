@@ -26,7 +26,6 @@ from .errors import HybridSearchError
 from .index import HybridIndex
 from .schema import Hit
 from .store import with_new_defaults
-from .textnorm import normalize_with_offsets
 from .version import __version__
 
 __all__ = ["cli"]
@@ -303,14 +302,21 @@ def _format_hit(hit: Hit) -> str:
     dense = "-" if hit.dense is None else f"{hit.dense:.3f}"
     header = f"{hit.rank:>2}. {hit.score:.3f}  {hit.source}" + (f"  「{hit.title}」" if hit.title else "")
     evidence = f"    bm25 {hit.bm25:.2f}  dense {dense}  [{hit.start}:{hit.end}]"
-    return f"{header}\n{evidence}\n    {snippet(hit.text, hit.matched_terms)}"
+    return f"{header}\n{evidence}\n    {snippet(hit)}"
 
 
-def snippet(text: str, terms: tuple[str, ...] | list[str], width: int = _SNIPPET_WIDTH) -> str:
-    """About `width` characters of `text` on one line, around the first query term it contains."""
-    normalized = normalize_with_offsets(text)
-    positions = [p for p in (normalized.text.find(t) for t in terms) if p >= 0]
-    center = normalized.source_span(min(positions), min(positions) + 1)[0] if positions else 0
-    start = max(0, min(center - width // 3, len(text) - width))
-    piece = " ".join(text[start : start + width].split())
-    return ("…" if start > 0 else "") + piece + ("…" if start + width < len(text) else "")
+def snippet(hit: Hit, width: int = _SNIPPET_WIDTH) -> str:
+    """About `width` characters of a hit on one line, around its first matched word; matched words
+    are styled (click shows the colour on a terminal and drops it elsewhere)."""
+    text, spans = hit.text, hit.chunk_highlights
+    start = max(0, min((spans[0][0] if spans else 0) - width // 3, len(text) - width))
+    end = min(len(text), start + width)
+    pieces, position = [], start
+    for span_start, span_end in spans:
+        span_start, span_end = max(span_start, position), min(span_end, end)
+        if span_start < span_end:
+            pieces += [text[position:span_start], click.style(text[span_start:span_end], fg="red", bold=True)]
+            position = span_end
+    pieces.append(text[position:end])
+    line = " ".join("".join(pieces).split())
+    return ("…" if start > 0 else "") + line + ("…" if end < len(text) else "")

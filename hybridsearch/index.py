@@ -24,6 +24,7 @@ from .indexing import IndexReport, write_index
 from .loaders import PathArg, Warn
 from .schema import Hit
 from .store import POINTER, Generation, open_generation, verify_files
+from .textnorm import normalize_with_offsets
 from .tokenization import Tokenizer
 
 __all__ = ["Candidates", "EXHAUSTIVE_LIMIT", "HybridIndex", "candidate_depth"]
@@ -183,6 +184,7 @@ class HybridIndex:
         hits = []
         for rank, i in enumerate(fused.ids.tolist()):
             chunk = stored[i]
+            matched = self.bm25.matched_terms(terms, i)
             hits.append(
                 Hit(
                     rank=rank + 1,
@@ -200,10 +202,24 @@ class HybridIndex:
                     start=chunk.start,
                     end=chunk.end,
                     ordinal=chunk.ordinal,
-                    matched_terms=tuple(self.bm25.matched_terms(terms, i)),
+                    matched_terms=tuple(matched),
+                    highlights=self._highlights(chunk.text, chunk.start, matched),
                 )
             )
         return hits
+
+    def _highlights(self, text: str, offset: int, terms: Sequence[str]) -> tuple[tuple[int, int], ...]:
+        """Source spans of the words of `text` whose BM25 term is one of `terms`."""
+        if not terms:
+            return ()
+        wanted = set(terms)
+        normalized = normalize_with_offsets(text)
+        spans = []
+        for term, start, end in self.tokenizer.term_spans(normalized.text):
+            if term in wanted:
+                source_start, source_end = normalized.source_span(start, end)
+                spans.append((offset + source_start, offset + source_end))
+        return tuple(spans)
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Query vectors from the index's model (loaded on first use), checked for shape."""

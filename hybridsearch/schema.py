@@ -52,6 +52,8 @@ class Hit:
     `bm25` and `dense` are raw scores (BM25 sum, cosine similarity); `bm25_norm` and `dense_norm`
     are the values after fusion normalisation, and `score = alpha * dense_norm + (1 - alpha) * bm25_norm`.
     The dense fields are None when the search ran with alpha = 0 (BM25 only, no model loaded).
+    `highlights` are the source spans `[start, end)` of the words in the chunk that match query
+    terms (by BM25 term, so 行き in the text matches 行く in the query).
     """
 
     rank: int
@@ -70,9 +72,16 @@ class Hit:
     end: int
     ordinal: int
     matched_terms: tuple[str, ...] = ()
+    highlights: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def chunk_highlights(self) -> list[tuple[int, int]]:
+        """`highlights` as offsets into `text` (the chunk) instead of the source document."""
+        return [(start - self.start, end - self.start) for start, end in self.highlights]
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready."""
         data = asdict(self)
         data["matched_terms"] = list(self.matched_terms)
+        data["highlights"] = [list(span) for span in self.highlights]
         return data

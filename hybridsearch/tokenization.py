@@ -55,6 +55,18 @@ class Tokenizer:
         tagged = self._tagged(text)
         return [term for term, content in tagged if content] or [term for term, _ in tagged]
 
+    def term_spans(self, normalized: str) -> list[tuple[str, int, int]]:
+        """(term, start, end) of every content word of already-normalised text, offsets into it."""
+        spans, position = [], 0
+        form = self.config.term_form
+        for word in self.tagger(normalized):
+            position += len(word.white_space)
+            end = position + len(word.surface)
+            if _is_content(word):
+                spans.append((_term(word, form), position, end))
+            position = end
+        return spans
+
     def _tagged(self, text: str) -> list[tuple[str, bool]]:
         """(term, is a content word) for each MeCab token."""
         form = self.config.term_form

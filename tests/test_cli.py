@@ -200,3 +200,12 @@ def test_option_errors_exit_2(args: list[str], fragment: str) -> None:
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0 and "Usage: " in result.stdout
+
+
+def test_snippet_highlights_matched_words_in_colour_only_when_asked(index_dir: Path) -> None:
+    plain = CliRunner().invoke(cli, ["query", "赤い惑星", "--index", str(index_dir), "-k", "1", "--alpha", "0"])
+    coloured = CliRunner().invoke(
+        cli, ["query", "赤い惑星", "--index", str(index_dir), "-k", "1", "--alpha", "0"], color=True
+    )
+    assert "\x1b[" not in plain.stdout and "「赤い惑星」" in plain.stdout
+    assert "\x1b[31m\x1b[1m赤い\x1b[0m\x1b[31m\x1b[1m惑星\x1b[0m" in coloured.stdout

@@ -159,3 +159,16 @@ def test_model_mismatch(built: HybridIndex) -> None:
         HybridIndex.open(built.index_dir, encoder=FakeEncoder(dim=32))
     with pytest.raises(ModelMismatchError, match="name: index 'fake' vs given 'other'"):
         HybridIndex.open(built.index_dir, encoder=FakeEncoder(name="other"))
+
+
+def test_highlights_point_at_the_original_text(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text = "ＭＡＲＳ探査では、東京から行きました。火星へ行く計画もある。"
+    (docs / "a.txt").write_text(text, encoding="utf-8")
+    index = HybridIndex.build(docs, tmp_path / "idx", model=FAKE_MODEL)
+    hit = index.search("marsへ行く", k=1, alpha=0)[0]
+    assert hit.matched_terms == ("mars", "行く")
+    assert [text[s:e] for s, e in hit.highlights] == ["ＭＡＲＳ", "行き", "行く"]  # full width kept, 行き ~ 行く
+    assert hit.to_dict()["highlights"] == [list(span) for span in hit.highlights]
+    assert [hit.text[s:e] for s, e in hit.chunk_highlights] == ["ＭＡＲＳ", "行き", "行く"]
