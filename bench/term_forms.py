@@ -1,4 +1,4 @@
-"""BM25-only nDCG@10 per term form, with and without the title, at document level (no chunking).
+"""BM25-only nDCG@10 at document level (no chunking) for tokenizer settings, with and without title.
 
 .venv/bin/python bench/term_forms.py ../shared/bench/jsquad/dev
 """
@@ -14,24 +14,35 @@ from hybridsearch.config import TermForm, TokenizerConfig
 from hybridsearch.evaluate import load_dataset, score_ranking
 from hybridsearch.tokenization import Tokenizer
 
+SETTINGS = [
+    *[
+        (TokenizerConfig(term_form=form, drop_question_words=False), title)
+        for form in TermForm
+        for title in (False, True)
+    ],
+    (TokenizerConfig(term_form=TermForm.BASE, drop_question_words=True), True),
+]
+
 
 def main(folder: str) -> None:
     dataset = load_dataset(folder)
     with open(dataset.corpus, encoding="utf-8") as handle:
         records = [json.loads(line) for line in handle]
     ids = [record["_id"] for record in records]
-    print("| term form | title | nDCG@10 |\n|---|---|---|")
-    for form in TermForm:
-        tokenizer = Tokenizer(TokenizerConfig(term_form=form))
-        for with_title in (False, True):
-            bm25 = BM25Index.build(
-                [tokenizer.document_terms(model_input(r["title"] if with_title else "", r["text"])) for r in records]
-            )
-            total = 0.0
-            for query_id, text in dataset.queries.items():
-                ranked = top_k(bm25.scores(tokenizer.query_terms(text)), 10)
-                total += score_ranking([ids[i] for i in ranked], dataset.qrels[query_id])["ndcg@10"]
-            print(f"| {form} | {'yes' if with_title else 'no'} | {total / len(dataset.queries):.4f} |", flush=True)
+    print("| term form | question words dropped | title | nDCG@10 |\n|---|---|---|---|")
+    for config, with_title in SETTINGS:
+        tokenizer = Tokenizer(config)
+        bm25 = BM25Index.build(
+            [tokenizer.document_terms(model_input(r["title"] if with_title else "", r["text"])) for r in records]
+        )
+        total = 0.0
+        for query_id, text in dataset.queries.items():
+            ranked = top_k(bm25.scores(tokenizer.query_terms(text)), 10)
+            total += score_ranking([ids[i] for i in ranked], dataset.qrels[query_id])["ndcg@10"]
+        flags = (
+            f"{config.term_form} | {'yes' if config.drop_question_words else 'no'} | {'yes' if with_title else 'no'}"
+        )
+        print(f"| {flags} | {total / len(dataset.queries):.4f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,7 @@ class TokenizerConfig:
     """How chunk text becomes BM25 terms."""
 
     term_form: TermForm = TermForm.BASE
+    drop_question_words: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "term_form", TermForm.parse(self.term_form))

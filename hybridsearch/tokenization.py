@@ -20,10 +20,16 @@ from .textnorm import normalize
 if TYPE_CHECKING:
     import fugashi
 
-__all__ = ["DROPPED_POS", "Tokenizer"]
+__all__ = ["DROPPED_POS", "QUESTION_WORDS", "Tokenizer"]
 
 #: UniDic top-level parts of speech that never become BM25 terms.
 DROPPED_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"})
+
+#: Words that make a query a question (何, 誰, いつ…): they say what is asked, not what it is about.
+QUESTION_WORDS = frozenset(
+    {"何", "なに", "なん", "誰", "だれ", "どこ", "いつ", "どれ", "どちら", "どっち", "どの", "どう", "どんな",
+     "なぜ", "何故", "いくつ", "いくら", "如何"}
+)  # fmt: skip
 
 _LOANWORD_GLOSS = re.compile(r"-[A-Za-z][A-Za-z_ ]*$")  # UniDic lemma "コンピューター-computer"
 
@@ -49,11 +55,12 @@ class Tokenizer:
         return [term for term, content in self._tagged(text) if content]
 
     def query_terms(self, text: str) -> list[str]:
-        """Content-word terms of a query, or all its terms when none is a content word."""
+        """Content-word terms of a query (question words dropped), or all its terms when none is left."""
         if not text.strip():
             raise EmptyQueryError("The query is empty; give some words to search for.")
         tagged = self._tagged(text)
-        return [term for term, content in tagged if content] or [term for term, _ in tagged]
+        drop = QUESTION_WORDS if self.config.drop_question_words else frozenset()
+        return [term for term, content in tagged if content and term not in drop] or [term for term, _ in tagged]
 
     def term_spans(self, normalized: str) -> list[tuple[str, int, int]]:
         """(term, start, end) of every content word of already-normalised text, offsets into it."""

@@ -37,3 +37,13 @@ def test_query_falls_back_to_unfiltered_terms() -> None:
 def test_empty_query_is_an_error(query: str) -> None:
     with pytest.raises(EmptyQueryError):
         Tokenizer().query_terms(query)
+
+
+def test_question_words_are_not_query_terms() -> None:
+    tokenizer = Tokenizer()
+    assert tokenizer.query_terms("日本共産党から除名された党員は誰か") == ["日本", "共産", "党", "除名", "する", "党員"]
+    assert tokenizer.query_terms("マーラーは何と呼んでいたでしょう？") == ["マーラー", "呼ぶ", "いる"]
+    assert tokenizer.query_terms("誰?") == ["誰", "?"]  # nothing else left: the unfiltered terms
+    assert "誰" in tokenizer.document_terms("誰が来たのか")  # documents keep them
+    keep = Tokenizer(TokenizerConfig(drop_question_words=False))
+    assert keep.query_terms("党員は誰か") == ["党員", "誰"]
