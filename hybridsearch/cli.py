@@ -278,7 +278,7 @@ def evaluate_command(
             results = evaluate(opened, data, alphas, fusion)
         best = best_alpha(results)
         if plot is not None:
-            plot_sweep(results, plot, f"{dataset.resolve().name} ({fusion})")
+            plot_sweep(results, plot, f"{dataset.resolve().parent.name}/{dataset.resolve().name} ({fusion})")
         if tune:
             with_new_defaults(index_dir, best, fusion)
     if as_json:
