@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
@@ -171,10 +171,6 @@ class IndexConfig:
             raise InputError(f"Unknown index config keys: {sorted(unknown)}.")
         values = {key: parts[key](**value) if key in parts else value for key, value in data.items()}
         return cls(**values)
-
-    def with_changes(self, **changes: Any) -> IndexConfig:
-        """A copy with some top-level fields replaced."""
-        return replace(self, **changes)
 
 
 def check_alpha(alpha: float) -> float:
