@@ -5,11 +5,13 @@ from .errors import (
     EmptyQueryError,
     HybridSearchError,
     IndexFormatError,
+    IndexLockedError,
     IndexNotFoundError,
     InputError,
     ModelMismatchError,
 )
 from .index import HybridIndex
+from .indexing import IndexReport
 from .schema import Hit
 from .version import __version__
 
@@ -23,7 +25,9 @@ __all__ = [
     "HybridSearchError",
     "IndexConfig",
     "IndexFormatError",
+    "IndexLockedError",
     "IndexNotFoundError",
+    "IndexReport",
     "InputError",
     "ModelMismatchError",
     "__version__",
