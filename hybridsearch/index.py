@@ -23,7 +23,7 @@ from .fusion import Fused, fuse
 from .indexing import IndexReport, write_index
 from .loaders import PathArg, Warn
 from .schema import Hit
-from .store import POINTER, Generation, open_generation, verify_files
+from .store import Generation, open_generation, stored_config, verify_files
 from .textnorm import normalize_with_offsets
 from .tokenization import Tokenizer
 
@@ -119,10 +119,8 @@ class HybridIndex:
 
     @staticmethod
     def stored_config(index_dir: PathArg) -> IndexConfig | None:
-        """The configuration of the index at `index_dir`, or None when there is no index yet."""
-        if not (Path(index_dir) / POINTER).exists():
-            return None
-        return open_generation(Path(index_dir)).config
+        """The configuration of the index at `index_dir` (read from its manifest), or None when there is none."""
+        return stored_config(Path(index_dir))
 
     # --- opening --------------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ __all__ = [
     "new_generation",
     "read_manifest",
     "rebuild_hint",
+    "stored_config",
     "verify_files",
     "with_new_defaults",
     "write_docstore",
@@ -118,14 +119,10 @@ def _read_pointer(index_dir: Path) -> str:
 def _open_generation(index_dir: Path) -> Generation:
     path = live_generation(index_dir)
     manifest = read_manifest(path)
-    try:
+    with _invalid_manifest(index_dir):
         config = IndexConfig.from_dict(manifest["config"])
         model = ModelSpec(**manifest["model"])
         expected = (int(manifest["counts"]["documents"]), int(manifest["counts"]["chunks"]))
-    except (KeyError, TypeError, ValueError, HybridSearchError) as error:
-        raise IndexFormatError(
-            f"Index {index_dir} has an invalid manifest ({error}); {rebuild_hint(index_dir)}."
-        ) from None
     try:
         bm25 = BM25Index.load(path / BM25_DIR, config.bm25)
         vectors = VectorStore.load(path / VECTORS)
@@ -141,6 +138,25 @@ def _open_generation(index_dir: Path) -> Generation:
             f"chunks, FAISS {len(vectors)} vectors of dim {vectors.dim}; {rebuild_hint(index_dir)}."
         )
     return Generation(index_dir, path, manifest, config, model, bm25, vectors, docstore)
+
+
+def stored_config(index_dir: Path) -> IndexConfig | None:
+    """The configuration of the index at `index_dir` from its manifest alone; None when there is none."""
+    if not (index_dir / POINTER).exists():
+        return None
+    manifest = read_manifest(live_generation(index_dir))
+    with _invalid_manifest(index_dir):
+        return IndexConfig.from_dict(manifest["config"])
+
+
+@contextmanager
+def _invalid_manifest(index_dir: Path) -> Iterator[None]:
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, HybridSearchError) as error:
+        raise IndexFormatError(
+            f"Index {index_dir} has an invalid manifest ({error}); {rebuild_hint(index_dir)}."
+        ) from None
 
 
 def read_manifest(generation: Path) -> dict[str, Any]:
