@@ -106,7 +106,7 @@ def write_index(
         if old is None and remove:
             raise IndexNotFoundError(f"No index at {index_dir} to remove documents from.")
         config = _resolve_config(old, config, encoder, index_dir)
-        plan = _Plan(old, config)
+        plan = _Plan(old)
         report = LoadReport()
         if paths:
             with _bar("Reading", "files", show_progress) as bar:
@@ -175,9 +175,7 @@ def _content_differences(old: IndexConfig, new: IndexConfig) -> list[str]:
 class _Plan:
     """The next generation's documents: kept from the old one or freshly read."""
 
-    def __init__(self, old: Generation | None, config: IndexConfig) -> None:
-        self.old = old
-        self.config = config
+    def __init__(self, old: Generation | None) -> None:
         self.old_documents = old.docstore.documents() if old else []
         self.by_path: dict[str, list[int]] = {}
         for doc_id, document in enumerate(self.old_documents):
