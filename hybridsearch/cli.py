@@ -14,6 +14,7 @@ import click
 
 from .config import (
     DEFAULT_MODEL,
+    OPENAI_PREFIX,
     ChunkConfig,
     DenseConfig,
     Fusion,
@@ -24,6 +25,7 @@ from .config import (
 )
 from .errors import HybridSearchError
 from .index import HybridIndex
+from .openai_encoder import DEFAULT_API_BASE
 from .schema import Hit
 from .store import with_new_defaults
 from .version import __version__
@@ -32,6 +34,8 @@ __all__ = ["cli"]
 
 DEFAULT_INDEX = "indexes/default"
 _SNIPPET_WIDTH = 80
+
+device_option = click.option("--device", help="Torch device for a local model: cpu, cuda, mps… [default: cpu].")
 
 index_option = click.option(
     "--index",
@@ -67,14 +71,50 @@ def cli() -> None:
 EXIT_SKIPPED = 3
 
 
+def dense_options(command: Any) -> Any:
+    """The model options of `index` and `eval`. Each defaults to None: the index's own setting, else
+    the DenseConfig default."""
+    options = [
+        click.option(
+            "--model",
+            help="sentence-transformers model (a local folder or a name in the local HF cache) or openai:NAME "
+            f"[default: the index's, else {DEFAULT_MODEL}].",
+        ),
+        click.option(
+            "--dim", type=click.IntRange(min=1),
+            help="Keep the first N vector components, re-normalised (Matryoshka models) [default: all].",
+        ),  # fmt: skip
+        click.option("--query-prompt", help="Text put before every query [default: the model's, else its family's]."),
+        click.option(
+            "--document-prompt", help="Text put before every chunk [default: the model's, else its family's]."
+        ),
+        click.option(
+            "--trust-remote-code", is_flag=True, default=None,
+            help="Let the model folder run its own Python code (off unless given; recorded in the manifest).",
+        ),  # fmt: skip
+        click.option(
+            "--batch-size", type=click.IntRange(min=1),
+            help=f"Chunks per encoder batch or API request [default: {DenseConfig.batch_size}].",
+        ),  # fmt: skip
+        device_option,
+        click.option("--api-base", help=f"openai:NAME only: the endpoint's base URL [default: {DEFAULT_API_BASE}]."),
+        click.option(
+            "--api-key-env", help=f"openai:NAME only: variable holding the API key [default: {DenseConfig.api_key_env}]."
+        ),
+        click.option(
+            "--send-input-type", is_flag=True, default=None,
+            help="openai:NAME only: send input_type query/document, for servers that add the prompts themselves.",
+        ),  # fmt: skip
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @index_option
-@click.option(
-    "--model",
-    help=f"sentence-transformers model: a local folder or a name in the local HF cache "
-    f"[default: the index's, else {DEFAULT_MODEL}].",
-)
+@dense_options
 @click.option(
     "--chunk-size", type=click.IntRange(min=20), help=f"Target chunk size in characters [default: {ChunkConfig.size}]."
 )
@@ -82,9 +122,6 @@ EXIT_SKIPPED = 3
     "--chunk-overlap",
     type=click.IntRange(min=0),
     help=f"Characters of whole sentences repeated between neighbouring chunks [default: {ChunkConfig.overlap}].",
-)
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), help=f"Chunks per encoder batch [default: {DenseConfig.batch_size}]."
 )
 @click.option(
     "--term-form",
@@ -103,7 +140,9 @@ EXIT_SKIPPED = 3
     "--rebuild", is_flag=True, help="Start from scratch (needed to change the settings or model of an index)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings; only the summary.")
-def index(paths: tuple[Path, ...], index_dir: Path, rebuild: bool, quiet: bool, **options: Any) -> None:
+def index(
+    paths: tuple[Path, ...], index_dir: Path, rebuild: bool, quiet: bool, device: str | None, **options: Any
+) -> None:
     """Index the documents under PATHS (folders or files): txt, md, html, csv, jsonl.
 
     Re-running updates the index: only added or changed files are read and encoded, and documents
@@ -116,6 +155,7 @@ def index(paths: tuple[Path, ...], index_dir: Path, rebuild: bool, quiet: bool, 
             list(paths),
             index_dir,
             config=_config(base, options),
+            device=device,
             rebuild=rebuild,
             show_progress=not quiet,
             warn=(lambda message: None) if quiet else (lambda message: _stderr(f"warning: {message}")),
@@ -137,7 +177,8 @@ def _config(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | 
         "loader": {"text_field", "title_field", "id_field", "max_file_mb"},
         "chunk": {"chunk_size": "size", "chunk_overlap": "overlap"},
         "tokenizer": {"term_form"},
-        "dense": {"model", "batch_size"},
+        "dense": {"model", "batch_size", "dim", "query_prompt", "document_prompt", "trust_remote_code", "api_base",
+                  "api_key_env", "send_input_type"},  # fmt: skip
     }
     for part, keys in parts.items():
         renames = keys if isinstance(keys, dict) else {key: key for key in keys}
@@ -176,9 +217,12 @@ def remove(paths: tuple[Path, ...], index_dir: Path) -> None:
     help="Score normalisation before the alpha mix (default: the index's, minmax).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print every field of every hit as JSON.")
-def query(text: str, index_dir: Path, alpha: float | None, k: int, fusion: str | None, as_json: bool) -> None:
+@device_option
+def query(
+    text: str, index_dir: Path, alpha: float | None, k: int, fusion: str | None, as_json: bool, device: str | None
+) -> None:
     """Search the index for TEXT."""
-    with _user_errors(), HybridIndex.open(index_dir) as opened:
+    with _user_errors(), HybridIndex.open(index_dir, device=device) as opened:
         hits = opened.search(text, k=k, alpha=alpha, fusion=fusion)
         used_alpha = opened.config.alpha if alpha is None else alpha
         used_fusion = str(fusion or opened.config.fusion)
@@ -223,7 +267,7 @@ def info(index_dir: Path, as_json: bool, check: bool) -> None:
         ("documents", counts["documents"]),
         ("chunks", counts["chunks"]),
         ("terms", counts["terms"]),
-        ("model", f"{model['name']} ({model['revision'] or 'no revision'}), dim {model['dim']}"),
+        ("model", _describe_model(model, config["dense"])),
         ("prompts", f"query {model['query_prompt']!r}, document {model['document_prompt']!r}"),
         ("chunking", f"{config['chunk']['size']} chars, overlap {config['chunk']['overlap']}"),
         (
@@ -239,12 +283,23 @@ def info(index_dir: Path, as_json: bool, check: bool) -> None:
         click.echo(f"{'check:':15}ok (checksums, docstore, BM25 and FAISS agree)")
 
 
+def _describe_model(model: dict[str, Any], dense: dict[str, Any]) -> str:
+    parts = [f"{model['name']} ({model['revision'] or 'no revision'})", f"dim {model['dim']}"]
+    if dense.get("dim"):
+        parts[-1] += " (Matryoshka cut)"
+    if model.get("trust_remote_code"):
+        parts.append("trusts its remote code")
+    if str(model["name"]).startswith(OPENAI_PREFIX):
+        parts.append(f"at {dense.get('api_base') or DEFAULT_API_BASE}")
+    return ", ".join(parts)
+
+
 @cli.command("eval")
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--alpha", "alpha_spec", default="0:1:0.1", show_default=True,
               help="Alphas to try: start:stop:step, a comma list, or one number.")  # fmt: skip
 @click.option("--fusion", type=click.Choice([f.value for f in Fusion]), default=Fusion.MINMAX.value, show_default=True)
-@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Dense model of the evaluation index.")
+@dense_options
 @click.option("--index-root", type=click.Path(file_okay=False, path_type=Path), default=Path("indexes"),
               show_default=True, help="Where evaluation indexes are kept (one per corpus and settings).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -254,8 +309,8 @@ def info(index_dir: Path, as_json: bool, check: bool) -> None:
 @click.option("--tune", is_flag=True, help="Store the best alpha (by nDCG@10) as the evaluation index's default.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def evaluate_command(
-    dataset: Path, alpha_spec: str, fusion: str, model: str, index_root: Path, as_json: bool, plot: Path | None,
-    tune: bool, quiet: bool,
+    dataset: Path, alpha_spec: str, fusion: str, index_root: Path, as_json: bool, plot: Path | None, tune: bool,
+    quiet: bool, device: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Measure retrieval quality on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv).
 
@@ -268,11 +323,12 @@ def evaluate_command(
     with _user_errors():
         alphas = sorted({0.0, 1.0, *parse_alphas(alpha_spec)})
         data = load_dataset(dataset)
-        config = IndexConfig(loader=LoaderConfig(id_field="_id"), dense=DenseConfig(model=model))
+        config = _config(None, options) or IndexConfig()
+        config = replace(config, loader=LoaderConfig(id_field="_id"))
         index_dir = eval_index_dir(data, config, index_root)
         if HybridIndex.stored_config(index_dir) is None:
-            HybridIndex.build(data.corpus, index_dir, config=config, show_progress=not quiet)
-        with HybridIndex.open(index_dir) as opened:
+            HybridIndex.build(data.corpus, index_dir, config=config, device=device, show_progress=not quiet)
+        with HybridIndex.open(index_dir, device=device) as opened:
             if not quiet:
                 _stderr(f"Evaluating {len(data.queries)} queries on {index_dir} …")
             results = evaluate(opened, data, alphas, fusion)

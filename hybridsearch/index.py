@@ -17,8 +17,8 @@ import numpy as np
 
 from .bm25 import top_k
 from .config import Fusion, IndexConfig, check_alpha
-from .encoders import Encoder, check_vectors, load_encoder
-from .errors import EmptyQueryError, InputError
+from .encoders import Encoder, check_vectors, load_encoder, resolve_model_name
+from .errors import EmptyQueryError, InputError, ModelMismatchError
 from .fusion import Fused, fuse
 from .indexing import IndexReport, write_index
 from .loaders import PathArg, Warn
@@ -58,7 +58,7 @@ def candidate_depth(k: int, num_chunks: int) -> int:
 class HybridIndex:
     """A built index: BM25 over MeCab terms + dense vectors, fused per query with `alpha`."""
 
-    def __init__(self, generation: Generation, encoder: Encoder | None = None) -> None:
+    def __init__(self, generation: Generation, encoder: Encoder | None = None, device: str | None = None) -> None:
         self.generation = generation
         self.index_dir = generation.index_dir
         self.manifest = generation.manifest
@@ -69,6 +69,7 @@ class HybridIndex:
         self.docstore = generation.docstore
         self.tokenizer = Tokenizer(self.config.tokenizer)
         self._encoder = encoder
+        self.device = device
         self.report: IndexReport | None = None
 
     # --- writing --------------------------------------------------------------------------------
@@ -82,6 +83,7 @@ class HybridIndex:
         model: str | None = None,
         encoder: Encoder | None = None,
         config: IndexConfig | None = None,
+        device: str | None = None,
         rebuild: bool = False,
         show_progress: bool = False,
         warn: Warn | None = None,
@@ -91,8 +93,9 @@ class HybridIndex:
         If an index is already there, it is brought up to date: only added or changed files are read
         and encoded, and documents whose files are gone from `paths` are dropped (`rebuild=True`
         starts from scratch). `model` names a sentence-transformers model (folder or cached hub
-        name); `encoder` passes a ready one. Skipped files are reported through `warn` (default:
-        stderr). What happened is in the returned index's `report`.
+        name) or `openai:NAME`; `config.dense` holds the other model settings (dim, prompts…);
+        `encoder` passes a ready model; `device` runs a local one on cuda/mps. Skipped files are
+        reported through `warn` (default: stderr). What happened is in the returned index's `report`.
         """
         sources = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not sources:
@@ -101,10 +104,10 @@ class HybridIndex:
             config = config or cls.stored_config(index_dir) or IndexConfig()
             config = replace(config, dense=replace(config.dense, model=model))
         report = write_index(
-            Path(index_dir), sources, config=config, encoder=encoder, rebuild=rebuild,
+            Path(index_dir), sources, config=config, encoder=encoder, device=device, rebuild=rebuild,
             show_progress=show_progress, warn=warn,
         )  # fmt: skip
-        index = cls.open(index_dir, encoder=encoder)
+        index = cls.open(index_dir, encoder=encoder, device=device)
         index.report = report
         return index
 
@@ -126,21 +129,36 @@ class HybridIndex:
 
     @classmethod
     def open(
-        cls, index_dir: PathArg = "indexes/default", *, model: str | None = None, encoder: Encoder | None = None
+        cls,
+        index_dir: PathArg = "indexes/default",
+        *,
+        model: str | None = None,
+        dim: int | None = None,
+        encoder: Encoder | None = None,
+        device: str | None = None,
     ) -> HybridIndex:
-        """Open the live generation of an index. `model`/`encoder`, if given, must match the index's."""
+        """Open the live generation of an index. `model`, `dim` and `encoder`, if given, must match the
+        index's (a `ModelMismatchError` otherwise); `device` runs its model on cuda/mps."""
         generation = open_generation(Path(index_dir))
-        if encoder is None and model is not None:
-            encoder = load_encoder(model)
+        recorded = generation.model
+        asked = {"model": (resolve_model_name(model) if model else None, recorded.name), "dim": (dim, recorded.dim)}
+        differing = [f"{key} {given!r} (the index has {held!r})" for key, (given, held) in asked.items()
+                     if given is not None and given != held]  # fmt: skip
+        if differing:
+            raise ModelMismatchError(
+                f"Index {index_dir} was built with model {recorded.name!r} at dim {recorded.dim}, not "
+                f"{' and '.join(differing)}; query it with its own model, or rebuild it with the new one."
+            )
         if encoder is not None:
-            generation.model.check_compatible(encoder.spec)
-        return cls(generation, encoder)
+            recorded.check_compatible(encoder.spec)
+        return cls(generation, encoder, device)
 
     @property
     def encoder(self) -> Encoder:
         """The index's dense model, loaded on first use."""
         if self._encoder is None:
-            self._encoder = load_encoder(self.model.name)
+            dense = replace(self.config.dense, model=self.model.name)
+            self._encoder = load_encoder(dense, self.device, known=self.model)
             self.model.check_compatible(self._encoder.spec)
         return self._encoder
 

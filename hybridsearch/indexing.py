@@ -26,7 +26,7 @@ import numpy as np
 from .bm25 import BM25Index
 from .chunking import chunk_text, model_input
 from .config import IndexConfig
-from .encoders import Encoder, check_vectors, load_encoder
+from .encoders import Encoder, check_vectors, load_encoder, resolve_model_name
 from .errors import IndexNotFoundError, InputError, ModelMismatchError
 from .loaders import LoadReport, PathArg, Warn, iter_documents
 from .schema import Chunk, Document
@@ -89,6 +89,7 @@ def write_index(
     remove: Sequence[PathArg] = (),
     config: IndexConfig | None = None,
     encoder: Encoder | None = None,
+    device: str | None = None,
     rebuild: bool = False,
     show_progress: bool = False,
     warn: Warn | None = None,
@@ -132,7 +133,7 @@ def write_index(
         if old is not None and not plan.is_dirty():
             chunks = old.bm25.num_chunks
             return replace(base, chunks=chunks, reused=chunks, written=False, seconds=_since(started))
-        encoded, reused = _write(index_dir, plan, config, encoder, old, paths, show_progress)
+        encoded, reused = _write(index_dir, plan, config, encoder, device, old, paths, show_progress)
     return replace(base, chunks=encoded + reused, encoded=encoded, reused=reused, seconds=_since(started))
 
 
@@ -140,19 +141,23 @@ def _resolve_config(
     old: Generation | None, config: IndexConfig | None, encoder: Encoder | None, index_dir: Path
 ) -> IndexConfig:
     """The config to write with: the index's own unless another is given, which must then agree."""
-    if old is None:
+    if config is not None or (old is None and encoder is not None):
         config = config or IndexConfig()
-        return replace(config, dense=replace(config.dense, model=encoder.spec.name)) if encoder else config
+        model = encoder.spec.name if encoder else resolve_model_name(config.dense.model)
+        config = replace(config, dense=replace(config.dense, model=model))
+    if old is None:
+        return config or IndexConfig()
     if encoder is not None:
         old.model.check_compatible(encoder.spec)
     if config is None:
         return old.config
-    if config.dense.model != old.config.dense.model:
+    recorded = replace(old.config, dense=replace(old.config.dense, model=old.model.name))  # the resolved name
+    if config.dense.model != recorded.dense.model:
         raise ModelMismatchError(
-            f"Index {index_dir} was built with model {old.config.dense.model!r}, not {config.dense.model!r}; "
+            f"Index {index_dir} was built with model {recorded.dense.model!r}, not {config.dense.model!r}; "
             f"to switch models rebuild it: hsearch index PATH --index {index_dir} --model M --rebuild"
         )
-    differences = _content_differences(old.config, config)
+    differences = _content_differences(recorded, config)
     if differences:
         raise InputError(
             f"Index {index_dir} was built with other settings ({'; '.join(differences)}); keep them, "
@@ -162,13 +167,14 @@ def _resolve_config(
 
 
 def _content_differences(old: IndexConfig, new: IndexConfig) -> list[str]:
-    """Settings that change what is stored (not query defaults or batch size), as 'key: old → new'."""
+    """Settings that change what is stored (not query defaults, batch size or API address), as 'key: old → new'."""
     a, b = old.to_dict(), new.to_dict()
+    a["dense"], b["dense"] = old.dense.shapes_vectors(), new.dense.shapes_vectors()
     found = []
-    for part in ("loader", "chunk", "tokenizer", "bm25"):
+    for part in ("loader", "chunk", "tokenizer", "bm25", "dense"):
         for key in a[part]:
             if a[part][key] != b[part][key]:
-                found.append(f"{part}.{key}: {a[part][key]} → {b[part][key]}")
+                found.append(f"{part}.{key}: {a[part][key]!r} → {b[part][key]!r}")
     return found
 
 
@@ -242,6 +248,7 @@ def _write(
     plan: _Plan,
     config: IndexConfig,
     encoder: Encoder | None,
+    device: str | None,
     old: Generation | None,
     paths: Sequence[PathArg],
     show_progress: bool,
@@ -266,7 +273,7 @@ def _write(
         if encoder is None:
             if show_progress:
                 print(f"Loading model {config.dense.model} …", file=sys.stderr)
-            encoder = load_encoder(config.dense.model)
+            encoder = load_encoder(config.dense, device, known=old.model if old else None)
             if old is not None:
                 old.model.check_compatible(encoder.spec)
         for offset, document in enumerate(plan.new, start=len(plan.kept)):

@@ -55,8 +55,8 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """`load_encoder("fake")` gives a FakeEncoder; every other name loads for real."""
     real = hybridsearch.index.load_encoder
 
-    def load(name: str):  # type: ignore[no-untyped-def]
-        return FakeEncoder() if name == FAKE_MODEL else real(name)
+    def load(config=None, device=None, known=None):  # type: ignore[no-untyped-def]
+        return FakeEncoder() if config is not None and config.model == FAKE_MODEL else real(config, device, known)
 
     for module in (hybridsearch.index, hybridsearch.indexing):  # reading and writing load models
         monkeypatch.setattr(module, "load_encoder", load)

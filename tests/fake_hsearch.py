@@ -18,6 +18,7 @@ from conftest import FAKE_MODEL, FakeEncoder  # noqa: E402
 import hybridsearch.index  # noqa: E402
 import hybridsearch.indexing  # noqa: E402
 from hybridsearch.cli import cli  # noqa: E402
+from hybridsearch.config import DenseConfig  # noqa: E402
 
 DELAY = float(os.environ.get("HSEARCH_FAKE_DELAY", "0"))
 
@@ -28,8 +29,8 @@ class SlowFakeEncoder(FakeEncoder):
         return super().encode_documents(texts, batch_size, progress)
 
 
-def load(name: str) -> FakeEncoder:
-    if name != FAKE_MODEL:
+def load(config: DenseConfig, device: str | None = None, known: object = None) -> FakeEncoder:
+    if config.model != FAKE_MODEL:
         raise SystemExit(f"fake_hsearch only knows the model {FAKE_MODEL!r}")
     return SlowFakeEncoder()
 

@@ -1,10 +1,17 @@
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from hybridsearch.encoders import ModelSpec, SentenceTransformerEncoder, check_vectors
-from hybridsearch.errors import ModelMismatchError
+from hybridsearch.config import DenseConfig
+from hybridsearch.encoders import ModelSpec, SentenceTransformerEncoder, check_vectors, truncate
+from hybridsearch.errors import InputError, ModelMismatchError
+
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_models import QWEN3_QUERY_PROMPT  # noqa: E402
 
 
 class StubModel:
@@ -25,7 +32,7 @@ class StubModel:
 
 
 def test_prompts_come_from_the_model_config_first() -> None:
-    encoder = SentenceTransformerEncoder(StubModel({"query": "Q: ", "document": "D: "}), "any/e5-like", "r1")  # type: ignore[arg-type]
+    encoder = SentenceTransformerEncoder(StubModel({"query": "Q: ", "document": "D: "}), DenseConfig("any/multilingual-e5-like"), "r1")  # type: ignore[arg-type]
     assert (encoder.spec.query_prompt, encoder.spec.document_prompt) == ("Q: ", "D: ")
 
 
@@ -34,17 +41,22 @@ def test_prompts_come_from_the_model_config_first() -> None:
     [
         ("intfloat/multilingual-e5-small", "query: ", "passage: "),
         ("cl-nagoya/ruri-v3-30m", "検索クエリ: ", "検索文書: "),
+        ("cl-nagoya/ruri-base-v2", "クエリ: ", "文章: "),
+        ("/models/embeddinggemma-300m", "task: search result | query: ", "title: none | text: "),
+        ("Qwen/Qwen3-Embedding-0.6B", QWEN3_QUERY_PROMPT, ""),
+        ("BAAI/bge-m3", "", ""),
+        ("hotchpotch/static-embedding-japanese", "", ""),
         ("some/other-model", "", ""),
     ],
 )
 def test_family_table_fills_missing_prompts(name: str, query: str, document: str) -> None:
-    encoder = SentenceTransformerEncoder(StubModel(), name)  # type: ignore[arg-type]
+    encoder = SentenceTransformerEncoder(StubModel(), DenseConfig(name))  # type: ignore[arg-type]
     assert (encoder.spec.query_prompt, encoder.spec.document_prompt) == (query, document)
 
 
 def test_inputs_are_normalised_prompted_and_batched() -> None:
     model = StubModel({"query": "Q: ", "passage": "P: "})
-    encoder = SentenceTransformerEncoder(model, "m")  # type: ignore[arg-type]
+    encoder = SentenceTransformerEncoder(model, DenseConfig("m"))  # type: ignore[arg-type]
     encoder.encode_queries(["ＡＢＣ"])
     done: list[int] = []
     vectors = encoder.encode_documents(["ｶﾞ"] * 5, batch_size=1, progress=done.append)
@@ -53,7 +65,7 @@ def test_inputs_are_normalised_prompted_and_batched() -> None:
 
 
 def test_fits_counts_prompt_tokens() -> None:
-    encoder = SentenceTransformerEncoder(StubModel({"document": "D: "}, max_seq_length=8), "m")  # type: ignore[arg-type]
+    encoder = SentenceTransformerEncoder(StubModel({"document": "D: "}, max_seq_length=8), DenseConfig("m"))  # type: ignore[arg-type]
     assert encoder.fits("12345") and not encoder.fits("123456")
 
 
@@ -66,3 +78,24 @@ def test_spec_compatibility_and_vector_checks() -> None:
         check_vectors(np.zeros((1, 2)), 1, 3)
     with pytest.raises(ModelMismatchError):
         check_vectors(np.full((1, 3), np.nan), 1, 3)
+
+
+def test_given_prompts_win_and_a_config_with_prompts_is_not_second_guessed() -> None:
+    given = DenseConfig("any/multilingual-e5-small", query_prompt="問: ", document_prompt="")
+    encoder = SentenceTransformerEncoder(StubModel({"query": "Q: ", "document": "D: "}), given)  # type: ignore[arg-type]
+    assert (encoder.spec.query_prompt, encoder.spec.document_prompt) == ("問: ", "")
+    # a config naming only a query prompt means "no document prompt", not "ask the family table"
+    only_query = SentenceTransformerEncoder(StubModel({"query": "Q: "}), DenseConfig("x/multilingual-e5-small"))  # type: ignore[arg-type]
+    assert (only_query.spec.query_prompt, only_query.spec.document_prompt) == ("Q: ", "")
+
+
+def test_dim_truncates_and_renormalises() -> None:
+    model = StubModel()
+    encoder = SentenceTransformerEncoder(model, DenseConfig("m", dim=2))  # type: ignore[arg-type]
+    vectors = encoder.encode_queries(["a", "b"])
+    assert encoder.spec.dim == 2 and vectors.shape == (2, 2)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-6)
+    raw = np.array([[3.0, 4.0, 12.0], [0.0, 0.0, 1.0]], np.float32)
+    np.testing.assert_allclose(truncate(raw, 2), [[0.6, 0.8], [0.0, 0.0]])  # an all-zero cut stays zero
+    with pytest.raises(InputError, match="gives 3-dimensional vectors; --dim must be between 1 and 3"):
+        SentenceTransformerEncoder(model, DenseConfig("m", dim=4))  # type: ignore[arg-type]

@@ -89,7 +89,7 @@ def test_unchanged_folder_loads_no_model_and_writes_nothing(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = HybridIndex.build(corpus, tmp_path / "idx", model=FAKE_MODEL)
-    monkeypatch.setattr("hybridsearch.indexing.load_encoder", lambda name: pytest.fail("model loaded"))
+    monkeypatch.setattr("hybridsearch.indexing.load_encoder", lambda *args, **kwargs: pytest.fail("model loaded"))
     again = HybridIndex.build(corpus, tmp_path / "idx")
     assert again.report is not None and not again.report.written and again.report.unchanged == 7
     assert again.generation.path == first.generation.path

@@ -51,7 +51,7 @@ def test_reopened_index_gives_identical_results(built: HybridIndex) -> None:
 
 def test_alpha_zero_never_loads_the_model(built: HybridIndex, monkeypatch: pytest.MonkeyPatch) -> None:
     reopened = HybridIndex.open(built.index_dir)
-    monkeypatch.setattr("hybridsearch.index.load_encoder", lambda name: pytest.fail("model loaded"))
+    monkeypatch.setattr("hybridsearch.index.load_encoder", lambda *args, **kwargs: pytest.fail("model loaded"))
     hits = reopened.search("カレー", alpha=0)
     assert hits[0].path.endswith("curry.txt") and hits[0].dense is None
 
