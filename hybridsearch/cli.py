@@ -81,30 +81,36 @@ def dense_options(command: Any) -> Any:
             f"[default: the index's, else {DEFAULT_MODEL}].",
         ),
         click.option(
-            "--dim", type=click.IntRange(min=1),
+            "--dim",
+            type=click.IntRange(min=1),
             help="Keep the first N vector components, re-normalised (Matryoshka models) [default: all].",
-        ),  # fmt: skip
+        ),
         click.option("--query-prompt", help="Text put before every query [default: the model's, else its family's]."),
         click.option(
             "--document-prompt", help="Text put before every chunk [default: the model's, else its family's]."
         ),
         click.option(
-            "--trust-remote-code", is_flag=True, default=None,
+            "--trust-remote-code",
+            is_flag=True,
+            default=None,
             help="Let the model folder run its own Python code (off unless given; recorded in the manifest).",
-        ),  # fmt: skip
+        ),
         click.option(
-            "--batch-size", type=click.IntRange(min=1),
+            "--batch-size",
+            type=click.IntRange(min=1),
             help=f"Chunks per encoder batch or API request [default: {DenseConfig.batch_size}].",
-        ),  # fmt: skip
+        ),
         device_option,
         click.option("--api-base", help=f"openai:NAME only: the endpoint's base URL [default: {DEFAULT_API_BASE}]."),
         click.option(
-            "--api-key-env", help=f"openai:NAME only: variable holding the API key [default: {DenseConfig.api_key_env}]."
+            "--api-key-env", help=f"openai:NAME only: variable with the API key [default: {DenseConfig.api_key_env}]."
         ),
         click.option(
-            "--send-input-type", is_flag=True, default=None,
+            "--send-input-type",
+            is_flag=True,
+            default=None,
             help="openai:NAME only: send input_type query/document, for servers that add the prompts themselves.",
-        ),  # fmt: skip
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -177,8 +183,17 @@ def _config(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | 
         "loader": {"text_field", "title_field", "id_field", "max_file_mb"},
         "chunk": {"chunk_size": "size", "chunk_overlap": "overlap"},
         "tokenizer": {"term_form"},
-        "dense": {"model", "batch_size", "dim", "query_prompt", "document_prompt", "trust_remote_code", "api_base",
-                  "api_key_env", "send_input_type"},  # fmt: skip
+        "dense": {
+            "model",
+            "batch_size",
+            "dim",
+            "query_prompt",
+            "document_prompt",
+            "trust_remote_code",
+            "api_base",
+            "api_key_env",
+            "send_input_type",
+        },
     }
     for part, keys in parts.items():
         renames = keys if isinstance(keys, dict) else {key: key for key in keys}

@@ -304,7 +304,6 @@ def _load_sentence_transformer(
             ) from None
         reason = message.splitlines()[0] if message else type(error).__name__
         raise HybridSearchError(f"Cannot load model {name!r}: {reason}") from None
-    return model
 
 
 def load_encoder(

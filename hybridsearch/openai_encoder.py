@@ -52,7 +52,9 @@ class OpenAIEncoder:
         self.url = base + "/embeddings"
         self.key = os.environ.get(config.api_key_env, "")
         if not self.key and base == DEFAULT_API_BASE:
-            raise InputError(f"Set {config.api_key_env} to your OpenAI API key (or name another variable with --api-key-env).")
+            raise InputError(
+                f"Set {config.api_key_env} to your OpenAI API key (or name another variable with --api-key-env)."
+            )
         # Width: asked for (--dim), recorded by the index, or learnt from the first response.
         self._exact = config.dim is None
         self._dim = config.dim or known_dim

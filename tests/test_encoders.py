@@ -9,7 +9,6 @@ from hybridsearch.config import DenseConfig
 from hybridsearch.encoders import ModelSpec, SentenceTransformerEncoder, check_vectors, truncate
 from hybridsearch.errors import InputError, ModelMismatchError
 
-
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_models import QWEN3_QUERY_PROMPT  # noqa: E402
 
@@ -32,7 +31,8 @@ class StubModel:
 
 
 def test_prompts_come_from_the_model_config_first() -> None:
-    encoder = SentenceTransformerEncoder(StubModel({"query": "Q: ", "document": "D: "}), DenseConfig("any/multilingual-e5-like"), "r1")  # type: ignore[arg-type]
+    model = StubModel({"query": "Q: ", "document": "D: "})
+    encoder = SentenceTransformerEncoder(model, DenseConfig("any/multilingual-e5-like"), "r1")  # type: ignore[arg-type]
     assert (encoder.spec.query_prompt, encoder.spec.document_prompt) == ("Q: ", "D: ")
 
 

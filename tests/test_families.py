@@ -107,7 +107,9 @@ def test_family_indexes_and_queries_with_its_prompts(
     assert hits and all(hit.dense is not None for hit in hits)
     model = index.info()["model"]
     assert (model["name"], model["query_prompt"], model["document_prompt"]) == (
-        str(folder), query_prompt, document_prompt
+        str(folder),
+        query_prompt,
+        document_prompt,
     )
     assert model["dim"] == index.vectors.vectors(np.arange(1)).shape[1]
 

@@ -37,19 +37,32 @@ class Family:
 
 FAMILIES = {
     "bert": Family("multilingual-e5-tiny", "bert", ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"), "[CLS] $A [SEP]"),
-    "xlm-roberta": Family("bge-m3-tiny", "xlm-roberta", ("<pad>", "<unk>", "<s>", "</s>", "<mask>"), "<s> $A </s>",
-                          pooling="cls"),  # fmt: skip
+    "xlm-roberta": Family(
+        "bge-m3-tiny", "xlm-roberta", ("<pad>", "<unk>", "<s>", "</s>", "<mask>"), "<s> $A </s>", pooling="cls"
+    ),  # fmt: skip
     "modernbert": Family(
-        "ruri-v3-tiny", "modernbert", ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"), "[CLS] $A [SEP]",
+        "ruri-v3-tiny",
+        "modernbert",
+        ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"),
+        "[CLS] $A [SEP]",
         prompts={"query": "検索クエリ: ", "document": "検索文書: "},
     ),  # fmt: skip
     "gemma3": Family(
-        "embeddinggemma-tiny", "gemma3", ("<pad>", "<unk>", "<bos>", "<eos>"), "<bos> $A <eos>", dense=True,
+        "embeddinggemma-tiny",
+        "gemma3",
+        ("<pad>", "<unk>", "<bos>", "<eos>"),
+        "<bos> $A <eos>",
+        dense=True,
         prompts={"query": "task: search result | query: ", "document": "title: none | text: "},
     ),  # fmt: skip
     "qwen3": Family(
-        "Qwen3-Embedding-tiny", "qwen3", ("<|endoftext|>", "<unk>"), "$A <|endoftext|>", pooling="lasttoken",
-        prompts={"query": QWEN3_QUERY_PROMPT, "document": ""}, padding_side="left",
+        "Qwen3-Embedding-tiny",
+        "qwen3",
+        ("<|endoftext|>", "<unk>"),
+        "$A <|endoftext|>",
+        pooling="lasttoken",
+        prompts={"query": QWEN3_QUERY_PROMPT, "document": ""},
+        padding_side="left",
     ),  # fmt: skip
     "static": Family("static-embedding-japanese-tiny", "static", ("[PAD]", "[UNK]"), "$A"),
 }
@@ -74,7 +87,13 @@ def build(family_key: str, folder: Path, text: str) -> Path:
     """Save a tiny random model of `family_key` as a sentence-transformers folder under `folder`."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, StaticEmbedding, Transformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Dense,
+        Normalize,
+        Pooling,
+        StaticEmbedding,
+        Transformer,
+    )
 
     family = FAMILIES[family_key]
     torch.manual_seed(0)
@@ -150,21 +169,23 @@ def _named_specials(specials: tuple[str, ...]) -> dict[str, str]:
 def _model(architecture: str, vocab_size: int, ids: dict[str, int]) -> Any:
     import transformers as t
 
-    size: dict[str, Any] = {"vocab_size": vocab_size, "hidden_size": WIDTH, "intermediate_size": WIDTH * 2,
-                            "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": MAX_TOKENS + 2}  # fmt: skip
+    size: dict[str, Any] = {
+        "vocab_size": vocab_size, "hidden_size": WIDTH, "intermediate_size": WIDTH * 2, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "max_position_embeddings": MAX_TOKENS + 2,
+    }  # fmt: skip
     if architecture == "bert":
         return t.BertModel(t.BertConfig(**size, pad_token_id=ids["[PAD]"]))
     if architecture == "xlm-roberta":
         return t.XLMRobertaModel(t.XLMRobertaConfig(**size, pad_token_id=ids["<pad>"]), add_pooling_layer=False)
     if architecture == "modernbert":
-        config = t.ModernBertConfig(**size, pad_token_id=ids["[PAD]"], cls_token_id=ids["[CLS]"],
-                                    sep_token_id=ids["[SEP]"], bos_token_id=ids["[CLS]"], eos_token_id=ids["[SEP]"])  # fmt: skip
-        return t.ModernBertModel(config)
+        cls, sep = ids["[CLS]"], ids["[SEP]"]
+        specials = {"cls_token_id": cls, "sep_token_id": sep, "bos_token_id": cls, "eos_token_id": sep}
+        return t.ModernBertModel(t.ModernBertConfig(**size, pad_token_id=ids["[PAD]"], **specials))
     decoder = {"num_key_value_heads": 1, "head_dim": WIDTH // 2}
     if architecture == "gemma3":
-        config = t.Gemma3TextConfig(**size, **decoder, pad_token_id=ids["<pad>"], bos_token_id=ids["<bos>"],
-                                    eos_token_id=ids["<eos>"], sliding_window=MAX_TOKENS, use_bidirectional_attention=True)  # fmt: skip
-        return t.Gemma3TextModel(config)
+        specials = {"pad_token_id": ids["<pad>"], "bos_token_id": ids["<bos>"], "eos_token_id": ids["<eos>"]}
+        bidirectional = {"sliding_window": MAX_TOKENS, "use_bidirectional_attention": True}  # as EmbeddingGemma
+        return t.Gemma3TextModel(t.Gemma3TextConfig(**size, **decoder, **specials, **bidirectional))
     if architecture == "qwen3":
         eos = ids["<|endoftext|>"]
         return t.Qwen3Model(t.Qwen3Config(**size, **decoder, pad_token_id=eos, eos_token_id=eos))
