@@ -283,7 +283,11 @@ def info(index_dir: Path, as_json: bool, check: bool) -> None:
         ("chunks", counts["chunks"]),
         ("terms", counts["terms"]),
         ("model", _describe_model(model, config["dense"])),
-        ("prompts", f"query {model['query_prompt']!r}, document {model['document_prompt']!r}"),
+        (
+            "prompts",
+            f"query {model['query_prompt']!r}, document {model['document_prompt']!r}"
+            + (" (input_type sent)" if config["dense"].get("send_input_type") else ""),
+        ),
         ("chunking", f"{config['chunk']['size']} chars, overlap {config['chunk']['overlap']}"),
         (
             "bm25",

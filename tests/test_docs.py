@@ -22,9 +22,11 @@ def test_readme_opens_with_the_two_commands() -> None:
 
 @pytest.mark.parametrize("command", ["index", "remove", "query", "info", "eval"])
 def test_every_option_in_the_readme_exists(command: str) -> None:
-    usage = README.split("## Command line", 1)[1].split("```", 2)[1]
+    usage, model_options = README.split("## Command line", 1)[1].split("```", 2)[1].split("\nMODEL OPTIONS:")
     lines = [line for line in usage.splitlines() if line.startswith(f"hsearch {command} ")]
     block = usage[usage.index(lines[0]) :].split("\nhsearch ", 1)[0]
+    if "[MODEL OPTIONS]" in block:
+        block += model_options
     documented = set(re.findall(r"(--?[a-z][a-z-]*)", block))
     actual = {opt for param in cli.commands[command].params for opt in param.opts}
     assert documented <= actual, documented - actual
