@@ -92,26 +92,34 @@ def tokenized(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 def test_family_indexes_and_queries_with_its_prompts(
     family: str, model_root: Path, corpus: Path, tmp_path: Path, tokenized: list[str]
 ) -> None:
+    """`hsearch index --model FOLDER` then `hsearch query`, for every family."""
     folder = tiny(model_root, family)
     query_prompt, document_prompt = EXPECTED_PROMPTS[family]
-    index = HybridIndex.build(corpus, tmp_path / "index", model=str(folder))
-    titles = [document.title for document in index.docstore.documents()]
-    chunks = index.docstore.all_chunks()
+    index_dir = str(tmp_path / "index")
+    runner = CliRunner()
+    built = runner.invoke(cli, ["index", str(corpus), "--index", index_dir, "--model", str(folder), "-q"])
+    assert built.exit_code == 0, built.output
+    with HybridIndex.open(index_dir) as index:
+        titles = [document.title for document in index.docstore.documents()]
+        chunks = index.docstore.all_chunks()
+        stored = index.vectors.vectors(np.arange(len(chunks)))
+        model = index.info()["model"]
     chunk_inputs = {document_prompt + normalize(model_input(titles[c.doc_index], c.text)) for c in chunks}
     assert chunk_inputs <= set(tokenized), "every chunk reached the tokenizer with the document prompt"
-
-    tokenized.clear()
-    hits = index.search(QUERY, k=3, alpha=0.5)
-    # (sentence-transformers also tokenizes a prompt alone, to measure it)
-    assert [text for text in tokenized if normalize(QUERY) in text] == [query_prompt + normalize(QUERY)]
-    assert hits and all(hit.dense is not None for hit in hits)
-    model = index.info()["model"]
     assert (model["name"], model["query_prompt"], model["document_prompt"]) == (
         str(folder),
         query_prompt,
         document_prompt,
     )
-    assert model["dim"] == index.vectors.vectors(np.arange(1)).shape[1]
+    assert stored.shape == (len(chunks), model["dim"])
+
+    tokenized.clear()
+    found = runner.invoke(cli, ["query", QUERY, "--index", index_dir, "--alpha", "0.5", "-k", "3", "--json"])
+    assert found.exit_code == 0, found.output
+    # (sentence-transformers also tokenizes a prompt alone, to measure it)
+    assert [text for text in tokenized if normalize(QUERY) in text] == [query_prompt + normalize(QUERY)]
+    hits = json.loads(found.output)["hits"]
+    assert len(hits) == 3 and all(hit["dense"] is not None for hit in hits)
 
 
 @pytest.mark.parametrize("family", ["gemma3", "qwen3"])
