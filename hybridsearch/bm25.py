@@ -10,8 +10,9 @@ summed over the query's terms (a repeated query term counts each time, as in ran
 - `okapi`: log((N - df + 0.5) / (df + 0.5)), with negative values replaced by
   0.25 * (mean IDF over the vocabulary), exactly as `rank_bm25.BM25Okapi`.
 
-Only raw counts and lengths are stored; IDF and average length are recomputed whenever the index is
-loaded, so they are exact for whatever chunks the index holds.
+Raw counts and lengths are stored, and with them the per-term weights computed from them when the
+index is written (IDF and average length are exact for whatever chunks the index holds). Loading
+memory-maps everything and computes nothing; a query reads only its own terms' rows.
 """
 
 from __future__ import annotations
@@ -30,19 +31,31 @@ __all__ = ["BM25Index", "top_k"]
 
 _OKAPI_EPSILON = 0.25
 _FILES = ("data.npy", "indices.npy", "indptr.npy", "doc_len.npy", "vocab.json")
+_WEIGHT_FILES = ("weights_data.npy", "weights_indices.npy", "weights_indptr.npy")  # terms × chunks
 
 
 class BM25Index:
     """Term-frequency matrix (chunks × terms) with the BM25 weights derived from it."""
 
-    def __init__(self, tf: sparse.csr_matrix, vocab: list[str], config: BM25Config | None = None) -> None:
+    def __init__(
+        self,
+        tf: sparse.csr_matrix,
+        vocab: list[str],
+        config: BM25Config | None = None,
+        weights: sparse.csr_matrix | None = None,
+        doc_len: np.ndarray | None = None,
+    ) -> None:
         self.config = config or BM25Config()
         self.tf = tf
         self.vocab = vocab
         self.term_ids = {term: i for i, term in enumerate(vocab)}
-        self.doc_len = np.asarray(tf.sum(axis=1)).ravel()
-        self.idf = _idf(np.bincount(tf.indices, minlength=len(vocab)), tf.shape[0], self.config.variant)
-        self._weights = _weights(tf, self.doc_len, self.idf, self.config).T.tocsr()  # terms × chunks
+        self.doc_len = np.asarray(tf.sum(axis=1)).ravel() if doc_len is None else doc_len
+        self._weights = self.computed_weights() if weights is None else weights  # terms × chunks
+
+    def computed_weights(self) -> sparse.csr_matrix:
+        """The terms × chunks weight matrix, computed from the raw counts."""
+        idf = _idf(np.bincount(self.tf.indices, minlength=len(self.vocab)), self.tf.shape[0], self.config.variant)
+        return _weights(self.tf, self.doc_len, idf, self.config).T.tocsr()
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]], config: BM25Config | None = None) -> BM25Index:
@@ -84,9 +97,12 @@ class BM25Index:
         counts = Counter(self.term_ids[term] for term in terms if term in self.term_ids)
         if not counts:
             return np.zeros(self.num_chunks)
-        rows = np.fromiter(counts.keys(), dtype=np.int64)
-        weights = np.fromiter(counts.values(), dtype=np.float64)
-        return np.asarray(weights @ self._weights[rows]).ravel()
+        scores = np.zeros(self.num_chunks)
+        weights = self._weights
+        for row, times in counts.items():  # only these rows of the (memory-mapped) weights are read
+            start, end = weights.indptr[row], weights.indptr[row + 1]
+            scores[weights.indices[start:end]] += times * weights.data[start:end]
+        return scores
 
     def matched_terms(self, terms: Sequence[str], chunk_id: int) -> list[str]:
         """The distinct query terms that occur in a chunk, in query order."""
@@ -101,18 +117,39 @@ class BM25Index:
         np.save(folder / "indices.npy", self.tf.indices)
         np.save(folder / "indptr.npy", self.tf.indptr)
         np.save(folder / "doc_len.npy", self.doc_len)
+        for name, array in zip(_WEIGHT_FILES, (self._weights.data, self._weights.indices, self._weights.indptr)):
+            np.save(folder / name, array)
         (folder / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, config: BM25Config | None = None) -> BM25Index:
-        """Read what `save` wrote (arrays memory-mapped)."""
+        """Read what `save` wrote, memory-mapped; only shapes are checked here (`problems` checks values)."""
         data, indices, indptr, doc_len = (np.load(folder / name, mmap_mode="r") for name in _FILES[:4])
         vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-        tf = sparse.csr_matrix((data, indices, indptr), shape=(len(doc_len), len(vocab)))
-        index = cls(tf, vocab, config)
-        if not np.array_equal(index.doc_len, doc_len):
-            raise ValueError("stored chunk lengths disagree with the term counts")
-        return index
+        shape = (len(doc_len), len(vocab))
+        if len(indptr) != shape[0] + 1 or len(data) != len(indices) or indptr[-1] != len(data):
+            raise ValueError("the term counts are inconsistent")
+        tf = sparse.csr_matrix((data, indices, indptr), shape=shape)
+        w_data, w_indices, w_indptr = (np.load(folder / name, mmap_mode="r") for name in _WEIGHT_FILES)
+        if len(w_indptr) != shape[1] + 1 or len(w_data) != len(data) or len(w_indices) != len(data):
+            raise ValueError("the term weights do not match the term counts")
+        weights = sparse.csr_matrix((w_data, w_indices, w_indptr), shape=(shape[1], shape[0]))
+        return cls(tf, vocab, config, weights, doc_len)
+
+    def problems(self) -> list[str]:
+        """A full check of the stored values: lengths and weights recomputed from the raw counts."""
+        found = []
+        if not np.array_equal(np.asarray(self.tf.sum(axis=1)).ravel(), self.doc_len):
+            found.append("BM25 chunk lengths disagree with the term counts")
+        expected = self.computed_weights()
+        same_layout = np.array_equal(expected.indptr, self._weights.indptr) and np.array_equal(
+            expected.indices, self._weights.indices
+        )
+        if not same_layout or not np.allclose(expected.data, self._weights.data, rtol=1e-12, atol=0):
+            found.append("BM25 term weights disagree with the term counts")
+        if np.any(self.doc_len < 0):
+            found.append("negative BM25 chunk lengths")
+        return found
 
 
 def _idf(df: np.ndarray, n: int, variant: BM25Variant) -> np.ndarray:

@@ -22,6 +22,7 @@ from .config import (
     LoaderConfig,
     TermForm,
     TokenizerConfig,
+    VectorKind,
 )
 from .errors import HybridSearchError
 from .index import HybridIndex
@@ -34,6 +35,13 @@ __all__ = ["cli"]
 
 DEFAULT_INDEX = "indexes/default"
 _SNIPPET_WIDTH = 80
+
+vectors_option = click.option(
+    "--vectors",
+    type=click.Choice([kind.value for kind in VectorKind]),
+    help="FAISS index: flat (exact), hnsw (approximate, for ~1M chunks and more), sq8 (exact over 8-bit "
+    "vectors, a quarter of the memory) [default: the index's, else flat].",
+)
 
 device_option = click.option("--device", help="Torch device for a local model: cpu, cuda, mps… [default: cpu].")
 
@@ -129,6 +137,7 @@ def dense_options(command: Any) -> Any:
     type=click.IntRange(min=0),
     help=f"Characters of whole sentences repeated between neighbouring chunks [default: {ChunkConfig.overlap}].",
 )
+@vectors_option
 @click.option(
     "--term-form",
     type=click.Choice([t.value for t in TermForm]),
@@ -183,6 +192,7 @@ def _config(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | 
         "loader": {"text_field", "title_field", "id_field", "max_file_mb"},
         "chunk": {"chunk_size": "size", "chunk_overlap": "overlap"},
         "tokenizer": {"term_form"},
+        "vectors": {"vectors": "kind"},
         "dense": {
             "model",
             "batch_size",
@@ -294,6 +304,7 @@ def info(index_dir: Path, as_json: bool, check: bool) -> None:
             f"{config['bm25']['variant']}, k1={config['bm25']['k1']}, b={config['bm25']['b']}, "
             f"terms={config['tokenizer']['term_form']}",
         ),
+        ("vectors", f"{config['vectors']['kind']} (FAISS)"),
         ("default alpha", f"{config['alpha']} ({config['fusion']})"),
     ]
     for label, value in lines:
@@ -319,6 +330,7 @@ def _describe_model(model: dict[str, Any], dense: dict[str, Any]) -> str:
               help="Alphas to try: start:stop:step, a comma list, or one number.")  # fmt: skip
 @click.option("--fusion", type=click.Choice([f.value for f in Fusion]), default=Fusion.MINMAX.value, show_default=True)
 @dense_options
+@vectors_option
 @click.option("--index-root", type=click.Path(file_okay=False, path_type=Path), default=Path("indexes"),
               show_default=True, help="Where evaluation indexes are kept (one per corpus and settings).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")

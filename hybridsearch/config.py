@@ -21,6 +21,8 @@ __all__ = [
     "OPENAI_PREFIX",
     "TermForm",
     "TokenizerConfig",
+    "VectorConfig",
+    "VectorKind",
     "check_alpha",
 ]
 
@@ -161,6 +163,27 @@ class DenseConfig:
         return {key: getattr(self, key) for key in keys}
 
 
+class VectorKind(_Choice):
+    """How FAISS holds the vectors."""
+
+    FLAT = "flat"  # exact inner product over float32 vectors
+    HNSW = "hnsw"  # approximate graph search (HNSW, 32 links) over float32 vectors: for ~1M chunks and more
+    SQ8 = "sq8"  # exact search over 8-bit scalar-quantised vectors: a quarter of the memory
+
+
+@dataclass(frozen=True)
+class VectorConfig:
+    """The FAISS index kind; `ef_search` is HNSW's search breadth (raised to the candidate depth when lower)."""
+
+    kind: VectorKind = VectorKind.FLAT
+    ef_search: int = 128
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", VectorKind.parse(self.kind))
+        if self.ef_search < 1:
+            raise InputError(f"ef_search must be at least 1 (got {self.ef_search}).")
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     """Everything that shapes an index; stored in `manifest.json`."""
@@ -170,6 +193,7 @@ class IndexConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     bm25: BM25Config = field(default_factory=BM25Config)
     dense: DenseConfig = field(default_factory=DenseConfig)
+    vectors: VectorConfig = field(default_factory=VectorConfig)
     alpha: float = DEFAULT_ALPHA
     fusion: Fusion = Fusion.MINMAX
 
@@ -190,6 +214,7 @@ class IndexConfig:
             "tokenizer": TokenizerConfig,
             "bm25": BM25Config,
             "dense": DenseConfig,
+            "vectors": VectorConfig,
         }
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known

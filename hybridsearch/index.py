@@ -174,8 +174,7 @@ class HybridIndex:
             not 0 <= c.doc_index < documents for c in stored
         ):
             problems.append("chunks do not point at their documents in order")
-        if np.any(self.bm25.doc_len < 0):
-            problems.append("negative BM25 chunk lengths")
+        problems += self.bm25.problems()
         return problems
 
     # --- searching ------------------------------------------------------------------------------

@@ -170,8 +170,9 @@ def _content_differences(old: IndexConfig, new: IndexConfig) -> list[str]:
     """Settings that change what is stored (not query defaults, batch size or API address), as 'key: old → new'."""
     a, b = old.to_dict(), new.to_dict()
     a["dense"], b["dense"] = old.dense.shapes_vectors(), new.dense.shapes_vectors()
+    a["vectors"], b["vectors"] = {"kind": a["vectors"]["kind"]}, {"kind": b["vectors"]["kind"]}  # not ef_search
     found = []
-    for part in ("loader", "chunk", "tokenizer", "bm25", "dense"):
+    for part in ("loader", "chunk", "tokenizer", "bm25", "dense", "vectors"):
         for key in a[part]:
             if a[part][key] != b[part][key]:
                 found.append(f"{part}.{key}: {a[part][key]!r} → {b[part][key]!r}")
@@ -300,7 +301,7 @@ def _write(
     sources = list(dict.fromkeys([*(old.manifest.get("sources", []) if old else []), *map(str, paths)]))
     with new_generation(index_dir) as work:
         bm25.save(work / BM25_DIR)
-        VectorStore.build(vectors).save(work / VECTORS)
+        VectorStore.build(vectors, config=config.vectors).save(work / VECTORS)
         write_docstore(work / DOCSTORE, documents, chunks)
         write_manifest(work, {
             "config": config.to_dict(), "model": model, "sources": sources,

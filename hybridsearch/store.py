@@ -125,7 +125,7 @@ def _open_generation(index_dir: Path) -> Generation:
         expected = (int(manifest["counts"]["documents"]), int(manifest["counts"]["chunks"]))
     try:
         bm25 = BM25Index.load(path / BM25_DIR, config.bm25)
-        vectors = VectorStore.load(path / VECTORS)
+        vectors = VectorStore.load(path / VECTORS, config.vectors)
         docstore = DocStore(path / DOCSTORE)
         stored = docstore.counts()
     except (OSError, ValueError, RuntimeError, sqlite3.Error) as error:

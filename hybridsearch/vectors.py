@@ -1,4 +1,5 @@
-"""Dense vectors in FAISS: exact inner product over L2-normalised vectors, keyed by chunk id."""
+"""Dense vectors in FAISS, keyed by chunk id: inner product over L2-normalised vectors, exact (`flat`,
+`sq8`: 8-bit scalar-quantised) or approximate (`hnsw`)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,46 @@ from typing import Any
 
 import numpy as np
 
+from .config import VectorConfig, VectorKind
+
 __all__ = ["VectorStore"]
+
+_HNSW_LINKS = 32
+_HNSW_EF_CONSTRUCTION = 80
 
 
 class VectorStore:
-    """A FAISS `IndexIDMap2(IndexFlatIP)`: cosine similarity, exact, with chunk ids as FAISS ids."""
+    """A FAISS `IndexIDMap2` over a flat, HNSW or SQ8 index: cosine similarity, chunk ids as FAISS ids."""
 
-    def __init__(self, index: Any) -> None:
+    def __init__(self, index: Any, config: VectorConfig | None = None) -> None:
         self.index = index
+        self.config = config or VectorConfig()
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ids: np.ndarray | None = None) -> VectorStore:
+    def build(
+        cls, vectors: np.ndarray, ids: np.ndarray | None = None, config: VectorConfig | None = None
+    ) -> VectorStore:
         """Index `vectors` (rows L2-normalised) under `ids` (default: row numbers)."""
         import faiss
 
+        config = config or VectorConfig()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.arange(len(vectors), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+        dim = vectors.shape[1]
+        inner: Any
+        if config.kind is VectorKind.HNSW:
+            inner = faiss.IndexHNSWFlat(dim, _HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
+        elif config.kind is VectorKind.SQ8:
+            inner = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+            if len(vectors):
+                inner.train(vectors)
+        else:
+            inner = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIDMap2(inner)
         if len(vectors):
             index.add_with_ids(vectors, ids)
-        return cls(index)
+        return cls(index, config)
 
     @property
     def dim(self) -> int:
@@ -40,12 +61,17 @@ class VectorStore:
         k = min(k, len(self))
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        if self.config.kind is VectorKind.HNSW:
+            import faiss
+
+            hnsw: Any = faiss.downcast_index(self.index.index)
+            hnsw.hnsw.efSearch = max(self.config.ef_search, k)
         scores, ids = self.index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of the given chunk ids (exact: the index is flat)."""
+        """The stored vectors of the given chunk ids (as stored: exact, or decoded from 8 bits for `sq8`)."""
         if not len(ids):
             return np.zeros((0, self.dim), np.float32)
         return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
@@ -62,7 +88,7 @@ class VectorStore:
         faiss.write_index(self.index, str(path))
 
     @classmethod
-    def load(cls, path: Path) -> VectorStore:
+    def load(cls, path: Path, config: VectorConfig | None = None) -> VectorStore:
         import faiss
 
-        return cls(faiss.read_index(str(path)))
+        return cls(faiss.read_index(str(path)), config)

@@ -66,10 +66,17 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert loaded.matched_terms(["赤い", "惑星", "海", "赤い"], 0) == ["赤い", "惑星"]
 
 
-def test_load_rejects_inconsistent_lengths(tmp_path: Path) -> None:
+def test_load_checks_shapes_and_problems_checks_values(tmp_path: Path) -> None:
     BM25Index.build([["a", "b"], ["a"]]).save(tmp_path)
+    assert BM25Index.load(tmp_path).problems() == []
     np.save(tmp_path / "doc_len.npy", np.array([5.0, 1.0]))
-    with pytest.raises(ValueError, match="lengths"):
+    np.save(tmp_path / "weights_data.npy", np.array([9.0, 9.0, 9.0]))
+    assert BM25Index.load(tmp_path).problems() == [
+        "BM25 chunk lengths disagree with the term counts",
+        "BM25 term weights disagree with the term counts",
+    ]
+    np.save(tmp_path / "weights_data.npy", np.array([9.0]))
+    with pytest.raises(ValueError, match="weights do not match"):
         BM25Index.load(tmp_path)
 
 

@@ -1,7 +1,12 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
+from conftest import FAKE_MODEL
 
+from hybridsearch.config import DenseConfig, IndexConfig, VectorConfig
+from hybridsearch.errors import InputError
+from hybridsearch.index import HybridIndex
 from hybridsearch.vectors import VectorStore
 
 
@@ -26,3 +31,33 @@ def test_search_caps_k_and_handles_empty_store() -> None:
     assert len(store.search(np.array([1, 0, 0], np.float32), 10)[1]) == 3
     empty = VectorStore.build(np.zeros((0, 3), np.float32))
     assert len(empty.search(np.array([1, 0, 0], np.float32), 5)[1]) == 0
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "sq8"])
+def test_approximate_kinds_find_what_exact_search_finds(kind: str, tmp_path: Path) -> None:
+    """Top-10 overlap with exact search (reported; asserted only loosely, it is a quality figure)."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(40, 32))
+    vectors = (centres[rng.integers(0, 40, 3000)] + 0.5 * rng.normal(size=(3000, 32))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact = VectorStore.build(vectors)
+    config = VectorConfig(kind=kind)
+    VectorStore.build(vectors, config=config).save(tmp_path / "v.faiss")
+    store = VectorStore.load(tmp_path / "v.faiss", config)
+    queries = vectors[rng.integers(0, 3000, 50)] + 0.2 * rng.normal(size=(50, 32)).astype(np.float32)
+    overlap = np.mean(
+        [len(set(store.search(q, 10)[1].tolist()) & set(exact.search(q, 10)[1].tolist())) / 10 for q in queries]
+    )
+    print(f"{kind}: top-10 overlap with exact search {overlap:.3f}")
+    assert overlap >= 0.9
+    assert store.vectors(np.arange(3)).shape == (3, 32) and store.ids().tolist() == list(range(3000))
+    np.testing.assert_allclose(store.vectors(np.arange(3)), vectors[:3], atol=0.02)  # sq8 decodes approximately
+
+
+def test_an_index_records_its_vector_kind(corpus: Path, tmp_path: Path) -> None:
+    fake = DenseConfig(FAKE_MODEL)
+    config = IndexConfig(dense=fake, vectors=VectorConfig(kind="hnsw"))
+    index = HybridIndex.build(corpus, tmp_path / "index", config=config)
+    assert index.info()["config"]["vectors"]["kind"] == "hnsw" and index.search("赤い惑星", k=3)
+    with pytest.raises(InputError, match="vectors.kind: 'hnsw' → 'flat'"):
+        HybridIndex.build(corpus, tmp_path / "index", config=IndexConfig(dense=fake))
