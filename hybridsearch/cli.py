@@ -20,6 +20,7 @@ from .config import (
     Fusion,
     IndexConfig,
     LoaderConfig,
+    Precision,
     TermForm,
     TokenizerConfig,
     VectorKind,
@@ -107,6 +108,12 @@ def dense_options(command: Any) -> Any:
             "--batch-size",
             type=click.IntRange(min=1),
             help=f"Chunks per encoder batch or API request [default: {DenseConfig.batch_size}].",
+        ),
+        click.option(
+            "--precision",
+            type=click.Choice([precision.value for precision in Precision]),
+            help="Weights of a local model: bf16 (about 3x faster on CPUs with AMX/AVX512-BF16), fp32, or auto "
+            "(bf16 where the CPU has those instructions) [default: the index's, else auto].",
         ),
         device_option,
         click.option("--api-base", help=f"openai:NAME only: the endpoint's base URL [default: {DEFAULT_API_BASE}]."),
@@ -200,6 +207,7 @@ def _config(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | 
             "query_prompt",
             "document_prompt",
             "trust_remote_code",
+            "precision",
             "api_base",
             "api_key_env",
             "send_input_type",

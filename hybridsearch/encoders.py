@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .config import DEFAULT_MODEL, OPENAI_PREFIX, DenseConfig
+from .config import DEFAULT_MODEL, OPENAI_PREFIX, DenseConfig, Precision
 from .errors import HybridSearchError, InputError, ModelMismatchError
 from .textnorm import normalize
 
@@ -144,7 +144,9 @@ class SentenceTransformerEncoder:
     @classmethod
     def load(cls, config: DenseConfig, device: str | None = None) -> SentenceTransformerEncoder:
         """Load `config.model`: a local folder, or a model already in the HF cache."""
-        model = _load_sentence_transformer(config.model, config.model, device, config.trust_remote_code)
+        model = _load_sentence_transformer(
+            config.model, config.model, device, config.trust_remote_code, config.precision
+        )
         return cls(model, config)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -173,15 +175,14 @@ class SentenceTransformerEncoder:
         return len(tokenizer(prompted, truncation=False)["input_ids"]) <= self.spec.max_seq_length
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.spec.dim), np.float32)
         vectors = self.model.encode(
-            texts,
-            prompt=prompt,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
+            texts, prompt=prompt, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False
         )
-        return truncate(np.asarray(vectors, dtype=np.float32), self.spec.dim)
+        full = vectors.float().cpu().numpy()  # bf16 → fp32 before normalising
+        norms = np.linalg.norm(full, axis=1, keepdims=True)
+        return truncate(full / np.where(norms > 0, norms, 1), self.spec.dim)
 
 
 class EmbeddedEncoder:
@@ -221,7 +222,9 @@ class EmbeddedEncoder:
         if self._documents is None:
             from .embedded import ensure_embedded_model
 
-            model = _load_sentence_transformer(str(ensure_embedded_model()), DEFAULT_MODEL, self.device)
+            model = _load_sentence_transformer(
+                str(ensure_embedded_model()), DEFAULT_MODEL, self.device, precision=self.config.precision
+            )
             config = replace(
                 self.config, query_prompt=self.spec.query_prompt, document_prompt=self.spec.document_prompt
             )
@@ -278,16 +281,28 @@ def resolve_model_name(name: str) -> str:
 
 
 def _load_sentence_transformer(
-    path: str, name: str, device: str | None = None, trust_remote_code: bool = False
+    path: str,
+    name: str,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    precision: Precision = Precision.AUTO,
 ) -> SentenceTransformer:
+    import torch
     import transformers
     from sentence_transformers import SentenceTransformer
 
     transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    device = device or "cpu"
+    bf16 = precision is Precision.BF16 or (precision is Precision.AUTO and device == "cpu" and cpu_has_bf16())
+    model_kwargs: dict[str, Any] = {"dtype": torch.bfloat16} if bf16 else {}
     try:
         return SentenceTransformer(
-            path, device=device or "cpu", local_files_only=True, trust_remote_code=trust_remote_code
+            path,
+            device=device,
+            local_files_only=True,
+            trust_remote_code=trust_remote_code,
+            model_kwargs=model_kwargs or None,
         )
     except OSError:
         raise HybridSearchError(
@@ -304,6 +319,16 @@ def _load_sentence_transformer(
             ) from None
         reason = message.splitlines()[0] if message else type(error).__name__
         raise HybridSearchError(f"Cannot load model {name!r}: {reason}") from None
+
+
+def cpu_has_bf16() -> bool:
+    """True on CPUs with bf16 matrix instructions (Intel AMX, AVX512-BF16), where bf16 runs faster than fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            flags = next((line.split() for line in info if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def load_encoder(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -42,7 +41,7 @@ from .store import (
     write_manifest,
     writer_lock,
 )
-from .tokenization import Tokenizer
+from .tokenization import count_terms
 from .vectors import VectorStore
 
 __all__ = ["IndexReport", "write_index"]
@@ -282,11 +281,8 @@ def _write(
             pieces = chunk_text(document.text, offset, config.chunk, fits=fits)
             fresh.extend(pieces)
             inputs.extend(model_input(document.title, piece.text) for piece in pieces)
-    tokenizer = Tokenizer(config.tokenizer)
     with _bar("Tokenizing", "chunks", show_progress and bool(inputs), total=len(inputs)) as bar:
-        for text in inputs:
-            counts.append(Counter(tokenizer.document_terms(text)))
-            bar.update(1)
+        counts += count_terms(inputs, config.tokenizer, bar.update)
     bm25 = BM25Index.from_counts(counts, config.bm25)
 
     dim = old.model.dim if old is not None else encoder.spec.dim if encoder else 0

@@ -10,7 +10,10 @@ is never empty.
 
 from __future__ import annotations
 
+import os
 import re
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .config import TermForm, TokenizerConfig
@@ -20,7 +23,11 @@ from .textnorm import normalize
 if TYPE_CHECKING:
     import fugashi
 
-__all__ = ["DROPPED_POS", "QUESTION_WORDS", "Tokenizer"]
+__all__ = ["DROPPED_POS", "PARALLEL_MIN_TEXTS", "QUESTION_WORDS", "Tokenizer", "count_terms"]
+
+#: From this many texts on, `count_terms` tags in one process per CPU core.
+PARALLEL_MIN_TEXTS = 4000
+_BATCH = 500
 
 #: UniDic top-level parts of speech that never become BM25 terms.
 DROPPED_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"})
@@ -96,3 +103,42 @@ def _term(word: Any, form: TermForm) -> str:
     if not value or value == "*":
         return surface
     return _LOANWORD_GLOSS.sub("", value) if form is TermForm.LEMMA else value
+
+
+def count_terms(
+    texts: Sequence[str], config: TokenizerConfig, progress: Callable[[int], None] | None = None
+) -> list[Counter[str]]:
+    """Each text's document-term counts, in order; many texts are tagged by a process per CPU core."""
+    workers = min(os.cpu_count() or 1, -(-len(texts) // _BATCH))
+    batches = [texts[start : start + _BATCH] for start in range(0, len(texts), _BATCH)]
+    if len(texts) < PARALLEL_MIN_TEXTS or workers < 2:
+        tokenizer, counted = Tokenizer(config), []
+        for batch in batches:
+            counted += [Counter(tokenizer.document_terms(text)) for text in batch]
+            if progress:
+                progress(len(batch))
+        return counted
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    counted = []
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch's threads
+    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=(config,)) as pool:
+        for batch_counts in pool.map(_count_batch, batches):
+            counted += batch_counts
+            if progress:
+                progress(len(batch_counts))
+    return counted
+
+
+_worker_tokenizer: Tokenizer | None = None
+
+
+def _start_worker(config: TokenizerConfig) -> None:
+    global _worker_tokenizer
+    _worker_tokenizer = Tokenizer(config)
+
+
+def _count_batch(texts: Sequence[str]) -> list[Counter[str]]:
+    assert _worker_tokenizer is not None
+    return [Counter(_worker_tokenizer.document_terms(text)) for text in texts]

@@ -25,9 +25,11 @@ class StubModel:
     def get_embedding_dimension(self) -> int:
         return 3
 
-    def encode(self, texts: list[str], prompt: str, **_: object) -> np.ndarray:
+    def encode(self, texts: list[str], prompt: str, **_: object) -> object:
+        import torch
+
         self.seen.append((texts, prompt))
-        return np.ones((len(texts), 3)) / np.sqrt(3)
+        return torch.ones((len(texts), 3), dtype=torch.bfloat16)  # unnormalised, as bf16 models may give
 
 
 def test_prompts_come_from_the_model_config_first() -> None:

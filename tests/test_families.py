@@ -127,7 +127,7 @@ def test_padding_does_not_change_vectors(family: str, model_root: Path) -> None:
     """Batches of unequal lengths (left padding for Qwen3's last-token pooling) equal one-by-one encoding."""
     from hybridsearch.encoders import SentenceTransformerEncoder
 
-    encoder = SentenceTransformerEncoder.load(DenseConfig(str(tiny(model_root, family))))
+    encoder = SentenceTransformerEncoder.load(DenseConfig(str(tiny(model_root, family)), precision="fp32"))
     texts = ["火星", "火星は太陽から4番目の惑星で、赤い惑星と呼ばれる。", "カレーの作り方"]
     batch = encoder.encode_documents(texts, batch_size=3)
     one_by_one = np.concatenate([encoder.encode_documents([t], batch_size=1) for t in texts])
@@ -199,3 +199,19 @@ def test_a_folder_that_is_no_model_is_a_one_line_error(tmp_path: Path) -> None:
 
     with pytest.raises(HybridSearchError, match="Cannot load model"):
         SentenceTransformerEncoder.load(DenseConfig(str(tmp_path / "empty")))
+
+
+def test_bf16_weights_give_the_fp32_vectors(model_root: Path) -> None:
+    import torch
+
+    from hybridsearch.encoders import SentenceTransformerEncoder
+
+    folder = str(tiny(model_root, "bert"))
+    fp32 = SentenceTransformerEncoder.load(DenseConfig(folder, precision="fp32"))
+    bf16 = SentenceTransformerEncoder.load(DenseConfig(folder, precision="bf16"))
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    texts = ["火星は赤い惑星", "味噌汁の作り方", "休暇の申請"]
+    a, b = fp32.encode_documents(texts), bf16.encode_documents(texts)
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, rtol=1e-5)  # normalised after leaving bf16
+    assert (a * b).sum(axis=1).min() > 0.99

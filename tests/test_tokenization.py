@@ -47,3 +47,16 @@ def test_question_words_are_not_query_terms() -> None:
     assert "誰" in tokenizer.document_terms("誰が来たのか")  # documents keep them
     keep = Tokenizer(TokenizerConfig(drop_question_words=False))
     assert keep.query_terms("党員は誰か") == ["党員", "誰"]
+
+
+def test_count_terms_in_worker_processes_equals_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hybridsearch.tokenization as tokenization
+
+    texts = [f"{i}番目の惑星は火星で、赤い惑星と呼ばれる。東京都庁に行った。" for i in range(12)]
+    serial = tokenization.count_terms(texts, TokenizerConfig())
+    monkeypatch.setattr(tokenization, "PARALLEL_MIN_TEXTS", 1)
+    monkeypatch.setattr(tokenization, "_BATCH", 3)
+    monkeypatch.setattr(tokenization.os, "cpu_count", lambda: 2)
+    done: list[int] = []
+    assert tokenization.count_terms(texts, TokenizerConfig(), done.append) == serial
+    assert done == [3, 3, 3, 3] and serial[0]["火星"] == 1
