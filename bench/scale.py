@@ -198,7 +198,7 @@ def bm25_baselines(index_dir: Path, count: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chunks", type=int)
-    parser.add_argument("--vectors", choices=["flat", "hnsw", "sq8"], default="flat")
+    parser.add_argument("--vectors", choices=["auto", "flat", "hnsw", "sq8"], default="auto")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)  # the RSS subprocess

@@ -40,8 +40,8 @@ _SNIPPET_WIDTH = 80
 vectors_option = click.option(
     "--vectors",
     type=click.Choice([kind.value for kind in VectorKind]),
-    help="FAISS index: flat (exact), hnsw (approximate, for ~1M chunks and more), sq8 (exact over 8-bit "
-    "vectors, a quarter of the memory) [default: the index's, else flat].",
+    help="FAISS index: flat (exact), hnsw (approximate graph search), sq8 (exact over 8-bit vectors, a quarter "
+    "of the memory), auto (flat below 50,000 chunks, hnsw from there) [default: the index's, else auto].",
 )
 
 device_option = click.option("--device", help="Torch device for a local model: cpu, cuda, mps… [default: cpu].")
@@ -312,7 +312,7 @@ def info(index_dir: Path, as_json: bool, check: bool) -> None:
             f"{config['bm25']['variant']}, k1={config['bm25']['k1']}, b={config['bm25']['b']}, "
             f"terms={config['tokenizer']['term_form']}",
         ),
-        ("vectors", f"{config['vectors']['kind']} (FAISS)"),
+        ("vectors", f"{details['vectors']} (FAISS; setting: {config['vectors']['kind']})"),
         ("default alpha", f"{config['alpha']} ({config['fusion']})"),
     ]
     for label, value in lines:

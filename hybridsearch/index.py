@@ -230,10 +230,9 @@ class HybridIndex:
         wanted = set(terms)
         normalized = normalize_with_offsets(text)
         spans = []
-        for term, start, end in self.tokenizer.term_spans(normalized.text):
-            if term in wanted:
-                source_start, source_end = normalized.source_span(start, end)
-                spans.append((offset + source_start, offset + source_end))
+        for _, start, end in self.tokenizer.term_spans(normalized.text, wanted):
+            source_start, source_end = normalized.source_span(start, end)
+            spans.append((offset + source_start, offset + source_end))
         return tuple(spans)
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
@@ -253,7 +252,8 @@ class HybridIndex:
     def info(self) -> dict[str, Any]:
         """What the index holds and how it was built (the manifest, minus file checksums)."""
         details = {key: value for key, value in self.manifest.items() if key != "files"}
-        return details | {"path": str(self.index_dir), "generation": self.generation.path.name}
+        where = {"path": str(self.index_dir), "generation": self.generation.path.name}
+        return details | where | {"vectors": str(self.vectors.kind)}
 
     def close(self) -> None:
         self.docstore.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .config import TermForm, TokenizerConfig
@@ -69,40 +69,44 @@ class Tokenizer:
         drop = QUESTION_WORDS if self.config.drop_question_words else frozenset()
         return [term for term, content in tagged if content and term not in drop] or [term for term, _ in tagged]
 
-    def term_spans(self, normalized: str) -> list[tuple[str, int, int]]:
-        """(term, start, end) of every content word of already-normalised text, offsets into it."""
+    def term_spans(self, normalized: str, wanted: Collection[str] | None = None) -> list[tuple[str, int, int]]:
+        """(term, start, end) of every content word of already-normalised text, offsets into it; with
+        `wanted`, only the words whose term is one of those (found faster)."""
         spans, position = [], 0
         form = self.config.term_form
+        # a word's term is its surface or a field of its raw feature record: skip the rest unparsed
+        probe = re.compile("|".join(map(re.escape, sorted(wanted, key=len, reverse=True)))) if wanted else None
         for word in self.tagger(normalized):
             position += len(word.white_space)
             end = position + len(word.surface)
-            if _is_content(word):
-                spans.append((_term(word, form), position, end))
+            if wanted is None or (probe and (word.surface in wanted or probe.search(word.feature_raw))):
+                term, content = _analyse(word, form)
+                if content and (wanted is None or term in wanted):
+                    spans.append((term, position, end))
             position = end
         return spans
 
     def _tagged(self, text: str) -> list[tuple[str, bool]]:
         """(term, is a content word) for each MeCab token."""
         form = self.config.term_form
-        return [(_term(word, form), _is_content(word)) for word in self.tagger(normalize(text))]
+        return [_analyse(word, form) for word in self.tagger(normalize(text))]
 
 
-def _is_content(word: Any) -> bool:
-    # unidic-lite tags unknown characters outside its dictionary, such as the rare kanji 𩸽 or the 𠮷
-    # of 𠮷野家, as symbols (補助記号); an unknown token with a letter in it is kept as a word
-    if word.is_unk and any(ch.isalpha() for ch in word.surface):
-        return True
-    return (word.feature.pos1 or "") not in DROPPED_POS
-
-
-def _term(word: Any, form: TermForm) -> str:
+def _analyse(word: Any, form: TermForm) -> tuple[str, bool]:
+    """(term, is a content word) of one MeCab token; its feature record is parsed once."""
     surface: str = word.surface
-    if form is TermForm.SURFACE or word.is_unk:
-        return surface
-    value = word.feature.orthBase if form is TermForm.BASE else word.feature.lemma
+    if word.is_unk:
+        # unidic-lite tags unknown characters outside its dictionary, such as the rare kanji 𩸽 or the
+        # 𠮷 of 𠮷野家, as symbols (補助記号); an unknown token with a letter in it is kept as a word
+        return surface, any(ch.isalpha() for ch in surface) or (word.feature.pos1 or "") not in DROPPED_POS
+    feature = word.feature
+    content = (feature.pos1 or "") not in DROPPED_POS
+    if form is TermForm.SURFACE:
+        return surface, content
+    value = feature.orthBase if form is TermForm.BASE else feature.lemma
     if not value or value == "*":
-        return surface
-    return _LOANWORD_GLOSS.sub("", value) if form is TermForm.LEMMA else value
+        return surface, content
+    return (_LOANWORD_GLOSS.sub("", value) if form is TermForm.LEMMA else value), content
 
 
 def count_terms(

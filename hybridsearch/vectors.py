@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from .config import VectorConfig, VectorKind
 __all__ = ["VectorStore"]
 
 _HNSW_LINKS = 32
+_PARALLEL_SCAN_MIN = 30_000
 _HNSW_EF_CONSTRUCTION = 80
 
 
@@ -20,8 +23,20 @@ class VectorStore:
     """A FAISS `IndexIDMap2` over a flat, HNSW or SQ8 index: cosine similarity, chunk ids as FAISS ids."""
 
     def __init__(self, index: Any, config: VectorConfig | None = None) -> None:
+        import faiss
+
         self.index = index
         self.config = config or VectorConfig()
+        inner = faiss.downcast_index(index.index)
+        self._hnsw: Any = inner.hnsw if hasattr(inner, "hnsw") else None
+
+    @property
+    def kind(self) -> VectorKind:
+        """What this store is (`auto` resolved when it was built)."""
+        import faiss
+
+        inner = faiss.downcast_index(self.index.index)
+        return VectorKind.HNSW if self._hnsw else VectorKind.SQ8 if hasattr(inner, "sq") else VectorKind.FLAT
 
     @classmethod
     def build(
@@ -34,11 +49,12 @@ class VectorStore:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.arange(len(vectors), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
         dim = vectors.shape[1]
+        kind = config.kind_for(len(vectors))
         inner: Any
-        if config.kind is VectorKind.HNSW:
+        if kind is VectorKind.HNSW:
             inner = faiss.IndexHNSWFlat(dim, _HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
-        elif config.kind is VectorKind.SQ8:
+        elif kind is VectorKind.SQ8:
             inner = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
             if len(vectors):
                 inner.train(vectors)
@@ -61,12 +77,12 @@ class VectorStore:
         k = min(k, len(self))
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        if self.config.kind is VectorKind.HNSW:
-            import faiss
-
-            hnsw: Any = faiss.downcast_index(self.index.index)
-            hnsw.hnsw.efSearch = max(self.config.ef_search, k)
-        scores, ids = self.index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+        if self._hnsw is not None:
+            self._hnsw.efSearch = max(self.config.ef_search, k)
+        # FAISS splits one query's scan across threads: a loss on small indexes (10k vectors: 2.1 ms on
+        # two threads, 1.4 ms on one), a gain on large ones (100k: 31.6 ms on one, 16.1 ms on two)
+        with _threads(1 if len(self) < _PARALLEL_SCAN_MIN else None):
+            scores, ids = self.index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 
@@ -92,3 +108,17 @@ class VectorStore:
         import faiss
 
         return cls(faiss.read_index(str(path)), config)
+
+
+@contextmanager
+def _threads(count: int | None) -> Iterator[None]:
+    """Run FAISS on `count` threads (None: as configured) inside the block."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    if count is not None:
+        faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)

@@ -2,6 +2,7 @@ import pytest
 
 from hybridsearch.config import TokenizerConfig
 from hybridsearch.errors import EmptyQueryError
+from hybridsearch.textnorm import normalize
 from hybridsearch.tokenization import Tokenizer
 
 SENTENCE = "東京の赤い惑星をコンピューターで見ました。"
@@ -60,3 +61,12 @@ def test_count_terms_in_worker_processes_equals_one_process(monkeypatch: pytest.
     done: list[int] = []
     assert tokenization.count_terms(texts, TokenizerConfig(), done.append) == serial
     assert done == [3, 3, 3, 3] and serial[0]["火星"] == 1
+
+
+def test_term_spans_of_wanted_terms_equal_the_filtered_full_list() -> None:
+    tokenizer = Tokenizer()
+    text = normalize("東京に行きました。ＭＡＲＳへ行った。𩸽を食べる人たち、食べた?")
+    every = tokenizer.term_spans(text)
+    for wanted in ({"行く"}, {"東京", "mars"}, {"𩸽", "食べる"}, {"た"}, set()):
+        assert tokenizer.term_spans(text, wanted) == [span for span in every if span[0] in wanted]
+    assert [term for term, _, _ in every].count("食べる") == 2

@@ -59,5 +59,16 @@ def test_an_index_records_its_vector_kind(corpus: Path, tmp_path: Path) -> None:
     config = IndexConfig(dense=fake, vectors=VectorConfig(kind="hnsw"))
     index = HybridIndex.build(corpus, tmp_path / "index", config=config)
     assert index.info()["config"]["vectors"]["kind"] == "hnsw" and index.search("赤い惑星", k=3)
-    with pytest.raises(InputError, match="vectors.kind: 'hnsw' → 'flat'"):
+    assert index.info()["vectors"] == "hnsw"
+    with pytest.raises(InputError, match="vectors.kind: 'hnsw' → 'auto'"):
         HybridIndex.build(corpus, tmp_path / "index", config=IndexConfig(dense=fake))
+
+
+def test_auto_is_flat_for_small_indexes_and_hnsw_for_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hybridsearch.config
+
+    vectors = np.eye(8, dtype=np.float32)
+    assert VectorStore.build(vectors).kind == "flat"
+    monkeypatch.setattr(hybridsearch.config, "HNSW_FROM", 8)
+    assert VectorStore.build(vectors).kind == "hnsw" and VectorStore.build(vectors[:7]).kind == "flat"
+    assert VectorStore.build(vectors, config=VectorConfig(kind="sq8")).kind == "sq8"
