@@ -236,7 +236,7 @@ def vector_recall(count: int, queries_count: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chunks", type=int)
-    parser.add_argument("--vectors", choices=["auto", "flat", "hnsw", "sq8"], default="auto")
+    parser.add_argument("--vectors", choices=["auto", "flat", "hnsw", "sq8", "hnsw-sq8"], default="auto")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--recall", action="store_true", help="also HNSW and SQ8 overlap with exact search")

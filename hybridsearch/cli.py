@@ -41,7 +41,8 @@ vectors_option = click.option(
     "--vectors",
     type=click.Choice([kind.value for kind in VectorKind]),
     help="FAISS index: flat (exact), hnsw (approximate graph search), sq8 (exact over 8-bit vectors, a quarter "
-    "of the memory), auto (flat below 50,000 chunks, hnsw from there) [default: the index's, else auto].",
+    "of the memory), hnsw-sq8 (both), auto (flat below 50,000 chunks, hnsw below 500,000, hnsw-sq8 beyond) "
+    "[default: the index's, else auto].",
 )
 
 device_option = click.option("--device", help="Torch device for a local model: cpu, cuda, mps… [default: cpu].")

@@ -35,8 +35,11 @@ class VectorStore:
         """What this store is (`auto` resolved when it was built)."""
         import faiss
 
-        inner = faiss.downcast_index(self.index.index)
-        return VectorKind.HNSW if self._hnsw else VectorKind.SQ8 if hasattr(inner, "sq") else VectorKind.FLAT
+        inner: Any = faiss.downcast_index(self.index.index)
+        if self._hnsw is not None:
+            storage = faiss.downcast_index(inner.storage)
+            return VectorKind.HNSW_SQ8 if hasattr(storage, "sq") else VectorKind.HNSW
+        return VectorKind.SQ8 if hasattr(inner, "sq") else VectorKind.FLAT
 
     @classmethod
     def build(
@@ -54,12 +57,16 @@ class VectorStore:
         if kind is VectorKind.HNSW:
             inner = faiss.IndexHNSWFlat(dim, _HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
+        elif kind is VectorKind.HNSW_SQ8:
+            eight_bit: Any = faiss.ScalarQuantizer.QT_8bit
+            inner = faiss.IndexHNSWSQ(dim, eight_bit, _HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
         elif kind is VectorKind.SQ8:
             inner = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-            if len(vectors):
-                inner.train(vectors)
         else:
             inner = faiss.IndexFlatIP(dim)
+        if len(vectors) and not inner.is_trained:  # the 8-bit kinds learn each dimension's range
+            inner.train(vectors)
         index = faiss.IndexIDMap2(inner)
         if len(vectors):
             index.add_with_ids(vectors, ids)

@@ -33,7 +33,7 @@ def test_search_caps_k_and_handles_empty_store() -> None:
     assert len(empty.search(np.array([1, 0, 0], np.float32), 5)[1]) == 0
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "sq8"])
+@pytest.mark.parametrize("kind", ["hnsw", "sq8", "hnsw-sq8"])
 def test_approximate_kinds_find_what_exact_search_finds(kind: str, tmp_path: Path) -> None:
     """Top-10 overlap with exact search (reported; asserted only loosely, it is a quality figure)."""
     rng = np.random.default_rng(1)
@@ -71,4 +71,6 @@ def test_auto_is_flat_for_small_indexes_and_hnsw_for_large(monkeypatch: pytest.M
     assert VectorStore.build(vectors).kind == "flat"
     monkeypatch.setattr(hybridsearch.config, "HNSW_FROM", 8)
     assert VectorStore.build(vectors).kind == "hnsw" and VectorStore.build(vectors[:7]).kind == "flat"
+    monkeypatch.setattr(hybridsearch.config, "HNSW_SQ8_FROM", 8)
+    assert VectorStore.build(vectors).kind == "hnsw-sq8"
     assert VectorStore.build(vectors, config=VectorConfig(kind="sq8")).kind == "sq8"
