@@ -23,6 +23,7 @@ from hybridsearch.chunking import model_input
 from hybridsearch.config import DenseConfig, Precision
 from hybridsearch.embedded import DOCUMENT_PROMPT, ensure_embedded_model
 from hybridsearch.encoders import EmbeddedEncoder, cpu_has_bf16
+from hybridsearch.textnorm import normalize
 
 DEV = [Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / n / "dev" for n in ("jsquad", "jaquad")]
 
@@ -44,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     from sentence_transformers import SentenceTransformer
 
-    texts = sample(args.passages)
+    texts = [normalize(text) for text in sample(args.passages)]  # what the encoder is given, for both
     plain = SentenceTransformer(str(ensure_embedded_model()), device="cpu")
     ours = EmbeddedEncoder(DenseConfig(precision=args.precision))
     plain.encode(texts[:8], prompt=DOCUMENT_PROMPT)

@@ -213,7 +213,7 @@ def bm25_baselines(index_dir: Path, count: int) -> dict[str, float]:
 
 
 def vector_recall(count: int, queries_count: int) -> dict[str, float]:
-    """Top-10 / top-100 overlap of HNSW (as `auto` builds it) and SQ8 with exact search, real queries."""
+    """Top-10 / top-100 overlap of the approximate kinds with exact search, real queries."""
     from hybridsearch.config import VectorKind
     from hybridsearch.vectors import VectorStore
 
@@ -222,7 +222,7 @@ def vector_recall(count: int, queries_count: int) -> dict[str, float]:
     query_vectors = encoder.encode_queries(queries(queries_count))
     exact = VectorStore.build(vectors, config=VectorConfig(kind=VectorKind.FLAT))
     found = {}
-    for kind in (VectorKind.HNSW, VectorKind.SQ8):
+    for kind in (VectorKind.HNSW, VectorKind.SQ8, VectorKind.HNSW_SQ8):
         store = VectorStore.build(vectors, config=VectorConfig(kind=kind))
         for depth in (10, 100):
             overlap = [
@@ -240,8 +240,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--recall", action="store_true", help="also HNSW and SQ8 overlap with exact search")
+    parser.add_argument("--recall-only", action="store_true", help="only that (no index is built)")
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)  # the RSS subprocess
     args = parser.parse_args(argv)
+    if args.recall_only:
+        print(json.dumps({"chunks": args.chunks, **vector_recall(args.chunks, args.queries)}, indent=2))
+        return
     index_dir = build(args.chunks, args.vectors)
     if args.measure_only:
         print(json.dumps(measure_queries(index_dir, args.queries)))

@@ -112,7 +112,7 @@ class Encoder(Protocol):
         ...
 
     def encode_documents(
-        self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = 16, progress: Progress | None = None
     ) -> np.ndarray:
         """L2-normalised float32 vectors, one row per document chunk (document prompt applied)."""
         ...
@@ -153,7 +153,7 @@ class SentenceTransformerEncoder:
         return self._encode([normalize(t) for t in texts], self.spec.query_prompt, batch_size=32)
 
     def encode_documents(
-        self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = 16, progress: Progress | None = None
     ) -> np.ndarray:
         normalized = [normalize(t) for t in texts]
         # encode() sorts each call's texts by length; calls of many batches keep that benefit
@@ -233,7 +233,7 @@ class EmbeddedEncoder:
         return self._documents
 
     def encode_documents(
-        self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = 16, progress: Progress | None = None
     ) -> np.ndarray:
         return self.documents.encode_documents(texts, batch_size, progress)
 

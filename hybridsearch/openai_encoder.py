@@ -81,7 +81,7 @@ class OpenAIEncoder:
         return self._embed([self.spec.query_prompt + normalize(t) for t in texts], "query")
 
     def encode_documents(
-        self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = 16, progress: Progress | None = None
     ) -> np.ndarray:
         prompt = self.spec.document_prompt
         parts = []
