@@ -201,7 +201,7 @@ class VectorConfig:
     """The FAISS index kind; `ef_search` is HNSW's search breadth (raised to the candidate depth when lower)."""
 
     kind: VectorKind = VectorKind.AUTO
-    ef_search: int = 128
+    ef_search: int = 512
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", VectorKind.parse(self.kind))
