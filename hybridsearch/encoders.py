@@ -33,6 +33,7 @@ __all__ = [
     "load_encoder",
     "resolve_model_name",
     "truncate",
+    "unit_rows",
 ]
 
 
@@ -180,9 +181,7 @@ class SentenceTransformerEncoder:
         vectors = self.model.encode(
             texts, prompt=prompt, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False
         )
-        full = vectors.float().cpu().numpy()  # bf16 → fp32 before normalising
-        norms = np.linalg.norm(full, axis=1, keepdims=True)
-        return truncate(full / np.where(norms > 0, norms, 1), self.spec.dim)
+        return truncate(unit_rows(vectors.float().cpu().numpy()), self.spec.dim)  # bf16 → fp32, then normalise
 
 
 class EmbeddedEncoder:
@@ -267,9 +266,14 @@ def truncate(vectors: np.ndarray, dim: int) -> np.ndarray:
     """The first `dim` components of each row, re-normalised; rows that are already `dim` wide unchanged."""
     if vectors.ndim != 2 or vectors.shape[1] <= dim:
         return np.ascontiguousarray(vectors, dtype=np.float32)
-    cut = vectors[:, :dim].astype(np.float32)
-    norms = np.linalg.norm(cut, axis=1, keepdims=True)
-    return np.ascontiguousarray(cut / np.where(norms > 0, norms, 1))
+    return unit_rows(vectors[:, :dim])
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (an all-zero row stays zero), as contiguous float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1))
 
 
 def resolve_model_name(name: str) -> str:

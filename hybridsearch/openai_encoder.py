@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .config import OPENAI_PREFIX, DenseConfig
-from .encoders import ModelSpec, Progress, truncate
+from .encoders import ModelSpec, Progress, truncate, unit_rows
 from .errors import HybridSearchError, InputError, ModelMismatchError
 from .textnorm import normalize
 from .version import __version__
@@ -118,8 +118,7 @@ class OpenAIEncoder:
                 f"The embeddings API at {self.url} returned {width}-dimensional vectors for {self.model_name!r}; "
                 f"the index holds {self._dim}-dimensional ones. Query with the model the index was built with."
             )
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return truncate(vectors / np.where(norms > 0, norms, 1), self._dim)
+        return truncate(unit_rows(vectors), self._dim)
 
     def _post(self, body: dict[str, Any]) -> Any:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
