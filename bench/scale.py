@@ -233,6 +233,30 @@ def vector_recall(count: int, queries_count: int) -> dict[str, float]:
     return found
 
 
+def ef_sweep(index_dir: Path, count: int, queries_count: int) -> dict[str, float]:
+    """Recall against exact search and time per query of the built HNSW index at several efSearch."""
+    import faiss
+
+    from hybridsearch.vectors import VectorStore
+
+    vectors = np.load(make_corpus(count)[1], mmap_mode="r")
+    query_vectors = EmbeddedEncoder().encode_queries(queries(queries_count))
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(np.ascontiguousarray(vectors))
+    exact = flat.search(query_vectors, 100)[1]
+    del flat
+    generation = HybridIndex.open(index_dir).generation.path
+    found = {}
+    for ef in (128, 256, 512, 1024):
+        store = VectorStore.load(generation / "vectors.faiss", VectorConfig(ef_search=ef))
+        started = time.perf_counter()
+        ids = [store.search(q, 100)[1] for q in query_vectors]
+        found[f"ef{ef}_ms"] = (time.perf_counter() - started) / len(ids) * 1000
+        found[f"ef{ef}_recall@10"] = float(np.mean([len(set(a[:10]) & set(b[:10])) / 10 for a, b in zip(ids, exact)]))
+        found[f"ef{ef}_recall@100"] = float(np.mean([len(set(a) & set(b)) / 100 for a, b in zip(ids, exact)]))
+    return found
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chunks", type=int)
@@ -241,12 +265,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--recall", action="store_true", help="also HNSW and SQ8 overlap with exact search")
     parser.add_argument("--recall-only", action="store_true", help="only that (no index is built)")
+    parser.add_argument("--ef-sweep", action="store_true", help="recall and time of the built HNSW by efSearch")
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)  # the RSS subprocess
     args = parser.parse_args(argv)
     if args.recall_only:
         print(json.dumps({"chunks": args.chunks, **vector_recall(args.chunks, args.queries)}, indent=2))
         return
     index_dir = build(args.chunks, args.vectors)
+    if args.ef_sweep:
+        print(json.dumps(ef_sweep(index_dir, args.chunks, args.queries), indent=2))
+        return
     if args.measure_only:
         print(json.dumps(measure_queries(index_dir, args.queries)))
         return
