@@ -190,7 +190,7 @@ class VectorKind(_Choice):
 
 
 #: `VectorKind.AUTO` builds HNSW from this many chunks on: an exact scan of 100k vectors takes about
-#: 14 ms on two cores, HNSW under 1 ms with 97.6 % of the exact top 10 (bench/README.md).
+#: 14 ms on two cores, HNSW about 1.4 ms with 98.6 % of the exact top 10 (bench/README.md).
 HNSW_FROM = 50_000
 #: …and HNSW over 8-bit vectors from this many on: float32 vectors alone would take 1.5 GB at 1M chunks.
 HNSW_SQ8_FROM = 500_000
