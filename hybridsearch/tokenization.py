@@ -118,7 +118,7 @@ def count_terms(
     if len(texts) < PARALLEL_MIN_TEXTS or workers < 2:
         tokenizer, counted = Tokenizer(config), []
         for batch in batches:
-            counted += [Counter(tokenizer.document_terms(text)) for text in batch]
+            counted += _counts(tokenizer, batch)
             if progress:
                 progress(len(batch))
         return counted
@@ -145,4 +145,8 @@ def _start_worker(config: TokenizerConfig) -> None:
 
 def _count_batch(texts: Sequence[str]) -> list[Counter[str]]:
     assert _worker_tokenizer is not None
-    return [Counter(_worker_tokenizer.document_terms(text)) for text in texts]
+    return _counts(_worker_tokenizer, texts)
+
+
+def _counts(tokenizer: Tokenizer, texts: Sequence[str]) -> list[Counter[str]]:
+    return [Counter(tokenizer.document_terms(text)) for text in texts]
