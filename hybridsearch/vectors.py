@@ -1,5 +1,5 @@
 """Dense vectors in FAISS, keyed by chunk id: inner product over L2-normalised vectors, exact (`flat`,
-`sq8`: 8-bit scalar-quantised) or approximate (`hnsw`)."""
+`sq8`: 8-bit scalar-quantised) or approximate (`hnsw`, `hnsw-sq8`)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from .config import VectorConfig, VectorKind
 __all__ = ["VectorStore"]
 
 _HNSW_LINKS = 32
-_PARALLEL_SCAN_MIN = 30_000
 _HNSW_EF_CONSTRUCTION = 80
+_PARALLEL_SCAN_MIN = 30_000
 
 
 class VectorStore:
@@ -27,19 +27,14 @@ class VectorStore:
 
         self.index = index
         self.config = config or VectorConfig()
-        inner = faiss.downcast_index(index.index)
+        inner: Any = faiss.downcast_index(index.index)
         self._hnsw: Any = inner.hnsw if hasattr(inner, "hnsw") else None
-
-    @property
-    def kind(self) -> VectorKind:
-        """What this store is (`auto` resolved when it was built)."""
-        import faiss
-
-        inner: Any = faiss.downcast_index(self.index.index)
+        self.kind: VectorKind  # what this store is (`auto` resolved when it was built)
         if self._hnsw is not None:
-            storage = faiss.downcast_index(inner.storage)
-            return VectorKind.HNSW_SQ8 if hasattr(storage, "sq") else VectorKind.HNSW
-        return VectorKind.SQ8 if hasattr(inner, "sq") else VectorKind.FLAT
+            eight_bit = hasattr(faiss.downcast_index(inner.storage), "sq")
+            self.kind = VectorKind.HNSW_SQ8 if eight_bit else VectorKind.HNSW
+        else:
+            self.kind = VectorKind.SQ8 if hasattr(inner, "sq") else VectorKind.FLAT
 
     @classmethod
     def build(
