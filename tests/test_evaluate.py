@@ -3,6 +3,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import FAKE_MODEL
 
 from hybridsearch import HybridIndex, IndexConfig
@@ -24,6 +26,29 @@ def test_metrics_by_hand() -> None:
         "recall@100": 1.0,
         "map@100": pytest.approx(1 / 11),
     }
+
+
+@given(
+    ranked=st.lists(st.sampled_from([f"d{i}" for i in range(150)]), max_size=120, unique=True),
+    grades=st.dictionaries(st.sampled_from([f"d{i}" for i in range(160)]), st.integers(1, 3), min_size=1, max_size=15),
+)
+@settings(max_examples=300, deadline=None)
+def test_metrics_agree_with_trec_eval(ranked: list[str], grades: dict[str, int]) -> None:
+    """Every metric equals trec_eval's (through pytrec_eval) on random rankings and graded judgements."""
+    import pytrec_eval
+
+    # trec_eval orders a run by score, so the ranking becomes descending scores; MRR@10 is
+    # trec_eval's reciprocal rank of the run cut at 10
+    run = {doc: float(len(ranked) - i) for i, doc in enumerate(ranked)}
+    measures = {"ndcg_cut.10", "recall.10,100", "map_cut.100", "recip_rank"}
+    full = pytrec_eval.RelevanceEvaluator({"q": grades}, measures).evaluate({"q": run})["q"]
+    cut = pytrec_eval.RelevanceEvaluator({"q": grades}, {"recip_rank"}).evaluate({"q": dict(list(run.items())[:10])})
+    ours = score_ranking(ranked, grades)
+    assert ours["ndcg@10"] == pytest.approx(full["ndcg_cut_10"], abs=1e-9)
+    assert ours["recall@10"] == pytest.approx(full["recall_10"], abs=1e-9)
+    assert ours["recall@100"] == pytest.approx(full["recall_100"], abs=1e-9)
+    assert ours["map@100"] == pytest.approx(full["map_cut_100"], abs=1e-9)
+    assert ours["mrr@10"] == pytest.approx(cut.get("q", {}).get("recip_rank", 0.0), abs=1e-9)
 
 
 def write_beir(root: Path) -> Path:
