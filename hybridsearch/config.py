@@ -113,6 +113,7 @@ class TokenizerConfig:
 
     term_form: TermForm = TermForm.BASE
     drop_question_words: bool = True
+    word_pairs: bool = True  # neighbouring content words also indexed as one term "A B"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "term_form", TermForm.parse(self.term_form))
@@ -122,8 +123,8 @@ class TokenizerConfig:
 class BM25Config:
     """BM25 parameters: term-frequency saturation `k1`, length normalisation `b`, IDF variant."""
 
-    k1: float = 1.5
-    b: float = 0.75
+    k1: float = 0.9
+    b: float = 0.4
     variant: BM25Variant = BM25Variant.LUCENE
 
     def __post_init__(self) -> None:
@@ -252,8 +253,16 @@ class IndexConfig:
         unknown = set(data) - known
         if unknown:
             raise InputError(f"Unknown index config keys: {sorted(unknown)}.")
-        values = {key: parts[key](**value) if key in parts else value for key, value in data.items()}
+        values = {
+            key: parts[key](**{**_BEFORE_ADDED.get(key, {}), **value}) if key in parts else value
+            for key, value in data.items()
+        }
         return cls(**values)
+
+
+#: Settings added after the first indexes were written, with the value those indexes were built with
+#: (a manifest without the key describes such an index).
+_BEFORE_ADDED: dict[str, dict[str, Any]] = {"tokenizer": {"word_pairs": False}}
 
 
 def check_alpha(alpha: float) -> float:

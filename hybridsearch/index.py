@@ -25,7 +25,7 @@ from .loaders import PathArg, Warn
 from .schema import Hit
 from .store import Generation, open_generation, stored_config, verify_files
 from .textnorm import normalize_with_offsets
-from .tokenization import Tokenizer
+from .tokenization import PAIR_SEPARATOR, Tokenizer
 
 __all__ = ["Candidates", "EXHAUSTIVE_LIMIT", "HybridIndex", "candidate_depth"]
 
@@ -224,10 +224,10 @@ class HybridIndex:
         return hits
 
     def _highlights(self, text: str, offset: int, terms: Sequence[str]) -> tuple[tuple[int, int], ...]:
-        """Source spans of the words of `text` whose BM25 term is one of `terms`."""
+        """Source spans of the words of `text` whose BM25 term is one of `terms` (or half of a word pair)."""
         if not terms:
             return ()
-        wanted = set(terms)
+        wanted = {word for term in terms for word in term.split(PAIR_SEPARATOR)}
         normalized = normalize_with_offsets(text)
         spans = []
         for _, start, end in self.tokenizer.term_spans(normalized.text, wanted):

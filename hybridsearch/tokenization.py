@@ -3,9 +3,18 @@
 The text is normalised (`textnorm`), tagged, and content words are kept: particles (助詞),
 auxiliaries (助動詞), symbols and whitespace are dropped, except unknown tokens that contain a
 letter (rare kanji such as 𩸽, which unidic-lite would otherwise file under symbols). The term
-is the surface form, UniDic's orthographic base form, or its lemma (`TermForm`). A query whose
-words are all filtered out (say 「ですか?」) falls back to its unfiltered terms, so a BM25 query
-is never empty.
+is the surface form, UniDic's orthographic base form, or its lemma (`TermForm`).
+
+Word pairs (`TokenizerConfig.word_pairs`): each two content words that follow each other with
+only particles or auxiliaries between them are also one term, "A B" (a space never occurs inside
+a MeCab word). MeCab cuts text into short units, so a compound (日本共産党 → 日本 / 共産 / 党), a
+katakana name it does not know (サラザール → サラ / ザール) and a phrase with の (火星の衛星) all
+come apart; the pair terms let a passage that keeps those words together outscore one that merely
+contains them. Punctuation and symbols end a run, so no pair spans two sentences or clauses; the
+middle dot of a name does not (ジョン・ニーダム → "ジョン ニーダム").
+
+A query whose words are all filtered out (say 「ですか?」) falls back to its unfiltered terms, so
+a BM25 query is never empty.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from .textnorm import normalize
 if TYPE_CHECKING:
     import fugashi
 
-__all__ = ["DROPPED_POS", "PARALLEL_MIN_TEXTS", "QUESTION_WORDS", "Tokenizer", "count_terms"]
+__all__ = ["DROPPED_POS", "PAIR_SEPARATOR", "PARALLEL_MIN_TEXTS", "QUESTION_WORDS", "Tokenizer", "count_terms"]
 
 #: From this many texts on, `count_terms` tags in one process per CPU core.
 PARALLEL_MIN_TEXTS = 4000
@@ -31,6 +40,12 @@ _BATCH = 500
 
 #: UniDic top-level parts of speech that never become BM25 terms.
 DROPPED_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"})
+#: Of those, the ones that end a run of words (no word pair spans them).
+_BREAKING_POS = frozenset({"補助記号", "記号", "空白"})
+#: The middle dot joins the parts of a name (ジョン・ニーダム), so it does not end a run of words.
+_NAME_DOT = "・"
+#: Joins the two words of a word-pair term.
+PAIR_SEPARATOR = " "
 
 #: Words that make a query a question (何, 誰, いつ…): they say what is asked, not what it is about.
 QUESTION_WORDS = frozenset(
@@ -58,16 +73,35 @@ class Tokenizer:
         return self._tagger
 
     def document_terms(self, text: str) -> list[str]:
-        """Content-word terms of a document chunk (may be empty)."""
-        return [term for term, content in self._tagged(text) if content]
+        """Content-word terms of a document chunk, then its word pairs (may be empty)."""
+        return self._terms(self._tagged(text))
 
     def query_terms(self, text: str) -> list[str]:
-        """Content-word terms of a query (question words dropped), or all its terms when none is left."""
+        """Content-word terms of a query (question words dropped) and its word pairs, or all its
+        words when no content word is left."""
         if not text.strip():
             raise EmptyQueryError("The query is empty; give some words to search for.")
         tagged = self._tagged(text)
-        drop = QUESTION_WORDS if self.config.drop_question_words else frozenset()
-        return [term for term, content in tagged if content and term not in drop] or [term for term, _ in tagged]
+        if self.config.drop_question_words:
+            # a dropped question word joins its neighbours: 火星の何の衛星 → 火星 衛星
+            kept = [word for word in tagged if not (word[1] and word[0] in QUESTION_WORDS)]
+        else:
+            kept = tagged
+        return self._terms(kept) or [term for term, _, _ in tagged]
+
+    def _terms(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
+        words = [term for term, content, _ in tagged if content]
+        if not self.config.word_pairs:
+            return words
+        pairs, previous = [], None
+        for term, content, breaks in tagged:
+            if breaks:
+                previous = None
+            elif content:
+                if previous is not None:
+                    pairs.append(f"{previous}{PAIR_SEPARATOR}{term}")
+                previous = term
+        return words + pairs
 
     def term_spans(self, normalized: str, wanted: Collection[str] | None = None) -> list[tuple[str, int, int]]:
         """(term, start, end) of every content word of already-normalised text, offsets into it; with
@@ -80,33 +114,36 @@ class Tokenizer:
             position += len(word.white_space)
             end = position + len(word.surface)
             if wanted is None or (probe and (word.surface in wanted or probe.search(word.feature_raw))):
-                term, content = _analyse(word, form)
+                term, content, _ = _analyse(word, form)
                 if content and (wanted is None or term in wanted):
                     spans.append((term, position, end))
             position = end
         return spans
 
-    def _tagged(self, text: str) -> list[tuple[str, bool]]:
-        """(term, is a content word) for each MeCab token."""
+    def _tagged(self, text: str) -> list[tuple[str, bool, bool]]:
+        """(term, is a content word, ends a run of words) for each MeCab token."""
         form = self.config.term_form
         return [_analyse(word, form) for word in self.tagger(normalize(text))]
 
 
-def _analyse(word: Any, form: TermForm) -> tuple[str, bool]:
-    """(term, is a content word) of one MeCab token; its feature record is parsed once."""
+def _analyse(word: Any, form: TermForm) -> tuple[str, bool, bool]:
+    """(term, is a content word, ends a run of words) of one MeCab token; its features are parsed once."""
     surface: str = word.surface
+    feature = word.feature
+    pos = feature.pos1 or ""
     if word.is_unk:
         # unidic-lite tags unknown characters outside its dictionary, such as the rare kanji 𩸽 or the
         # 𠮷 of 𠮷野家, as symbols (補助記号); an unknown token with a letter in it is kept as a word
-        return surface, any(ch.isalpha() for ch in surface) or (word.feature.pos1 or "") not in DROPPED_POS
-    feature = word.feature
-    content = (feature.pos1 or "") not in DROPPED_POS
+        content = any(ch.isalpha() for ch in surface) or pos not in DROPPED_POS
+        return surface, content, not content and pos in _BREAKING_POS
+    content = pos not in DROPPED_POS
+    breaks = pos in _BREAKING_POS and surface != _NAME_DOT
     if form is TermForm.SURFACE:
-        return surface, content
+        return surface, content, breaks
     value = feature.orthBase if form is TermForm.BASE else feature.lemma
     if not value or value == "*":
-        return surface, content
-    return (_LOANWORD_GLOSS.sub("", value) if form is TermForm.LEMMA else value), content
+        return surface, content, breaks
+    return (_LOANWORD_GLOSS.sub("", value) if form is TermForm.LEMMA else value), content, breaks
 
 
 def count_terms(

@@ -29,7 +29,7 @@ def test_okapi_equals_rank_bm25(corpus: list[list[str]], query: list[str], k1: f
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
 
 
-def naive_lucene(corpus: list[list[str]], query: list[str], k1: float = 1.5, b: float = 0.75) -> list[float]:
+def naive_lucene(corpus: list[list[str]], query: list[str], k1: float = 0.9, b: float = 0.4) -> list[float]:
     n = len(corpus)
     avg = sum(map(len, corpus)) / n or 1.0
     scores = []

@@ -102,7 +102,7 @@ def test_query_json_has_every_field(index_dir: Path) -> None:
         "matched_terms",
     ):
         assert key in hit
-    assert hit["title"] == "火星" and hit["matched_terms"] == ["赤い", "惑星"]
+    assert hit["title"] == "火星" and hit["matched_terms"] == ["赤い", "惑星", "赤い 惑星"]
 
 
 def test_index_location_from_environment(index_dir: Path) -> None:

@@ -3,9 +3,9 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import FAKE_MODEL
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import FAKE_MODEL
 
 from hybridsearch import HybridIndex, IndexConfig
 from hybridsearch.config import LoaderConfig

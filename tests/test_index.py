@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from conftest import FAKE_MODEL, FakeEncoder
 
-from hybridsearch import HybridIndex
+from hybridsearch import HybridIndex, IndexConfig
 from hybridsearch.errors import EmptyQueryError, IndexFormatError, IndexNotFoundError, InputError, ModelMismatchError
 from hybridsearch.store import POINTER
 
@@ -13,7 +13,7 @@ def test_build_then_search_finds_mars(built: HybridIndex) -> None:
     hits = built.search("赤い惑星は?", k=3, alpha=0.6)
     assert hits[0].title == "火星" and hits[0].path.endswith("mars.md")
     assert [h.rank for h in hits] == [1, 2, 3]
-    assert hits[0].matched_terms == ("赤い", "惑星")
+    assert hits[0].matched_terms == ("赤い", "惑星", "赤い 惑星")
     top = hits[0]
     assert top.score == pytest.approx(0.6 * top.dense_norm + 0.4 * top.bm25_norm)
     source = Path(top.path).read_text(encoding="utf-8")
@@ -172,3 +172,10 @@ def test_highlights_point_at_the_original_text(tmp_path: Path) -> None:
     assert [text[s:e] for s, e in hit.highlights] == ["ＭＡＲＳ", "行き", "行く"]  # full width kept, 行き ~ 行く
     assert hit.to_dict()["highlights"] == [list(span) for span in hit.highlights]
     assert [hit.text[s:e] for s, e in hit.chunk_highlights] == ["ＭＡＲＳ", "行き", "行く"]
+
+
+def test_manifest_without_word_pairs_describes_an_index_built_without_them() -> None:
+    stored = IndexConfig().to_dict()
+    assert IndexConfig.from_dict(stored) == IndexConfig()
+    del stored["tokenizer"]["word_pairs"]  # written before word pairs existed
+    assert IndexConfig.from_dict(stored).tokenizer.word_pairs is False

@@ -17,21 +17,39 @@ SENTENCE = "東京の赤い惑星をコンピューターで見ました。"
     ],
 )
 def test_term_forms_drop_particles_auxiliaries_and_symbols(form: str, terms: list[str]) -> None:
-    assert Tokenizer(TokenizerConfig(term_form=form)).document_terms(SENTENCE) == terms
+    assert Tokenizer(TokenizerConfig(term_form=form, word_pairs=False)).document_terms(SENTENCE) == terms
+
+
+def test_word_pairs_join_neighbouring_content_words_within_a_clause() -> None:
+    tokenizer = Tokenizer()
+    words = ["東京", "赤い", "惑星", "コンピューター", "見る"]
+    assert tokenizer.document_terms(SENTENCE) == words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+    # punctuation and symbols end a run; the middle dot of a name does not
+    assert tokenizer.document_terms("火星、金星。ジョン・ニーダム") == [
+        "火星",
+        "金星",
+        "ジョン",
+        "ニーダム",
+        "ジョン ニーダム",
+    ]
+    # the parts of a compound MeCab cuts up are paired back together
+    assert "共産 党" in tokenizer.document_terms("日本共産党")
 
 
 def test_terms_are_normalised_first() -> None:
-    assert Tokenizer().document_terms("ＭＡＲＳとｶﾀｶﾅ") == ["mars", "カタカナ"]
+    assert Tokenizer().document_terms("ＭＡＲＳとｶﾀｶﾅ") == ["mars", "カタカナ", "mars カタカナ"]
 
 
 def test_rare_kanji_unknown_to_the_dictionary_are_kept_but_emoji_are_not() -> None:
-    assert Tokenizer().document_terms("𠮷野家の🍣と𩸽を食べた😀") == ["𠮷", "野家", "𩸽", "食べる"]
+    terms = Tokenizer(TokenizerConfig(word_pairs=False)).document_terms("𠮷野家の🍣と𩸽を食べた😀")
+    assert terms == ["𠮷", "野家", "𩸽", "食べる"]
+    assert Tokenizer().document_terms("𠮷野家の🍣と𩸽を食べた😀")[4:] == ["𠮷 野家", "𩸽 食べる"]  # 🍣 ends a run
 
 
 def test_query_falls_back_to_unfiltered_terms() -> None:
     tokenizer = Tokenizer()
-    assert tokenizer.query_terms("赤い惑星は?") == ["赤い", "惑星"]
-    assert tokenizer.query_terms("ですか?") == ["です", "か", "?"]
+    assert tokenizer.query_terms("赤い惑星は?") == ["赤い", "惑星", "赤い 惑星"]
+    assert tokenizer.query_terms("ですか?") == ["です", "か", "?"]  # words only: no pairs
 
 
 @pytest.mark.parametrize("query", ["", "   ", "\n\u3000"])
@@ -41,13 +59,15 @@ def test_empty_query_is_an_error(query: str) -> None:
 
 
 def test_question_words_are_not_query_terms() -> None:
-    tokenizer = Tokenizer()
+    tokenizer = Tokenizer(TokenizerConfig(word_pairs=False))
     assert tokenizer.query_terms("日本共産党から除名された党員は誰か") == ["日本", "共産", "党", "除名", "する", "党員"]
     assert tokenizer.query_terms("マーラーは何と呼んでいたでしょう？") == ["マーラー", "呼ぶ", "いる"]
     assert tokenizer.query_terms("誰?") == ["誰", "?"]  # nothing else left: the unfiltered terms
     assert "誰" in tokenizer.document_terms("誰が来たのか")  # documents keep them
-    keep = Tokenizer(TokenizerConfig(drop_question_words=False))
+    keep = Tokenizer(TokenizerConfig(drop_question_words=False, word_pairs=False))
     assert keep.query_terms("党員は誰か") == ["党員", "誰"]
+    # a dropped question word joins its neighbours into a pair
+    assert Tokenizer().query_terms("火星の何の衛星か") == ["火星", "衛星", "火星 衛星"]
 
 
 def test_count_terms_in_worker_processes_equals_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
