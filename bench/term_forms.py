@@ -1,5 +1,7 @@
 """BM25-only nDCG@10 at document level (no chunking) for tokenizer settings, with and without title.
 
+Round 1 of the ablations: words only (no word pairs), k1 1.5, b 0.75, the settings of that time.
+
 .venv/bin/python bench/term_forms.py ../shared/bench/jsquad/dev
 """
 
@@ -10,17 +12,18 @@ import sys
 
 from hybridsearch.bm25 import BM25Index, top_k
 from hybridsearch.chunking import model_input
-from hybridsearch.config import TermForm, TokenizerConfig
+from hybridsearch.config import BM25Config, TermForm, TokenizerConfig
 from hybridsearch.evaluate import load_dataset, score_ranking
 from hybridsearch.tokenization import Tokenizer
 
+ROUND_1_BM25 = BM25Config(k1=1.5, b=0.75)
 SETTINGS = [
     *[
-        (TokenizerConfig(term_form=form, drop_question_words=False), title)
+        (TokenizerConfig(term_form=form, drop_question_words=False, word_pairs=False), title)
         for form in TermForm
         for title in (False, True)
     ],
-    (TokenizerConfig(term_form=TermForm.BASE, drop_question_words=True), True),
+    (TokenizerConfig(term_form=TermForm.BASE, drop_question_words=True, word_pairs=False), True),
 ]
 
 
@@ -33,7 +36,8 @@ def main(folder: str) -> None:
     for config, with_title in SETTINGS:
         tokenizer = Tokenizer(config)
         bm25 = BM25Index.build(
-            [tokenizer.document_terms(model_input(r["title"] if with_title else "", r["text"])) for r in records]
+            [tokenizer.document_terms(model_input(r["title"] if with_title else "", r["text"])) for r in records],
+            ROUND_1_BM25,
         )
         total = 0.0
         for query_id, text in dataset.queries.items():

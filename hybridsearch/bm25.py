@@ -13,10 +13,15 @@ summed over the query's terms (a repeated query term counts each time, as in ran
 Raw counts and lengths are stored, and with them the per-term weights computed from them when the
 index is written (IDF and average length are exact for whatever chunks the index holds). Loading
 memory-maps everything and computes nothing; a query reads only its own terms' rows.
+
+The vocabulary (with word pairs, millions of terms in a large index) is not read when an index is
+opened: a sorted array of 64-bit term hashes is memory-mapped and a term is found by binary search;
+the term strings themselves (`vocab.json`) are read only when something asks for them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -27,11 +32,73 @@ from scipy import sparse
 
 from .config import BM25Config, BM25Variant
 
-__all__ = ["BM25Index", "top_k"]
+__all__ = ["BM25Index", "Vocabulary", "top_k"]
 
 _OKAPI_EPSILON = 0.25
-_FILES = ("data.npy", "indices.npy", "indptr.npy", "doc_len.npy", "vocab.json")
+_FILES = ("data.npy", "indices.npy", "indptr.npy", "doc_len.npy")
 _WEIGHT_FILES = ("weights_data.npy", "weights_indices.npy", "weights_indptr.npy")  # terms × chunks
+_TERMS_FILE = "vocab.json"
+_HASH_FILES = ("term_hashes.npy", "term_ids_by_hash.npy")
+
+
+def _term_hash(term: str) -> int:
+    return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+class Vocabulary:
+    """Terms and their ids (ids = positions in the term list).
+
+    Built from a list, it is a dict. Loaded from disk, it is the memory-mapped sorted term hashes with
+    the id of each: a lookup hashes the term and binary-searches. A term absent from the index could
+    share a hash with one that is present (odds about n / 2**64 per term); two present terms that share
+    one are told apart by reading the term list.
+    """
+
+    def __init__(self, terms: list[str] | None = None, folder: Path | None = None) -> None:
+        self._terms = terms
+        self._folder = folder
+        self._ids = {term: i for i, term in enumerate(terms)} if terms is not None else None
+        if folder is not None:
+            self._hashes, self._by_hash = (np.load(folder / name, mmap_mode="r") for name in _HASH_FILES)
+
+    @classmethod
+    def load(cls, folder: Path) -> Vocabulary:
+        """Open a saved vocabulary; one saved without hashes (older indexes) is read whole."""
+        if all((folder / name).is_file() for name in _HASH_FILES):
+            return cls(folder=folder)
+        return cls(json.loads((folder / _TERMS_FILE).read_text(encoding="utf-8")))
+
+    def save(self, folder: Path) -> None:
+        terms = self.terms
+        (folder / _TERMS_FILE).write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+        hashes = np.fromiter((_term_hash(term) for term in terms), dtype=np.uint64, count=len(terms))
+        order = np.argsort(hashes, kind="stable")
+        np.save(folder / _HASH_FILES[0], hashes[order])
+        np.save(folder / _HASH_FILES[1], order.astype(np.int64))
+
+    @property
+    def terms(self) -> list[str]:
+        """Every term in id order (read from disk on first use when the vocabulary was loaded)."""
+        if self._terms is None:
+            assert self._folder is not None
+            self._terms = json.loads((self._folder / _TERMS_FILE).read_text(encoding="utf-8"))
+        return self._terms
+
+    def id(self, term: str) -> int | None:
+        """The id of `term`, or None when the index does not hold it."""
+        if self._ids is not None:
+            return self._ids.get(term)
+        wanted = np.uint64(_term_hash(term))
+        first = int(np.searchsorted(self._hashes, wanted, side="left"))
+        if first == len(self._hashes) or self._hashes[first] != wanted:
+            return None
+        last = int(np.searchsorted(self._hashes, wanted, side="right"))
+        if last - first == 1:
+            return int(self._by_hash[first])
+        return next((int(i) for i in self._by_hash[first:last] if self.terms[int(i)] == term), None)
+
+    def __len__(self) -> int:
+        return len(self._hashes) if self._ids is None else len(self._ids)
 
 
 class BM25Index:
@@ -40,15 +107,14 @@ class BM25Index:
     def __init__(
         self,
         tf: sparse.csr_matrix,
-        vocab: list[str],
+        vocab: Vocabulary | list[str],
         config: BM25Config | None = None,
         weights: sparse.csr_matrix | None = None,
         doc_len: np.ndarray | None = None,
     ) -> None:
         self.config = config or BM25Config()
         self.tf = tf
-        self.vocab = vocab
-        self.term_ids = {term: i for i, term in enumerate(vocab)}
+        self.vocab = vocab if isinstance(vocab, Vocabulary) else Vocabulary(vocab)
         self.doc_len = np.asarray(tf.sum(axis=1)).ravel() if doc_len is None else doc_len
         self._weights = self.computed_weights() if weights is None else weights  # terms × chunks
 
@@ -86,7 +152,8 @@ class BM25Index:
     def counts(self, chunk_id: int) -> dict[str, float]:
         """The term counts of one chunk (what `from_counts` takes back)."""
         start, end = self.tf.indptr[chunk_id], self.tf.indptr[chunk_id + 1]
-        return {self.vocab[t]: float(c) for t, c in zip(self.tf.indices[start:end].tolist(), self.tf.data[start:end])}
+        terms = self.vocab.terms
+        return {terms[t]: float(c) for t, c in zip(self.tf.indices[start:end].tolist(), self.tf.data[start:end])}
 
     @property
     def num_chunks(self) -> int:
@@ -94,7 +161,7 @@ class BM25Index:
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
         """BM25 score of every chunk for the query `terms` (unknown terms add nothing)."""
-        counts = Counter(self.term_ids[term] for term in terms if term in self.term_ids)
+        counts = Counter(i for i in map(self.vocab.id, terms) if i is not None)
         if not counts:
             return np.zeros(self.num_chunks)
         scores = np.zeros(self.num_chunks)
@@ -108,10 +175,10 @@ class BM25Index:
         """The distinct query terms that occur in a chunk, in query order."""
         row = self.tf.indices[self.tf.indptr[chunk_id] : self.tf.indptr[chunk_id + 1]]
         present = set(row.tolist())
-        return list(dict.fromkeys(t for t in terms if self.term_ids.get(t, -1) in present))
+        return list(dict.fromkeys(t for t in terms if self.vocab.id(t) in present))
 
     def save(self, folder: Path) -> None:
-        """Write the raw counts and vocabulary as `.npy` + JSON files in `folder`."""
+        """Write the raw counts, weights and vocabulary (`.npy` files and the term list as JSON) in `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "data.npy", self.tf.data)
         np.save(folder / "indices.npy", self.tf.indices)
@@ -119,13 +186,13 @@ class BM25Index:
         np.save(folder / "doc_len.npy", self.doc_len)
         for name, array in zip(_WEIGHT_FILES, (self._weights.data, self._weights.indices, self._weights.indptr)):
             np.save(folder / name, array)
-        (folder / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+        self.vocab.save(folder)
 
     @classmethod
     def load(cls, folder: Path, config: BM25Config | None = None) -> BM25Index:
         """Read what `save` wrote, memory-mapped; only shapes are checked here (`problems` checks values)."""
-        data, indices, indptr, doc_len = (np.load(folder / name, mmap_mode="r") for name in _FILES[:4])
-        vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        data, indices, indptr, doc_len = (np.load(folder / name, mmap_mode="r") for name in _FILES)
+        vocab = Vocabulary.load(folder)
         shape = (len(doc_len), len(vocab))
         if len(indptr) != shape[0] + 1 or len(data) != len(indices) or indptr[-1] != len(data):
             raise ValueError("the term counts are inconsistent")

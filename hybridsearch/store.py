@@ -3,7 +3,7 @@
     <index>/CURRENT                  name of the live generation ("gen-000003")
     <index>/gen-000003/manifest.json format_version, versions, config, model, counts, file checksums
     <index>/gen-000003/docs.sqlite   documents + chunks (text and offsets)
-    <index>/gen-000003/bm25/         raw term counts (CSR .npy), chunk lengths, vocab.json
+    <index>/gen-000003/bm25/         term counts and weights (CSR .npy), chunk lengths, vocab.json, sorted term hashes
     <index>/gen-000003/vectors.faiss FAISS index keyed by chunk id
 
 A build writes a hidden temporary folder, fsyncs it, renames it to the next generation and only

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
-from hybridsearch.bm25 import BM25Index, top_k
+from hybridsearch import bm25
+from hybridsearch.bm25 import BM25Index, Vocabulary, top_k
 from hybridsearch.config import BM25Config
 
 TERMS = st.sampled_from(["火星", "惑星", "赤い", "海", "太陽", "月", "x"])
@@ -61,9 +62,34 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     index = BM25Index.build(corpus)
     index.save(tmp_path)
     loaded = BM25Index.load(tmp_path)
-    assert loaded.vocab == index.vocab
+    assert loaded.vocab.terms == index.vocab.terms
     np.testing.assert_array_equal(loaded.scores(["惑星", "赤い"]), index.scores(["惑星", "赤い"]))
     assert loaded.matched_terms(["赤い", "惑星", "海", "赤い"], 0) == ["赤い", "惑星"]
+
+
+def test_loaded_vocabulary_finds_terms_by_hash_without_reading_the_term_list(tmp_path: Path) -> None:
+    terms = [f"語{i}" for i in range(500)] + ["火星 衛星", "𩸽"]
+    Vocabulary(terms).save(tmp_path)
+    loaded = Vocabulary.load(tmp_path)
+    assert [loaded.id(term) for term in terms] == list(range(len(terms))) and len(loaded) == len(terms)
+    assert loaded.id("海") is None and loaded.id("") is None
+    assert loaded._terms is None  # lookups never read vocab.json
+    assert loaded.terms == terms
+
+
+def test_terms_that_share_a_hash_are_told_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bm25, "_term_hash", lambda term: len(term))  # 火星 and 金星 collide
+    Vocabulary(["火星", "金星", "惑星です"]).save(tmp_path)
+    loaded = Vocabulary.load(tmp_path)
+    assert [loaded.id(t) for t in ("金星", "火星", "惑星です", "水星")] == [1, 0, 2, None]
+
+
+def test_index_saved_without_term_hashes_still_loads(tmp_path: Path) -> None:
+    index = BM25Index.build([["火星", "赤い"], ["地球"]])
+    index.save(tmp_path)
+    for name in ("term_hashes.npy", "term_ids_by_hash.npy"):
+        (tmp_path / name).unlink()
+    np.testing.assert_array_equal(BM25Index.load(tmp_path).scores(["赤い"]), index.scores(["赤い"]))
 
 
 def test_load_checks_shapes_and_problems_checks_values(tmp_path: Path) -> None:
