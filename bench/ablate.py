@@ -198,6 +198,23 @@ class NounCompounds(Retagged):
         return super()._tagged(text)
 
 
+class UnknownWordBigrams(Retagged):
+    """An unknown word (not in unidic-lite) of 3+ characters also as its character bigrams."""
+
+    def rewrite(self, word: Any, analysed: tuple[str, bool, bool]) -> tuple[str, bool, bool]:
+        term = analysed[0]
+        if word.is_unk and analysed[1] and len(term) > 2:
+            self._bigrams += [term[i : i + 2] for i in range(len(term) - 1)]
+        return analysed
+
+    def _tagged(self, text: str) -> list[tuple[str, bool, bool]]:
+        self._bigrams: list[str] = []
+        return super()._tagged(text)
+
+    def _terms(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
+        return super()._terms(tagged) + self._bigrams
+
+
 class WordTriples(Tokenizer):
     def _terms(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
         terms = super()._terms(tagged)
@@ -289,6 +306,7 @@ VARIANTS = [
     Variant("pairs only of touching words (no particle between)", PairsOfTouchingWords()),
     Variant("noun compounds instead of pairs", NounCompounds(NO_PAIRS)),
     Variant("+ word triples", WordTriples()),
+    Variant("+ character bigrams of unknown words", UnknownWordBigrams()),
     Variant("+ pairs of words one apart", SkipPairs()),
     Variant("line breaks end runs of words", LineBreaksEndRuns()),
     Variant("title twice (title weight 2)", join=lambda title, text: model_input(title, model_input(title, text))),

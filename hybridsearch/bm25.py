@@ -171,11 +171,15 @@ class BM25Index:
             scores[weights.indices[start:end]] += times * weights.data[start:end]
         return scores
 
-    def matched_terms(self, terms: Sequence[str], chunk_id: int) -> list[str]:
-        """The distinct query terms that occur in a chunk, in query order."""
-        row = self.tf.indices[self.tf.indptr[chunk_id] : self.tf.indptr[chunk_id + 1]]
-        present = set(row.tolist())
-        return list(dict.fromkeys(t for t in terms if self.vocab.id(t) in present))
+    def matched_terms(self, terms: Sequence[str], chunk_ids: Sequence[int]) -> list[list[str]]:
+        """For each chunk, the distinct query terms that occur in it, in query order."""
+        unique = list(dict.fromkeys(terms))
+        known = {term: i for term, i in zip(unique, map(self.vocab.id, unique)) if i is not None}
+        matched = []
+        for chunk_id in chunk_ids:
+            present = set(self.tf.indices[self.tf.indptr[chunk_id] : self.tf.indptr[chunk_id + 1]].tolist())
+            matched.append([term for term, i in known.items() if i in present])
+        return matched
 
     def save(self, folder: Path) -> None:
         """Write the raw counts, weights and vocabulary (`.npy` files and the term list as JSON) in `folder`."""

@@ -195,11 +195,11 @@ class HybridIndex:
         vector = self.encode_queries([query])[0] if alpha > 0 else None  # alpha = 0: no model load
         fused = self.candidates(terms, vector, candidate_depth(k, self.bm25.num_chunks)).fuse(alpha, fusion, k)
 
-        stored = self.docstore.chunks(fused.ids.tolist())
+        chunk_ids = fused.ids.tolist()
+        stored = self.docstore.chunks(chunk_ids)
         hits = []
-        for rank, i in enumerate(fused.ids.tolist()):
+        for rank, (i, matched) in enumerate(zip(chunk_ids, self.bm25.matched_terms(terms, chunk_ids))):
             chunk = stored[i]
-            matched = self.bm25.matched_terms(terms, i)
             hits.append(
                 Hit(
                     rank=rank + 1,

@@ -64,7 +64,7 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     loaded = BM25Index.load(tmp_path)
     assert loaded.vocab.terms == index.vocab.terms
     np.testing.assert_array_equal(loaded.scores(["惑星", "赤い"]), index.scores(["惑星", "赤い"]))
-    assert loaded.matched_terms(["赤い", "惑星", "海", "赤い"], 0) == ["赤い", "惑星"]
+    assert loaded.matched_terms(["赤い", "惑星", "海", "赤い"], [0, 1, 2]) == [["赤い", "惑星"], ["惑星"], []]
 
 
 def test_loaded_vocabulary_finds_terms_by_hash_without_reading_the_term_list(tmp_path: Path) -> None:
