@@ -166,14 +166,17 @@ def measure_queries(index_dir: Path, count: int) -> dict[str, float]:
         "hybrid_p50_ms": statistics.median(hybrid),
         "hybrid_p95_ms": percentile(hybrid, 0.95),
         "bm25_p50_ms": statistics.median(bm25),
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": status_mb("VmHWM"),
+        "anon_rss_mb": status_mb("RssAnon"),
     }
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across fork + exec)."""
+def status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status: VmHWM is the peak resident memory (unlike
+    ru_maxrss, not inherited across fork + exec), counting the pages of memory-mapped index files that
+    were read; RssAnon is the memory the process itself holds now."""
     with open("/proc/self/status", encoding="ascii") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+        return next(int(line.split()[1]) for line in status if line.startswith(f"{field}:")) / 1024
 
 
 def cold_query(index_dir: Path, repeats: int = 5) -> float:
