@@ -151,6 +151,11 @@ def dense_options(command: Any) -> Any:
     type=click.Choice([t.value for t in TermForm]),
     help=f"BM25 term: UniDic base form, surface form or lemma [default: {TokenizerConfig.term_form}].",
 )
+@click.option(
+    "--word-pairs/--no-word-pairs",
+    default=None,
+    help="Also index neighbouring content words as one BM25 term (日本 共産) [default: on].",
+)
 @click.option("--text-field", help=f"CSV/JSONL field with the text [default: {LoaderConfig.text_field}].")
 @click.option("--title-field", help=f"CSV/JSONL field with the title [default: {LoaderConfig.title_field}].")
 @click.option("--id-field", help=f"CSV/JSONL field with the record id [default: {LoaderConfig.id_field}].")
@@ -199,7 +204,7 @@ def _config(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | 
     parts = {
         "loader": {"text_field", "title_field", "id_field", "max_file_mb"},
         "chunk": {"chunk_size": "size", "chunk_overlap": "overlap"},
-        "tokenizer": {"term_form"},
+        "tokenizer": {"term_form", "word_pairs"},
         "vectors": {"vectors": "kind"},
         "dense": {
             "model",
@@ -311,7 +316,8 @@ def info(index_dir: Path, as_json: bool, check: bool) -> None:
         (
             "bm25",
             f"{config['bm25']['variant']}, k1={config['bm25']['k1']}, b={config['bm25']['b']}, "
-            f"terms={config['tokenizer']['term_form']}",
+            f"terms={config['tokenizer']['term_form']}"
+            + (" + word pairs" if config["tokenizer"].get("word_pairs") else ""),
         ),
         ("vectors", f"{details['vectors']} (FAISS; setting: {config['vectors']['kind']})"),
         ("default alpha", f"{config['alpha']} ({config['fusion']})"),

@@ -28,6 +28,6 @@ def test_every_option_in_the_readme_exists(command: str) -> None:
     if "[MODEL OPTIONS]" in block:
         block += model_options
     documented = set(re.findall(r"(--?[a-z][a-z-]*)", block))
-    actual = {opt for param in cli.commands[command].params for opt in param.opts}
+    actual = {opt for param in cli.commands[command].params for opt in [*param.opts, *param.secondary_opts]}
     assert documented <= actual, documented - actual
     assert {o for o in actual if o.startswith("--")} - {"--help"} <= documented
