@@ -11,7 +11,8 @@ a MeCab word). MeCab cuts text into short units, so a compound (日本共産党 
 katakana name it does not know (サラザール → サラ / ザール) and a phrase with の (火星の衛星) all
 come apart; the pair terms let a passage that keeps those words together outscore one that merely
 contains them. Punctuation and symbols end a run, so no pair spans two sentences or clauses; the
-middle dot of a name does not (ジョン・ニーダム → "ジョン ニーダム").
+middle dot of a name does not (ジョン・ニーダム → "ジョン ニーダム"), and neither does a line break,
+so a title's last word pairs with its chunk's first (measured: bench/README.md).
 
 A query whose words are all filtered out (say 「ですか?」) falls back to its unfiltered terms, so
 a BM25 query is never empty.
@@ -90,6 +91,7 @@ class Tokenizer:
         return self._terms(kept) or [term for term, _, _ in tagged]
 
     def _terms(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
+        """The content words of tagged tokens, then (with `word_pairs`) the pairs within each run."""
         words = [term for term, content, _ in tagged if content]
         if not self.config.word_pairs:
             return words
