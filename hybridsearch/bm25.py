@@ -54,10 +54,13 @@ class Vocabulary:
     one are told apart by reading the term list.
     """
 
-    def __init__(self, terms: list[str] | None = None, folder: Path | None = None) -> None:
+    def __init__(
+        self, terms: list[str] | None = None, folder: Path | None = None, ids: dict[str, int] | None = None
+    ) -> None:
+        """From `terms` (with `ids`, their term → position dict when the caller has it), or from `folder`."""
         self._terms = terms
         self._folder = folder
-        self._ids = {term: i for i, term in enumerate(terms)} if terms is not None else None
+        self._ids = ids if ids is not None or terms is None else {term: i for i, term in enumerate(terms)}
         if folder is not None:
             self._hashes, self._by_hash = (np.load(folder / name, mmap_mode="r") for name in _HASH_FILES)
 
@@ -147,7 +150,7 @@ class BM25Index:
             shape=(len(rows), len(term_ids)),
         )
         tf.sort_indices()
-        return cls(tf, list(term_ids), config)
+        return cls(tf, Vocabulary(list(term_ids), ids=term_ids), config)
 
     def counts(self, chunk_id: int) -> dict[str, float]:
         """The term counts of one chunk (what `from_counts` takes back)."""
