@@ -45,6 +45,10 @@ def _term_hash(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+def _read_terms(folder: Path) -> list[str]:
+    return json.loads((folder / _TERMS_FILE).read_text(encoding="utf-8"))
+
+
 class Vocabulary:
     """Terms and their ids (ids = positions in the term list).
 
@@ -69,7 +73,7 @@ class Vocabulary:
         """Open a saved vocabulary; one saved without hashes (older indexes) is read whole."""
         if all((folder / name).is_file() for name in _HASH_FILES):
             return cls(folder=folder)
-        return cls(json.loads((folder / _TERMS_FILE).read_text(encoding="utf-8")))
+        return cls(_read_terms(folder))
 
     def save(self, folder: Path) -> None:
         terms = self.terms
@@ -84,7 +88,7 @@ class Vocabulary:
         """Every term in id order (read from disk on first use when the vocabulary was loaded)."""
         if self._terms is None:
             assert self._folder is not None
-            self._terms = json.loads((self._folder / _TERMS_FILE).read_text(encoding="utf-8"))
+            self._terms = _read_terms(self._folder)
         return self._terms
 
     def id(self, term: str) -> int | None:
