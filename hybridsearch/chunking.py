@@ -36,6 +36,15 @@ def model_input(title: str, text: str) -> str:
     return f"{title}\n{text}" if title else text
 
 
+def sentence_inputs(title: str, text: str) -> list[str]:
+    """What the encoder sees for each sentence of a chunk: title + sentence; none for a chunk of one
+    sentence (the chunk is its sentence). A line that only repeats the title (a Markdown heading) is
+    no sentence: every sentence input starts with the title already."""
+    sentences = [text[start:end].strip() for start, end in split_sentences(text)]
+    sentences = [sentence for sentence in sentences if sentence and sentence.lstrip("#").strip() != title]
+    return [model_input(title, sentence) for sentence in sentences] if len(sentences) > 1 else []
+
+
 def split_sentences(text: str) -> list[Span]:
     """Spans `[start, end)` that cover `text` in order, one per sentence."""
     spans: list[Span] = []

@@ -151,6 +151,7 @@ class DenseConfig:
     `trust_remote_code` lets a model folder run its own Python modules. `precision` is the number
     format a local model runs in (not part of what the vectors are: bf16 and fp32 agree to 0.99997).
     `api_base`, `api_key_env` and `send_input_type` apply to `openai:NAME` models only.
+    `sentences` also encodes each sentence of a chunk, for the best-sentence share of its score (`vectors`).
     """
 
     model: str = DEFAULT_MODEL
@@ -163,6 +164,7 @@ class DenseConfig:
     api_base: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     send_input_type: bool = False
+    sentences: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "precision", Precision.parse(self.precision))
@@ -174,8 +176,8 @@ class DenseConfig:
             raise InputError(f"--api-base and --send-input-type apply to {OPENAI_PREFIX}NAME models only.")
 
     def shapes_vectors(self) -> dict[str, Any]:
-        """The settings that change the stored vectors (model, dim, prompts, trust flag, input_type)."""
-        keys = ("model", "dim", "query_prompt", "document_prompt", "trust_remote_code", "send_input_type")
+        """The settings that change the stored vectors (model, dim, prompts, trust flag, input_type, sentences)."""
+        keys = ("model", "dim", "query_prompt", "document_prompt", "trust_remote_code", "send_input_type", "sentences")
         return {key: getattr(self, key) for key in keys}
 
 
@@ -262,7 +264,7 @@ class IndexConfig:
 
 #: Settings added after the first indexes were written, with the value those indexes were built with
 #: (a manifest without the key describes such an index).
-_BEFORE_ADDED: dict[str, dict[str, Any]] = {"tokenizer": {"word_pairs": False}}
+_BEFORE_ADDED: dict[str, dict[str, Any]] = {"tokenizer": {"word_pairs": False}, "dense": {"sentences": False}}
 
 
 def check_alpha(alpha: float) -> float:

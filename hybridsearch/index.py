@@ -66,6 +66,7 @@ class HybridIndex:
         self.model = generation.model
         self.bm25 = generation.bm25
         self.vectors = generation.vectors
+        self.sentences = generation.sentences
         self.docstore = generation.docstore
         self.tokenizer = Tokenizer(self.config.tokenizer)
         self._encoder = encoder
@@ -240,13 +241,20 @@ class HybridIndex:
         return check_vectors(self.encoder.encode_queries(queries), len(queries), self.model.dim)
 
     def candidates(self, terms: Sequence[str], vector: np.ndarray | None, depth: int) -> Candidates:
-        """Each side's top `depth` chunks for a query's BM25 terms and vector (None: no dense side)."""
+        """Each side's top `depth` chunks for a query's BM25 terms and vector (None: no dense side).
+
+        With sentence vectors, the dense side's chunks are scored again with their best sentence's
+        cosine (`SentenceVectors.mixed`) and re-ranked."""
         bm25_scores = self.bm25.scores(terms)
         bm25_ids = top_k(bm25_scores, depth)
         if vector is None:
             dense_scores, dense_ids = np.zeros(0, np.float32), np.zeros(0, np.int64)
         else:
             dense_scores, dense_ids = self.vectors.search(vector, depth)
+            if self.sentences is not None:
+                dense_scores = self.sentences.mixed(vector, dense_ids, dense_scores)
+                order = np.argsort(-dense_scores, kind="stable")
+                dense_scores, dense_ids = dense_scores[order], dense_ids[order]
         return Candidates(bm25_ids, bm25_scores[bm25_ids], dense_ids, dense_scores)
 
     def info(self) -> dict[str, Any]:

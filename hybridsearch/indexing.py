@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .bm25 import BM25Index
-from .chunking import chunk_text, model_input
+from .chunking import chunk_text, model_input, sentence_inputs
 from .config import IndexConfig
 from .encoders import Encoder, check_vectors, load_encoder, resolve_model_name
 from .errors import IndexNotFoundError, InputError, ModelMismatchError
@@ -42,7 +42,7 @@ from .store import (
     writer_lock,
 )
 from .tokenization import count_terms
-from .vectors import VectorStore
+from .vectors import SentenceVectors, VectorStore
 
 __all__ = ["IndexReport", "write_index"]
 
@@ -269,6 +269,7 @@ def _write(
 
     fresh: list[Chunk] = []
     inputs: list[str] = []
+    sentences: list[list[str]] = []  # of each fresh chunk (with `config.dense.sentences`)
     if plan.new:
         if encoder is None:
             if show_progress:
@@ -281,6 +282,8 @@ def _write(
             pieces = chunk_text(document.text, offset, config.chunk, fits=fits)
             fresh.extend(pieces)
             inputs.extend(model_input(document.title, piece.text) for piece in pieces)
+            if config.dense.sentences:
+                sentences.extend(sentence_inputs(document.title, piece.text) for piece in pieces)
     with _bar("Tokenizing", "chunks", show_progress and bool(inputs), total=len(inputs)) as bar:
         counts += count_terms(inputs, config.tokenizer, bar.update)
     bm25 = BM25Index.from_counts(counts, config.bm25)
@@ -292,18 +295,49 @@ def _write(
             encoded = encoder.encode_documents(inputs, config.dense.batch_size, progress=bar.update)
         vectors = np.concatenate([vectors, check_vectors(encoded, len(inputs), encoder.spec.dim)])
     chunks.extend(fresh)
+    sentence_store = (
+        _sentence_vectors(sentences, config, encoder, old, reused_ids, dim, show_progress)
+        if config.dense.sentences
+        else None
+    )
 
     model = (encoder.spec if encoder is not None else old.model).to_dict()  # type: ignore[union-attr]
     sources = list(dict.fromkeys([*(old.manifest.get("sources", []) if old else []), *map(str, paths)]))
     with new_generation(index_dir) as work:
         bm25.save(work / BM25_DIR)
         VectorStore.build(vectors, config=config.vectors).save(work / VECTORS)
+        if sentence_store is not None:
+            sentence_store.save(work)
         write_docstore(work / DOCSTORE, documents, chunks)
         write_manifest(work, {
             "config": config.to_dict(), "model": model, "sources": sources,
-            "counts": {"documents": len(documents), "chunks": len(chunks), "terms": len(bm25.vocab)},
+            "counts": {"documents": len(documents), "chunks": len(chunks), "terms": len(bm25.vocab),
+                       **({"sentences": len(sentence_store)} if sentence_store is not None else {})},
         })  # fmt: skip
     return len(fresh), len(reused_ids)
+
+
+def _sentence_vectors(
+    sentences: list[list[str]],
+    config: IndexConfig,
+    encoder: Encoder | None,
+    old: Generation | None,
+    reused_ids: list[int],
+    dim: int,
+    show_progress: bool,
+) -> SentenceVectors:
+    """The kept chunks' sentence vectors (from `old`), then those of the fresh chunks' `sentences`, encoded."""
+    if old is not None and old.sentences is not None:
+        vectors, counts = old.sentences.of_chunks(np.asarray(reused_ids, dtype=np.int64))
+    else:
+        vectors, counts = np.zeros((0, dim), np.float32), np.zeros(0, np.int64)
+    inputs = [sentence for chunk_sentences in sentences for sentence in chunk_sentences]
+    if inputs and encoder is not None:
+        with _bar("Encoding", "sentences", show_progress, total=len(inputs)) as bar:
+            encoded = encoder.encode_documents(inputs, config.dense.batch_size, progress=bar.update)
+        vectors = np.concatenate([vectors, check_vectors(encoded, len(inputs), encoder.spec.dim)])
+    counts = np.concatenate([counts, np.array([len(s) for s in sentences], dtype=np.int64)])
+    return SentenceVectors.build(vectors, counts, config.vectors)
 
 
 def _between_bars(warn: Warn, message: str) -> None:

@@ -5,6 +5,8 @@
     <index>/gen-000003/docs.sqlite   documents + chunks (text and offsets)
     <index>/gen-000003/bm25/         term counts and weights (CSR .npy), chunk lengths, vocab.json, sorted term hashes
     <index>/gen-000003/vectors.faiss FAISS index keyed by chunk id
+    <index>/gen-000003/sentences.faiss, sentence-starts.npy
+                                     sentence vectors and each chunk's first sentence id (`DenseConfig.sentences`)
 
 A build writes a hidden temporary folder, fsyncs it, renames it to the next generation and only
 then replaces CURRENT (write + rename, atomic on POSIX). A crash at any point leaves the previous
@@ -31,7 +33,7 @@ from .config import IndexConfig
 from .encoders import ModelSpec
 from .errors import HybridSearchError, IndexFormatError, IndexLockedError, IndexNotFoundError, InputError
 from .schema import Chunk, Document
-from .vectors import VectorStore
+from .vectors import SentenceVectors, VectorStore
 from .version import __version__
 
 __all__ = [
@@ -81,7 +83,7 @@ def live_generation(index_dir: Path) -> Path:
 
 @dataclass
 class Generation:
-    """One loaded generation: manifest, configuration, model spec and the three stores that agree."""
+    """One loaded generation: manifest, configuration, model spec and the stores that agree."""
 
     index_dir: Path
     path: Path
@@ -91,6 +93,7 @@ class Generation:
     bm25: BM25Index
     vectors: VectorStore
     docstore: DocStore
+    sentences: SentenceVectors | None  # with `DenseConfig.sentences`
 
 
 def open_generation(index_dir: Path) -> Generation:
@@ -126,18 +129,24 @@ def _open_generation(index_dir: Path) -> Generation:
     try:
         bm25 = BM25Index.load(path / BM25_DIR, config.bm25)
         vectors = VectorStore.load(path / VECTORS, config.vectors)
+        sentences = SentenceVectors.load(path) if config.dense.sentences else None
         docstore = DocStore(path / DOCSTORE)
         stored = docstore.counts()
     except (OSError, ValueError, RuntimeError, sqlite3.Error) as error:
         raise IndexFormatError(f"Index {index_dir} is damaged ({error}); {rebuild_hint(index_dir)}.") from None
     found = (stored, bm25.num_chunks, len(vectors), vectors.dim)
-    if found != (expected, expected[1], expected[1], model.dim):
+    sentence_shape = (sentences.num_chunks, sentences.store.dim) if sentences else None
+    if found != (expected, expected[1], expected[1], model.dim) or sentence_shape not in (
+        None,
+        (expected[1], model.dim),
+    ):
+        held = f", sentence vectors for {sentence_shape[0]} chunks of dim {sentence_shape[1]}" if sentence_shape else ""
         raise IndexFormatError(
             f"Index {index_dir} is inconsistent: the manifest says {expected[0]} documents, {expected[1]} chunks "
             f"of dim {model.dim}; the docstore has {stored[0]} documents, {stored[1]} chunks, BM25 {bm25.num_chunks} "
-            f"chunks, FAISS {len(vectors)} vectors of dim {vectors.dim}; {rebuild_hint(index_dir)}."
+            f"chunks, FAISS {len(vectors)} vectors of dim {vectors.dim}{held}; {rebuild_hint(index_dir)}."
         )
-    return Generation(index_dir, path, manifest, config, model, bm25, vectors, docstore)
+    return Generation(index_dir, path, manifest, config, model, bm25, vectors, docstore, sentences)
 
 
 def stored_config(index_dir: Path) -> IndexConfig | None:

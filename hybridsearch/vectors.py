@@ -1,5 +1,11 @@
 """Dense vectors in FAISS, keyed by chunk id: inner product over L2-normalised vectors, exact (`flat`,
-`sq8`: 8-bit scalar-quantised) or approximate (`hnsw`, `hnsw-sq8`)."""
+`sq8`: 8-bit scalar-quantised) or approximate (`hnsw`, `hnsw-sq8`).
+
+With sentence vectors (`DenseConfig.sentences`), every sentence of a chunk of two or more sentences
+is also encoded (title + sentence), and a chunk's dense score is the mean of its own cosine and its
+best sentence's: a chunk vector averages what all its sentences say, while a question is usually
+answered by one of them (measured: bench/README.md).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,12 @@ import numpy as np
 
 from .config import VectorConfig, VectorKind
 
-__all__ = ["VectorStore"]
+__all__ = ["SENTENCE_SHARE", "SentenceVectors", "VectorStore"]
+
+#: A chunk's dense score: (1 - SENTENCE_SHARE) × its own cosine + SENTENCE_SHARE × its best sentence's.
+SENTENCE_SHARE = 0.5
+SENTENCE_VECTORS = "sentences.faiss"
+SENTENCE_STARTS = "sentence-starts.npy"
 
 _HNSW_LINKS = 32
 _HNSW_EF_CONSTRUCTION = 80
@@ -110,6 +121,90 @@ class VectorStore:
         import faiss
 
         return cls(faiss.read_index(str(path)), config)
+
+
+class SentenceVectors:
+    """The sentence vectors of each chunk of two or more sentences, in chunk order.
+
+    Chunk `c`'s sentences have ids `starts[c]` to `starts[c + 1] - 1`; a chunk of one sentence has
+    none (its sentence is the chunk). They are scored only for a query's candidate chunks, never
+    searched on their own, so they are held exactly (flat), or in 8 bits where the chunk vectors are.
+    """
+
+    def __init__(self, store: VectorStore, starts: np.ndarray) -> None:
+        self.store = store
+        self.starts = starts
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, counts: np.ndarray, config: VectorConfig | None = None) -> SentenceVectors:
+        """Hold `vectors` (rows L2-normalised), of which chunk `c` owns the next `counts[c]` rows."""
+        starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
+        if starts[-1] != len(vectors):
+            raise ValueError(f"{len(vectors)} sentence vectors for {starts[-1]} sentences")
+        kind = (config or VectorConfig()).kind_for(len(vectors))
+        eight_bit = kind in (VectorKind.SQ8, VectorKind.HNSW_SQ8)
+        return cls(
+            VectorStore.build(vectors, config=VectorConfig(VectorKind.SQ8 if eight_bit else VectorKind.FLAT)), starts
+        )
+
+    @property
+    def num_chunks(self) -> int:
+        return len(self.starts) - 1
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def of_chunks(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stored sentence vectors of these chunks, in their order, and how many each chunk has."""
+        chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
+        counts = self.starts[chunk_ids + 1] - self.starts[chunk_ids]
+        return self.store.vectors(_ranges(self.starts[chunk_ids], counts)), counts
+
+    def mixed(self, query: np.ndarray, chunk_ids: np.ndarray, chunk_scores: np.ndarray) -> np.ndarray:
+        """The dense scores of chunks: their cosines `chunk_scores`, mixed with their best sentence's."""
+        counts = self.starts[chunk_ids + 1] - self.starts[chunk_ids]
+        owners = np.flatnonzero(counts)
+        if not len(owners):
+            return chunk_scores
+        sentence_ids = _ranges(self.starts[chunk_ids[owners]], counts[owners])
+        if 4 * len(sentence_ids) >= len(self):  # most sentences: one scan beats fetching them one by one
+            every = np.empty(len(self), np.float32)
+            scores, ids = self.store.search(query, len(self))
+            every[ids] = scores
+            similarity = every[sentence_ids]
+        else:
+            similarity = self.store.vectors(sentence_ids) @ np.asarray(query, np.float32)
+        best = np.maximum.reduceat(similarity, np.concatenate([[0], np.cumsum(counts[owners])[:-1]]))
+        mixed = np.array(chunk_scores, dtype=np.float32)
+        mixed[owners] = (1 - SENTENCE_SHARE) * mixed[owners] + SENTENCE_SHARE * best
+        return mixed
+
+    def save(self, folder: Path) -> None:
+        self.store.save(folder / SENTENCE_VECTORS)
+        np.save(folder / SENTENCE_STARTS, self.starts)
+
+    @classmethod
+    def load(cls, folder: Path) -> SentenceVectors:
+        store = VectorStore.load(folder / SENTENCE_VECTORS)
+        starts = np.load(folder / SENTENCE_STARTS)
+        if (
+            starts.ndim != 1
+            or not len(starts)
+            or starts[0] != 0
+            or starts[-1] != len(store)
+            or np.any(np.diff(starts) < 0)
+        ):
+            raise ValueError(f"{SENTENCE_STARTS} does not match the {len(store)} sentence vectors")
+        return cls(store, starts)
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """`starts[i]`, `starts[i] + 1` … (`counts[i]` numbers) for each i, concatenated."""
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return np.repeat(starts - offsets, counts) + np.arange(total, dtype=np.int64)
 
 
 @contextmanager

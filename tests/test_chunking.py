@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hybridsearch.chunking import chunk_text, split_sentences
+from hybridsearch.chunking import chunk_text, sentence_inputs, split_sentences
 from hybridsearch.config import ChunkConfig
 
 
@@ -55,3 +55,10 @@ def test_every_character_is_covered_and_chunks_are_bounded(text: str, size: int)
         assert 0 < len(chunk.text) <= size
         covered.update(range(chunk.start, chunk.end))
     assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
+
+
+def test_sentence_inputs_carry_the_title_and_skip_chunks_of_one_sentence() -> None:
+    assert sentence_inputs("火星", "火星は赤い。\n\n衛星は二つ。") == ["火星\n火星は赤い。", "火星\n衛星は二つ。"]
+    assert sentence_inputs("", "一つ目。二つ目") == ["一つ目。", "二つ目"]
+    assert sentence_inputs("火星", "火星は赤い。\n") == []  # one sentence: the chunk is its sentence
+    assert sentence_inputs("火星", "# 火星\n\n火星は赤い。") == []  # a heading that repeats the title is none

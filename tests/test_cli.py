@@ -78,6 +78,20 @@ def test_word_pairs_can_be_turned_off(corpus: Path, tmp_path: Path) -> None:
     assert changed.exit_code == 1 and "tokenizer.word_pairs: False → True" in changed.stderr
 
 
+def test_sentence_vectors_can_be_turned_off(corpus: Path, tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "idx")
+    with_them = run("index", str(corpus), "--index", str(tmp_path / "default"), "--model", FAKE_MODEL, "-q")
+    assert with_them.exit_code == 0
+    assert (
+        "flat (FAISS; setting: auto) + 6 sentence vectors\n" in run("info", "--index", str(tmp_path / "default")).stdout
+    )
+    built = run("index", str(corpus), "--index", index_dir, "--model", FAKE_MODEL, "--no-sentences", "-q")
+    assert built.exit_code == 0 and "flat (FAISS; setting: auto)\n" in run("info", "--index", index_dir).stdout
+    assert not list((tmp_path / "idx").glob("gen-*/sentences.faiss"))
+    changed = run("index", str(corpus), "--index", index_dir, "--sentences", "-q")
+    assert changed.exit_code == 1 and "dense.sentences: False → True" in changed.stderr
+
+
 def test_query_human_output(index_dir: Path) -> None:
     result = run("query", "赤い惑星は?", "--index", str(index_dir), "-k", "2")
     assert result.exit_code == 0, result.output

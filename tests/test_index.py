@@ -5,6 +5,8 @@ import pytest
 from conftest import FAKE_MODEL, FakeEncoder
 
 from hybridsearch import HybridIndex, IndexConfig
+from hybridsearch.chunking import model_input, sentence_inputs
+from hybridsearch.config import DenseConfig
 from hybridsearch.errors import EmptyQueryError, IndexFormatError, IndexNotFoundError, InputError, ModelMismatchError
 from hybridsearch.store import POINTER
 
@@ -60,6 +62,23 @@ def test_alpha_one_ranks_by_dense_similarity(built: HybridIndex) -> None:
     hits = built.search("火星は太陽から4番目の惑星", k=9, alpha=1)
     dense = [h.dense for h in hits]
     assert dense == sorted(dense, reverse=True)
+
+
+@pytest.mark.parametrize("sentences", [True, False])
+def test_dense_score_is_the_chunks_cosine_mixed_with_its_best_sentences(
+    corpus: Path, tmp_path: Path, sentences: bool
+) -> None:
+    config = IndexConfig(dense=DenseConfig(FAKE_MODEL, sentences=sentences))
+    index = HybridIndex.build(corpus, tmp_path / "idx", config=config)
+    encoder, query = FakeEncoder(), "赤い色のもとは酸化鉄"
+    hit = index.search(query, k=1, alpha=1)[0]
+    assert hit.title == "火星" and (index.sentences is not None) == sentences
+    vector = encoder.encode_queries([query])[0]
+    cosine = float(encoder.encode_documents([model_input(hit.title, hit.text)])[0] @ vector)
+    best = max(encoder.encode_documents(sentence_inputs(hit.title, hit.text)) @ vector)
+    assert len(sentence_inputs(hit.title, hit.text)) == 2
+    assert hit.dense == pytest.approx(0.5 * cosine + 0.5 * best if sentences else cosine, abs=1e-6)
+    assert index.info()["counts"].get("sentences") == (index.sentences and len(index.sentences))
 
 
 def test_rebuild_swaps_generations_and_keeps_two(corpus: Path, tmp_path: Path) -> None:
@@ -138,7 +157,9 @@ def test_newer_format_version_is_refused(built: HybridIndex) -> None:
         HybridIndex.open(built.index_dir)
 
 
-@pytest.mark.parametrize("damage", ["truncate-faiss", "delete-docstore", "garbage-manifest", "bad-pointer"])
+@pytest.mark.parametrize(
+    "damage", ["truncate-faiss", "delete-docstore", "delete-sentence-starts", "garbage-manifest", "bad-pointer"]
+)
 def test_damaged_index_gives_a_clear_error(built: HybridIndex, damage: str) -> None:
     generation = _generation(built)
     if damage == "truncate-faiss":
@@ -146,6 +167,8 @@ def test_damaged_index_gives_a_clear_error(built: HybridIndex, damage: str) -> N
         (generation / "vectors.faiss").write_bytes(data[: len(data) // 2])
     elif damage == "delete-docstore":
         (generation / "docs.sqlite").unlink()
+    elif damage == "delete-sentence-starts":
+        (generation / "sentence-starts.npy").unlink()
     elif damage == "garbage-manifest":
         (generation / "manifest.json").write_text("{not json")
     else:
@@ -174,8 +197,10 @@ def test_highlights_point_at_the_original_text(tmp_path: Path) -> None:
     assert [hit.text[s:e] for s, e in hit.chunk_highlights] == ["ＭＡＲＳ", "行き", "行く"]
 
 
-def test_manifest_without_word_pairs_describes_an_index_built_without_them() -> None:
+def test_manifest_without_newer_keys_describes_an_index_built_without_them() -> None:
     stored = IndexConfig().to_dict()
     assert IndexConfig.from_dict(stored) == IndexConfig()
     del stored["tokenizer"]["word_pairs"]  # written before word pairs existed
-    assert IndexConfig.from_dict(stored).tokenizer.word_pairs is False
+    del stored["dense"]["sentences"]  # …and before sentence vectors
+    old = IndexConfig.from_dict(stored)
+    assert old.tokenizer.word_pairs is False and old.dense.sentences is False

@@ -7,7 +7,7 @@ from conftest import FAKE_MODEL
 from hybridsearch.config import DenseConfig, IndexConfig, VectorConfig
 from hybridsearch.errors import InputError
 from hybridsearch.index import HybridIndex
-from hybridsearch.vectors import VectorStore
+from hybridsearch.vectors import SENTENCE_STARTS, SentenceVectors, VectorStore
 
 
 def test_faiss_search_equals_brute_force(tmp_path: Path) -> None:
@@ -74,3 +74,46 @@ def test_auto_is_flat_for_small_indexes_and_hnsw_for_large(monkeypatch: pytest.M
     monkeypatch.setattr(hybridsearch.config, "HNSW_SQ8_FROM", 8)
     assert VectorStore.build(vectors).kind == "hnsw-sq8"
     assert VectorStore.build(vectors, config=VectorConfig(kind="sq8")).kind == "sq8"
+
+
+def _unit_rows(rng: np.random.Generator, rows: int, dim: int = 8) -> np.ndarray:
+    vectors = rng.normal(size=(rows, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw-sq8"])
+def test_a_chunks_dense_score_is_mixed_with_its_best_sentences(kind: str, tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    counts = rng.integers(0, 4, size=40)  # chunks of 0 (one sentence: none stored) to 3 sentence vectors
+    vectors = _unit_rows(rng, int(counts.sum()))
+    SentenceVectors.build(vectors, counts, VectorConfig(kind=kind)).save(tmp_path)
+    sentences = SentenceVectors.load(tmp_path)
+    assert sentences.store.kind == ("sq8" if kind == "hnsw-sq8" else "flat")  # scored, never searched: no graph
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    query, chunk_scores = _unit_rows(rng, 1)[0], rng.uniform(size=40).astype(np.float32)
+
+    def expected(chunk: int) -> float:
+        own = vectors[starts[chunk] : starts[chunk + 1]] @ query
+        return chunk_scores[chunk] if not len(own) else 0.5 * chunk_scores[chunk] + 0.5 * own.max()
+
+    tolerance = 0.02 if kind == "hnsw-sq8" else 1e-5
+    every = np.arange(40)  # all chunks: one scan over every sentence
+    np.testing.assert_allclose(
+        sentences.mixed(query, every, chunk_scores), [expected(c) for c in every], atol=tolerance
+    )
+    few = np.array([int(np.argmax(counts)), 7])  # a few candidates: their sentences fetched one by one
+    assert 4 * counts[few].sum() < len(sentences)
+    mixed = sentences.mixed(query, few, chunk_scores[few])
+    np.testing.assert_allclose(mixed, [expected(c) for c in few], atol=tolerance)
+    held, held_counts = sentences.of_chunks(few)
+    assert held_counts.tolist() == counts[few].tolist()
+    np.testing.assert_allclose(held, np.concatenate([vectors[starts[c] : starts[c + 1]] for c in few]), atol=0.02)
+
+
+def test_sentence_starts_that_do_not_match_the_vectors_are_refused(tmp_path: Path) -> None:
+    SentenceVectors.build(np.eye(4, dtype=np.float32), np.array([2, 0, 2])).save(tmp_path)
+    np.save(tmp_path / SENTENCE_STARTS, np.array([0, 2, 2, 5]))
+    with pytest.raises(ValueError, match="does not match the 4 sentence vectors"):
+        SentenceVectors.load(tmp_path)
+    with pytest.raises(ValueError, match="3 sentence vectors for 4 sentences"):
+        SentenceVectors.build(np.eye(3, 4, dtype=np.float32), np.array([2, 2]))
