@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +22,14 @@ import numpy as np
 from scipy import sparse
 
 from hybridsearch.bm25 import BM25Index
-from hybridsearch.chunking import model_input, split_sentences
+from hybridsearch.chunking import model_input, sentence_inputs, split_sentences
 from hybridsearch.config import BM25Config, IndexConfig, LoaderConfig, TokenizerConfig
 from hybridsearch.evaluate import eval_index_dir, load_dataset, score_ranking
 from hybridsearch.fusion import RRF_K
 from hybridsearch.index import HybridIndex
 from hybridsearch.textnorm import normalize
 from hybridsearch.tokenization import PAIR_SEPARATOR, QUESTION_WORDS, Tokenizer, _analyse
+from hybridsearch.vectors import SENTENCE_SHARE
 
 ALPHAS = (0.0, 0.5, 0.6, 0.7)
 Norm = Callable[[np.ndarray], np.ndarray]
@@ -44,6 +45,7 @@ class Bench:
         index_dir = eval_index_dir(self.dataset, config)
         if HybridIndex.stored_config(index_dir) is None:
             HybridIndex.build(self.dataset.corpus, index_dir, config=config)
+        self.index_dir = index_dir
         index = HybridIndex.open(index_dir)
         documents = index.docstore.documents()
         chunks = index.docstore.all_chunks()
@@ -62,13 +64,42 @@ class Bench:
             started = time.time()
             np.save(cache, index.encode_queries(self.queries))
             print(f"encoded {len(self.queries)} queries in {time.time() - started:.0f} s", file=sys.stderr)
+        self.query_vectors = np.load(cache)
         self.chunk_vectors = index.vectors.index.reconstruct_n(0, len(chunks)).astype(np.float64)
-        self.dense = np.load(cache).astype(np.float64) @ self.chunk_vectors.T  # queries × chunks
+        self.chunk_dense = self.query_vectors.astype(np.float64) @ self.chunk_vectors.T  # queries × chunks
+        self.sentence_counts = np.zeros(len(chunks), np.int64)
+        self.dense = self.chunk_dense  # as `HybridIndex.candidates` scores every chunk of an index this size
+        if index.sentences is not None:
+            self.sentence_counts = np.diff(index.sentences.starts)
+            sentence_vectors = index.sentences.store.vectors(np.arange(len(index.sentences)))
+            self.dense = self.chunk_dense.copy()
+            for rows, best in self.best_per_chunk(lambda rows: self.query_vectors[rows] @ sentence_vectors.T):
+                block = self.dense[rows]
+                block[:, self.owners] = (1 - SENTENCE_SHARE) * block[:, self.owners] + SENTENCE_SHARE * best
+
+    @property
+    def owners(self) -> np.ndarray:
+        """The chunks that have sentence vectors (two or more sentences)."""
+        return np.flatnonzero(self.sentence_counts)
+
+    def best_per_chunk(self, scores: Callable[[slice], np.ndarray]) -> Iterator[tuple[slice, np.ndarray]]:
+        """For blocks of queries (memory), the best of `scores(rows)` (queries × sentences) per owner chunk."""
+        starts = np.concatenate([[0], np.cumsum(self.sentence_counts)])[self.owners]
+        for first in range(0, len(self.queries), 1000):
+            rows = slice(first, first + 1000)
+            yield rows, np.maximum.reduceat(scores(rows), starts, axis=1)
 
     def bm25(
         self, tokenizer: Tokenizer, config: BM25Config, texts: list[str] | None = None, join: Join = model_input
     ) -> np.ndarray:
         """BM25 score of every query against every text (default: each chunk joined to its title)."""
+        queries, weights = self.bm25_matrices(tokenizer, config, texts, join)
+        return np.asarray((queries @ weights).todense())
+
+    def bm25_matrices(
+        self, tokenizer: Tokenizer, config: BM25Config, texts: list[str] | None = None, join: Join = model_input
+    ) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+        """Queries × terms (0/1) and terms × texts (BM25 weights): their product is `bm25`."""
         texts = texts or [join(title, text) for title, text in zip(self.chunk_titles, self.chunk_texts)]
         index = BM25Index.build([tokenizer.document_terms(text) for text in texts], config)
         rows, columns = [], []
@@ -78,7 +109,7 @@ class Bench:
                     rows.append(row)
                     columns.append(term_id)
         queries = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(self.queries), len(index.vocab)))
-        return np.asarray((queries @ index.computed_weights()).todense())
+        return queries, index.computed_weights()
 
     def ndcg(self, bm25: np.ndarray, dense: np.ndarray, alpha: float, norm: Norm) -> float:
         fused = alpha * norm(dense) + (1 - alpha) * norm(bm25)
@@ -293,6 +324,23 @@ def dense_feedback(beta: float) -> Callable[[Bench, np.ndarray], tuple[np.ndarra
     return scores
 
 
+def chunk_vectors_only(bench: Bench, bm25: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The dense score without sentence vectors: the chunk's own cosine."""
+    return bm25, bench.chunk_dense
+
+
+def sentence_bm25(bench: Bench, bm25: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The BM25 side mixed with its best sentence's too, as the dense side is: ½ chunk + ½ best
+    sentence, both min-max normalised first (a sentence index scores on another scale)."""
+    sentences = [s for title, text in zip(bench.chunk_titles, bench.chunk_texts) for s in sentence_inputs(title, text)]
+    queries, weights = bench.bm25_matrices(Tokenizer(), BM25Config(), sentences)
+    mixed = minmax(bm25)
+    for rows, best in bench.best_per_chunk(lambda rows: minmax(np.asarray((queries[rows] @ weights).todense()))):
+        block = mixed[rows]
+        block[:, bench.owners] = (1 - SENTENCE_SHARE) * block[:, bench.owners] + SENTENCE_SHARE * best
+    return mixed, bench.dense
+
+
 VARIANTS = [
     Variant("words only, k1 1.5, b 0.75 (before)", Tokenizer(NO_PAIRS), OLD),
     *[
@@ -315,6 +363,8 @@ VARIANTS = [
     Variant("+ counter after a question word dropped (何年)", NoCounterAfterQuestionWord()),
     Variant("+ 0.25 × best sentence's BM25", scores=best_sentence(0.25)),
     Variant("+ dense feedback, beta 0.2", scores=dense_feedback(0.2)),
+    Variant("chunk vectors only (no sentence vectors)", scores=chunk_vectors_only),
+    Variant("+ best sentence's BM25 too (½ chunk + ½ best sentence)", scores=sentence_bm25),
     Variant("z-score instead of min-max", norm=zscore),
     Variant("mean ± 3 std (DBSF) instead of min-max", norm=three_sigma),
     Variant("RRF instead of min-max", norm=reciprocal_rank),
@@ -333,6 +383,7 @@ def main(folder: str, wanted: list[str]) -> None:
         bm25, dense = bench.bm25(variant.tokenizer, variant.bm25, join=variant.join), bench.dense
         if variant.scores:
             bm25, dense = variant.scores(bench, bm25)
+            print(f"{variant.name}: dense only {bench.ndcg(dense, dense, 1, minmax):.4f}", file=sys.stderr)
         row = [bench.ndcg(bm25, dense, alpha, variant.norm) for alpha in ALPHAS]
         print(f"| {variant.name} | " + " | ".join(f"{value:.4f}" for value in row) + " |", flush=True)
 
