@@ -71,7 +71,7 @@ class Bench:
         self.dense = self.chunk_dense  # as `HybridIndex.candidates` scores every chunk of an index this size
         if index.sentences is not None:
             self.sentence_counts = np.diff(index.sentences.starts)
-            sentence_vectors = index.sentences.store.vectors(np.arange(len(index.sentences)))
+            sentence_vectors = np.asarray(index.sentences.vectors, dtype=np.float32)
             self.dense = self.chunk_dense.copy()
             for rows, best in self.best_per_chunk(lambda rows: self.query_vectors[rows] @ sentence_vectors.T):
                 block = self.dense[rows]

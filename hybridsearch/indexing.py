@@ -337,7 +337,7 @@ def _sentence_vectors(
             encoded = encoder.encode_documents(inputs, config.dense.batch_size, progress=bar.update)
         vectors = np.concatenate([vectors, check_vectors(encoded, len(inputs), encoder.spec.dim)])
     counts = np.concatenate([counts, np.array([len(s) for s in sentences], dtype=np.int64)])
-    return SentenceVectors.build(vectors, counts, config.vectors)
+    return SentenceVectors.build(vectors, counts)
 
 
 def _between_bars(warn: Warn, message: str) -> None:

@@ -5,8 +5,8 @@
     <index>/gen-000003/docs.sqlite   documents + chunks (text and offsets)
     <index>/gen-000003/bm25/         term counts and weights (CSR .npy), chunk lengths, vocab.json, sorted term hashes
     <index>/gen-000003/vectors.faiss FAISS index keyed by chunk id
-    <index>/gen-000003/sentences.faiss, sentence-starts.npy
-                                     sentence vectors and each chunk's first sentence id (`DenseConfig.sentences`)
+    <index>/gen-000003/sentence-vectors.npy, sentence-starts.npy
+                                     float16 sentence vectors, each chunk's first row (`DenseConfig.sentences`)
 
 A build writes a hidden temporary folder, fsyncs it, renames it to the next generation and only
 then replaces CURRENT (write + rename, atomic on POSIX). A crash at any point leaves the previous
@@ -135,7 +135,7 @@ def _open_generation(index_dir: Path) -> Generation:
     except (OSError, ValueError, RuntimeError, sqlite3.Error) as error:
         raise IndexFormatError(f"Index {index_dir} is damaged ({error}); {rebuild_hint(index_dir)}.") from None
     found = (stored, bm25.num_chunks, len(vectors), vectors.dim)
-    sentence_shape = (sentences.num_chunks, sentences.store.dim) if sentences else None
+    sentence_shape = (sentences.num_chunks, sentences.dim) if sentences else None
     if found != (expected, expected[1], expected[1], model.dim) or sentence_shape not in (
         None,
         (expected[1], model.dim),

@@ -22,7 +22,7 @@ __all__ = ["SENTENCE_SHARE", "SentenceVectors", "VectorStore"]
 
 #: A chunk's dense score: (1 - SENTENCE_SHARE) × its own cosine + SENTENCE_SHARE × its best sentence's.
 SENTENCE_SHARE = 0.5
-SENTENCE_VECTORS = "sentences.faiss"
+SENTENCE_VECTORS = "sentence-vectors.npy"
 SENTENCE_STARTS = "sentence-starts.npy"
 
 _HNSW_LINKS = 32
@@ -126,39 +126,41 @@ class VectorStore:
 class SentenceVectors:
     """The sentence vectors of each chunk of two or more sentences, in chunk order.
 
-    Chunk `c`'s sentences have ids `starts[c]` to `starts[c + 1] - 1`; a chunk of one sentence has
+    Chunk `c`'s sentences are rows `starts[c]` to `starts[c + 1] - 1`; a chunk of one sentence has
     none (its sentence is the chunk). They are scored only for a query's candidate chunks, never
-    searched on their own, so they are held exactly (flat), or in 8 bits where the chunk vectors are.
+    searched on their own, so they are a plain float16 `.npy`, memory-mapped: a query reads only its
+    candidates' rows (half the bytes of float32, at cosines within 0.001 of them).
     """
 
-    def __init__(self, store: VectorStore, starts: np.ndarray) -> None:
-        self.store = store
+    def __init__(self, vectors: np.ndarray, starts: np.ndarray) -> None:
+        self.vectors = vectors
         self.starts = starts
+        self._every: np.ndarray | None = None  # all rows as float32, once a query needs most of them
 
     @classmethod
-    def build(cls, vectors: np.ndarray, counts: np.ndarray, config: VectorConfig | None = None) -> SentenceVectors:
+    def build(cls, vectors: np.ndarray, counts: np.ndarray) -> SentenceVectors:
         """Hold `vectors` (rows L2-normalised), of which chunk `c` owns the next `counts[c]` rows."""
         starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
         if starts[-1] != len(vectors):
             raise ValueError(f"{len(vectors)} sentence vectors for {starts[-1]} sentences")
-        kind = (config or VectorConfig()).kind_for(len(vectors))
-        eight_bit = kind in (VectorKind.SQ8, VectorKind.HNSW_SQ8)
-        return cls(
-            VectorStore.build(vectors, config=VectorConfig(VectorKind.SQ8 if eight_bit else VectorKind.FLAT)), starts
-        )
+        return cls(np.asarray(vectors, dtype=np.float16), starts)
 
     @property
     def num_chunks(self) -> int:
         return len(self.starts) - 1
 
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
     def __len__(self) -> int:
-        return len(self.store)
+        return len(self.vectors)
 
     def of_chunks(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The stored sentence vectors of these chunks, in their order, and how many each chunk has."""
         chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
         counts = self.starts[chunk_ids + 1] - self.starts[chunk_ids]
-        return self.store.vectors(_ranges(self.starts[chunk_ids], counts)), counts
+        return np.asarray(self.vectors[_ranges(self.starts[chunk_ids], counts)], dtype=np.float32), counts
 
     def mixed(self, query: np.ndarray, chunk_ids: np.ndarray, chunk_scores: np.ndarray) -> np.ndarray:
         """The dense scores of chunks: their cosines `chunk_scores`, mixed with their best sentence's."""
@@ -166,36 +168,33 @@ class SentenceVectors:
         owners = np.flatnonzero(counts)
         if not len(owners):
             return chunk_scores
-        sentence_ids = _ranges(self.starts[chunk_ids[owners]], counts[owners])
-        if 4 * len(sentence_ids) >= len(self):  # most sentences: one scan beats fetching them one by one
-            every = np.empty(len(self), np.float32)
-            scores, ids = self.store.search(query, len(self))
-            every[ids] = scores
-            similarity = every[sentence_ids]
+        rows = _ranges(self.starts[chunk_ids[owners]], counts[owners])
+        query = np.asarray(query, dtype=np.float32)
+        if 4 * len(rows) >= len(self):  # most rows (a small index, scored exhaustively): convert them once
+            if self._every is None:
+                self._every = np.asarray(self.vectors, dtype=np.float32)
+            similarity = (self._every @ query)[rows]
         else:
-            similarity = self.store.vectors(sentence_ids) @ np.asarray(query, np.float32)
+            similarity = np.asarray(self.vectors[rows], dtype=np.float32) @ query
         best = np.maximum.reduceat(similarity, np.concatenate([[0], np.cumsum(counts[owners])[:-1]]))
         mixed = np.array(chunk_scores, dtype=np.float32)
         mixed[owners] = (1 - SENTENCE_SHARE) * mixed[owners] + SENTENCE_SHARE * best
         return mixed
 
     def save(self, folder: Path) -> None:
-        self.store.save(folder / SENTENCE_VECTORS)
+        np.save(folder / SENTENCE_VECTORS, self.vectors)
         np.save(folder / SENTENCE_STARTS, self.starts)
 
     @classmethod
     def load(cls, folder: Path) -> SentenceVectors:
-        store = VectorStore.load(folder / SENTENCE_VECTORS)
+        vectors = np.load(folder / SENTENCE_VECTORS, mmap_mode="r")
         starts = np.load(folder / SENTENCE_STARTS)
-        if (
-            starts.ndim != 1
-            or not len(starts)
-            or starts[0] != 0
-            or starts[-1] != len(store)
-            or np.any(np.diff(starts) < 0)
-        ):
-            raise ValueError(f"{SENTENCE_STARTS} does not match the {len(store)} sentence vectors")
-        return cls(store, starts)
+        if vectors.ndim != 2 or vectors.dtype != np.float16:
+            raise ValueError(f"{SENTENCE_VECTORS} is not a float16 matrix")
+        valid = starts.ndim == 1 and len(starts) and starts[0] == 0 and not np.any(np.diff(starts) < 0)
+        if not valid or starts[-1] != len(vectors):
+            raise ValueError(f"{SENTENCE_STARTS} does not match the {len(vectors)} sentence vectors")
+        return cls(vectors, starts)
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

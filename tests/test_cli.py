@@ -87,7 +87,7 @@ def test_sentence_vectors_can_be_turned_off(corpus: Path, tmp_path: Path) -> Non
     )
     built = run("index", str(corpus), "--index", index_dir, "--model", FAKE_MODEL, "--no-sentences", "-q")
     assert built.exit_code == 0 and "flat (FAISS; setting: auto)\n" in run("info", "--index", index_dir).stdout
-    assert not list((tmp_path / "idx").glob("gen-*/sentences.faiss"))
+    assert not list((tmp_path / "idx").glob("gen-*/sentence-vectors.npy"))
     changed = run("index", str(corpus), "--index", index_dir, "--sentences", "-q")
     assert changed.exit_code == 1 and "dense.sentences: False → True" in changed.stderr
 

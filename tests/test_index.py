@@ -76,8 +76,8 @@ def test_dense_score_is_the_chunks_cosine_mixed_with_its_best_sentences(
     vector = encoder.encode_queries([query])[0]
     cosine = float(encoder.encode_documents([model_input(hit.title, hit.text)])[0] @ vector)
     best = max(encoder.encode_documents(sentence_inputs(hit.title, hit.text)) @ vector)
-    assert len(sentence_inputs(hit.title, hit.text)) == 2
-    assert hit.dense == pytest.approx(0.5 * cosine + 0.5 * best if sentences else cosine, abs=1e-6)
+    assert len(sentence_inputs(hit.title, hit.text)) == 2 and abs(best - cosine) > 0.05  # the mix shows
+    assert hit.dense == pytest.approx(0.5 * cosine + 0.5 * best if sentences else cosine, abs=1e-3)  # float16
     assert index.info()["counts"].get("sentences") == (index.sentences and len(index.sentences))
 
 
