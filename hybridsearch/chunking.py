@@ -36,13 +36,30 @@ def model_input(title: str, text: str) -> str:
     return f"{title}\n{text}" if title else text
 
 
+#: A piece of a chunk shorter than this (a heading, a list item, 「はい。」) is read with the next one.
+MIN_SENTENCE_CHARS = 20
+
+
 def sentence_inputs(title: str, text: str) -> list[str]:
     """What the encoder sees for each sentence of a chunk: title + sentence; none for a chunk of one
-    sentence (the chunk is its sentence). A line that only repeats the title (a Markdown heading) is
-    no sentence: every sentence input starts with the title already."""
-    sentences = [text[start:end].strip() for start, end in split_sentences(text)]
-    sentences = [sentence for sentence in sentences if sentence and sentence.lstrip("#").strip() != title]
-    return [model_input(title, sentence) for sentence in sentences] if len(sentences) > 1 else []
+    sentence (the chunk is its sentence). Pieces shorter than `MIN_SENTENCE_CHARS` join the next
+    sentence (a short last one, the one before), which also bounds the count for list-like text. A
+    line that only repeats the title (a Markdown heading) is left out: every input starts with it."""
+    spans = [(start, end) for start, end in split_sentences(text) if _heading_free(text[start:end]) not in ("", title)]
+    sentences: list[Span] = []
+    first: int | None = None
+    for start, end in spans:
+        first = start if first is None else first
+        if len(text[first:end].strip()) >= MIN_SENTENCE_CHARS:
+            sentences.append((first, end))
+            first = None
+    if first is not None and spans:
+        sentences[-1:] = [(sentences[-1][0] if sentences else first, spans[-1][1])]
+    return [model_input(title, text[start:end].strip()) for start, end in sentences] if len(sentences) > 1 else []
+
+
+def _heading_free(piece: str) -> str:
+    return piece.strip().lstrip("#").strip()
 
 
 def split_sentences(text: str) -> list[Span]:

@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hybridsearch.chunking import chunk_text, sentence_inputs, split_sentences
+from hybridsearch.chunking import MIN_SENTENCE_CHARS, chunk_text, sentence_inputs, split_sentences
 from hybridsearch.config import ChunkConfig
 
 
@@ -58,7 +58,14 @@ def test_every_character_is_covered_and_chunks_are_bounded(text: str, size: int)
 
 
 def test_sentence_inputs_carry_the_title_and_skip_chunks_of_one_sentence() -> None:
-    assert sentence_inputs("火星", "火星は赤い。\n\n衛星は二つ。") == ["火星\n火星は赤い。", "火星\n衛星は二つ。"]
-    assert sentence_inputs("", "一つ目。二つ目") == ["一つ目。", "二つ目"]
-    assert sentence_inputs("火星", "火星は赤い。\n") == []  # one sentence: the chunk is its sentence
-    assert sentence_inputs("火星", "# 火星\n\n火星は赤い。") == []  # a heading that repeats the title is none
+    first, second = (
+        "火星は太陽から4番目の惑星で、赤い惑星と呼ばれる。",
+        "衛星はフォボスとダイモスの二つで、どちらも小さい。",
+    )
+    assert min(len(first), len(second)) >= MIN_SENTENCE_CHARS > len("## 概要")
+    assert sentence_inputs("", first + second) == [first, second]
+    # the title heading is left out; a short piece is read with the next sentence, a short tail with the one before
+    text = f"# 火星\n\n## 概要\n{first}\n\n{second}短い。"
+    assert sentence_inputs("火星", text) == [f"火星\n## 概要\n{first}", f"火星\n{second}短い。"]
+    assert sentence_inputs("火星", f"# 火星\n\n{first}") == []  # one sentence: the chunk is its sentence
+    assert sentence_inputs("", "a\nb\nc\nd") == []  # fragments make no sentence of their own

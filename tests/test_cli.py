@@ -80,11 +80,12 @@ def test_word_pairs_can_be_turned_off(corpus: Path, tmp_path: Path) -> None:
 
 def test_sentence_vectors_can_be_turned_off(corpus: Path, tmp_path: Path) -> None:
     index_dir = str(tmp_path / "idx")
+    two = "火星は太陽から4番目の惑星で、赤い惑星と呼ばれる。衛星はフォボスとダイモスの二つで、どちらも小さい。"
+    (corpus / "two-sentences.txt").write_text(two, encoding="utf-8")  # the rest are too short to have two
     with_them = run("index", str(corpus), "--index", str(tmp_path / "default"), "--model", FAKE_MODEL, "-q")
     assert with_them.exit_code == 0
-    assert (
-        "flat (FAISS; setting: auto) + 6 sentence vectors\n" in run("info", "--index", str(tmp_path / "default")).stdout
-    )
+    info = run("info", "--index", str(tmp_path / "default")).stdout
+    assert "flat (FAISS; setting: auto) + 2 sentence vectors\n" in info
     built = run("index", str(corpus), "--index", index_dir, "--model", FAKE_MODEL, "--no-sentences", "-q")
     assert built.exit_code == 0 and "flat (FAISS; setting: auto)\n" in run("info", "--index", index_dir).stdout
     assert not list((tmp_path / "idx").glob("gen-*/sentence-vectors.npy"))

@@ -68,6 +68,10 @@ def test_alpha_one_ranks_by_dense_similarity(built: HybridIndex) -> None:
 def test_dense_score_is_the_chunks_cosine_mixed_with_its_best_sentences(
     corpus: Path, tmp_path: Path, sentences: bool
 ) -> None:
+    (corpus / "planets/mars.md").write_text(
+        "# 火星\n\n火星は太陽から4番目の惑星で、赤い惑星と呼ばれる。地表の酸化鉄、つまり鉄さびが赤い色のもとだ。\n",
+        encoding="utf-8",
+    )
     config = IndexConfig(dense=DenseConfig(FAKE_MODEL, sentences=sentences))
     index = HybridIndex.build(corpus, tmp_path / "idx", config=config)
     encoder, query = FakeEncoder(), "赤い色のもとは酸化鉄"
