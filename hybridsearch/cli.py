@@ -131,7 +131,7 @@ def dense_options(command: Any) -> Any:
             "--sentences/--no-sentences",
             default=None,
             help="Also encode each sentence of a chunk; its dense score is then the mean of its own cosine and its "
-            "best sentence's (better ranking, about 1.5x the encoding time) [default: on].",
+            "best sentence's (better ranking; 2-2.5x the encoding time) [default: on].",
         ),
     ]
     for option in reversed(options):
