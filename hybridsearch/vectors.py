@@ -173,9 +173,9 @@ class SentenceVectors:
         if 4 * len(rows) >= len(self):  # most rows (a small index, scored exhaustively): convert them once
             if self._every is None:
                 self._every = np.asarray(self.vectors, dtype=np.float32)
-            similarity = (self._every @ query)[rows]
+            similarity = _dot(self._every, query)[rows]
         else:
-            similarity = np.asarray(self.vectors[rows], dtype=np.float32) @ query
+            similarity = _dot(np.asarray(self.vectors[rows], dtype=np.float32), query)
         best = np.maximum.reduceat(similarity, np.concatenate([[0], np.cumsum(counts[owners])[:-1]]))
         mixed = np.array(chunk_scores, dtype=np.float32)
         mixed[owners] = (1 - SENTENCE_SHARE) * mixed[owners] + SENTENCE_SHARE * best
@@ -195,6 +195,13 @@ class SentenceVectors:
         if not valid or starts[-1] != len(vectors):
             raise ValueError(f"{SENTENCE_STARTS} does not match the {len(vectors)} sentence vectors")
         return cls(vectors, starts)
+
+
+def _dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """`matrix @ vector` without BLAS: OpenBLAS's threads keep spinning after a product and starve
+    the query encoder's (28k sentences at 10k chunks: a search took 111 ms instead of 28 ms; without
+    BLAS the product costs 1.7 ms instead of 1.1 ms)."""
+    return np.einsum("ij,j->i", matrix, vector)
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
