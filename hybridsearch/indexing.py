@@ -46,6 +46,8 @@ from .vectors import SentenceVectors, VectorStore
 
 __all__ = ["IndexReport", "write_index"]
 
+_SENTENCE_BLOCK = 8192  # sentences encoded per call
+
 
 @dataclass(frozen=True)
 class IndexReport:
@@ -326,16 +328,23 @@ def _sentence_vectors(
     dim: int,
     show_progress: bool,
 ) -> SentenceVectors:
-    """The kept chunks' sentence vectors (from `old`), then those of the fresh chunks' `sentences`, encoded."""
+    """The kept chunks' sentence vectors (from `old`), then those of the fresh chunks' `sentences`,
+    encoded a block at a time into one float16 array (three sentences a chunk: float32 copies of
+    them all would take 4.4 GB at a million chunks)."""
     if old is not None and old.sentences is not None:
-        vectors, counts = old.sentences.of_chunks(np.asarray(reused_ids, dtype=np.int64))
+        kept, counts = old.sentences.of_chunks(np.asarray(reused_ids, dtype=np.int64))
     else:
-        vectors, counts = np.zeros((0, dim), np.float32), np.zeros(0, np.int64)
+        kept, counts = np.zeros((0, dim), np.float16), np.zeros(0, np.int64)
     inputs = [sentence for chunk_sentences in sentences for sentence in chunk_sentences]
+    vectors = np.empty((len(kept) + len(inputs), dim), np.float16)
+    vectors[: len(kept)] = kept
     if inputs and encoder is not None:
         with _bar("Encoding", "sentences", show_progress, total=len(inputs)) as bar:
-            encoded = encoder.encode_documents(inputs, config.dense.batch_size, progress=bar.update)
-        vectors = np.concatenate([vectors, check_vectors(encoded, len(inputs), encoder.spec.dim)])
+            for start in range(0, len(inputs), _SENTENCE_BLOCK):
+                block = inputs[start : start + _SENTENCE_BLOCK]
+                encoded = encoder.encode_documents(block, config.dense.batch_size, progress=bar.update)
+                row = len(kept) + start
+                vectors[row : row + len(block)] = check_vectors(encoded, len(block), encoder.spec.dim)
     counts = np.concatenate([counts, np.array([len(s) for s in sentences], dtype=np.int64)])
     return SentenceVectors.build(vectors, counts)
 

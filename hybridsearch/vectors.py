@@ -157,10 +157,10 @@ class SentenceVectors:
         return len(self.vectors)
 
     def of_chunks(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The stored sentence vectors of these chunks, in their order, and how many each chunk has."""
+        """The stored (float16) sentence vectors of these chunks, in their order, and how many each has."""
         chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
         counts = self.starts[chunk_ids + 1] - self.starts[chunk_ids]
-        return np.asarray(self.vectors[_ranges(self.starts[chunk_ids], counts)], dtype=np.float32), counts
+        return np.asarray(self.vectors[_ranges(self.starts[chunk_ids], counts)]), counts
 
     def mixed(self, query: np.ndarray, chunk_ids: np.ndarray, chunk_scores: np.ndarray) -> np.ndarray:
         """The dense scores of chunks: their cosines `chunk_scores`, mixed with their best sentence's."""

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import FAKE_MODEL, FakeEncoder
 
@@ -83,6 +84,18 @@ def test_dense_score_is_the_chunks_cosine_mixed_with_its_best_sentences(
     assert len(sentence_inputs(hit.title, hit.text)) == 2 and abs(best - cosine) > 0.05  # the mix shows
     assert hit.dense == pytest.approx(0.5 * cosine + 0.5 * best if sentences else cosine, abs=1e-3)  # float16
     assert index.info()["counts"].get("sentences") == (index.sentences and len(index.sentences))
+
+
+def test_sentences_are_encoded_a_block_at_a_time(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hybridsearch.indexing
+
+    (corpus / "long.txt").write_text("火星は太陽から4番目の惑星で、赤い惑星と呼ばれる。" * 7, encoding="utf-8")
+    whole = HybridIndex.build(corpus, tmp_path / "whole", model=FAKE_MODEL).sentences
+    monkeypatch.setattr(hybridsearch.indexing, "_SENTENCE_BLOCK", 3)
+    blocks = HybridIndex.build(corpus, tmp_path / "blocks", model=FAKE_MODEL).sentences
+    assert whole is not None and blocks is not None and len(whole) == 7
+    np.testing.assert_array_equal(whole.vectors, blocks.vectors)
+    np.testing.assert_array_equal(whole.starts, blocks.starts)
 
 
 def test_rebuild_swaps_generations_and_keeps_two(corpus: Path, tmp_path: Path) -> None:
