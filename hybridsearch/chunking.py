@@ -53,7 +53,7 @@ def sentence_inputs(title: str, text: str) -> list[str]:
         if len(text[first:end].strip()) >= MIN_SENTENCE_CHARS:
             sentences.append((first, end))
             first = None
-    if first is not None and spans:
+    if first is not None:  # a short last piece joins the sentence before it
         sentences[-1:] = [(sentences[-1][0] if sentences else first, spans[-1][1])]
     return [model_input(title, text[start:end].strip()) for start, end in sentences] if len(sentences) > 1 else []
 
