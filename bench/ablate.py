@@ -29,7 +29,7 @@ from hybridsearch.fusion import RRF_K
 from hybridsearch.index import HybridIndex
 from hybridsearch.textnorm import normalize
 from hybridsearch.tokenization import PAIR_SEPARATOR, QUESTION_WORDS, Tokenizer, _analyse
-from hybridsearch.vectors import SENTENCE_SHARE
+from hybridsearch.vectors import with_best_sentence
 
 ALPHAS = (0.0, 0.5, 0.6, 0.7)
 Norm = Callable[[np.ndarray], np.ndarray]
@@ -75,7 +75,7 @@ class Bench:
             self.dense = self.chunk_dense.copy()
             for rows, best in self.best_per_chunk(lambda rows: self.query_vectors[rows] @ sentence_vectors.T):
                 block = self.dense[rows]
-                block[:, self.owners] = (1 - SENTENCE_SHARE) * block[:, self.owners] + SENTENCE_SHARE * best
+                block[:, self.owners] = with_best_sentence(block[:, self.owners], best)
 
     @property
     def owners(self) -> np.ndarray:
@@ -337,7 +337,7 @@ def sentence_bm25(bench: Bench, bm25: np.ndarray) -> tuple[np.ndarray, np.ndarra
     mixed = minmax(bm25)
     for rows, best in bench.best_per_chunk(lambda rows: minmax(np.asarray((queries[rows] @ weights).todense()))):
         block = mixed[rows]
-        block[:, bench.owners] = (1 - SENTENCE_SHARE) * block[:, bench.owners] + SENTENCE_SHARE * best
+        block[:, bench.owners] = with_best_sentence(block[:, bench.owners], best)
     return mixed, bench.dense
 
 

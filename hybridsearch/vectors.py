@@ -19,7 +19,7 @@ import numpy as np
 
 from .config import VectorConfig, VectorKind
 
-__all__ = ["SENTENCE_SHARE", "SentenceVectors", "VectorStore"]
+__all__ = ["SENTENCE_SHARE", "SentenceVectors", "VectorStore", "with_best_sentence"]
 
 #: A chunk's dense score: (1 - SENTENCE_SHARE) × its own cosine + SENTENCE_SHARE × its best sentence's.
 SENTENCE_SHARE = 0.5
@@ -129,8 +129,8 @@ class SentenceVectors:
 
     Chunk `c`'s sentences are rows `starts[c]` to `starts[c + 1] - 1`; a chunk of one sentence has
     none (its sentence is the chunk). They are scored only for a query's candidate chunks, never
-    searched on their own, so they are a plain float16 `.npy`, memory-mapped: a query reads only its
-    candidates' rows (half the bytes of float32, at cosines within 0.001 of them).
+    searched on their own, so they are a plain float16 `.npy` (half the bytes of float32, at cosines
+    within 0.001 of them) of which a query reads only its candidates' rows.
     """
 
     def __init__(self, vectors: np.ndarray, starts: np.ndarray, file: BinaryIO | None = None) -> None:
@@ -170,17 +170,17 @@ class SentenceVectors:
         owners = np.flatnonzero(counts)
         if not len(owners):
             return chunk_scores
-        rows = _ranges(self.starts[chunk_ids[owners]], counts[owners])
+        firsts, counts = self.starts[chunk_ids[owners]], counts[owners]
         query = np.asarray(query, dtype=np.float32)
-        if 4 * len(rows) >= len(self):  # most rows (a small index, scored exhaustively): convert them once
+        if 4 * counts.sum() >= len(self):  # most rows (a small index, scored exhaustively): convert them once
             if self._every is None:
                 self._every = np.asarray(self.vectors, dtype=np.float32)
-            similarity = _dot(self._every, query)[rows]
+            similarity = _dot(self._every, query)[_ranges(firsts, counts)]
         else:
-            similarity = _dot(self._rows(self.starts[chunk_ids[owners]], counts[owners]), query)
-        best = np.maximum.reduceat(similarity, np.concatenate([[0], np.cumsum(counts[owners])[:-1]]))
+            similarity = _dot(self._rows(firsts, counts), query)
+        best = np.maximum.reduceat(similarity, np.concatenate([[0], np.cumsum(counts)[:-1]]))
         mixed = np.array(chunk_scores, dtype=np.float32)
-        mixed[owners] = (1 - SENTENCE_SHARE) * mixed[owners] + SENTENCE_SHARE * best
+        mixed[owners] = with_best_sentence(mixed[owners], best)
         return mixed
 
     def _rows(self, firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -209,6 +209,11 @@ class SentenceVectors:
         if not valid or starts[-1] != len(vectors):
             raise ValueError(f"{SENTENCE_STARTS} does not match the {len(vectors)} sentence vectors")
         return cls(vectors, starts, open(folder / SENTENCE_VECTORS, "rb"))  # held for `_rows`
+
+
+def with_best_sentence(chunk_scores: np.ndarray, best_sentence_scores: np.ndarray) -> np.ndarray:
+    """A chunk's score mixed with its best sentence's (`SENTENCE_SHARE` of the latter)."""
+    return (1 - SENTENCE_SHARE) * chunk_scores + SENTENCE_SHARE * best_sentence_scores
 
 
 def _dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
