@@ -1,6 +1,8 @@
 """hybridsearch: Japanese hybrid search — BM25 over MeCab terms + dense embeddings, fused with alpha."""
 
+from .backends import Backend, Writer, register_backend
 from .config import DEFAULT_ALPHA, DEFAULT_MODEL, Fusion, IndexConfig
+from .encoders import Encoder, ModelSpec, register_encoder
 from .errors import (
     EmptyQueryError,
     HybridSearchError,
@@ -9,16 +11,22 @@ from .errors import (
     IndexNotFoundError,
     InputError,
     ModelMismatchError,
+    NotFoundError,
 )
+from .filters import Filter
 from .index import HybridIndex
-from .indexing import IndexReport
-from .schema import Hit
+from .loaders import Loader, register_loader
+from .schema import Hit, StoredChunk, StoredDocument
 from .version import __version__
+from .writer import IndexReport, ProgressEvent
 
 __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_MODEL",
+    "Backend",
     "EmptyQueryError",
+    "Encoder",
+    "Filter",
     "Fusion",
     "Hit",
     "HybridIndex",
@@ -29,6 +37,16 @@ __all__ = [
     "IndexNotFoundError",
     "IndexReport",
     "InputError",
+    "Loader",
     "ModelMismatchError",
+    "ModelSpec",
+    "NotFoundError",
+    "ProgressEvent",
+    "StoredChunk",
+    "StoredDocument",
+    "Writer",
+    "register_backend",
+    "register_encoder",
+    "register_loader",
     "__version__",
 ]

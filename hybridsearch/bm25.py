@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from scipy import sparse
@@ -45,8 +48,10 @@ def _term_hash(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
 
 
-def _read_terms(folder: Path) -> list[str]:
-    return json.loads((folder / _TERMS_FILE).read_text(encoding="utf-8"))
+def _read_terms(file: BinaryIO) -> list[str]:
+    """The term list of an open `vocab.json` (pread: safe from many threads, and after the file is deleted)."""
+    size = os.fstat(file.fileno()).st_size
+    return json.loads(os.pread(file.fileno(), size, 0).decode("utf-8"))
 
 
 class Vocabulary:
@@ -63,17 +68,21 @@ class Vocabulary:
     ) -> None:
         """From `terms` (with `ids`, their term → position dict when the caller has it), or from `folder`."""
         self._terms = terms
-        self._folder = folder
+        self._file: BinaryIO | None = None
         self._ids = ids if ids is not None or terms is None else {term: i for i, term in enumerate(terms)}
         if folder is not None:
             self._hashes, self._by_hash = (np.load(folder / name, mmap_mode="r") for name in _HASH_FILES)
+            self._file = open(folder / _TERMS_FILE, "rb")  # noqa: SIM115 - read on first use; `close` releases it
+        self._reading = threading.Lock()
 
     @classmethod
     def load(cls, folder: Path) -> Vocabulary:
-        """Open a saved vocabulary; one saved without hashes (older indexes) is read whole."""
-        if all((folder / name).is_file() for name in _HASH_FILES):
-            return cls(folder=folder)
-        return cls(_read_terms(folder))
+        """Open a saved vocabulary (term hashes memory-mapped; the term list read when first needed)."""
+        return cls(folder=folder)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
     def save(self, folder: Path) -> None:
         terms = self.terms
@@ -86,9 +95,12 @@ class Vocabulary:
     @property
     def terms(self) -> list[str]:
         """Every term in id order (read from disk on first use when the vocabulary was loaded)."""
-        if self._terms is None:
-            assert self._folder is not None
-            self._terms = _read_terms(self._folder)
+        if self._terms is not None:
+            return self._terms
+        with self._reading:
+            if self._terms is None:
+                assert self._file is not None
+                self._terms = _read_terms(self._file)
         return self._terms
 
     def id(self, term: str) -> int | None:
@@ -188,6 +200,9 @@ class BM25Index:
             matched.append([term for term, i in known.items() if i in present])
         return matched
 
+    def close(self) -> None:
+        self.vocab.close()
+
     def save(self, folder: Path) -> None:
         """Write the raw counts, weights and vocabulary (`.npy` files and the term list as JSON) in `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
@@ -203,16 +218,20 @@ class BM25Index:
     def load(cls, folder: Path, config: BM25Config | None = None) -> BM25Index:
         """Read what `save` wrote, memory-mapped; only shapes are checked here (`problems` checks values)."""
         data, indices, indptr, doc_len = (np.load(folder / name, mmap_mode="r") for name in _FILES)
-        vocab = Vocabulary.load(folder)
-        shape = (len(doc_len), len(vocab))
-        if len(indptr) != shape[0] + 1 or len(data) != len(indices) or indptr[-1] != len(data):
-            raise ValueError("the term counts are inconsistent")
-        tf = sparse.csr_matrix((data, indices, indptr), shape=shape)
         w_data, w_indices, w_indptr = (np.load(folder / name, mmap_mode="r") for name in _WEIGHT_FILES)
-        if len(w_indptr) != shape[1] + 1 or len(w_data) != len(data) or len(w_indices) != len(data):
-            raise ValueError("the term weights do not match the term counts")
-        weights = sparse.csr_matrix((w_data, w_indices, w_indptr), shape=(shape[1], shape[0]))
-        return cls(tf, vocab, config, weights, doc_len)
+        vocab = Vocabulary.load(folder)
+        try:
+            shape = (len(doc_len), len(vocab))
+            if len(indptr) != shape[0] + 1 or len(data) != len(indices) or indptr[-1] != len(data):
+                raise ValueError("the term counts are inconsistent")
+            if len(w_indptr) != shape[1] + 1 or len(w_data) != len(data) or len(w_indices) != len(data):
+                raise ValueError("the term weights do not match the term counts")
+            tf = sparse.csr_matrix((data, indices, indptr), shape=shape)
+            weights = sparse.csr_matrix((w_data, w_indices, w_indptr), shape=(shape[1], shape[0]))
+            return cls(tf, vocab, config, weights, doc_len)
+        except BaseException:
+            vocab.close()
+            raise
 
     def problems(self) -> list[str]:
         """A full check of the stored values: lengths and weights recomputed from the raw counts."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .config import ChunkConfig
-from .schema import Chunk
+from .schema import Chunk, chunk_ids
 
 __all__ = ["chunk_text", "model_input", "split_sentences"]
 
@@ -92,20 +92,20 @@ def split_sentences(text: str) -> list[Span]:
 
 def chunk_text(
     text: str,
-    doc_index: int,
+    document_id: str,
     config: ChunkConfig | None = None,
     fits: Fits | None = None,
 ) -> list[Chunk]:
-    """Chunks of `text` with offsets into it; whitespace-only pieces are dropped."""
+    """Chunks of `text` with offsets into it and stable ids (`chunk_ids`); whitespace-only pieces are dropped."""
     config = config or ChunkConfig()
     pieces = _pack(_bounded(split_sentences(text), text, config.size), config)
-    spans = [span for piece in pieces for span in _fit(text, piece, fits)]
-    chunks: list[Chunk] = []
-    for start, end in spans:
-        start, end = _strip(text, start, end)
-        if start < end:
-            chunks.append(Chunk(doc_index, len(chunks), start, end, text[start:end]))
-    return chunks
+    spans = [_strip(text, *span) for piece in pieces for span in _fit(text, piece, fits)]
+    spans = [(start, end) for start, end in spans if start < end]
+    ids = chunk_ids(document_id, (text[start:end] for start, end in spans))
+    return [
+        Chunk(chunk_id, document_id, ordinal, start, end, text[start:end])
+        for ordinal, (chunk_id, (start, end)) in enumerate(zip(ids, spans))
+    ]
 
 
 def _bounded(sentences: Sequence[Span], text: str, size: int) -> list[Span]:

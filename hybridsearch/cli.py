@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from . import writer
 from .config import (
     DEFAULT_MODEL,
     OPENAI_PREFIX,
@@ -25,17 +26,18 @@ from .config import (
     TokenizerConfig,
     VectorKind,
 )
+from .encoders.openai import DEFAULT_API_BASE
 from .errors import HybridSearchError
+from .filters import Filter
 from .index import HybridIndex
-from .openai_encoder import DEFAULT_API_BASE
-from .schema import Hit
-from .store import with_new_defaults
+from .schema import Hit, StoredChunk
+from .search import snippet
 from .version import __version__
+from .writer import ProgressEvent
 
 __all__ = ["cli"]
 
 DEFAULT_INDEX = "indexes/default"
-_SNIPPET_WIDTH = 80
 
 vectors_option = click.option(
     "--vectors",
@@ -53,7 +55,6 @@ index_option = click.option(
     envvar="HSEARCH_INDEX",
     default=DEFAULT_INDEX,
     show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
     help="Index folder (env: HSEARCH_INDEX).",
 )
 
@@ -69,6 +70,49 @@ def _user_errors() -> Iterator[None]:
 
 def _stderr(message: str) -> None:
     click.echo(message, err=True)
+
+
+class _Bars:
+    """Progress of a write as tqdm bars on stderr (one per stage), warnings on lines of their own."""
+
+    _LABELS = {"reading files": "Reading", "tokenizing": "Tokenizing", "encoding chunks": "Encoding",
+               "encoding sentences": "Encoding"}  # fmt: skip
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.stage: str | None = None
+        self.bar: Any = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.quiet:
+            return
+        if event.stage != self.stage:
+            self.close()
+            self.stage = event.stage
+            if event.stage == "loading model":
+                _stderr(f"Loading model {event.detail} …")
+                return
+            if event.total == 0:
+                return
+            from tqdm import tqdm
+
+            label = self._LABELS.get(event.stage, event.stage.capitalize())
+            self.bar = tqdm(total=event.total, desc=label, unit=f" {event.unit}", file=sys.stderr, dynamic_ncols=True)
+        if self.bar is not None:
+            self.bar.update(event.done - self.bar.n)
+
+    def warn(self, message: str) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        with tqdm.external_write_mode(file=sys.stderr):
+            _stderr(f"warning: {message}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -175,7 +219,7 @@ def dense_options(command: Any) -> Any:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings; only the summary.")
 def index(
-    paths: tuple[Path, ...], index_dir: Path, rebuild: bool, quiet: bool, device: str | None, **options: Any
+    paths: tuple[Path, ...], index_dir: str, rebuild: bool, quiet: bool, device: str | None, **options: Any
 ) -> None:
     """Index the documents under PATHS (folders or files): txt, md, html, csv, jsonl.
 
@@ -183,22 +227,19 @@ def index(
     whose files are gone from PATHS are dropped; other folders indexed earlier stay. Settings not
     given are the index's own. Exit status 3: written, but some input was skipped.
     """
-    with _user_errors():
-        base = None if rebuild else HybridIndex.stored_config(index_dir)
-        built = HybridIndex.build(
-            list(paths),
-            index_dir,
-            config=_config(base, options),
-            device=device,
-            rebuild=rebuild,
-            show_progress=not quiet,
-            warn=(lambda message: None) if quiet else (lambda message: _stderr(f"warning: {message}")),
-        )
-    report = built.report
-    if report is not None:
-        _stderr(f"{index_dir}: {report.summary()}")
-        if report.skipped_files or report.skipped_records:
-            sys.exit(EXIT_SKIPPED)
+    bars = _Bars(quiet)
+    try:
+        with _user_errors():
+            base = None if rebuild else HybridIndex.stored_config(index_dir)
+            report = writer.write_index(
+                index_dir, list(paths), config=_config(base, options), device=device, rebuild=rebuild,
+                progress=bars, warn=bars.warn,
+            )  # fmt: skip
+    finally:
+        bars.close()
+    _stderr(f"{index_dir}: {report.summary()}")
+    if report.skipped_files or report.skipped_records:
+        sys.exit(EXIT_SKIPPED)
 
 
 def _config(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | None:
@@ -237,12 +278,11 @@ def _config(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @index_option
-def remove(paths: tuple[Path, ...], index_dir: Path) -> None:
+def remove(paths: tuple[Path, ...], index_dir: str) -> None:
     """Remove the documents of PATHS (files, or every file under a folder) from the index."""
     with _user_errors():
-        updated = HybridIndex.remove(list(paths), index_dir)
-    if updated.report is not None:
-        _stderr(f"{index_dir}: {updated.report.summary()}")
+        report = writer.write_index(index_dir, remove=list(paths))
+    _stderr(f"{index_dir}: {report.summary()}")
 
 
 @cli.command()
@@ -262,24 +302,32 @@ def remove(paths: tuple[Path, ...], index_dir: Path) -> None:
     default=None,
     help="Score normalisation before the alpha mix (default: the index's, minmax).",
 )
+@click.option(
+    "--where",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only documents whose metadata field matches: KEY=VALUE, KEY=A|B (any of), KEY>=V, KEY<V… "
+    "(repeatable; all must hold).",
+)
+@click.option("--path", "path_glob", metavar="GLOB", help="Only documents whose path matches, e.g. 'planets/*.md'.")
 @click.option("--json", "as_json", is_flag=True, help="Print every field of every hit as JSON.")
 @device_option
 def query(
-    text: str, index_dir: Path, alpha: float | None, k: int, fusion: str | None, as_json: bool, device: str | None
-) -> None:
+    text: str, index_dir: str, alpha: float | None, k: int, fusion: str | None, where: tuple[str, ...],
+    path_glob: str | None, as_json: bool, device: str | None,
+) -> None:  # fmt: skip
     """Search the index for TEXT."""
-    with _user_errors(), HybridIndex.open(index_dir, device=device) as opened:
-        hits = opened.search(text, k=k, alpha=alpha, fusion=fusion)
-        used_alpha = opened.config.alpha if alpha is None else alpha
-        used_fusion = str(fusion or opened.config.fusion)
+    with _user_errors():
+        condition = Filter.from_cli(where, path_glob)
+        with HybridIndex.open(index_dir, device=device) as opened:
+            hits = opened.search(text, k=k, alpha=alpha, fusion=fusion, where=condition)
+            used_alpha = opened.config.alpha if alpha is None else alpha
+            used_fusion = str(fusion or opened.config.fusion)
     if as_json:
-        click.echo(
-            json.dumps(
-                {"query": text, "alpha": used_alpha, "fusion": used_fusion, "hits": [h.to_dict() for h in hits]},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        payload: dict[str, Any] = {"query": text, "alpha": used_alpha, "fusion": used_fusion}
+        if condition is not None:
+            payload["where"] = condition.describe()
+        click.echo(json.dumps(payload | {"hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
         return
     if not hits:
         _stderr("No results.")
@@ -293,10 +341,10 @@ def query(
 @click.option(
     "--check", is_flag=True, help="Also verify every file's checksum and that docstore, BM25 and FAISS agree."
 )
-def info(index_dir: Path, as_json: bool, check: bool) -> None:
-    """Describe an index: model, configuration, counts."""
+def info(index_dir: str, as_json: bool, check: bool) -> None:
+    """Describe an index: model, configuration, counts, the metadata fields to filter on."""
     with _user_errors(), HybridIndex.open(index_dir) as opened:
-        details = opened.info()
+        details = opened.info() | {"fields": opened.fields()}
         problems = opened.check() if check else []
     if problems:
         raise click.ClickException(f"Index {index_dir} failed its check: {'; '.join(problems)}.")
@@ -332,11 +380,32 @@ def info(index_dir: Path, as_json: bool, check: bool) -> None:
             + (f" + {counts['sentences']} sentence vectors" if config["dense"].get("sentences") else ""),
         ),
         ("default alpha", f"{config['alpha']} ({config['fusion']})"),
+        ("fields", ", ".join(details["fields"])),
     ]
     for label, value in lines:
         click.echo(f"{label + ':':15}{value}")
     if check:
         click.echo(f"{'check:':15}ok (checksums, docstore, BM25 and FAISS agree)")
+
+
+@cli.command()
+@click.argument("id")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print every field as JSON.")
+def get(id: str, index_dir: str, as_json: bool) -> None:
+    """Print the chunk or document with ID (a hit's id or document_id): its text, source and metadata."""
+    with _user_errors(), HybridIndex.open(index_dir) as opened:
+        found = opened.get(id)
+    if as_json:
+        click.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
+        return
+    where = f"[{found.start}:{found.end}]" if isinstance(found, StoredChunk) else f"{len(found.chunks)} chunk(s)"
+    title = f"  「{found.title}」" if found.title else ""
+    click.echo(f"{found.source}{title}  {where}")
+    fields = {key: value for key, value in found.metadata.items() if key not in ("path", "title")}
+    click.echo("  ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in fields.items()))
+    click.echo("")
+    click.echo(found.text)
 
 
 def _describe_model(model: dict[str, Any], dense: dict[str, Any]) -> str:
@@ -383,8 +452,12 @@ def evaluate_command(
         config = _config(None, options) or IndexConfig()
         config = replace(config, loader=LoaderConfig(id_field="_id"))
         index_dir = eval_index_dir(data, config, index_root)
-        if HybridIndex.stored_config(index_dir) is None:
-            HybridIndex.build(data.corpus, index_dir, config=config, device=device, show_progress=not quiet)
+        if not _usable(index_dir):
+            bars = _Bars(quiet)
+            try:
+                writer.write_index(index_dir, [data.corpus], config=config, device=device, rebuild=True, progress=bars)
+            finally:
+                bars.close()
         with HybridIndex.open(index_dir, device=device) as opened:
             if not quiet:
                 _stderr(f"Evaluating {len(data.queries)} queries on {index_dir} …")
@@ -393,7 +466,7 @@ def evaluate_command(
         if plot is not None:
             plot_sweep(results, plot, f"{dataset.resolve().parent.name}/{dataset.resolve().name} ({fusion})")
         if tune:
-            with_new_defaults(index_dir, best, fusion)
+            writer.set_defaults(index_dir, best, fusion)
     if as_json:
         rows = [{"alpha": alpha, **metrics} for alpha, metrics in results.items()]
         payload = {"dataset": str(dataset), "index": str(index_dir), "fusion": fusion,
@@ -411,25 +484,22 @@ def evaluate_command(
         _stderr(f"Default alpha of {index_dir} is now {best:g} ({fusion})")
 
 
+def _usable(index_dir: Path) -> bool:
+    """True when an evaluation index is there and readable by this version (else it is rebuilt: it is a cache)."""
+    try:
+        return HybridIndex.stored_config(index_dir) is not None
+    except HybridSearchError:
+        return False
+
+
 def _format_hit(hit: Hit) -> str:
     dense = "-" if hit.dense is None else f"{hit.dense:.3f}"
     header = f"{hit.rank:>2}. {hit.score:.3f}  {hit.source}" + (f"  「{hit.title}」" if hit.title else "")
-    evidence = f"    bm25 {hit.bm25:.2f}  dense {dense}  [{hit.start}:{hit.end}]"
-    return f"{header}\n{evidence}\n    {snippet(hit)}"
-
-
-def snippet(hit: Hit, width: int = _SNIPPET_WIDTH) -> str:
-    """About `width` characters of a hit on one line, around its first matched word; matched words
-    are styled (click shows the colour on a terminal and drops it elsewhere)."""
-    text, spans = hit.text, hit.chunk_highlights
-    start = max(0, min((spans[0][0] if spans else 0) - width // 3, len(text) - width))
-    end = min(len(text), start + width)
-    pieces, position = [], start
-    for span_start, span_end in spans:
-        span_start, span_end = max(span_start, position), min(span_end, end)
-        if span_start < span_end:
-            pieces += [text[position:span_start], click.style(text[span_start:span_end], fg="red", bold=True)]
-            position = span_end
-    pieces.append(text[position:end])
-    line = " ".join("".join(pieces).split())
-    return ("…" if start > 0 else "") + line + ("…" if end < len(text) else "")
+    evidence = f"    bm25 {hit.bm25:.2f}  dense {dense}  [{hit.start}:{hit.end}]  id {hit.id}"
+    shown = snippet(hit)
+    pieces, position = [], 0
+    for start, end in shown.marks:
+        pieces += [shown.text[position:start], click.style(shown.text[start:end], fg="red", bold=True)]
+        position = end
+    pieces.append(shown.text[position:])
+    return f"{header}\n{evidence}\n    {''.join(pieces)}"

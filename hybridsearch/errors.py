@@ -10,6 +10,7 @@ __all__ = [
     "IndexNotFoundError",
     "InputError",
     "ModelMismatchError",
+    "NotFoundError",
 ]
 
 
@@ -39,3 +40,7 @@ class IndexLockedError(HybridSearchError):
 
 class ModelMismatchError(HybridSearchError):
     """The dense model asked for differs from the one the index was built with."""
+
+
+class NotFoundError(HybridSearchError, LookupError):
+    """No chunk or document has the id asked for."""

@@ -19,7 +19,8 @@ import numpy as np
 
 from .config import Fusion, IndexConfig
 from .errors import InputError
-from .index import HybridIndex, candidate_depth
+from .index import HybridIndex
+from .search import Searcher, candidate_depth
 
 __all__ = [
     "METRICS",
@@ -96,34 +97,47 @@ def evaluate(
     progress: Callable[[int], None] | None = None,
 ) -> dict[float, dict[str, float]]:
     """Mean METRICS over the dataset's queries for each alpha (records ranked by their best chunk)."""
-    records = index.docstore.chunk_records()
     query_ids = list(dataset.queries)
     texts = [dataset.queries[q] for q in query_ids]
-    vectors = index.encode_queries(texts) if any(a > 0 for a in alphas) else None
-    depth = candidate_depth(_DEPTH, index.bm25.num_chunks)
     totals = {alpha: dict.fromkeys(METRICS, 0.0) for alpha in alphas}
-    for i, (query_id, text) in enumerate(zip(query_ids, texts)):
-        vector = vectors[i] if vectors is not None else None
-        candidates = index.candidates(index.tokenizer.query_terms(text), vector, depth)
-        for alpha in alphas:
-            fused = candidates.fuse(alpha, fusion, depth)
-            ranked = _first_records(fused.ids, records)
-            for name, value in score_ranking(ranked, dataset.qrels[query_id]).items():
-                totals[alpha][name] += value
-        if progress:
-            progress(1)
+    with index.searcher() as searcher:
+        records = _Records(searcher)
+        vectors = searcher.encode_queries(texts) if any(a > 0 for a in alphas) else None
+        depth = candidate_depth(_DEPTH, searcher.backend.num_chunks)
+        for i, (query_id, text) in enumerate(zip(query_ids, texts)):
+            vector = vectors[i] if vectors is not None else None
+            candidates = searcher.candidates(searcher.terms(text), vector, depth)
+            for alpha in alphas:
+                ranked = records.first(candidates.fuse(alpha, fusion, depth).ids)
+                for name, value in score_ranking(ranked, dataset.qrels[query_id]).items():
+                    totals[alpha][name] += value
+            if progress:
+                progress(1)
     count = max(len(query_ids), 1)
     return {alpha: {name: value / count for name, value in metrics.items()} for alpha, metrics in totals.items()}
 
 
-def _first_records(chunk_ids: np.ndarray, records: list[str]) -> list[str]:
-    """The first `_DEPTH` distinct records of a chunk ranking."""
-    ranked: dict[str, None] = {}
-    for chunk_id in chunk_ids.tolist():
-        ranked.setdefault(records[chunk_id])
-        if len(ranked) == _DEPTH:
-            break
-    return list(ranked)
+class _Records:
+    """Chunk keys → record ids (the document's record, or its path for a whole file), read as needed."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        self.backend = searcher.backend
+        self.known: dict[int, str] = {}
+
+    def first(self, keys: np.ndarray) -> list[str]:
+        """The first `_DEPTH` distinct records of a chunk ranking."""
+        ranked: dict[str, None] = {}
+        keys_list = keys.tolist()
+        for start in range(0, len(keys_list), 4 * _DEPTH):
+            block = keys_list[start : start + 4 * _DEPTH]
+            missing = [key for key in block if key not in self.known]
+            for key, chunk in zip(missing, self.backend.chunks(missing)):
+                self.known[key] = chunk.record or chunk.path
+            for key in block:
+                ranked.setdefault(self.known[key])
+                if len(ranked) == _DEPTH:
+                    return list(ranked)
+        return list(ranked)
 
 
 def parse_alphas(spec: str) -> list[float]:

@@ -1,77 +1,62 @@
-"""HybridIndex: build an index from folders, open it, search it.
+"""HybridIndex: build an index from folders, open it, search it, from as many threads as you like.
 
 index = HybridIndex.build("docs", "indexes/docs")      # or HybridIndex.open("indexes/docs")
-for hit in index.search("赤い惑星は?", k=5, alpha=0.6):
-    print(hit.score, hit.source, hit.text)
+for hit in index.search("赤い惑星は?", k=5, alpha=0.6, where={"type": "md"}):
+    print(hit.score, hit.id, hit.source, hit.text)
+index.refresh()                                        # pick up what `hsearch index` wrote since
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from .bm25 import top_k
-from .config import Fusion, IndexConfig, check_alpha
-from .encoders import Encoder, check_vectors, load_encoder, resolve_model_name
-from .errors import EmptyQueryError, InputError, ModelMismatchError
-from .fusion import Fused, fuse
-from .indexing import IndexReport, write_index
+from .backends import Backend, Location, open_backend, stored_config
+from .config import Fusion, IndexConfig
+from .encoders import Encoder, ModelSpec, load_encoder, resolve_model_name
+from .errors import InputError, ModelMismatchError
+from .filters import WhereArg
 from .loaders import PathArg, Warn
-from .schema import Hit
-from .store import Generation, open_generation, stored_config, verify_files
-from .textnorm import normalize_with_offsets
-from .tokenization import PAIR_SEPARATOR, Tokenizer
+from .schema import Hit, StoredChunk, StoredDocument
+from .search import Searcher
+from .tokenization import Tokenizer
+from .writer import IndexReport, Progress, write_index
 
-__all__ = ["Candidates", "EXHAUSTIVE_LIMIT", "HybridIndex", "candidate_depth"]
-
-#: Indexes with at most this many chunks score every chunk on both sides for every query.
-EXHAUSTIVE_LIMIT = 10_000
+__all__ = ["HybridIndex"]
 
 
-@dataclass(frozen=True)
-class Candidates:
-    """Both sides' ranked lists for one query (chunk ids with raw scores, best first), before fusion."""
+class _State:
+    """One opened state of the index (a backend generation) and the searches using it."""
 
-    bm25_ids: np.ndarray
-    bm25_scores: np.ndarray
-    dense_ids: np.ndarray
-    dense_scores: np.ndarray
-
-    def fuse(self, alpha: float, fusion: Fusion | str, k: int) -> Fused:
-        """Fused top `k`; with alpha = 0 the dense side is left out entirely (BM25 order, BM25 ties)."""
-        if alpha == 0:
-            empty = np.zeros(0, np.int64)
-            return fuse(self.bm25_ids, self.bm25_scores, empty, empty.astype(np.float32), alpha, fusion, k)
-        return fuse(self.bm25_ids, self.bm25_scores, self.dense_ids, self.dense_scores, alpha, fusion, k)
-
-
-def candidate_depth(k: int, num_chunks: int) -> int:
-    """How many candidates each side contributes: every chunk for small indexes, else max(100, 10k)."""
-    return num_chunks if num_chunks <= EXHAUSTIVE_LIMIT else max(100, 10 * k)
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.tokenizer = Tokenizer(backend.config.tokenizer)
+        self.users = 0
+        self.retired = False
 
 
 class HybridIndex:
-    """A built index: BM25 over MeCab terms + dense vectors, fused per query with `alpha`."""
+    """A built index: BM25 over MeCab terms + dense vectors, fused per query with `alpha`.
 
-    def __init__(self, generation: Generation, encoder: Encoder | None = None, device: str | None = None) -> None:
-        self.generation = generation
-        self.index_dir = generation.index_dir
-        self.manifest = generation.manifest
-        self.config = generation.config
-        self.model = generation.model
-        self.bm25 = generation.bm25
-        self.vectors = generation.vectors
-        self.sentences = generation.sentences
-        self.docstore = generation.docstore
-        self.tokenizer = Tokenizer(self.config.tokenizer)
+    `search`, `get` and `refresh` are safe to call from many threads at once. A search runs on the
+    state it started on; `refresh` swaps in the newest one for the searches after it, and the old
+    one is closed when its last search ends. `close` (or `with`) releases every handle.
+    """
+
+    def __init__(self, backend: Backend, encoder: Encoder | None = None, device: str | None = None) -> None:
+        self._state = _State(backend)
         self._encoder = encoder
+        self._given_encoder = encoder is not None
         self.device = device
         self.report: IndexReport | None = None
+        self._lock = threading.Lock()
+        self._loading = threading.Lock()
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -79,192 +64,212 @@ class HybridIndex:
     def build(
         cls,
         paths: PathArg | Sequence[PathArg],
-        index_dir: PathArg = "indexes/default",
+        index: Location = "indexes/default",
         *,
         model: str | None = None,
         encoder: Encoder | None = None,
         config: IndexConfig | None = None,
         device: str | None = None,
         rebuild: bool = False,
-        show_progress: bool = False,
+        progress: Progress | None = None,
         warn: Warn | None = None,
     ) -> HybridIndex:
-        """Index the supported files under `paths` into `index_dir` and return the opened index.
+        """Index the supported files under `paths` into `index` and return the opened index.
 
         If an index is already there, it is brought up to date: only added or changed files are read
         and encoded, and documents whose files are gone from `paths` are dropped (`rebuild=True`
         starts from scratch). `model` names a sentence-transformers model (folder or cached hub
         name) or `openai:NAME`; `config.dense` holds the other model settings (dim, prompts…);
-        `encoder` passes a ready model; `device` runs a local one on cuda/mps. Skipped files are
-        reported through `warn` (default: stderr). What happened is in the returned index's `report`.
+        `encoder` passes a ready model; `device` runs a local one on cuda/mps. Progress goes to
+        `progress` (`ProgressEvent`s), skipped files to `warn` (default: the `hybridsearch` logger);
+        nothing is printed. What happened is in the returned index's `report`.
         """
         sources = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not sources:
             raise InputError("Give at least one folder or file to index.")
         if model is not None:
-            config = config or cls.stored_config(index_dir) or IndexConfig()
+            config = config or (None if rebuild else cls.stored_config(index)) or IndexConfig()
             config = replace(config, dense=replace(config.dense, model=model))
         report = write_index(
-            Path(index_dir), sources, config=config, encoder=encoder, device=device, rebuild=rebuild,
-            show_progress=show_progress, warn=warn,
+            index, sources, config=config, encoder=encoder, device=device, rebuild=rebuild, progress=progress,
+            warn=warn,
         )  # fmt: skip
-        index = cls.open(index_dir, encoder=encoder, device=device)
-        index.report = report
-        return index
+        opened = cls.open(index, encoder=encoder, device=device)
+        opened.report = report
+        return opened
 
     @classmethod
-    def remove(cls, paths: PathArg | Sequence[PathArg], index_dir: PathArg = "indexes/default") -> HybridIndex:
+    def remove(cls, paths: PathArg | Sequence[PathArg], index: Location = "indexes/default") -> HybridIndex:
         """Drop every document whose file is `paths` or lies under them; returns the updated index."""
         targets = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-        report = write_index(Path(index_dir), remove=targets)
-        index = cls.open(index_dir)
-        index.report = report
-        return index
+        report = write_index(index, remove=targets)
+        opened = cls.open(index)
+        opened.report = report
+        return opened
 
     @staticmethod
-    def stored_config(index_dir: PathArg) -> IndexConfig | None:
-        """The configuration of the index at `index_dir` (read from its manifest), or None when there is none."""
-        return stored_config(Path(index_dir))
+    def stored_config(index: Location) -> IndexConfig | None:
+        """The configuration of the index at `index` (from its manifest), or None when there is none."""
+        return stored_config(index)
 
     # --- opening --------------------------------------------------------------------------------
 
     @classmethod
     def open(
         cls,
-        index_dir: PathArg = "indexes/default",
+        index: Location = "indexes/default",
         *,
         model: str | None = None,
         dim: int | None = None,
         encoder: Encoder | None = None,
         device: str | None = None,
     ) -> HybridIndex:
-        """Open the live generation of an index. `model`, `dim` and `encoder`, if given, must match the
-        index's (a `ModelMismatchError` otherwise); `device` runs its model on cuda/mps."""
-        generation = open_generation(Path(index_dir))
-        recorded = generation.model
-        asked = {"model": (resolve_model_name(model) if model else None, recorded.name), "dim": (dim, recorded.dim)}
-        differing = [f"{key} {given!r} (the index has {held!r})" for key, (given, held) in asked.items()
-                     if given is not None and given != held]  # fmt: skip
-        if differing:
-            raise ModelMismatchError(
-                f"Index {index_dir} was built with model {recorded.name!r} at dim {recorded.dim}, not "
-                f"{' and '.join(differing)}; query it with its own model, or rebuild it with the new one."
-            )
-        if encoder is not None:
-            recorded.check_compatible(encoder.spec)
-        return cls(generation, encoder, device)
+        """Open an index. `model`, `dim` and `encoder`, if given, must match the index's (a
+        `ModelMismatchError` otherwise); `device` runs its model on cuda/mps."""
+        backend = open_backend(index)
+        try:
+            recorded = backend.model
+            asked = {"model": (resolve_model_name(model) if model else None, recorded.name), "dim": (dim, recorded.dim)}
+            differing = [f"{key} {given!r} (the index has {held!r})" for key, (given, held) in asked.items()
+                         if given is not None and given != held]  # fmt: skip
+            if differing:
+                raise ModelMismatchError(
+                    f"Index {index} was built with model {recorded.name!r} at dim {recorded.dim}, not "
+                    f"{' and '.join(differing)}; query it with its own model, or rebuild it with the new one."
+                )
+            if encoder is not None:
+                recorded.check_compatible(encoder.spec)
+        except BaseException:
+            backend.close()
+            raise
+        return cls(backend, encoder, device)
+
+    @property
+    def location(self) -> str:
+        """Where the index is (a folder, or an engine's address)."""
+        return self._state.backend.location
+
+    @property
+    def config(self) -> IndexConfig:
+        return self._state.backend.config
+
+    @property
+    def model(self) -> ModelSpec:
+        return self._state.backend.model
+
+    @property
+    def version(self) -> str:
+        """The state being read (the local backend's generation, e.g. "gen-000003")."""
+        return self._state.backend.version
 
     @property
     def encoder(self) -> Encoder:
-        """The index's dense model, loaded on first use."""
-        if self._encoder is None:
-            dense = replace(self.config.dense, model=self.model.name)
-            self._encoder = load_encoder(dense, self.device, known=self.model)
-            self.model.check_compatible(self._encoder.spec)
-        return self._encoder
+        """The index's dense model, loaded once, on first use."""
+        encoder = self._encoder
+        if encoder is None:
+            with self._loading:
+                if self._encoder is None:
+                    model = self.model
+                    loaded = load_encoder(replace(self.config.dense, model=model.name), self.device, known=model)
+                    model.check_compatible(loaded.spec)
+                    self._encoder = loaded
+                encoder = self._encoder
+        return encoder
 
-    def check(self) -> list[str]:
-        """A full consistency check: file checksums, and docstore, BM25 and FAISS agreeing on chunk ids."""
-        problems = verify_files(self.generation.path, self.manifest)
-        documents, chunks = self.docstore.counts()
-        ids = self.vectors.ids()
-        if not np.array_equal(ids, np.arange(chunks)):
-            problems.append(f"FAISS ids are not the chunk ids 0..{chunks - 1}")
-        stored = self.docstore.all_chunks()
-        if [c.doc_index for c in stored] != sorted(c.doc_index for c in stored) or any(
-            not 0 <= c.doc_index < documents for c in stored
-        ):
-            problems.append("chunks do not point at their documents in order")
-        problems += self.bm25.problems()
-        return problems
+    # --- reading --------------------------------------------------------------------------------
 
-    # --- searching ------------------------------------------------------------------------------
+    @contextmanager
+    def searcher(self) -> Iterator[Searcher]:
+        """The query pipeline over the current state, held for the block (for many queries at once, as
+        `hsearch eval` runs them); a `refresh` meanwhile takes effect after it."""
+        with self._lease() as state:
+            yield Searcher(state.backend, state.tokenizer, lambda: self.encoder)
 
     def search(
-        self, query: str, k: int = 10, alpha: float | None = None, fusion: Fusion | str | None = None
+        self,
+        query: str,
+        k: int = 10,
+        alpha: float | None = None,
+        fusion: Fusion | str | None = None,
+        where: WhereArg = None,
     ) -> list[Hit]:
-        """The `k` best chunks for `query`: `alpha` is the dense share (default: the index's)."""
-        if not isinstance(query, str) or not query.strip():
-            raise EmptyQueryError("The query is empty; give some words to search for.")
-        query = query.encode("utf-8", "replace").decode("utf-8")  # lone surrogates (from undecodable argv) → ?
-        if not isinstance(k, int) or k < 1:
-            raise InputError(f"k must be a positive whole number (got {k!r}).")
-        alpha = self.config.alpha if alpha is None else check_alpha(alpha)
-        fusion = self.config.fusion if fusion is None else Fusion.parse(fusion)
+        """The `k` best chunks for `query`: `alpha` is the dense share (default: the index's),
+        `fusion` the normalisation (minmax, zscore, rrf), `where` a filter on document metadata
+        (`{"type": "md"}`, `{"year": {"gte": 2020}}`, `{"path": {"glob": "規程/**"}}`; see `filters`)."""
+        with self.searcher() as searcher:
+            return searcher.search(query, k, alpha, fusion, where)
 
-        terms = self.tokenizer.query_terms(query)
-        vector = self.encode_queries([query])[0] if alpha > 0 else None  # alpha = 0: no model load
-        fused = self.candidates(terms, vector, candidate_depth(k, self.bm25.num_chunks)).fuse(alpha, fusion, k)
+    def get(self, id: str) -> StoredChunk | StoredDocument:
+        """The chunk (a hit's `id`) or document (a hit's `document_id`) with this id; a document comes
+        with its full text and its chunks' ids and offsets. `NotFoundError` when there is none."""
+        with self._lease() as state:
+            return state.backend.get(id)
 
-        chunk_ids = fused.ids.tolist()
-        stored = self.docstore.chunks(chunk_ids)
-        hits = []
-        for rank, (i, matched) in enumerate(zip(chunk_ids, self.bm25.matched_terms(terms, chunk_ids))):
-            chunk = stored[i]
-            hits.append(
-                Hit(
-                    rank=rank + 1,
-                    chunk_id=i,
-                    score=float(fused.score[rank]),
-                    bm25=float(fused.bm25[rank]),
-                    bm25_norm=float(fused.bm25_norm[rank]),
-                    dense=float(fused.dense[rank]) if alpha > 0 else None,
-                    dense_norm=float(fused.dense_norm[rank]) if alpha > 0 else None,
-                    source=chunk.source,
-                    path=chunk.path,
-                    record=chunk.record,
-                    title=chunk.title,
-                    text=chunk.text,
-                    start=chunk.start,
-                    end=chunk.end,
-                    ordinal=chunk.ordinal,
-                    matched_terms=tuple(matched),
-                    highlights=self._highlights(chunk.text, chunk.start, matched),
-                )
-            )
-        return hits
-
-    def _highlights(self, text: str, offset: int, terms: Sequence[str]) -> tuple[tuple[int, int], ...]:
-        """Source spans of the words of `text` whose BM25 term is one of `terms` (or half of a word pair)."""
-        if not terms:
-            return ()
-        wanted = {word for term in terms for word in term.split(PAIR_SEPARATOR)}
-        normalized = normalize_with_offsets(text)
-        spans = []
-        for _, start, end in self.tokenizer.term_spans(normalized.text, wanted):
-            source_start, source_end = normalized.source_span(start, end)
-            spans.append((offset + source_start, offset + source_end))
-        return tuple(spans)
+    def fields(self) -> list[str]:
+        """The metadata fields this index's documents have (what `where` can filter on)."""
+        with self._lease() as state:
+            return state.backend.fields()
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Query vectors from the index's model (loaded on first use), checked for shape."""
-        return check_vectors(self.encoder.encode_queries(queries), len(queries), self.model.dim)
+        with self.searcher() as searcher:
+            return searcher.encode_queries(queries)
 
-    def candidates(self, terms: Sequence[str], vector: np.ndarray | None, depth: int) -> Candidates:
-        """Each side's top `depth` chunks for a query's BM25 terms and vector (None: no dense side).
+    def refresh(self) -> bool:
+        """Move to the newest state of the index if it changed since it was opened (or last refreshed);
+        True if it did. Searches already running finish on the state they started on."""
+        current = self._state.backend
+        newer = current.newer()
+        if newer is None:
+            return False
+        if newer.model != current.model:
+            if self._given_encoder:
+                newer.close()
+                raise ModelMismatchError(
+                    f"Index {self.location} was rebuilt with model {newer.model.name!r}; the encoder it was "
+                    "opened with cannot query it. Open it again."
+                )
+            with self._loading:
+                self._encoder = None
+        with self._lock:
+            old, self._state = self._state, _State(newer)
+            old.retired = True
+            idle = old.users == 0
+        if idle:
+            old.backend.close()
+        return True
 
-        With sentence vectors, the dense side's chunks are scored again with their best sentence's
-        cosine (`SentenceVectors.mixed`) and re-ranked."""
-        bm25_scores = self.bm25.scores(terms)
-        bm25_ids = top_k(bm25_scores, depth)
-        if vector is None:
-            dense_scores, dense_ids = np.zeros(0, np.float32), np.zeros(0, np.int64)
-        else:
-            dense_scores, dense_ids = self.vectors.search(vector, depth)
-            if self.sentences is not None:
-                dense_scores = self.sentences.mixed(vector, dense_ids, dense_scores)
-                order = np.argsort(-dense_scores, kind="stable")
-                dense_scores, dense_ids = dense_scores[order], dense_ids[order]
-        return Candidates(bm25_ids, bm25_scores[bm25_ids], dense_ids, dense_scores)
+    def check(self) -> list[str]:
+        """A full consistency check (file checksums, docstore, BM25, vectors agreeing); the problems found."""
+        with self._lease() as state:
+            return state.backend.check()
 
     def info(self) -> dict[str, Any]:
         """What the index holds and how it was built (the manifest, minus file checksums)."""
-        details = {key: value for key, value in self.manifest.items() if key != "files"}
-        where = {"path": str(self.index_dir), "generation": self.generation.path.name}
-        return details | where | {"vectors": str(self.vectors.kind)}
+        with self._lease() as state:
+            return state.backend.info()
+
+    @contextmanager
+    def _lease(self) -> Iterator[_State]:
+        with self._lock:
+            state = self._state
+            state.users += 1
+        try:
+            yield state
+        finally:
+            with self._lock:
+                state.users -= 1
+                idle = state.retired and state.users == 0
+            if idle:
+                state.backend.close()
 
     def close(self) -> None:
-        self.docstore.close()
+        """Release every handle (files, mappings); searches must not be running."""
+        with self._lock:
+            self._state.retired = True
+            idle = self._state.users == 0
+        if idle:
+            self._state.backend.close()
 
     def __enter__(self) -> HybridIndex:
         return self

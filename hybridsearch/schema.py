@@ -1,21 +1,78 @@
-"""Records that flow between the stages: Document → Chunk → Hit."""
+"""Records that flow between the stages: Document → Chunk → (stored) → Hit, and their stable ids.
+
+A document's id is derived from where it comes from (its file's absolute path and, for a CSV/JSONL
+row, its record id), so it stays the same across updates. A chunk's id is derived from its
+document's id and its own text (with the count of equal texts before it in that document), so an
+unchanged chunk keeps its id when the document is re-read, even if text before it changed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Chunk", "Document", "Hit"]
+__all__ = [
+    "Chunk",
+    "Document",
+    "Hit",
+    "Metadata",
+    "MetadataValue",
+    "StoredChunk",
+    "StoredDocument",
+    "chunk_ids",
+    "document_id",
+]
+
+Scalar = str | int | float | bool
+MetadataValue = Scalar | tuple[Scalar, ...]
+Metadata = Mapping[str, Any]  # str → scalar or list of scalars (JSON-ready)
+
+_DOCUMENT_ID_BYTES = 8  # 16 hex digits
+_CHUNK_ID_BYTES = 6  # 12 more, after the document's id and a dash
+
+
+def _digest(parts: Iterable[str], size: int) -> str:
+    hasher = hashlib.blake2b(digest_size=size)
+    for part in parts:
+        hasher.update(part.encode("utf-8", "surrogatepass"))
+        hasher.update(b"\0")
+    return hasher.hexdigest()
+
+
+def document_id(abs_path: str, record: str = "") -> str:
+    """The id of the document from file `abs_path` (and record `record` of a CSV/JSONL file)."""
+    return _digest((abs_path, record), _DOCUMENT_ID_BYTES)
+
+
+def chunk_ids(document: str, texts: Iterable[str]) -> list[str]:
+    """Ids for a document's chunks, in order: `<document id>-<12 hex digits>` from each text and how
+    many equal texts came before it; unique within the document."""
+    seen: dict[str, int] = {}
+    ids: list[str] = []
+    taken: set[str] = set()
+    for text in texts:
+        occurrence = seen.get(text, 0)
+        seen[text] = occurrence + 1
+        chunk = f"{document}-{_digest((text, str(occurrence)), _CHUNK_ID_BYTES)}"
+        while chunk in taken:  # two texts sharing 48 bits of hash: stay unique, deterministically
+            occurrence += 1
+            chunk = f"{document}-{_digest((text, str(occurrence)), _CHUNK_ID_BYTES)}"
+        taken.add(chunk)
+        ids.append(chunk)
+    return ids
 
 
 @dataclass(frozen=True)
 class Document:
-    """One decoded source text: a file, or one record of a CSV/JSONL file.
+    """One source text: a file, or one record of a CSV/JSONL file.
 
     `path` is the file as given under the indexed folder; `record` names the row of a CSV/JSONL file
-    (empty for whole files). `title` is a real title (Markdown heading, HTML <title>, the record's
-    title field) or empty. `abs_path` identifies the file across runs from other folders. Chunk offsets
-    point into `text`.
+    (empty for whole files). `title` is a real title (Markdown heading or front matter, HTML <title>,
+    the record's title field) or empty. `abs_path` identifies the file across runs from other folders.
+    `metadata` holds the source's own fields (front matter, other record columns, HTML <meta>);
+    `fields` adds the built-in ones. Chunk offsets point into `text`.
     """
 
     path: str
@@ -27,6 +84,11 @@ class Document:
     sha256: str = ""
     mtime: float = 0.0
     size: int = 0
+    metadata: Metadata = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return document_id(self.abs_path or self.path, self.record)
 
     @property
     def source(self) -> str:
@@ -38,7 +100,8 @@ class Document:
 class Chunk:
     """A span `[start, end)` of a document's text, the unit that BM25 and the encoder see."""
 
-    doc_index: int
+    id: str
+    document_id: str
     ordinal: int
     start: int
     end: int
@@ -46,18 +109,76 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class StoredDocument:
+    """A document as an index holds it: identity, built-in and source metadata, and (from `get`) its
+    text and its chunks as `(id, start, end)`."""
+
+    id: str
+    path: str
+    abs_path: str
+    record: str
+    title: str
+    encoding: str
+    sha256: str
+    mtime: float
+    size: int
+    metadata: Metadata
+    num_chunks: int
+    text: str = ""
+    chunks: tuple[tuple[str, int, int], ...] = ()
+
+    @property
+    def source(self) -> str:
+        return f"{self.path}#{self.record}" if self.record else self.path
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready."""
+        data = asdict(self)
+        data["metadata"] = dict(self.metadata)
+        data["chunks"] = [{"id": i, "start": s, "end": e} for i, s, e in self.chunks]
+        return data
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as read back from an index, with its document's identity and metadata."""
+
+    id: str
+    document_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    path: str
+    record: str
+    title: str
+    metadata: Metadata
+
+    @property
+    def source(self) -> str:
+        return f"{self.path}#{self.record}" if self.record else self.path
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready."""
+        return asdict(self) | {"metadata": dict(self.metadata), "source": self.source}
+
+
+@dataclass(frozen=True)
 class Hit:
     """One search result with the evidence from both sides.
 
-    `bm25` and `dense` are raw scores (BM25 sum, cosine similarity); `bm25_norm` and `dense_norm`
-    are the values after fusion normalisation, and `score = alpha * dense_norm + (1 - alpha) * bm25_norm`.
-    The dense fields are None when the search ran with alpha = 0 (BM25 only, no model loaded).
-    `highlights` are the source spans `[start, end)` of the words in the chunk that match query
-    terms (by BM25 term, so 行き in the text matches 行く in the query).
+    `id` is the chunk's stable id (`HybridIndex.get(id)` returns it), `document_id` its document's.
+    `bm25` and `dense` are raw scores (BM25 sum; cosine, mixed with the best sentence's); `bm25_norm`
+    and `dense_norm` are the values after fusion normalisation, and
+    `score = alpha * dense_norm + (1 - alpha) * bm25_norm`. The dense fields are None when the search
+    ran with alpha = 0 (BM25 only, no model loaded). `highlights` are the source spans `[start, end)`
+    of the words in the chunk that match query terms (by BM25 term, so 行き in the text matches 行く
+    in the query). `metadata` is the document's (built-in fields and the source's own).
     """
 
     rank: int
-    chunk_id: int
+    id: str
+    document_id: str
     score: float
     bm25: float
     bm25_norm: float
@@ -71,6 +192,7 @@ class Hit:
     start: int
     end: int
     ordinal: int
+    metadata: Metadata = field(default_factory=dict)
     matched_terms: tuple[str, ...] = ()
     highlights: tuple[tuple[int, int], ...] = ()
 
@@ -82,6 +204,7 @@ class Hit:
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready."""
         data = asdict(self)
+        data["metadata"] = dict(self.metadata)
         data["matched_terms"] = list(self.matched_terms)
         data["highlights"] = [list(span) for span in self.highlights]
         return data

@@ -20,20 +20,32 @@ a BM25 query is never empty.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import TermForm, TokenizerConfig
-from .errors import EmptyQueryError
+from .errors import EmptyQueryError, HybridSearchError
 from .textnorm import normalize
 
 if TYPE_CHECKING:
     import fugashi
 
-__all__ = ["DROPPED_POS", "PAIR_SEPARATOR", "PARALLEL_MIN_TEXTS", "QUESTION_WORDS", "Tokenizer", "count_terms"]
+__all__ = [
+    "DROPPED_POS",
+    "PAIR_SEPARATOR",
+    "PARALLEL_MIN_TEXTS",
+    "QUESTION_WORDS",
+    "Tokenizer",
+    "count_terms",
+    "serve_worker",
+]
 
 #: From this many texts on, `count_terms` tags in one process per CPU core.
 PARALLEL_MIN_TEXTS = 4000
@@ -57,21 +69,29 @@ QUESTION_WORDS = frozenset(
 _LOANWORD_GLOSS = re.compile(r"-[A-Za-z][A-Za-z_ ]*$")  # UniDic lemma "コンピューター-computer"
 
 
+_taggers = threading.local()  # a MeCab tagger is not thread-safe; one per thread serves every Tokenizer
+
+
+def _tagger() -> fugashi.Tagger:
+    tagger = getattr(_taggers, "tagger", None)
+    if tagger is None:
+        import fugashi
+        import unidic_lite
+
+        tagger = _taggers.tagger = fugashi.Tagger(f'-d "{unidic_lite.DICDIR}"')
+    return tagger
+
+
 class Tokenizer:
-    """Turns text into BM25 terms; one MeCab tagger per instance, created on first use."""
+    """Turns text into BM25 terms. Safe to share between threads: each thread tags with its own MeCab
+    tagger, created on its first use and shared by every Tokenizer of that thread."""
 
     def __init__(self, config: TokenizerConfig | None = None) -> None:
         self.config = config or TokenizerConfig()
-        self._tagger: fugashi.Tagger | None = None
 
     @property
     def tagger(self) -> fugashi.Tagger:
-        if self._tagger is None:
-            import fugashi
-            import unidic_lite
-
-            self._tagger = fugashi.Tagger(f'-d "{unidic_lite.DICDIR}"')
-        return self._tagger
+        return _tagger()
 
     def document_terms(self, text: str) -> list[str]:
         """Content-word terms of a document chunk, then its word pairs (may be empty)."""
@@ -151,40 +171,101 @@ def _analyse(word: Any, form: TermForm) -> tuple[str, bool, bool]:
 def count_terms(
     texts: Sequence[str], config: TokenizerConfig, progress: Callable[[int], None] | None = None
 ) -> list[Counter[str]]:
-    """Each text's document-term counts, in order; many texts are tagged by a process per CPU core."""
+    """Each text's document-term counts, in order; many texts are tagged by a worker process per CPU
+    core (`python -c`, so the caller's script is never imported again: no main guard is needed)."""
     workers = min(os.cpu_count() or 1, -(-len(texts) // _BATCH))
     batches = [texts[start : start + _BATCH] for start in range(0, len(texts), _BATCH)]
-    if len(texts) < PARALLEL_MIN_TEXTS or workers < 2:
+    if len(texts) < PARALLEL_MIN_TEXTS or workers < 2 or not sys.executable:
         tokenizer, counted = Tokenizer(config), []
         for batch in batches:
             counted += _counts(tokenizer, batch)
             if progress:
                 progress(len(batch))
         return counted
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    return _in_workers(batches, config, workers, progress)
 
-    counted = []
-    spawn = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch's threads
-    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=(config,)) as pool:
-        for batch_counts in pool.map(_count_batch, batches):
-            counted += batch_counts
+
+def _in_workers(
+    batches: list[Sequence[str]], config: TokenizerConfig, workers: int, progress: Callable[[int], None] | None
+) -> list[Counter[str]]:
+    """Tag `batches` in `workers` child processes, a thread feeding each one batch at a time."""
+    import queue
+    import subprocess
+
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    settings = json.dumps({"term_form": str(config.term_form), "drop_question_words": config.drop_question_words,
+                           "word_pairs": config.word_pairs}).encode() + b"\n"  # fmt: skip
+    results: list[list[Counter[str]] | None] = [None] * len(batches)
+    todo: queue.Queue[int] = queue.Queue()
+    for number in range(len(batches)):
+        todo.put(number)
+    done: queue.Queue[tuple[int, BaseException | None]] = queue.Queue()
+
+    def feed(child: subprocess.Popen[bytes]) -> None:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            child.stdin.write(settings)
+            while True:
+                try:
+                    number = todo.get_nowait()
+                except queue.Empty:
+                    return
+                child.stdin.write(_encode(list(batches[number])))
+                child.stdin.flush()
+                reply = child.stdout.readline()
+                if not reply:
+                    raise RuntimeError(f"a tokenizer worker stopped (exit status {child.wait()})")
+                results[number] = [Counter(counts) for counts in _decode(reply)]
+                done.put((number, None))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            done.put((-1, error))
+
+    command = [sys.executable, "-c", "from hybridsearch.tokenization import serve_worker; serve_worker()"]
+    children = [
+        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env) for _ in range(workers)
+    ]
+    threads = [threading.Thread(target=feed, args=(child,), daemon=True) for child in children]
+    try:
+        for thread in threads:
+            thread.start()
+        for _ in range(len(batches)):
+            number, error = done.get()
+            if error is not None:
+                raise HybridSearchError(f"Tokenizing failed in a worker process: {error}") from error
             if progress:
-                progress(len(batch_counts))
-    return counted
+                progress(len(batches[number]))
+    finally:
+        for child in children:
+            if child.stdin is not None:
+                child.stdin.close()
+        for thread in threads:
+            thread.join(timeout=5)
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
+    return [counts for batch in results if batch is not None for counts in batch]
 
 
-_worker_tokenizer: Tokenizer | None = None
+def _encode(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n"
 
 
-def _start_worker(config: TokenizerConfig) -> None:
-    global _worker_tokenizer
-    _worker_tokenizer = Tokenizer(config)
+def _decode(line: bytes) -> Any:
+    return json.loads(line.decode("utf-8", "surrogatepass"))
 
 
-def _count_batch(texts: Sequence[str]) -> list[Counter[str]]:
-    assert _worker_tokenizer is not None
-    return _counts(_worker_tokenizer, texts)
+def serve_worker() -> None:
+    """A tokenizer worker: reads its settings, then batches of texts (a JSON list per line) from
+    stdin, and writes each batch's term counts (a JSON list of objects per line) to stdout."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    tokenizer = Tokenizer(TokenizerConfig(**_decode(stdin.readline())))
+    for line in stdin:
+        stdout.write(_encode([dict(counts) for counts in _counts(tokenizer, _decode(line))]))
+        stdout.flush()
 
 
 def _counts(tokenizer: Tokenizer, texts: Sequence[str]) -> list[Counter[str]]:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import hybridsearch.index
-import hybridsearch.indexing
+from hybridsearch import HybridIndex, register_encoder
 from hybridsearch.encoders import ModelSpec
 from hybridsearch.textnorm import normalize
 
-FAKE_MODEL = "fake"
+FAKE_MODEL = "fake:bigrams"
 
 
 class FakeEncoder:
@@ -50,16 +49,34 @@ class FakeEncoder:
         return len(self.spec.document_prompt + text) <= self.spec.max_seq_length
 
 
+#: Every FakeEncoder the registry made (tests check when a model is, or is not, loaded).
+LOADED: list[FakeEncoder] = []
+
+
+def _load_fake(config, device, known):  # type: ignore[no-untyped-def]
+    LOADED.append(FakeEncoder(name=config.model))
+    return LOADED[-1]
+
+
+# models named fake:… are FakeEncoders, registered through the same door as the real ones
+register_encoder("fake", _load_fake)
+
+
 @pytest.fixture(autouse=True)
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`load_encoder("fake")` gives a FakeEncoder; every other name loads for real."""
-    real = hybridsearch.index.load_encoder
+def close_every_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every HybridIndex a test opened (as sqlite-utils' tests close every Database); a handle
+    that `close` leaves open still fails the test, as a ResourceWarning."""
+    opened: list[HybridIndex] = []
+    original = HybridIndex.__init__
 
-    def load(config=None, device=None, known=None):  # type: ignore[no-untyped-def]
-        return FakeEncoder() if config is not None and config.model == FAKE_MODEL else real(config, device, known)
+    def tracking(self: HybridIndex, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        original(self, *args, **kwargs)
+        opened.append(self)
 
-    for module in (hybridsearch.index, hybridsearch.indexing):  # reading and writing load models
-        monkeypatch.setattr(module, "load_encoder", load)
+    monkeypatch.setattr(HybridIndex, "__init__", tracking)
+    yield
+    for index in opened:
+        index.close()
 
 
 DOCS = {
@@ -86,6 +103,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def built(corpus: Path, tmp_path: Path) -> hybridsearch.index.HybridIndex:
-    """An index of `corpus` built with the fake encoder."""
-    return hybridsearch.index.HybridIndex.build(corpus, tmp_path / "index", model=FAKE_MODEL)
+def built(corpus: Path, tmp_path: Path) -> Iterator[HybridIndex]:
+    """An index of `corpus` built with the fake encoder (closed after the test)."""
+    with HybridIndex.build(corpus, tmp_path / "index", model=FAKE_MODEL) as index:
+        yield index

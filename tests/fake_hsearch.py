@@ -1,6 +1,6 @@
 """`hsearch` with the fake encoder, for tests that run the CLI in a subprocess (the crash test).
 
-    python tests/fake_hsearch.py index DOCS --index IDX --model fake
+    python tests/fake_hsearch.py index DOCS --index IDX --model fake:bigrams
 
 HSEARCH_FAKE_DELAY (seconds per chunk encoded) widens the window in which a kill lands mid-build.
 """
@@ -13,12 +13,10 @@ from collections.abc import Sequence
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from conftest import FAKE_MODEL, FakeEncoder  # noqa: E402
+from conftest import FakeEncoder  # noqa: E402
 
-import hybridsearch.index  # noqa: E402
-import hybridsearch.indexing  # noqa: E402
+from hybridsearch import register_encoder  # noqa: E402
 from hybridsearch.cli import cli  # noqa: E402
-from hybridsearch.config import DenseConfig  # noqa: E402
 
 DELAY = float(os.environ.get("HSEARCH_FAKE_DELAY", "0"))
 
@@ -29,12 +27,5 @@ class SlowFakeEncoder(FakeEncoder):
         return super().encode_documents(texts, batch_size, progress)
 
 
-def load(config: DenseConfig, device: str | None = None, known: object = None) -> FakeEncoder:
-    if config.model != FAKE_MODEL:
-        raise SystemExit(f"fake_hsearch only knows the model {FAKE_MODEL!r}")
-    return SlowFakeEncoder()
-
-
-hybridsearch.index.load_encoder = load  # type: ignore[assignment]
-hybridsearch.indexing.load_encoder = load  # type: ignore[assignment]
+register_encoder("fake", lambda config, device, known: SlowFakeEncoder(name=config.model))
 cli()

@@ -1,4 +1,5 @@
 import math
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -61,49 +62,41 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     corpus = [["火星", "赤い", "惑星"], ["地球", "青い", "惑星"], []]
     index = BM25Index.build(corpus)
     index.save(tmp_path)
-    loaded = BM25Index.load(tmp_path)
-    assert loaded.vocab.terms == index.vocab.terms
-    np.testing.assert_array_equal(loaded.scores(["惑星", "赤い"]), index.scores(["惑星", "赤い"]))
-    assert loaded.matched_terms(["赤い", "惑星", "海", "赤い"], [0, 1, 2]) == [["赤い", "惑星"], ["惑星"], []]
+    with closing(BM25Index.load(tmp_path)) as loaded:
+        assert loaded.vocab.terms == index.vocab.terms
+        np.testing.assert_array_equal(loaded.scores(["惑星", "赤い"]), index.scores(["惑星", "赤い"]))
+        assert loaded.matched_terms(["赤い", "惑星", "海", "赤い"], [0, 1, 2]) == [["赤い", "惑星"], ["惑星"], []]
 
 
 def test_loaded_vocabulary_finds_terms_by_hash_without_reading_the_term_list(tmp_path: Path) -> None:
     terms = [f"語{i}" for i in range(500)] + ["火星 衛星", "𩸽"]
     Vocabulary(terms).save(tmp_path)
-    loaded = Vocabulary.load(tmp_path)
-    assert [loaded.id(term) for term in terms] == list(range(len(terms))) and len(loaded) == len(terms)
-    assert loaded.id("海") is None and loaded.id("") is None
-    assert loaded._terms is None  # lookups never read vocab.json
-    assert loaded.terms == terms
+    with closing(Vocabulary.load(tmp_path)) as loaded:
+        (tmp_path / "vocab.json").write_text("[]")  # lookups never read the term list…
+        assert [loaded.id(term) for term in terms] == list(range(len(terms))) and len(loaded) == len(terms)
+        assert loaded.id("海") is None and loaded.id("") is None
+        assert loaded.terms == []  # …which is read when something asks for it
 
 
 def test_terms_that_share_a_hash_are_told_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bm25, "_term_hash", lambda term: len(term))  # 火星 and 金星 collide
     Vocabulary(["火星", "金星", "惑星です"]).save(tmp_path)
-    loaded = Vocabulary.load(tmp_path)
-    assert [loaded.id(t) for t in ("金星", "火星", "惑星です", "水星")] == [1, 0, 2, None]
-
-
-def test_index_saved_without_term_hashes_still_loads(tmp_path: Path) -> None:
-    index = BM25Index.build([["火星", "赤い"], ["地球"]])
-    index.save(tmp_path)
-    for name in ("term_hashes.npy", "term_ids_by_hash.npy"):
-        (tmp_path / name).unlink()
-    np.testing.assert_array_equal(BM25Index.load(tmp_path).scores(["赤い"]), index.scores(["赤い"]))
+    with closing(Vocabulary.load(tmp_path)) as loaded:
+        assert [loaded.id(t) for t in ("金星", "火星", "惑星です", "水星")] == [1, 0, 2, None]
 
 
 def test_load_checks_shapes_and_problems_checks_values(tmp_path: Path) -> None:
     BM25Index.build([["a", "b"], ["a"]]).save(tmp_path)
-    assert BM25Index.load(tmp_path).problems() == []
+    assert _problems(tmp_path) == []
     np.save(tmp_path / "doc_len.npy", np.array([5.0, 1.0]))
     np.save(tmp_path / "weights_data.npy", np.array([9.0, 9.0, 9.0]))
-    assert BM25Index.load(tmp_path).problems() == [
+    assert _problems(tmp_path) == [
         "BM25 chunk lengths disagree with the term counts",
         "BM25 term weights disagree with the term counts",
     ]
     np.save(tmp_path / "weights_data.npy", np.array([9.0]))
     with pytest.raises(ValueError, match="weights do not match"):
-        BM25Index.load(tmp_path)
+        _problems(tmp_path)
 
 
 def test_top_k_orders_by_score_then_index() -> None:
@@ -111,3 +104,8 @@ def test_top_k_orders_by_score_then_index() -> None:
     assert top_k(scores, 3).tolist() == [3, 1, 0]
     assert top_k(scores, 10).tolist() == [3, 1, 0, 2, 4]
     assert top_k(scores, 0).tolist() == []
+
+
+def _problems(folder: Path) -> list[str]:
+    with closing(BM25Index.load(folder)) as loaded:
+        return loaded.problems()

@@ -19,8 +19,8 @@ def test_sentences_end_at_terminators_and_newlines_but_not_inside_quotes() -> No
 
 def test_chunks_keep_offsets_size_and_sentence_overlap() -> None:
     text = "".join(f"これは{i}番目の文です。" for i in range(20))
-    chunks = chunk_text(text, 7, ChunkConfig(size=40, overlap=12))
-    assert all(c.text == text[c.start : c.end] and c.doc_index == 7 for c in chunks)
+    chunks = chunk_text(text, "doc7", ChunkConfig(size=40, overlap=12))
+    assert all(c.text == text[c.start : c.end] and c.document_id == "doc7" for c in chunks)
     assert all(len(c.text) <= 40 for c in chunks)
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
     for previous, current in zip(chunks, chunks[1:]):
@@ -30,25 +30,25 @@ def test_chunks_keep_offsets_size_and_sentence_overlap() -> None:
 
 def test_long_sentence_is_cut_at_a_soft_break() -> None:
     text = "あ" * 30 + "、" + "い" * 30 + "。"
-    chunks = chunk_text(text, 0, ChunkConfig(size=40, overlap=0))
+    chunks = chunk_text(text, "doc", ChunkConfig(size=40, overlap=0))
     assert [c.text for c in chunks] == ["あ" * 30 + "、", "い" * 30 + "。"]
 
 
 def test_chunks_are_split_until_the_encoder_accepts_them() -> None:
     text = "短い文です。" * 30
-    chunks = chunk_text(text, 0, ChunkConfig(size=500, overlap=0), fits=lambda s: len(s) <= 50)
+    chunks = chunk_text(text, "doc", ChunkConfig(size=500, overlap=0), fits=lambda s: len(s) <= 50)
     assert all(len(c.text) <= 50 for c in chunks)
     assert "".join(c.text for c in chunks) == text
 
 
 def test_whitespace_only_text_has_no_chunks() -> None:
-    assert chunk_text(" \n\n　", 0) == []
+    assert chunk_text(" \n\n　", "doc") == []
 
 
 @settings(max_examples=200)
 @given(st.text(alphabet=st.sampled_from("あい火星 。、！「」\n"), max_size=400), st.integers(20, 80))
 def test_every_character_is_covered_and_chunks_are_bounded(text: str, size: int) -> None:
-    chunks = chunk_text(text, 0, ChunkConfig(size=size, overlap=size // 4))
+    chunks = chunk_text(text, "doc", ChunkConfig(size=size, overlap=size // 4))
     covered = set()
     for chunk in chunks:
         assert chunk.text == text[chunk.start : chunk.end] and chunk.text.strip() == chunk.text
@@ -69,3 +69,15 @@ def test_sentence_inputs_carry_the_title_and_skip_chunks_of_one_sentence() -> No
     assert sentence_inputs("火星", text) == [f"火星\n## 概要\n{first}", f"火星\n{second}短い。"]
     assert sentence_inputs("火星", f"# 火星\n\n{first}") == []  # one sentence: the chunk is its sentence
     assert sentence_inputs("", "a\nb\nc\nd") == []  # fragments make no sentence of their own
+
+
+def test_chunk_ids_are_unique_and_kept_by_chunks_an_edit_does_not_touch() -> None:
+    sentences = [f"これは{i}番目の文です。" for i in range(30)]
+    config = ChunkConfig(size=60, overlap=0)
+    before = chunk_text("".join(sentences), "doc", config)
+    after = chunk_text("".join(sentences[:-1]) + "最後の文を書き換えた。", "doc", config)
+    assert [c.id for c in before[:-1]] == [c.id for c in after[:-1]] and before[-1].id != after[-1].id
+    assert all(c.id.startswith("doc-") for c in before)
+    repeated = chunk_text("同じ文です。\n" * 50, "doc", ChunkConfig(size=20, overlap=0))
+    assert len({c.id for c in repeated}) == len(repeated) > 10 and len({c.text for c in repeated}) < 3  # equal texts
+    assert chunk_text("".join(sentences), "other", config)[0].id != before[0].id

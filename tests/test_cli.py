@@ -111,7 +111,8 @@ def test_query_json_has_every_field(index_dir: Path) -> None:
     hit = payload["hits"][0]
     for key in (
         "rank",
-        "chunk_id",
+        "id",
+        "document_id",
         "score",
         "bm25",
         "bm25_norm",
@@ -125,6 +126,7 @@ def test_query_json_has_every_field(index_dir: Path) -> None:
         "start",
         "end",
         "ordinal",
+        "metadata",
         "matched_terms",
     ):
         assert key in hit
@@ -139,7 +141,8 @@ def test_index_location_from_environment(index_dir: Path) -> None:
 def test_info(index_dir: Path) -> None:
     result = run("info", "--index", str(index_dir))
     assert result.exit_code == 0
-    assert "documents:     8" in result.stdout and "model:         fake (1), dim 64" in result.stdout
+    assert "documents:     8" in result.stdout and f"model:         {FAKE_MODEL} (1), dim 64" in result.stdout
+    assert "fields:        mtime, path, size, title, type\n" in result.stdout
     assert "k1=0.9, b=0.4, terms=base + word pairs" in result.stdout
     checked = run("info", "--index", str(index_dir), "--check")
     assert checked.exit_code == 0 and "check:         ok" in checked.stdout
@@ -223,7 +226,7 @@ def test_option_errors_exit_2(args: list[str], fragment: str) -> None:
     assert result.exit_code == 2 and fragment in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["index"], ["remove"], ["query"], ["info"], ["eval"]])
+@pytest.mark.parametrize("command", [[], ["index"], ["remove"], ["query"], ["info"], ["get"], ["eval"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0 and "Usage: " in result.stdout

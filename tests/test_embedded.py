@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hybridsearch import embedded
+from hybridsearch.encoders import embedded_model as embedded
 
 
 def test_q4_0_dequantisation_is_exact() -> None:
@@ -12,7 +12,7 @@ def test_q4_0_dequantisation_is_exact() -> None:
     low = np.arange(16, dtype=np.uint8)
     high = np.arange(15, -1, -1, dtype=np.uint8)
     block = struct.pack("<e", 0.5) + bytes((low | (high << 4)).tolist())
-    weights = embedded._dequantize_q4_0(block, 1, 32)
+    weights = embedded.dequantize_q4_0(block, 1, 32)
     expected = np.concatenate([(low.astype(np.int8) - 8), (high.astype(np.int8) - 8)]) * 0.5
     np.testing.assert_array_equal(weights[0], expected)
 
@@ -20,8 +20,8 @@ def test_q4_0_dequantisation_is_exact() -> None:
 def test_protobuf_field_reader() -> None:
     # field 1 varint 150, field 3 bytes "hi", field 2 bytes "x"
     message = b"\x08\x96\x01" + b"\x1a\x02hi" + b"\x12\x01x"
-    assert embedded._protobuf_field(message, 3) == b"hi"
-    assert embedded._protobuf_field(message, 2) == b"x"
+    assert embedded.protobuf_field(message, 3) == b"hi"
+    assert embedded.protobuf_field(message, 2) == b"x"
 
 
 def test_cache_dir_follows_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ mean nothing here; what is checked is the plumbing: prompts, pooling, padding, d
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import tiny_models
 from click.testing import CliRunner
 from conftest import DOCS
 
+from hybridsearch.backends.local import LocalBackend
 from hybridsearch.chunking import model_input
 from hybridsearch.cli import cli
 from hybridsearch.config import DenseConfig, IndexConfig
@@ -99,12 +101,11 @@ def test_family_indexes_and_queries_with_its_prompts(
     runner = CliRunner()
     built = runner.invoke(cli, ["index", str(corpus), "--index", index_dir, "--model", str(folder), "-q"])
     assert built.exit_code == 0, built.output
-    with HybridIndex.open(index_dir) as index:
-        titles = [document.title for document in index.docstore.documents()]
-        chunks = index.docstore.all_chunks()
+    with closing(LocalBackend.open(Path(index_dir))) as index:
+        chunks = index.chunks(range(index.num_chunks))
         stored = index.vectors.vectors(np.arange(len(chunks)))
         model = index.info()["model"]
-    chunk_inputs = {document_prompt + normalize(model_input(titles[c.doc_index], c.text)) for c in chunks}
+    chunk_inputs = {document_prompt + normalize(model_input(c.title, c.text)) for c in chunks}
     assert chunk_inputs <= set(tokenized), "every chunk reached the tokenizer with the document prompt"
     assert (model["name"], model["query_prompt"], model["document_prompt"]) == (
         str(folder),
@@ -120,6 +121,11 @@ def test_family_indexes_and_queries_with_its_prompts(
     assert [text for text in tokenized if normalize(QUERY) in text] == [query_prompt + normalize(QUERY)]
     hits = json.loads(found.output)["hits"]
     assert len(hits) == 3 and all(hit["dense"] is not None for hit in hits)
+
+
+def _vectors(index_dir: Path, count: int) -> np.ndarray:
+    with closing(LocalBackend.open(index_dir)) as backend:
+        return backend.vectors.vectors(np.arange(count))
 
 
 @pytest.mark.parametrize("family", ["gemma3", "qwen3"])
@@ -139,10 +145,11 @@ def test_matryoshka_dim_is_recorded_and_enforced(model_root: Path, corpus: Path,
     config = IndexConfig(dense=DenseConfig(folder, dim=16))
     index = HybridIndex.build(corpus, tmp_path / "index", config=config)
     assert index.model.dim == 16 and index.config.dense.dim == 16
-    vectors = index.vectors.vectors(np.arange(3))
+    vectors = _vectors(tmp_path / "index", 3)
     assert vectors.shape == (3, 16)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
-    full = HybridIndex.build(corpus, tmp_path / "full", model=folder).vectors.vectors(np.arange(3))
+    HybridIndex.build(corpus, tmp_path / "full", model=folder)
+    full = _vectors(tmp_path / "full", 3)
     cut = full[:, :16] / np.linalg.norm(full[:, :16], axis=1, keepdims=True)
     np.testing.assert_allclose(vectors, cut, atol=1e-5)  # the first 16 components, re-normalised
     assert index.search(QUERY, k=2, alpha=1.0)

@@ -87,7 +87,7 @@ def test_no_query_breaks_search(built: HybridIndex, query: str, alpha: float, fu
 
 
 def _generation(index: HybridIndex) -> Path:
-    return index.generation.path
+    return Path(index.location) / index.version
 
 
 def test_docstore_disagreeing_with_manifest_is_named(built: HybridIndex) -> None:
@@ -96,7 +96,7 @@ def test_docstore_disagreeing_with_manifest_is_named(built: HybridIndex) -> None
     manifest["counts"]["chunks"] += 1
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(IndexFormatError, match=r"inconsistent: the manifest says .* --rebuild"):
-        HybridIndex.open(built.index_dir)
+        HybridIndex.open(built.location)
 
 
 def test_flipped_byte_is_found_by_check(built: HybridIndex) -> None:
@@ -104,9 +104,9 @@ def test_flipped_byte_is_found_by_check(built: HybridIndex) -> None:
     data = bytearray(vectors.read_bytes())
     data[-100] ^= 0xFF  # inside the vector data: FAISS still loads it
     vectors.write_bytes(bytes(data))
-    result = CliRunner().invoke(cli, ["info", "--index", str(built.index_dir), "--check"])
+    result = CliRunner().invoke(cli, ["info", "--index", str(built.location), "--check"])
     assert result.exit_code == 1
     assert (
         result.stderr
-        == f"Error: Index {built.index_dir} failed its check: vectors.faiss does not match its checksum.\n"
+        == f"Error: Index {built.location} failed its check: vectors.faiss does not match its checksum.\n"
     )

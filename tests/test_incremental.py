@@ -8,14 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_MODEL, FakeEncoder
+from conftest import FAKE_MODEL, LOADED, FakeEncoder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hybridsearch import HybridIndex, IndexConfig
 from hybridsearch.config import BM25Config
+from hybridsearch.backends.local import LocalBackend
+from hybridsearch.backends.local.generations import writer_lock
 from hybridsearch.errors import IndexFormatError, IndexLockedError, InputError
-from hybridsearch.store import writer_lock
 
 SENTENCES = [
     "火星は赤い惑星と呼ばれる。", "金星は明けの明星である。", "カレーは一晩寝かせるとおいしい。",
@@ -46,14 +47,16 @@ def apply(root: Path, step: tuple[str, int, list[int]]) -> None:
         path.write_text("".join(SENTENCES[i] for i in sentences), encoding="utf-8")
 
 
-def scores(index: HybridIndex, root: Path) -> dict[tuple[str, str, int, float], tuple[float, float | None, float]]:
-    """Every chunk's raw and fused scores per query and alpha, keyed by what identifies it on disk."""
+def scores(
+    index: HybridIndex, root: Path
+) -> dict[tuple[str, str, int, float], tuple[float, float | None, float, str]]:
+    """Every chunk's raw and fused scores and id per query and alpha, keyed by what identifies it on disk."""
     table = {}
     for query in QUERIES:
         for alpha in (0.0, 0.5, 1.0):
-            for hit in index.search(query, k=index.bm25.num_chunks, alpha=alpha):
+            for hit in index.search(query, k=index.info()["counts"]["chunks"], alpha=alpha):
                 key = (query, str(Path(hit.path).relative_to(root)), hit.ordinal, alpha)
-                table[key] = (hit.bm25, hit.dense, hit.score)
+                table[key] = (hit.bm25, hit.dense, hit.score, hit.id)
     return table
 
 
@@ -78,21 +81,20 @@ def test_updated_index_scores_exactly_like_a_fresh_build(
         assert index.report is not None and index.report.encoded <= fresh.report.encoded  # type: ignore[union-attr]
         ours, theirs = scores(index, root), scores(fresh, root)
         assert ours.keys() == theirs.keys()
-        for key, (bm25, dense, fused) in theirs.items():
+        for key, (bm25, dense, fused, chunk_id) in theirs.items():
+            assert ours[key][3] == chunk_id  # stable ids: an updated index names its chunks as a fresh build does
             assert ours[key][0] == pytest.approx(bm25, abs=1e-9)
             assert ours[key][2] == pytest.approx(fused, abs=1e-9)
             assert ours[key][1] == (pytest.approx(dense, abs=1e-9) if dense is not None else None)
         assert index.check() == []
 
 
-def test_unchanged_folder_loads_no_model_and_writes_nothing(
-    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unchanged_folder_loads_no_model_and_writes_nothing(corpus: Path, tmp_path: Path) -> None:
     first = HybridIndex.build(corpus, tmp_path / "idx", model=FAKE_MODEL)
-    monkeypatch.setattr("hybridsearch.indexing.load_encoder", lambda *args, **kwargs: pytest.fail("model loaded"))
+    loads = len(LOADED)
     again = HybridIndex.build(corpus, tmp_path / "idx")
     assert again.report is not None and not again.report.written and again.report.unchanged == 7
-    assert again.generation.path == first.generation.path
+    assert again.version == first.version and len(LOADED) == loads
 
 
 def test_extra_folders_join_and_renamed_files_move(corpus: Path, tmp_path: Path) -> None:
@@ -111,33 +113,34 @@ def test_extra_folders_join_and_renamed_files_move(corpus: Path, tmp_path: Path)
 
 def test_remove_needs_a_match_and_keeps_something(built: HybridIndex, corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="No indexed document is under"):
-        HybridIndex.remove(tmp_path / "nothing-here", built.index_dir)
+        HybridIndex.remove(tmp_path / "nothing-here", Path(built.location))
     with pytest.raises(InputError, match=r"would leave index .* empty; delete the index folder instead"):
-        HybridIndex.remove(corpus, built.index_dir)
-    assert HybridIndex.open(built.index_dir).report is None  # unchanged
+        HybridIndex.remove(corpus, Path(built.location))
+    assert HybridIndex.open(built.location).version == built.version  # unchanged
 
 
 def test_second_writer_is_told_who_holds_the_lock(built: HybridIndex, corpus: Path) -> None:
     locked = pytest.raises(IndexLockedError, match=rf"locked by pid {os.getpid()}, which is writing it")
-    with writer_lock(built.index_dir), locked:
-        HybridIndex.build(corpus, built.index_dir)
-    HybridIndex.build(corpus, built.index_dir)  # released
+    with writer_lock(Path(built.location)), locked:
+        HybridIndex.build(corpus, Path(built.location))
+    HybridIndex.build(corpus, Path(built.location))  # released
 
 
 def test_lock_of_a_killed_writer_is_recovered(built: HybridIndex, corpus: Path) -> None:
     code = (
-        "import time\nfrom pathlib import Path\nfrom hybridsearch.store import writer_lock\n"
-        f"with writer_lock(Path({str(built.index_dir)!r})):\n    print('held', flush=True)\n    time.sleep(60)"
+        "import time\nfrom pathlib import Path\nfrom hybridsearch.backends.local.generations import writer_lock\n"
+        f"with writer_lock(Path({str(Path(built.location))!r})):\n    print('held', flush=True)\n    time.sleep(60)"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     with pytest.raises(IndexLockedError, match=f"pid {holder.pid}"):
-        HybridIndex.build(corpus, built.index_dir)
+        HybridIndex.build(corpus, Path(built.location))
     holder.send_signal(signal.SIGKILL)
     holder.wait()
+    holder.stdout.close()
     time.sleep(0.05)
     (corpus / "new.txt").write_text("新しい。", encoding="utf-8")
-    assert HybridIndex.build(corpus, built.index_dir).report.added == 1  # type: ignore[union-attr]
+    assert HybridIndex.build(corpus, Path(built.location)).report.added == 1  # type: ignore[union-attr]
 
 
 @pytest.mark.slow
@@ -160,7 +163,7 @@ def test_readers_always_see_a_complete_generation(built: HybridIndex, corpus: Pa
     def write() -> None:
         try:
             for _ in range(6):
-                HybridIndex.build(corpus, built.index_dir, rebuild=True, encoder=FakeEncoder())
+                HybridIndex.build(corpus, Path(built.location), rebuild=True, encoder=FakeEncoder())
         except BaseException as error:  # noqa: BLE001 - reported below
             failures.append(error)
 
@@ -168,7 +171,7 @@ def test_readers_always_see_a_complete_generation(built: HybridIndex, corpus: Pa
     writer.start()
     reads = 0
     while writer.is_alive() or reads == 0:
-        index = HybridIndex.open(built.index_dir)
+        index = HybridIndex.open(Path(built.location))
         assert index.search("火星", k=1, alpha=0.5)[0].title == "火星"
         index.close()
         reads += 1
@@ -179,20 +182,19 @@ def test_readers_always_see_a_complete_generation(built: HybridIndex, corpus: Pa
 def test_open_retries_only_when_the_live_generation_moved(
     built: HybridIndex, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hybridsearch.store as store
-    from hybridsearch.indexing import write_index
+    from hybridsearch.writer import write_index
 
-    real, calls = store._open_generation, []
+    real, calls = LocalBackend._open_live, []
 
-    def vanishing(index_dir: Path) -> store.Generation:
+    def vanishing(index_dir: Path) -> LocalBackend:
         calls.append(index_dir)
         if len(calls) == 1:  # a writer swaps in a new generation while this reader opens the old one
             write_index(index_dir, [corpus], rebuild=True, encoder=FakeEncoder())
             raise IndexFormatError("the generation being opened was cleaned up")
         return real(index_dir)
 
-    monkeypatch.setattr(store, "_open_generation", vanishing)
-    assert HybridIndex.open(built.index_dir).generation.path.name == "gen-000002" and len(calls) == 2
-    monkeypatch.setattr(store, "_open_generation", lambda index_dir: (_ for _ in ()).throw(IndexFormatError("bad")))
+    monkeypatch.setattr(LocalBackend, "_open_live", vanishing)
+    assert HybridIndex.open(built.location).version == "gen-000002" and len(calls) == 2
+    monkeypatch.setattr(LocalBackend, "_open_live", lambda index_dir: (_ for _ in ()).throw(IndexFormatError("bad")))
     with pytest.raises(IndexFormatError, match="bad"):  # nothing moved: a real error is reported at once
-        HybridIndex.open(built.index_dir)
+        HybridIndex.open(built.location)

@@ -1,15 +1,17 @@
 import json
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FAKE_MODEL, FakeEncoder
+from conftest import FAKE_MODEL, LOADED, FakeEncoder
 
 from hybridsearch import HybridIndex, IndexConfig
+from hybridsearch.backends.local import LocalBackend
+from hybridsearch.backends.local.generations import POINTER
 from hybridsearch.chunking import model_input, sentence_inputs
 from hybridsearch.config import DenseConfig
 from hybridsearch.errors import EmptyQueryError, IndexFormatError, IndexNotFoundError, InputError, ModelMismatchError
-from hybridsearch.store import POINTER
 
 
 def test_build_then_search_finds_mars(built: HybridIndex) -> None:
@@ -30,7 +32,7 @@ def test_report_and_manifest(built: HybridIndex) -> None:
     assert report.encoded == report.chunks and report.reused == 0
     info = built.info()
     assert info["counts"]["chunks"] == report.chunks
-    assert info["model"]["name"] == FAKE_MODEL and info["format_version"] == 1
+    assert info["model"]["name"] == FAKE_MODEL and info["format_version"] == 2
     assert info["config"]["alpha"] == 0.6 and info["config"]["fusion"] == "minmax"
 
 
@@ -47,16 +49,18 @@ def test_titles_are_indexed_with_every_chunk(built: HybridIndex) -> None:
 
 
 def test_reopened_index_gives_identical_results(built: HybridIndex) -> None:
-    again = HybridIndex.open(built.index_dir)
+    again = HybridIndex.open(built.location)
     for query in ("赤い惑星", "味噌汁の作り方", "米"):
         assert again.search(query, k=5) == built.search(query, k=5)
 
 
-def test_alpha_zero_never_loads_the_model(built: HybridIndex, monkeypatch: pytest.MonkeyPatch) -> None:
-    reopened = HybridIndex.open(built.index_dir)
-    monkeypatch.setattr("hybridsearch.index.load_encoder", lambda *args, **kwargs: pytest.fail("model loaded"))
+def test_alpha_zero_never_loads_the_model(built: HybridIndex) -> None:
+    reopened = HybridIndex.open(built.location)
+    loads = len(LOADED)
     hits = reopened.search("カレー", alpha=0)
-    assert hits[0].path.endswith("curry.txt") and hits[0].dense is None
+    assert hits[0].path.endswith("curry.txt") and hits[0].dense is None and len(LOADED) == loads
+    reopened.search("カレー", alpha=0.5)
+    assert len(LOADED) == loads + 1
 
 
 def test_alpha_one_ranks_by_dense_similarity(built: HybridIndex) -> None:
@@ -77,25 +81,26 @@ def test_dense_score_is_the_chunks_cosine_mixed_with_its_best_sentences(
     index = HybridIndex.build(corpus, tmp_path / "idx", config=config)
     encoder, query = FakeEncoder(), "赤い色のもとは酸化鉄"
     hit = index.search(query, k=1, alpha=1)[0]
-    assert hit.title == "火星" and (index.sentences is not None) == sentences
+    assert hit.title == "火星" and ("sentences" in index.info()["counts"]) == sentences
     vector = encoder.encode_queries([query])[0]
     cosine = float(encoder.encode_documents([model_input(hit.title, hit.text)])[0] @ vector)
     best = max(encoder.encode_documents(sentence_inputs(hit.title, hit.text)) @ vector)
     assert len(sentence_inputs(hit.title, hit.text)) == 2 and abs(best - cosine) > 0.05  # the mix shows
     assert hit.dense == pytest.approx(0.5 * cosine + 0.5 * best if sentences else cosine, abs=1e-3)  # float16
-    assert index.info()["counts"].get("sentences") == (index.sentences and len(index.sentences))
+    assert index.info()["counts"].get("sentences") == (2 if sentences else None)
 
 
 def test_sentences_are_encoded_a_block_at_a_time(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hybridsearch.indexing
+    import hybridsearch.writer
 
     (corpus / "long.txt").write_text("火星は太陽から4番目の惑星で、赤い惑星と呼ばれる。" * 7, encoding="utf-8")
-    whole = HybridIndex.build(corpus, tmp_path / "whole", model=FAKE_MODEL).sentences
-    monkeypatch.setattr(hybridsearch.indexing, "_SENTENCE_BLOCK", 3)
-    blocks = HybridIndex.build(corpus, tmp_path / "blocks", model=FAKE_MODEL).sentences
-    assert whole is not None and blocks is not None and len(whole) == 7
-    np.testing.assert_array_equal(whole.vectors, blocks.vectors)
-    np.testing.assert_array_equal(whole.starts, blocks.starts)
+    HybridIndex.build(corpus, tmp_path / "whole", model=FAKE_MODEL)
+    monkeypatch.setattr(hybridsearch.writer, "_SENTENCE_BLOCK", 3)
+    HybridIndex.build(corpus, tmp_path / "blocks", model=FAKE_MODEL)
+    with closing(LocalBackend.open(tmp_path / "whole")) as whole, closing(LocalBackend.open(tmp_path / "blocks")) as blocks:
+        assert whole.sentences is not None and blocks.sentences is not None and len(whole.sentences) == 7
+        np.testing.assert_array_equal(whole.sentences.vectors, blocks.sentences.vectors)
+        np.testing.assert_array_equal(whole.sentences.starts, blocks.sentences.starts)
 
 
 def test_rebuild_swaps_generations_and_keeps_two(corpus: Path, tmp_path: Path) -> None:
@@ -162,7 +167,7 @@ def test_no_documents_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def _generation(index: HybridIndex) -> Path:
-    return index.index_dir / (index.index_dir / POINTER).read_text().strip()
+    return Path(index.location) / index.version
 
 
 def test_newer_format_version_is_refused(built: HybridIndex) -> None:
@@ -170,8 +175,8 @@ def test_newer_format_version_is_refused(built: HybridIndex) -> None:
     manifest = json.loads(manifest_path.read_text())
     manifest["format_version"] = 99
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexFormatError, match="format version 99, but this hybridsearch .* reads version 1"):
-        HybridIndex.open(built.index_dir)
+    with pytest.raises(IndexFormatError, match="format version 99, but this hybridsearch .* reads version 2"):
+        HybridIndex.open(Path(built.location))
 
 
 @pytest.mark.parametrize(
@@ -189,16 +194,16 @@ def test_damaged_index_gives_a_clear_error(built: HybridIndex, damage: str) -> N
     elif damage == "garbage-manifest":
         (generation / "manifest.json").write_text("{not json")
     else:
-        (built.index_dir / POINTER).write_text("gen-000042\n")
+        (Path(built.location) / POINTER).write_text("gen-000042\n")
     with pytest.raises(IndexFormatError, match="rebuild it with: hsearch index PATH --index"):
-        HybridIndex.open(built.index_dir)
+        HybridIndex.open(Path(built.location))
 
 
 def test_model_mismatch(built: HybridIndex) -> None:
     with pytest.raises(ModelMismatchError, match="dim: index 64 vs given 32"):
-        HybridIndex.open(built.index_dir, encoder=FakeEncoder(dim=32))
-    with pytest.raises(ModelMismatchError, match="name: index 'fake' vs given 'other'"):
-        HybridIndex.open(built.index_dir, encoder=FakeEncoder(name="other"))
+        HybridIndex.open(built.location, encoder=FakeEncoder(dim=32))
+    with pytest.raises(ModelMismatchError, match=f"name: index '{FAKE_MODEL}' vs given 'other'"):
+        HybridIndex.open(built.location, encoder=FakeEncoder(name="other"))
 
 
 def test_highlights_point_at_the_original_text(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from hybridsearch.config import LoaderConfig
 from hybridsearch.errors import InputError
-from hybridsearch.loaders import LoadReport, _Skip, decode_bytes, html_to_text, iter_documents
+from hybridsearch.loaders import LoadReport, SkipFile, decode_bytes, html_to_text, iter_documents
 
 TEXT = "赤い惑星は火星です。カタカナも「引用」も含む日本語の文章。\n二行目。"
 
@@ -30,17 +30,17 @@ def test_short_shift_jis_and_euc_jp_are_told_apart() -> None:
     ],
 )
 def test_rejects_empty_and_binary(data: bytes, reason: str) -> None:
-    with pytest.raises(_Skip, match=reason):
+    with pytest.raises(SkipFile, match=reason):
         decode_bytes(data)
 
 
 def test_html_drops_scripts_and_keeps_title() -> None:
-    title, text = html_to_text(
+    title, text, meta = html_to_text(
         "<html><head><title>題名</title><script>var x='隠す';</script><style>p{}</style></head>"
         "<body><h1>見出し</h1><p>本文&amp;続き</p><!-- comment --></body></html>"
     )
     assert title == "題名"
-    assert text == "見出し\n本文&続き"
+    assert text == "見出し\n本文&続き" and meta == {}
 
 
 def _write(root: Path, files: dict[str, bytes]) -> Path:

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from hybridsearch.cli import cli
 from hybridsearch.config import DenseConfig
 from hybridsearch.errors import HybridSearchError, InputError, ModelMismatchError
-from hybridsearch.openai_encoder import OpenAIEncoder
+from hybridsearch.encoders.openai import OpenAIEncoder
 from hybridsearch.textnorm import normalize
 
 MODEL = "openai:multilingual-e5-small-q4"
@@ -127,6 +127,7 @@ def scripted() -> Iterator[str]:
     ScriptedAPI.script, ScriptedAPI.keys = [], []
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(autouse=True)

@@ -2,9 +2,9 @@
 
     <index>/CURRENT                  name of the live generation ("gen-000003")
     <index>/gen-000003/manifest.json format_version, versions, config, model, counts, file checksums
-    <index>/gen-000003/docs.sqlite   documents + chunks (text and offsets)
+    <index>/gen-000003/docs.sqlite   documents (ids, metadata, text) + chunks (ids, offsets)
     <index>/gen-000003/bm25/         term counts and weights (CSR .npy), chunk lengths, vocab.json, sorted term hashes
-    <index>/gen-000003/vectors.faiss FAISS index keyed by chunk id
+    <index>/gen-000003/vectors.faiss FAISS index, a vector per chunk row
     <index>/gen-000003/sentence-vectors.npy, sentence-starts.npy
                                      float16 sentence vectors, each chunk's first row (`DenseConfig.sentences`)
 
@@ -19,43 +19,35 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .bm25 import BM25Index
-from .config import IndexConfig
-from .encoders import ModelSpec
-from .errors import HybridSearchError, IndexFormatError, IndexLockedError, IndexNotFoundError, InputError
-from .schema import Chunk, Document
-from .vectors import SentenceVectors, VectorStore
-from .version import __version__
+from ...errors import HybridSearchError, IndexFormatError, IndexLockedError, IndexNotFoundError, InputError
+from ...version import __version__
 
 __all__ = [
+    "BM25_DIR",
+    "DOCSTORE",
     "FORMAT_VERSION",
-    "DocStore",
-    "Generation",
-    "open_generation",
+    "MANIFEST",
+    "POINTER",
+    "VECTORS",
     "check_index_location",
-    "StoredChunk",
+    "invalid_manifest",
     "live_generation",
     "new_generation",
     "read_manifest",
     "rebuild_hint",
-    "stored_config",
     "verify_files",
-    "with_new_defaults",
-    "write_docstore",
     "write_manifest",
     "writer_lock",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: stable ids, metadata and document text in docs.sqlite; FAISS without an id map
 POINTER = "CURRENT"
 LOCK = "LOCK"
 MANIFEST = "manifest.json"
@@ -81,85 +73,8 @@ def live_generation(index_dir: Path) -> Path:
     return generation
 
 
-@dataclass
-class Generation:
-    """One loaded generation: manifest, configuration, model spec and the stores that agree."""
-
-    index_dir: Path
-    path: Path
-    manifest: dict[str, Any]
-    config: IndexConfig
-    model: ModelSpec
-    bm25: BM25Index
-    vectors: VectorStore
-    docstore: DocStore
-    sentences: SentenceVectors | None  # with `DenseConfig.sentences`
-
-
-def open_generation(index_dir: Path) -> Generation:
-    """Load the live generation, checking format, sizes and that docstore, BM25 and FAISS agree.
-
-    Readers take no lock: if writers replaced and cleaned up the generation while it was being
-    opened, the newer live one is opened instead.
-    """
-    for _ in range(3):
-        pointer = _read_pointer(index_dir)
-        try:
-            return _open_generation(index_dir)
-        except IndexFormatError:
-            if _read_pointer(index_dir) == pointer:
-                raise
-    return _open_generation(index_dir)
-
-
-def _read_pointer(index_dir: Path) -> str:
-    try:
-        return (index_dir / POINTER).read_text(encoding="utf-8")
-    except OSError:
-        return ""
-
-
-def _open_generation(index_dir: Path) -> Generation:
-    path = live_generation(index_dir)
-    manifest = read_manifest(path)
-    with _invalid_manifest(index_dir):
-        config = IndexConfig.from_dict(manifest["config"])
-        model = ModelSpec(**manifest["model"])
-        expected = (int(manifest["counts"]["documents"]), int(manifest["counts"]["chunks"]))
-    try:
-        bm25 = BM25Index.load(path / BM25_DIR, config.bm25)
-        vectors = VectorStore.load(path / VECTORS, config.vectors)
-        sentences = SentenceVectors.load(path) if config.dense.sentences else None
-        docstore = DocStore(path / DOCSTORE)
-        stored = docstore.counts()
-    except (OSError, ValueError, RuntimeError, sqlite3.Error) as error:
-        raise IndexFormatError(f"Index {index_dir} is damaged ({error}); {rebuild_hint(index_dir)}.") from None
-    found = (stored, bm25.num_chunks, len(vectors), vectors.dim)
-    sentence_shape = (sentences.num_chunks, sentences.dim) if sentences else None
-    if found != (expected, expected[1], expected[1], model.dim) or sentence_shape not in (
-        None,
-        (expected[1], model.dim),
-    ):
-        held = f", sentence vectors for {sentence_shape[0]} chunks of dim {sentence_shape[1]}" if sentence_shape else ""
-        raise IndexFormatError(
-            f"Index {index_dir} is inconsistent: the manifest says {expected[0]} documents, {expected[1]} chunks "
-            f"of dim {model.dim}; the docstore has {stored[0]} documents, {stored[1]} chunks, BM25 {bm25.num_chunks} "
-            f"chunks, FAISS {len(vectors)} vectors of dim {vectors.dim}{held}; {rebuild_hint(index_dir)}."
-        )
-    return Generation(index_dir, path, manifest, config, model, bm25, vectors, docstore, sentences)
-
-
-def stored_config(index_dir: Path) -> IndexConfig | None:
-    """The configuration of the index at `index_dir` from its manifest alone; None when there is none."""
-    if not (index_dir / POINTER).exists():
-        return None
-    manifest = read_manifest(live_generation(index_dir))
-    with _invalid_manifest(index_dir):
-        return IndexConfig.from_dict(manifest["config"])
-
-
 @contextmanager
-def _invalid_manifest(index_dir: Path) -> Iterator[None]:
+def invalid_manifest(index_dir: Path) -> Iterator[None]:
     try:
         yield
     except (KeyError, TypeError, ValueError, HybridSearchError) as error:
@@ -268,23 +183,6 @@ def new_generation(index_dir: Path) -> Iterator[Path]:
     _remove_old(index_dir)
 
 
-def with_new_defaults(index_dir: Path, alpha: float, fusion: str) -> None:
-    """A new generation that differs only in the default alpha and fusion (files are hard-linked)."""
-    with writer_lock(index_dir):
-        live = live_generation(index_dir)
-        manifest = read_manifest(live)
-        with new_generation(index_dir) as work:
-            for name in manifest["files"]:
-                (work / name).parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(live / name, work / name)
-                except OSError:  # file systems without hard links
-                    shutil.copy2(live / name, work / name)
-            kept = {k: v for k, v in manifest.items() if k not in ("format_version", "hybridsearch_version", "files")}
-            kept["config"] = {**manifest["config"], "alpha": alpha, "fusion": fusion}
-            write_manifest(work, kept)
-
-
 def write_manifest(generation: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Complete `manifest` with format/version/time and checksums of every file, then write it."""
     files = {}
@@ -367,106 +265,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-# --- docstore ---------------------------------------------------------------------------------------
-
-_SCHEMA = """
-CREATE TABLE documents (
-    id INTEGER PRIMARY KEY, path TEXT NOT NULL, abs_path TEXT NOT NULL, record TEXT NOT NULL,
-    title TEXT NOT NULL, encoding TEXT NOT NULL, sha256 TEXT NOT NULL, mtime REAL NOT NULL,
-    size INTEGER NOT NULL
-);
-CREATE TABLE chunks (
-    id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(id),
-    ord INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL
-);
-CREATE INDEX chunks_doc ON chunks(doc_id);
-"""
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    """A chunk as read back from the docstore, with its document's identity."""
-
-    chunk_id: int
-    ordinal: int
-    start: int
-    end: int
-    text: str
-    path: str
-    record: str
-    title: str
-
-    @property
-    def source(self) -> str:
-        return f"{self.path}#{self.record}" if self.record else self.path
-
-
-def write_docstore(path: Path, documents: Sequence[Document], chunks: Iterable[Chunk]) -> None:
-    """Write documents and chunks (chunk ids = their order) into a new SQLite file."""
-    with closing(sqlite3.connect(path)) as db, db:
-        db.executescript(_SCHEMA)
-        db.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (i, d.path, d.abs_path, d.record, d.title, d.encoding, d.sha256, d.mtime, d.size)
-                for i, d in enumerate(documents)
-            ),
-        )
-        db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
-            ((i, c.doc_index, c.ordinal, c.start, c.end, c.text) for i, c in enumerate(chunks)),
-        )
-
-
-class DocStore:
-    """Read-only access to a generation's documents and chunks; reads only what is asked for."""
-
-    def __init__(self, path: Path) -> None:
-        uri = f"file:{path.resolve().as_posix()}?mode=ro&immutable=1"
-        self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-
-    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
-        """The chunks with the given ids (unknown ids are left out)."""
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            "SELECT c.id, c.ord, c.start, c.end, c.text, d.path, d.record, d.title "
-            f"FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
-            [int(i) for i in ids],
-        )
-        return {row[0]: StoredChunk(*row) for row in rows}
-
-    def chunk_records(self) -> list[str]:
-        """For every chunk id in order, its document's record id (or path for whole files)."""
-        rows = self.db.execute(
-            "SELECT CASE WHEN d.record != '' THEN d.record ELSE d.path END "
-            "FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id"
-        )
-        return [row[0] for row in rows]
-
-    def documents(self) -> list[Document]:
-        """Every document (without its text, which is not stored), in id order."""
-        rows = self.db.execute(
-            "SELECT path, abs_path, record, title, encoding, sha256, mtime, size FROM documents ORDER BY id"
-        )
-        return [
-            Document(path=p, text="", abs_path=a, record=r, title=t, encoding=e, sha256=h, mtime=m, size=z)
-            for p, a, r, t, e, h, m, z in rows
-        ]
-
-    def all_chunks(self) -> list[Chunk]:
-        """Every chunk in id order (`doc_index` = its document's id)."""
-        rows = self.db.execute("SELECT doc_id, ord, start, end, text FROM chunks ORDER BY id")
-        return [Chunk(*row) for row in rows]
-
-    def counts(self) -> tuple[int, int]:
-        """(documents, chunks)."""
-        documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-        chunks = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        return int(documents), int(chunks)
-
-    def close(self) -> None:
-        self.db.close()

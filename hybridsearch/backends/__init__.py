@@ -1,0 +1,61 @@
+"""Backends, selected by the index location: a folder is the local backend; an engine registers a
+scheme (`register_backend("qdrant", …)` for `qdrant://HOST:PORT/COLLECTION`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config import IndexConfig
+from .base import Backend, Batch, Side, Writer
+from .local import LocalBackend, LocalWriter, local_config
+
+__all__ = [
+    "Backend",
+    "Batch",
+    "Location",
+    "Side",
+    "Writer",
+    "open_backend",
+    "open_writer",
+    "register_backend",
+    "stored_config",
+]
+
+Location = str | os.PathLike[str]
+Opener = Callable[[str], Backend]
+WriterOpener = Callable[[str, bool], Writer]
+ConfigReader = Callable[[str], "IndexConfig | None"]
+
+_SCHEMES: dict[str, tuple[Opener, WriterOpener, ConfigReader]] = {}
+
+
+def register_backend(scheme: str, opener: Opener, writer: WriterOpener, config: ConfigReader) -> None:
+    """Serve locations `scheme://…` with `opener(location)` (reading), `writer(location, rebuild)` and
+    `config(location)` (the stored settings, or None when there is no index there yet)."""
+    _SCHEMES[scheme] = (opener, writer, config)
+
+
+def _scheme(location: Location) -> tuple[Opener, WriterOpener, ConfigReader] | None:
+    text = os.fspath(location)
+    scheme = text.split("://", 1)[0] if "://" in text else None
+    return _SCHEMES.get(scheme) if scheme else None
+
+
+def open_backend(location: Location) -> Backend:
+    """The index at `location`, opened for reading."""
+    engine = _scheme(location)
+    return engine[0](os.fspath(location)) if engine else LocalBackend.open(Path(location))
+
+
+def open_writer(location: Location, rebuild: bool = False) -> Writer:
+    """A writer for the index at `location` (use it as a context manager: it holds the writer lock)."""
+    engine = _scheme(location)
+    return engine[1](os.fspath(location), rebuild) if engine else LocalWriter(Path(location), rebuild)
+
+
+def stored_config(location: Location) -> IndexConfig | None:
+    """The settings of the index at `location`, or None when there is none yet."""
+    engine = _scheme(location)
+    return engine[2](os.fspath(location)) if engine else local_config(Path(location))

@@ -1,0 +1,135 @@
+"""The backend door: where chunks, their BM25 weights and their vectors live, read (`Backend`) and
+written (`Writer`). The query pipeline (`search.py`) and the indexing flow (`writer.py`) talk only
+to these protocols; `local` is the embedded store, other engines register a scheme (`qdrant://…`).
+
+A backend names its chunks by `keys` (int64, its own: positions in a local generation, point ids in
+an engine); fusion works on them, and hits carry the chunks' stable string ids instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..config import IndexConfig
+from ..encoders import ModelSpec
+from ..filters import Filter
+from ..schema import Chunk, Document, StoredChunk, StoredDocument
+
+__all__ = ["Backend", "Batch", "Side", "Writer"]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side's candidates for a query: keys and raw scores, best first."""
+
+    keys: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Side:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+class Backend(Protocol):
+    """A readable index: one consistent state (a generation) of its chunks. Safe to call from many
+    threads at once; `close` releases every handle."""
+
+    location: str
+    config: IndexConfig
+    model: ModelSpec
+
+    @property
+    def version(self) -> str:
+        """What state is being read (a generation's name); changes with every write."""
+        ...
+
+    @property
+    def num_chunks(self) -> int: ...
+
+    def count(self, where: Filter | None) -> int:
+        """How many chunks the filter keeps (all of them for None); an unknown field is an `InputError`."""
+        ...
+
+    def sparse(self, terms: Sequence[str], depth: int, where: Filter | None) -> Side:
+        """The `depth` best chunks by BM25 for the query terms, among those `where` keeps."""
+        ...
+
+    def dense(self, vector: np.ndarray, depth: int, where: Filter | None) -> Side:
+        """The `depth` best chunks by dense score (cosine, mixed with the best sentence's when the
+        index has sentence vectors), among those `where` keeps."""
+        ...
+
+    def chunks(self, keys: Sequence[int]) -> list[StoredChunk]:
+        """The chunks of these keys, in order."""
+        ...
+
+    def matched_terms(self, terms: Sequence[str], keys: Sequence[int]) -> list[list[str]]:
+        """For each chunk, the distinct query terms that occur in it, in query order."""
+        ...
+
+    def get(self, id: str) -> StoredChunk | StoredDocument:
+        """The chunk or document with this id (a document with its text and chunks); `NotFoundError` if none."""
+        ...
+
+    def documents(self) -> list[StoredDocument]:
+        """Every document, without text."""
+        ...
+
+    def fields(self) -> list[str]:
+        """The metadata fields the documents have (what `where` can name)."""
+        ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def check(self) -> list[str]:
+        """A full consistency check; the problems found (empty when none)."""
+        ...
+
+    def newer(self) -> Backend | None:
+        """The index's newest state when it is newer than this one, else None."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Batch:
+    """New documents with everything an index stores about their chunks, aligned with `chunks`:
+    term counts, vectors (float32, L2-normalised) and, with sentence vectors, each chunk's number of
+    sentence rows and the rows themselves (float16)."""
+
+    documents: Sequence[Document]
+    chunks: Sequence[Chunk]
+    counts: Sequence[dict[str, float]]
+    vectors: np.ndarray
+    sentence_counts: np.ndarray | None = None
+    sentence_vectors: np.ndarray | None = None
+
+
+class Writer(Protocol):
+    """A write to an index, under its writer lock: remove and add documents, then `commit` makes the
+    result visible to readers at once (nothing is visible before). Leaving without committing
+    changes nothing."""
+
+    location: str
+    config: IndexConfig | None  # the index's settings (None: there is no index yet, or --rebuild)
+    model: ModelSpec | None
+    sources: list[str]
+
+    def documents(self) -> list[StoredDocument]:
+        """The documents the index holds now (none for a new index)."""
+        ...
+
+    def remove(self, document_ids: Collection[str]) -> None: ...
+
+    def add(self, batch: Batch) -> None: ...
+
+    def commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None: ...
+
+    def __enter__(self) -> Writer: ...
+
+    def __exit__(self, *exc: object) -> None: ...

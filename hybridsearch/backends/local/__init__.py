@@ -1,0 +1,360 @@
+"""The local backend: an index folder of immutable generations (DESIGN.md §4), the embedded default.
+
+A `LocalBackend` reads one generation: the docstore, BM25 counts and weights, FAISS vectors and
+sentence vectors, every file opened (or mapped) when it is opened, so it keeps reading even after
+a writer has replaced and deleted the generation. A `LocalWriter` holds the folder's writer lock
+and writes the next generation in one atomic step when it commits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...bm25 import BM25Index, top_k
+from ...config import IndexConfig
+from ...encoders import ModelSpec
+from ...errors import IndexFormatError, NotFoundError
+from ...filters import Filter, MetadataTable
+from ...schema import StoredChunk, StoredDocument
+from ..base import Batch, Side
+from .docstore import DocStore, write_docstore
+from .generations import (
+    BM25_DIR,
+    DOCSTORE,
+    POINTER,
+    VECTORS,
+    invalid_manifest,
+    live_generation,
+    new_generation,
+    read_manifest,
+    rebuild_hint,
+    verify_files,
+    write_manifest,
+    writer_lock,
+)
+from .vectors import SentenceVectors, VectorStore
+
+__all__ = ["LocalBackend", "LocalWriter", "local_config"]
+
+_MASKS_KEPT = 64  # filters whose chunk masks a backend remembers
+
+
+class LocalBackend:
+    """One generation of a local index, opened for reading (see `Backend`)."""
+
+    def __init__(self, index_dir: Path, path: Path, manifest: dict[str, Any]) -> None:
+        self.index_dir = index_dir
+        self.location = str(index_dir)
+        self.path = path
+        self.manifest = manifest
+        with invalid_manifest(index_dir):
+            self.config = IndexConfig.from_dict(manifest["config"])
+            self.model = ModelSpec(**manifest["model"])
+            expected = (int(manifest["counts"]["documents"]), int(manifest["counts"]["chunks"]))
+        self._handles: list[Any] = []
+        try:
+            self.bm25 = self._held(BM25Index.load(path / BM25_DIR, self.config.bm25))
+            self.vectors = VectorStore.load(path / VECTORS, self.config.vectors)
+            self.sentences = self._held(SentenceVectors.load(path)) if self.config.dense.sentences else None
+            self.docstore = self._held(DocStore(path / DOCSTORE))
+            stored = self.docstore.counts()
+        except (OSError, ValueError, RuntimeError, sqlite3.Error) as error:
+            self.close()
+            raise IndexFormatError(f"Index {index_dir} is damaged ({error}); {rebuild_hint(index_dir)}.") from None
+        found = (stored, self.bm25.num_chunks, len(self.vectors), self.vectors.dim)
+        sentences = self.sentences
+        sentence_shape = (sentences.num_chunks, sentences.dim) if sentences else None
+        if found != (expected, expected[1], expected[1], self.model.dim) or sentence_shape not in (
+            None,
+            (expected[1], self.model.dim),
+        ):
+            self.close()
+            held = (
+                f", sentence vectors for {sentence_shape[0]} chunks of dim {sentence_shape[1]}"
+                if sentence_shape
+                else ""
+            )
+            raise IndexFormatError(
+                f"Index {index_dir} is inconsistent: the manifest says {expected[0]} documents, {expected[1]} chunks "
+                f"of dim {self.model.dim}; the docstore has {stored[0]} documents, {stored[1]} chunks, BM25 "
+                f"{self.bm25.num_chunks} chunks, FAISS {len(self.vectors)} vectors of dim {self.vectors.dim}{held}; "
+                f"{rebuild_hint(index_dir)}."
+            )
+        self._lock = threading.Lock()
+        self._table: MetadataTable | None = None
+        self._chunk_docs: np.ndarray | None = None
+        self._masks: OrderedDict[Filter, np.ndarray] = OrderedDict()
+
+    def _held(self, handle: Any) -> Any:
+        self._handles.append(handle)
+        return handle
+
+    @classmethod
+    def open(cls, index_dir: Path) -> LocalBackend:
+        """The live generation, checked for format, sizes and that docstore, BM25 and FAISS agree.
+
+        Readers take no lock: if writers replaced and cleaned up the generation while it was being
+        opened, the newer live one is opened instead."""
+        for _ in range(3):
+            pointer = _read_pointer(index_dir)
+            try:
+                return cls._open_live(index_dir)
+            except IndexFormatError:
+                if _read_pointer(index_dir) == pointer:
+                    raise
+        return cls._open_live(index_dir)
+
+    @classmethod
+    def _open_live(cls, index_dir: Path) -> LocalBackend:
+        path = live_generation(index_dir)
+        return cls(index_dir, path, read_manifest(path))
+
+    @property
+    def version(self) -> str:
+        return self.path.name
+
+    @property
+    def num_chunks(self) -> int:
+        return self.bm25.num_chunks
+
+    # --- filters -----------------------------------------------------------------------------------
+
+    def _mask(self, where: Filter | None) -> np.ndarray | None:
+        """One bool per chunk row: does its document meet `where`? (None: no filter.)"""
+        if where is None:
+            return None
+        with self._lock:
+            if where in self._masks:
+                self._masks.move_to_end(where)
+                return self._masks[where]
+            if self._table is None:
+                self._table = MetadataTable(self.docstore.document_metadata())
+                self._chunk_docs = self.docstore.chunk_documents()
+            table, chunk_docs = self._table, self._chunk_docs
+        assert chunk_docs is not None
+        mask = table.mask(where)[chunk_docs]
+        with self._lock:
+            self._masks[where] = mask
+            while len(self._masks) > _MASKS_KEPT:
+                self._masks.popitem(last=False)
+        return mask
+
+    def fields(self) -> list[str]:
+        self._mask(Filter(()))  # builds the table
+        assert self._table is not None
+        return sorted(self._table.fields)
+
+    def count(self, where: Filter | None) -> int:
+        mask = self._mask(where)
+        return self.num_chunks if mask is None else int(np.count_nonzero(mask))
+
+    # --- candidates --------------------------------------------------------------------------------
+
+    def sparse(self, terms: Sequence[str], depth: int, where: Filter | None) -> Side:
+        scores = self.bm25.scores(terms)
+        mask = self._mask(where)
+        if mask is None:
+            rows = top_k(scores, depth)
+        else:
+            allowed = np.flatnonzero(mask)
+            rows = allowed[top_k(scores[allowed], depth)]
+        return Side(rows.astype(np.int64), scores[rows])
+
+    def dense(self, vector: np.ndarray, depth: int, where: Filter | None) -> Side:
+        scores, rows = self.vectors.search(vector, depth, self._mask(where))
+        if self.sentences is not None:
+            scores = self.sentences.mixed(vector, rows, scores)
+            order = np.argsort(-scores, kind="stable")
+            scores, rows = scores[order], rows[order]
+        return Side(rows, scores)
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def chunks(self, keys: Sequence[int]) -> list[StoredChunk]:
+        return self.docstore.chunks(keys)
+
+    def matched_terms(self, terms: Sequence[str], keys: Sequence[int]) -> list[list[str]]:
+        return self.bm25.matched_terms(terms, keys)
+
+    def get(self, id: str) -> StoredChunk | StoredDocument:
+        found = self.docstore.chunk_by_id(id) or self.docstore.document_by_id(id)
+        if found is None:
+            raise NotFoundError(f"Index {self.location} has no chunk or document with id {id!r}.")
+        return found
+
+    def documents(self) -> list[StoredDocument]:
+        return self.docstore.documents()
+
+    def info(self) -> dict[str, Any]:
+        details = {key: value for key, value in self.manifest.items() if key != "files"}
+        return details | {"path": self.location, "generation": self.path.name, "vectors": str(self.vectors.kind)}
+
+    def check(self) -> list[str]:
+        """File checksums, then docstore, BM25 and sentence rows agreeing with each other."""
+        return verify_files(self.path, self.manifest) + self.docstore.problems() + self.bm25.problems()
+
+    def newer(self) -> LocalBackend | None:
+        if _read_pointer(self.index_dir).strip() == self.path.name:
+            return None
+        return LocalBackend.open(self.index_dir)
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.close()
+        self._handles.clear()
+
+    # --- what a writer reuses ------------------------------------------------------------------------
+
+    def chunk_documents(self) -> np.ndarray:
+        """For each chunk row, its document's row."""
+        return self.docstore.chunk_documents()
+
+
+def local_config(index_dir: Path) -> IndexConfig | None:
+    """The settings of the index at `index_dir` from its manifest alone; None when there is none."""
+    if not (index_dir / POINTER).exists():
+        return None
+    with invalid_manifest(index_dir):
+        return IndexConfig.from_dict(read_manifest(live_generation(index_dir))["config"])
+
+
+def _read_pointer(index_dir: Path) -> str:
+    try:
+        return (index_dir / POINTER).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+class LocalWriter:
+    """A write to a local index folder: holds the writer lock from `__enter__` to `__exit__`; `commit`
+    writes the next generation (the kept documents' rows copied from the live one, the new ones
+    appended) and makes it live."""
+
+    def __init__(self, index_dir: Path, rebuild: bool = False) -> None:
+        self.index_dir = index_dir
+        self.location = str(index_dir)
+        self._rebuild = rebuild
+        self._lock: Any = None
+        self.old: LocalBackend | None = None
+        self.config: IndexConfig | None = None
+        self.model: ModelSpec | None = None
+        self.sources: list[str] = []
+        self._removed: set[str] = set()
+        self._batches: list[Batch] = []
+
+    def __enter__(self) -> LocalWriter:
+        self._lock = writer_lock(self.index_dir)
+        self._lock.__enter__()
+        try:
+            if not self._rebuild and (self.index_dir / POINTER).exists():
+                self.old = LocalBackend.open(self.index_dir)
+                self.config, self.model = self.old.config, self.old.model
+                self.sources = list(self.old.manifest.get("sources", []))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.old is not None:
+            self.old.close()
+            self.old = None
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.__exit__(None, None, None)
+
+    def documents(self) -> list[StoredDocument]:
+        return self.old.documents() if self.old is not None else []
+
+    def remove(self, document_ids: Collection[str]) -> None:
+        self._removed.update(document_ids)
+
+    def add(self, batch: Batch) -> None:
+        self._batches.append(batch)
+
+    def commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None:
+        old = self.old
+        if old is not None and not self._removed and not self._batches:
+            self._relabel(old, config, list(sources))
+            return
+        kept_documents: list[int] = []
+        kept_rows = np.zeros(0, np.int64)
+        if old is not None:
+            documents = old.documents()
+            kept_documents = [row for row, document in enumerate(documents) if document.id not in self._removed]
+            kept_rows = np.flatnonzero(np.isin(old.chunk_documents(), kept_documents))
+        counts = [old.bm25.counts(int(row)) for row in kept_rows] if old is not None else []
+        new_documents = [document for batch in self._batches for document in batch.documents]
+        new_chunks = [chunk for batch in self._batches for chunk in batch.chunks]
+        for batch in self._batches:
+            counts += batch.counts
+        bm25 = BM25Index.from_counts(counts, config.bm25)
+        vectors = np.concatenate(
+            [old.vectors.vectors(kept_rows) if old is not None else np.zeros((0, model.dim), np.float32)]
+            + [batch.vectors for batch in self._batches]
+        )
+        sentences = self._sentences(old, kept_rows, model.dim) if config.dense.sentences else None
+        with new_generation(self.index_dir) as work:
+            bm25.save(work / BM25_DIR)
+            VectorStore.build(vectors, config=config.vectors).save(work / VECTORS)
+            if sentences is not None:
+                sentences.save(work)
+            write_docstore(
+                work / DOCSTORE, old.path / DOCSTORE if old else None, kept_documents, kept_rows.tolist(),
+                new_documents, new_chunks,
+            )  # fmt: skip
+            counts_entry = {
+                "documents": len(kept_documents) + len(new_documents), "chunks": len(vectors),
+                "terms": len(bm25.vocab), **({"sentences": len(sentences)} if sentences is not None else {}),
+            }  # fmt: skip
+            write_manifest(
+                work,
+                {
+                    "config": config.to_dict(),
+                    "model": model.to_dict(),
+                    "sources": list(sources),
+                    "counts": counts_entry,
+                },
+            )
+
+    def _sentences(self, old: LocalBackend | None, kept_rows: np.ndarray, dim: int) -> SentenceVectors:
+        """The kept chunks' sentence vectors, then the new batches' (float16, in one array)."""
+        if old is not None and old.sentences is not None:
+            kept, counts = old.sentences.of_chunks(kept_rows)
+        else:
+            kept, counts = np.zeros((0, dim), np.float16), np.zeros(0, np.int64)
+        parts, all_counts = [kept], [counts]
+        for batch in self._batches:
+            assert batch.sentence_vectors is not None and batch.sentence_counts is not None
+            parts.append(batch.sentence_vectors)
+            all_counts.append(batch.sentence_counts)
+        total = sum(len(part) for part in parts)
+        vectors = np.empty((total, dim), np.float16)
+        row = 0
+        for part in parts:
+            vectors[row : row + len(part)] = part
+            row += len(part)
+        return SentenceVectors.build(vectors, np.concatenate(all_counts))
+
+    def _relabel(self, old: LocalBackend, config: IndexConfig, sources: list[str]) -> None:
+        """A generation with the same files as the live one and a new manifest (hard links where possible)."""
+        with new_generation(self.index_dir) as work:
+            for name in old.manifest["files"]:
+                (work / name).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(old.path / name, work / name)
+                except OSError:  # file systems without hard links
+                    shutil.copy2(old.path / name, work / name)
+            kept = {
+                k: v for k, v in old.manifest.items() if k not in ("format_version", "hybridsearch_version", "files")
+            }
+            write_manifest(work, kept | {"config": config.to_dict(), "sources": sources})

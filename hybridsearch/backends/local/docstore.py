@@ -1,0 +1,190 @@
+"""docs.sqlite: documents (ids, built-in fields, metadata as JSON, text) and chunks (ids, offsets).
+
+A chunk's text is not stored twice: it is its document's text from `start` to `end`. Rows are
+positions: chunk row i is BM25 row i and FAISS vector i. Opened read-only and immutable; one
+connection, shared by threads under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...schema import Chunk, Document, StoredChunk, StoredDocument
+
+__all__ = ["DocStore", "write_docstore"]
+
+_SCHEMA = """
+CREATE TABLE documents (
+    row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, path TEXT NOT NULL, abs_path TEXT NOT NULL,
+    record TEXT NOT NULL, title TEXT NOT NULL, encoding TEXT NOT NULL, sha256 TEXT NOT NULL,
+    mtime REAL NOT NULL, size INTEGER NOT NULL, metadata TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, doc INTEGER NOT NULL REFERENCES documents(row),
+    ord INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL
+);
+CREATE INDEX chunks_doc ON chunks(doc);
+"""
+_DOCUMENT_FIELDS = "d.id, d.path, d.abs_path, d.record, d.title, d.encoding, d.sha256, d.mtime, d.size, d.metadata"
+_CHUNKS = "FROM chunks c JOIN documents d ON d.row = c.doc"
+_CHUNK_FIELDS = (
+    "c.id, d.id, c.ord, c.start, c.end, substr(d.text, c.start + 1, c.end - c.start), d.path, d.record, d.title, "
+    "d.metadata"
+)
+
+
+def write_docstore(
+    path: Path,
+    kept_from: Path | None,
+    kept_documents: Sequence[int],
+    kept_chunks: Sequence[int],
+    documents: Sequence[Document],
+    chunks: Iterable[Chunk],
+) -> None:
+    """Write a new docs.sqlite: the `kept_documents` and `kept_chunks` rows of the docstore at
+    `kept_from` (renumbered in order), then the new `documents` and `chunks`."""
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(_SCHEMA)
+        rows = len(kept_documents)
+        if kept_from is not None and rows:
+            db.execute("ATTACH DATABASE ? AS old", (f"file:{kept_from.resolve().as_posix()}?mode=ro&immutable=1",))
+            db.execute("CREATE TEMP TABLE kept_docs (old INTEGER PRIMARY KEY, new INTEGER)")
+            db.executemany("INSERT INTO kept_docs VALUES (?, ?)", ((int(o), n) for n, o in enumerate(kept_documents)))
+            db.execute(
+                "INSERT INTO documents SELECT k.new, d.id, d.path, d.abs_path, d.record, d.title, d.encoding, "
+                "d.sha256, d.mtime, d.size, d.metadata, d.text FROM old.documents d JOIN kept_docs k ON k.old = d.row"
+            )
+            db.execute("CREATE TEMP TABLE kept_chunks (old INTEGER PRIMARY KEY, new INTEGER)")
+            db.executemany("INSERT INTO kept_chunks VALUES (?, ?)", ((int(o), n) for n, o in enumerate(kept_chunks)))
+            db.execute(
+                "INSERT INTO chunks SELECT k.new, c.id, kd.new, c.ord, c.start, c.end FROM old.chunks c "
+                "JOIN kept_chunks k ON k.old = c.row JOIN kept_docs kd ON kd.old = c.doc"
+            )
+        db.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (rows + i, d.id, d.path, d.abs_path, d.record, d.title, d.encoding, d.sha256, d.mtime, d.size,
+                 json.dumps(dict(d.metadata), ensure_ascii=False), d.text)
+                for i, d in enumerate(documents)
+            ),
+        )  # fmt: skip
+        document_rows = {d.id: rows + i for i, d in enumerate(documents)}
+        first = len(kept_chunks)
+        db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+            ((first + i, c.id, document_rows[c.document_id], c.ordinal, c.start, c.end) for i, c in enumerate(chunks)),
+        )
+
+
+class DocStore:
+    """Read-only access to a generation's documents and chunks; reads only what is asked for."""
+
+    def __init__(self, path: Path) -> None:
+        uri = f"file:{path.resolve().as_posix()}?mode=ro&immutable=1"
+        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+
+    def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, parameters).fetchall()
+
+    def chunks(self, rows: Sequence[int]) -> list[StoredChunk]:
+        """The chunks of these rows, in the order given (every row must exist)."""
+        if not rows:
+            return []
+        wanted = [int(row) for row in rows]
+        found = {}
+        for start in range(0, len(wanted), 900):  # SQLite's limit on bound parameters
+            part = wanted[start : start + 900]
+            marks = ",".join("?" * len(part))
+            for row, *fields in self._rows(
+                f"SELECT c.row, {_CHUNK_FIELDS} {_CHUNKS} WHERE c.row IN ({marks})",
+                part,
+            ):
+                found[row] = _chunk(fields)
+        return [found[row] for row in wanted]
+
+    def chunk_by_id(self, id: str) -> StoredChunk | None:
+        rows = self._rows(
+            f"SELECT {_CHUNK_FIELDS} FROM chunks c JOIN documents d ON d.row = c.doc WHERE c.id = ?", [id]
+        )
+        return _chunk(rows[0]) if rows else None
+
+    def document_by_id(self, id: str) -> StoredDocument | None:
+        rows = self._rows(f"SELECT d.row, {_DOCUMENT_FIELDS}, d.text FROM documents d WHERE d.id = ?", [id])
+        if not rows:
+            return None
+        row, *fields, text = rows[0]
+        chunks = tuple(
+            (chunk_id, int(start), int(end))
+            for chunk_id, start, end in self._rows(
+                "SELECT id, start, end FROM chunks WHERE doc = ? ORDER BY row", [row]
+            )
+        )
+        return _document(fields, len(chunks), text=text, chunks=chunks)
+
+    def documents(self) -> list[StoredDocument]:
+        """Every document (without its text), in row order."""
+        count = "(SELECT COUNT(*) FROM chunks c WHERE c.doc = d.row)"
+        rows = self._rows(f"SELECT {_DOCUMENT_FIELDS}, {count} FROM documents d ORDER BY d.row")
+        return [_document(fields, count) for *fields, count in rows]
+
+    def chunk_documents(self) -> np.ndarray:
+        """For every chunk row in order, its document's row."""
+        return np.asarray([doc for (doc,) in self._rows("SELECT doc FROM chunks ORDER BY row")], dtype=np.int64)
+
+    def document_metadata(self) -> list[dict[str, Any]]:
+        """Every document's metadata, in row order."""
+        return [json.loads(metadata) for (metadata,) in self._rows("SELECT metadata FROM documents ORDER BY row")]
+
+    def problems(self) -> list[str]:
+        """What a full check finds wrong: rows out of order, chunks outside their document's text."""
+        found = []
+        (bad_rows,) = self._rows(
+            "SELECT COUNT(*) FROM chunks c LEFT JOIN documents d ON d.row = c.doc "
+            "WHERE d.row IS NULL OR c.start < 0 OR c.end < c.start OR c.end > length(d.text)"
+        )[0]
+        if bad_rows:
+            found.append(f"{bad_rows} chunk(s) point outside their document's text")
+        (documents, chunks, last_doc, last_chunk) = self._rows(
+            "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks), "
+            "(SELECT MAX(row) FROM documents), (SELECT MAX(row) FROM chunks)"
+        )[0]
+        if (last_doc if last_doc is not None else -1) != documents - 1 or (
+            last_chunk if last_chunk is not None else -1
+        ) != chunks - 1:
+            found.append("docstore rows are not numbered 0..n-1")
+        docs = self.chunk_documents()
+        if np.any(np.diff(docs) < 0):
+            found.append("chunks are not in the order of their documents")
+        return found
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, chunks)."""
+        documents, chunks = self._rows("SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)")[0]
+        return int(documents), int(chunks)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _chunk(fields: Sequence[Any]) -> StoredChunk:
+    chunk_id, document_id, ordinal, start, end, text, path, record, title, metadata = fields
+    return StoredChunk(chunk_id, document_id, ordinal, start, end, text, path, record, title, json.loads(metadata))
+
+
+def _document(fields: Sequence[Any], num_chunks: int, **extra: Any) -> StoredDocument:
+    document_id, path, abs_path, record, title, encoding, sha256, mtime, size, metadata = fields
+    return StoredDocument(
+        document_id, path, abs_path, record, title, encoding, sha256, mtime, size, json.loads(metadata), num_chunks,
+        **extra,
+    )  # fmt: skip

@@ -1,0 +1,40 @@
+"""Loaders: a registry by file suffix; each loader gets a file's bytes and returns its Documents."""
+
+from .base import (
+    BUILTIN_FIELDS,
+    FileInfo,
+    LoadContext,
+    Loader,
+    SkipFile,
+    Warn,
+    loader_for,
+    register_loader,
+    supported_suffixes,
+)
+from .files import LoadReport, PathArg, iter_documents
+from .markup import html_to_text, load_html, load_markdown
+from .records import load_csv, load_jsonl
+from .text import decode_bytes, load_text
+
+__all__ = [
+    "BUILTIN_FIELDS",
+    "FileInfo",
+    "LoadContext",
+    "LoadReport",
+    "Loader",
+    "PathArg",
+    "SkipFile",
+    "Warn",
+    "decode_bytes",
+    "html_to_text",
+    "iter_documents",
+    "loader_for",
+    "register_loader",
+    "supported_suffixes",
+]
+
+register_loader(load_text, ".txt", ".text")
+register_loader(load_markdown, ".md", ".markdown")
+register_loader(load_html, ".html", ".htm")
+register_loader(load_csv, ".csv")
+register_loader(load_jsonl, ".jsonl")

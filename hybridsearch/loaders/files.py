@@ -1,0 +1,107 @@
+"""Folder walk → file bytes → the registered loader → Documents.
+
+Files that cannot be used (unsupported, binary, undecodable, empty, malformed, too large, not a
+regular file) are skipped with a one-line warning naming the file and the reason, and counted in
+`LoadReport`; nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import LoaderConfig
+from ..errors import InputError
+from ..schema import Document
+from .base import FileInfo, LoadContext, SkipFile, Warn, loader_for, supported_suffixes
+
+__all__ = ["LoadReport", "PathArg", "iter_documents"]
+
+PathArg = str | os.PathLike[str]
+Unchanged = Callable[[str, str], bool]
+
+
+@dataclass
+class LoadReport:
+    """What a load saw: files read, files and records skipped (with reasons), files unchanged."""
+
+    files: int = 0
+    documents: int = 0
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    skipped_records: int = 0
+    unchanged: list[str] = field(default_factory=list)
+
+
+def iter_documents(
+    paths: Iterable[PathArg],
+    config: LoaderConfig | None = None,
+    report: LoadReport | None = None,
+    warn: Warn | None = None,
+    unchanged: Unchanged | None = None,
+) -> Iterator[Document]:
+    """Yield the documents under each path (a folder, walked recursively, or a single file).
+
+    `unchanged(abs_path, sha256)` may say that a file is already indexed as it is: such a file is
+    not parsed, and its absolute path is listed in `report.unchanged` instead.
+    """
+    config = config or LoaderConfig()
+    report = report if report is not None else LoadReport()
+    warn = warn or (lambda message: None)
+    for file in _walk(paths):
+        report.files += 1
+        context = LoadContext(config, warn)
+        try:
+            documents = _read_file(file, context, report, unchanged)
+        except SkipFile as reason:
+            report.skipped_files.append((str(file), str(reason)))
+            warn(f"skipped {file}: {reason}")
+            continue
+        report.skipped_records += context.skipped_records
+        report.documents += len(documents)
+        yield from documents
+
+
+def _walk(paths: Iterable[PathArg]) -> Iterator[Path]:
+    for given in paths:
+        root = Path(given)
+        if root.is_file():
+            yield root
+            continue
+        if not root.is_dir():
+            raise InputError(f"No such file or folder: {root}")
+        for folder, dirnames, filenames in os.walk(root):  # symlinked folders are not followed (no loops)
+            dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
+            for name in sorted(filenames):
+                if not name.startswith("."):
+                    yield Path(folder) / name
+
+
+def _read_file(file: Path, context: LoadContext, report: LoadReport, unchanged: Unchanged | None) -> list[Document]:
+    suffix = file.suffix.lower()
+    loader = loader_for(suffix)
+    if loader is None:
+        raise SkipFile(f"unsupported file type {suffix or '(none)'}; supported: {', '.join(supported_suffixes())}")
+    try:
+        str(file).encode("utf-8")
+    except UnicodeEncodeError:
+        raise SkipFile("its name is not valid UTF-8; rename it") from None
+    try:
+        status = file.stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise SkipFile("not a regular file (a FIFO, socket or device)")
+        if status.st_size > context.config.max_file_mb * 2**20:
+            size = f"{status.st_size / 2**20:.0f} MB > {context.config.max_file_mb} MB"
+            raise SkipFile(f"too large ({size}); raise --max-file-mb to index it")
+        data = file.read_bytes()
+    except OSError as error:
+        raise SkipFile(f"cannot read ({error.strerror or error})") from None
+    abs_path, digest = os.path.abspath(file), hashlib.sha256(data).hexdigest()
+    if unchanged is not None and unchanged(abs_path, digest):
+        report.unchanged.append(abs_path)
+        return []
+    info = FileInfo(str(file), abs_path, digest, status.st_mtime, len(data), suffix, context.warn)
+    return loader(data, info, context)

@@ -1,0 +1,203 @@
+"""The query pipeline every front door calls: query → terms and vector → each side's candidates from
+the backend (filters applied before the cut) → fusion → hits with highlights; and the snippet a hit
+is shown with.
+
+`Searcher` runs it on one consistent state of an index (a backend, its tokenizer and encoder);
+`HybridIndex.search` makes one per call, `hsearch eval` one per dataset.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backends import Backend, Side
+from .config import Fusion, check_alpha
+from .encoders import Encoder, check_vectors
+from .errors import EmptyQueryError, InputError
+from .filters import Filter, WhereArg
+from .fusion import Fused, fuse
+from .schema import Hit
+from .textnorm import normalize_with_offsets
+from .tokenization import PAIR_SEPARATOR, Tokenizer
+
+__all__ = ["Candidates", "EXHAUSTIVE_LIMIT", "Searcher", "Snippet", "candidate_depth", "checked_k", "snippet"]
+
+#: Searches over at most this many chunks (after filtering) score every one of them on both sides.
+EXHAUSTIVE_LIMIT = 10_000
+
+
+def candidate_depth(k: int, num_chunks: int) -> int:
+    """How many candidates each side contributes: every chunk for small indexes, else max(100, 10k)."""
+    return num_chunks if num_chunks <= EXHAUSTIVE_LIMIT else max(100, 10 * k)
+
+
+def checked_k(k: object) -> int:
+    """`k` as a positive int (numpy integers too; not bools), or an `InputError`."""
+    if isinstance(k, bool):
+        raise InputError(f"k must be a positive whole number (got {k!r}).")
+    try:
+        value = operator.index(k)  # type: ignore[arg-type]
+    except TypeError:
+        raise InputError(f"k must be a positive whole number (got {k!r}).") from None
+    if value < 1:
+        raise InputError(f"k must be a positive whole number (got {k!r}).")
+    return value
+
+
+def _checked_alpha(alpha: object) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(float(alpha)):
+        raise InputError(f"alpha must be between 0 and 1 (got {alpha!r}); 0 = BM25 only, 1 = dense only.")
+    return check_alpha(float(alpha))
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Both sides' ranked lists for one query (backend keys with raw scores, best first), before fusion."""
+
+    bm25: Side
+    dense: Side
+
+    def fuse(self, alpha: float, fusion: Fusion | str, k: int) -> Fused:
+        """Fused top `k`; with alpha = 0 the dense side is left out entirely (BM25 order, BM25 ties)."""
+        dense = Side.empty() if alpha == 0 else self.dense
+        return fuse(self.bm25.keys, self.bm25.scores, dense.keys, dense.scores, alpha, fusion, k)
+
+
+class Searcher:
+    """The query pipeline over one backend state. `encoder` is called only when a search needs the
+    dense side (alpha > 0), so BM25-only searches never load a model."""
+
+    def __init__(self, backend: Backend, tokenizer: Tokenizer, encoder: Callable[[], Encoder]) -> None:
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self._encoder = encoder
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        alpha: float | None = None,
+        fusion: Fusion | str | None = None,
+        where: WhereArg = None,
+    ) -> list[Hit]:
+        """The `k` best chunks for `query` among those `where` keeps (see `HybridIndex.search`)."""
+        query = checked_query(query)
+        k = checked_k(k)
+        config = self.backend.config
+        alpha = config.alpha if alpha is None else _checked_alpha(alpha)
+        fusion = config.fusion if fusion is None else Fusion.parse(fusion)
+        condition = Filter.parse(where)
+        matching = self.backend.count(condition)
+        terms = self.tokenizer.query_terms(query)
+        if not matching:
+            return []
+        vector = self.encode_queries([query])[0] if alpha > 0 else None  # alpha = 0: no model load
+        fused = self.candidates(terms, vector, candidate_depth(k, matching), condition).fuse(alpha, fusion, k)
+        return self.hits(fused, terms, dense=alpha > 0)
+
+    def terms(self, query: str) -> list[str]:
+        """The BM25 terms of a query (question words dropped, word pairs added)."""
+        return self.tokenizer.query_terms(checked_query(query))
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Query vectors from the index's model (loaded on first use), checked for shape."""
+        return check_vectors(self._encoder().encode_queries(queries), len(queries), self.backend.model.dim)
+
+    def candidates(
+        self, terms: Sequence[str], vector: np.ndarray | None, depth: int, where: Filter | None = None
+    ) -> Candidates:
+        """Each side's top `depth` chunks for a query's BM25 terms and vector (None: no dense side)."""
+        dense = Side.empty() if vector is None else self.backend.dense(vector, depth, where)
+        return Candidates(self.backend.sparse(terms, depth, where), dense)
+
+    def hits(self, fused: Fused, terms: Sequence[str], dense: bool = True) -> list[Hit]:
+        """The fused candidates as Hits, with matched terms and highlights."""
+        keys = fused.ids.tolist()
+        stored = self.backend.chunks(keys)
+        matched_terms = self.backend.matched_terms(terms, keys)
+        hits = []
+        for rank, (chunk, matched) in enumerate(zip(stored, matched_terms)):
+            hits.append(
+                Hit(
+                    rank=rank + 1,
+                    id=chunk.id,
+                    document_id=chunk.document_id,
+                    score=float(fused.score[rank]),
+                    bm25=float(fused.bm25[rank]),
+                    bm25_norm=float(fused.bm25_norm[rank]),
+                    dense=float(fused.dense[rank]) if dense else None,
+                    dense_norm=float(fused.dense_norm[rank]) if dense else None,
+                    source=chunk.source,
+                    path=chunk.path,
+                    record=chunk.record,
+                    title=chunk.title,
+                    text=chunk.text,
+                    start=chunk.start,
+                    end=chunk.end,
+                    ordinal=chunk.ordinal,
+                    metadata=chunk.metadata,
+                    matched_terms=tuple(matched),
+                    highlights=self.highlights(chunk.text, chunk.start, matched),
+                )
+            )
+        return hits
+
+    def highlights(self, text: str, offset: int, terms: Sequence[str]) -> tuple[tuple[int, int], ...]:
+        """Source spans of the words of `text` whose BM25 term is one of `terms` (or half of a word pair)."""
+        if not terms:
+            return ()
+        wanted = {word for term in terms for word in term.split(PAIR_SEPARATOR)}
+        normalized = normalize_with_offsets(text)
+        spans = []
+        for _, start, end in self.tokenizer.term_spans(normalized.text, wanted):
+            source_start, source_end = normalized.source_span(start, end)
+            spans.append((offset + source_start, offset + source_end))
+        return tuple(spans)
+
+
+def checked_query(query: object) -> str:
+    """A non-empty query string, lone surrogates (from undecodable argv) replaced; else `EmptyQueryError`."""
+    if not isinstance(query, str) or not query.strip():
+        raise EmptyQueryError("The query is empty; give some words to search for.")
+    return query.encode("utf-8", "replace").decode("utf-8")
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """About `width` characters of a hit on one line, and the spans in it to mark (matched words)."""
+
+    text: str
+    marks: tuple[tuple[int, int], ...]
+
+
+_SNIPPET_WIDTH = 80
+
+
+def snippet(hit: Hit, width: int = _SNIPPET_WIDTH) -> Snippet:
+    """About `width` characters of a hit's text around its first matched word, on one line (runs of
+    whitespace become one space), "…" where text was cut, and the matched words' spans in that line."""
+    text, spans = hit.text, hit.chunk_highlights
+    start = max(0, min((spans[0][0] if spans else 0) - width // 3, len(text) - width))
+    end = min(len(text), start + width)
+    prefix = "…" if start > 0 else ""
+    out: list[str] = []
+    where: list[int] = []  # each window character's position in `out`
+    for ch in text[start:end]:
+        if not ch.isspace():
+            out.append(ch)
+        elif out and out[-1] != " ":
+            out.append(" ")
+        where.append(len(prefix) + max(len(out) - 1, 0))
+    line = "".join(out).rstrip()
+    marks = []
+    for span_start, span_end in spans:
+        span_start, span_end = max(span_start, start), min(span_end, end)
+        if span_start < span_end:
+            marks.append((where[span_start - start], min(where[span_end - 1 - start] + 1, len(prefix) + len(line))))
+    return Snippet(prefix + line + ("…" if end < len(text) else ""), tuple(marks))

@@ -1,0 +1,341 @@
+"""Writing an index: build it, or bring it up to date with the files on disk, through a backend's Writer.
+
+An update compares each file's sha256 with what the index holds. Unchanged documents keep their
+chunks, term counts and vectors (nothing is re-read or re-encoded); added and changed files are
+read, chunked, tokenised and encoded; documents under the given paths whose file is gone are
+dropped, as are those `remove` names. The backend recomputes BM25's IDF and average length from
+exact counts, so an updated index scores every query exactly as one built from scratch on the same
+files. The model is loaded only when something needs encoding. Nothing is printed: progress goes
+to a callback and warnings to `warn` (default: the `hybridsearch` logger).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+
+import numpy as np
+
+from .backends import Batch, Location, Writer, open_writer
+from .chunking import chunk_text, model_input, sentence_inputs
+from .config import Fusion, IndexConfig, check_alpha
+from .encoders import Encoder, ModelSpec, check_vectors, load_encoder, resolve_model_name
+from .errors import IndexNotFoundError, InputError, ModelMismatchError
+from .loaders import LoadReport, PathArg, Warn, iter_documents
+from .schema import Chunk, Document, StoredDocument
+from .tokenization import count_terms
+
+__all__ = ["IndexReport", "Progress", "ProgressEvent", "set_defaults", "write_index"]
+
+logger = logging.getLogger("hybridsearch")
+
+_SENTENCE_BLOCK = 8192  # sentences encoded per call
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Where a write is: `stage` (reading files, loading model, tokenizing, encoding chunks, encoding
+    sentences), how many `unit`s are done and how many there are (None: not known yet). `detail`
+    names what is being loaded."""
+
+    stage: str
+    done: int
+    total: int | None
+    unit: str
+    detail: str = ""
+
+
+Progress = Callable[[ProgressEvent], None]
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one `hsearch index` / `remove` did. File counts are of files seen under the given paths."""
+
+    files: int = 0
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    documents: int = 0
+    chunks: int = 0
+    encoded: int = 0
+    reused: int = 0
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    skipped_records: int = 0
+    seconds: float = 0.0
+    written: bool = True
+
+    def summary(self) -> str:
+        """One line for people: what changed, what was encoded, what was skipped."""
+        files = (
+            f"{self.added} added, {self.changed} changed, {self.removed} removed, {self.unchanged} unchanged file(s)"
+        )
+        state = (
+            f"encoded {self.encoded} chunk(s), reused {self.reused}; index holds {self.documents} documents "
+            f"in {self.chunks} chunks"
+            if self.written
+            else f"index is up to date ({self.documents} documents in {self.chunks} chunks)"
+        )
+        skipped = f"; skipped {len(self.skipped_files)} file(s)" if self.skipped_files else ""
+        records = f" and {self.skipped_records} record(s)" if self.skipped_records else ""
+        return f"{files}; {state}{skipped}{records} ({self.seconds:.1f} s)"
+
+
+def write_index(
+    location: Location,
+    paths: Sequence[PathArg] = (),
+    *,
+    remove: Sequence[PathArg] = (),
+    config: IndexConfig | None = None,
+    encoder: Encoder | None = None,
+    device: str | None = None,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    warn: Warn | None = None,
+) -> IndexReport:
+    """Add/update the documents under `paths` and drop those under `remove`, in one commit."""
+    started = time.perf_counter()
+    missing = [str(p) for p in paths if not os.path.exists(p)]
+    if missing:
+        raise InputError(f"No such file or folder: {', '.join(missing)}")
+    warn = warn or logger.warning
+    with open_writer(location, rebuild=rebuild) as store:
+        if store.config is None and remove:
+            raise IndexNotFoundError(f"No index at {location} to remove documents from.")
+        config = _resolve_config(store, config, encoder)
+        plan = _Plan(store.documents())
+        report = LoadReport()
+        if paths:
+            reading = _Stage(progress, "reading files", None, "files")
+            for document in iter_documents(paths, config.loader, report, warn, plan.is_unchanged):
+                plan.add(document)
+                reading.to(report.files)
+            reading.to(report.files)
+            plan.drop_missing(paths, report)
+        plan.drop_under(remove)
+        if not plan.documents and remove:
+            raise InputError(
+                f"Removing {', '.join(map(str, remove))} would leave index {location} empty; "
+                "delete the index folder instead."
+            )
+        if not plan.documents:
+            skipped = f" ({len(report.skipped_files)} file(s) skipped)" if report.skipped_files else ""
+            where = ", ".join(map(str, paths)) or str(location)
+            raise InputError(f"No documents with text found under {where}{skipped}.")
+        reused = sum(document.num_chunks for document in plan.kept_documents)
+        base = IndexReport(
+            files=report.files, added=plan.added, changed=plan.changed, unchanged=len(report.unchanged),
+            removed=plan.removed, documents=len(plan.documents), skipped_files=report.skipped_files,
+            skipped_records=report.skipped_records, reused=reused,
+        )  # fmt: skip
+        if store.config is not None and not plan.is_dirty():
+            return replace(base, chunks=reused, written=False, seconds=_since(started))
+        encoded, model = 0, store.model
+        if plan.new:
+            encoder = encoder or _load(config, device, store.model, progress)
+            batch = _encode(plan.new, config, encoder, progress)
+            encoded, model = len(batch.chunks), encoder.spec
+            store.add(batch)
+        store.remove(plan.dropped)
+        assert model is not None  # a new index always has new documents
+        sources = list(dict.fromkeys([*store.sources, *map(str, paths)]))
+        store.commit(config, model, sources)
+    return replace(base, chunks=encoded + reused, encoded=encoded, seconds=_since(started))
+
+
+def set_defaults(location: Location, alpha: float, fusion: str) -> None:
+    """Store another default alpha and fusion with the index (its content stays as it is)."""
+    with open_writer(location) as store:
+        if store.config is None or store.model is None:
+            raise IndexNotFoundError(f"No index at {location}; create one with: hsearch index PATH --index {location}")
+        store.commit(
+            replace(store.config, alpha=check_alpha(alpha), fusion=Fusion.parse(fusion)), store.model, store.sources
+        )
+
+
+def _resolve_config(store: Writer, config: IndexConfig | None, encoder: Encoder | None) -> IndexConfig:
+    """The config to write with: the index's own unless another is given, which must then agree."""
+    if config is not None or (store.config is None and encoder is not None):
+        config = config or IndexConfig()
+        model = encoder.spec.name if encoder else resolve_model_name(config.dense.model)
+        config = replace(config, dense=replace(config.dense, model=model))
+    if store.config is None or store.model is None:
+        return config or IndexConfig()
+    if encoder is not None:
+        store.model.check_compatible(encoder.spec)
+    if config is None:
+        return store.config
+    recorded = replace(store.config, dense=replace(store.config.dense, model=store.model.name))  # the resolved name
+    if config.dense.model != recorded.dense.model:
+        raise ModelMismatchError(
+            f"Index {store.location} was built with model {recorded.dense.model!r}, not {config.dense.model!r}; "
+            f"to switch models rebuild it: hsearch index PATH --index {store.location} --model M --rebuild"
+        )
+    differences = _content_differences(recorded, config)
+    if differences:
+        raise InputError(
+            f"Index {store.location} was built with other settings ({'; '.join(differences)}); keep them, "
+            f"or rebuild it with the new ones: hsearch index PATH --index {store.location} --rebuild"
+        )
+    return replace(config, alpha=store.config.alpha, fusion=store.config.fusion)  # keep a tuned default alpha
+
+
+def _content_differences(old: IndexConfig, new: IndexConfig) -> list[str]:
+    """Settings that change what is stored (not query defaults, batch size or API address), as 'key: old → new'."""
+    a, b = old.to_dict(), new.to_dict()
+    a["dense"], b["dense"] = old.dense.shapes_vectors(), new.dense.shapes_vectors()
+    a["vectors"], b["vectors"] = {"kind": a["vectors"]["kind"]}, {"kind": b["vectors"]["kind"]}  # not ef_search
+    found = []
+    for part in ("loader", "chunk", "tokenizer", "bm25", "dense", "vectors"):
+        for key in a[part]:
+            if a[part][key] != b[part][key]:
+                found.append(f"{part}.{key}: {a[part][key]!r} → {b[part][key]!r}")
+    return found
+
+
+class _Plan:
+    """The next state's documents: kept from the index or freshly read."""
+
+    def __init__(self, stored: list[StoredDocument]) -> None:
+        self.stored = stored
+        self.by_path: dict[str, list[StoredDocument]] = {}
+        for document in stored:
+            self.by_path.setdefault(document.abs_path, []).append(document)
+        self.kept = {document.id for document in stored}
+        self.new: list[Document] = []
+        self.new_paths: set[str] = set()
+        self.added = self.changed = self.removed = 0
+
+    @property
+    def kept_documents(self) -> list[StoredDocument]:
+        return [document for document in self.stored if document.id in self.kept]
+
+    @property
+    def documents(self) -> list[StoredDocument | Document]:
+        return [*self.kept_documents, *self.new]
+
+    @property
+    def dropped(self) -> list[str]:
+        return [document.id for document in self.stored if document.id not in self.kept]
+
+    def is_unchanged(self, abs_path: str, sha256: str) -> bool:
+        documents = self.by_path.get(abs_path, [])
+        return bool(documents) and all(document.sha256 == sha256 for document in documents)
+
+    def add(self, document: Document) -> None:
+        if document.abs_path not in self.new_paths:  # the first record of its file
+            self.new_paths.add(document.abs_path)
+            if self._drop(self.by_path.get(document.abs_path, [])):
+                self.changed += 1
+            else:
+                self.added += 1
+        self.new.append(document)
+
+    def drop_missing(self, paths: Sequence[PathArg], report: LoadReport) -> None:
+        """Drop stored documents under `paths` whose file was not read now (deleted, or skipped this time)."""
+        present = set(report.unchanged) | self.new_paths
+        for abs_path, documents in self.by_path.items():
+            if abs_path not in present and _under(abs_path, paths) and self._drop(documents):
+                self.removed += 1
+
+    def drop_under(self, paths: Sequence[PathArg]) -> None:
+        """Drop every stored document under `paths` (the `remove` command); naming nothing is an error."""
+        if not paths:
+            return
+        matched = [abs_path for abs_path in self.by_path if _under(abs_path, paths)]
+        if not matched:
+            raise InputError(f"No indexed document is under {', '.join(map(str, paths))}.")
+        for abs_path in matched:
+            if self._drop(self.by_path[abs_path]):
+                self.removed += 1
+
+    def is_dirty(self) -> bool:
+        return bool(self.new) or len(self.kept) != len(self.stored)
+
+    def _drop(self, documents: list[StoredDocument]) -> bool:
+        dropped = [document.id for document in documents if document.id in self.kept]
+        self.kept.difference_update(dropped)
+        return bool(dropped)
+
+
+def _under(abs_path: str, paths: Sequence[PathArg]) -> bool:
+    for given in paths:
+        root = os.path.abspath(given)
+        if abs_path == root or abs_path.startswith(root.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+def _load(config: IndexConfig, device: str | None, known: ModelSpec | None, progress: Progress | None) -> Encoder:
+    _Stage(progress, "loading model", None, "", config.dense.model).to(0)
+    encoder = load_encoder(config.dense, device, known=known)
+    if known is not None:
+        known.check_compatible(encoder.spec)
+    return encoder
+
+
+def _encode(documents: Sequence[Document], config: IndexConfig, encoder: Encoder, progress: Progress | None) -> Batch:
+    """Chunk, tokenise and encode new documents (chunks and, with sentence vectors, their sentences)."""
+    chunks: list[Chunk] = []
+    inputs: list[str] = []
+    sentences: list[list[str]] = []  # of each chunk (with `config.dense.sentences`)
+    for document in documents:
+        fits = partial(_fits_with_title, encoder, document.title)
+        pieces = chunk_text(document.text, document.id, config.chunk, fits=fits)
+        chunks.extend(pieces)
+        inputs.extend(model_input(document.title, piece.text) for piece in pieces)
+        if config.dense.sentences:
+            sentences.extend(sentence_inputs(document.title, piece.text) for piece in pieces)
+    counts = count_terms(inputs, config.tokenizer, _Stage(progress, "tokenizing", len(inputs), "chunks").add)
+    encoding = _Stage(progress, "encoding chunks", len(inputs), "chunks")
+    vectors = check_vectors(
+        encoder.encode_documents(inputs, config.dense.batch_size, progress=encoding.add), len(inputs), encoder.spec.dim
+    )
+    sentence_counts = sentence_vectors = None
+    if config.dense.sentences:
+        sentence_counts = np.array([len(s) for s in sentences], dtype=np.int64)
+        flat = [sentence for chunk_sentences in sentences for sentence in chunk_sentences]
+        sentence_vectors = _sentence_vectors(
+            flat, config, encoder, _Stage(progress, "encoding sentences", len(flat), "sentences")
+        )
+    return Batch(documents, chunks, [dict(c) for c in counts], vectors, sentence_counts, sentence_vectors)
+
+
+def _sentence_vectors(sentences: list[str], config: IndexConfig, encoder: Encoder, stage: _Stage) -> np.ndarray:
+    """Sentence vectors encoded a block at a time into one float16 array (three sentences a chunk:
+    float32 copies of them all would take 4.4 GB at a million chunks)."""
+    vectors = np.empty((len(sentences), encoder.spec.dim), np.float16)
+    for start in range(0, len(sentences), _SENTENCE_BLOCK):
+        block = sentences[start : start + _SENTENCE_BLOCK]
+        encoded = encoder.encode_documents(block, config.dense.batch_size, progress=stage.add)
+        vectors[start : start + len(block)] = check_vectors(encoded, len(block), encoder.spec.dim)
+    return vectors
+
+
+class _Stage:
+    """Reports one stage's progress to a `Progress` callback (nothing without one)."""
+
+    def __init__(self, progress: Progress | None, stage: str, total: int | None, unit: str, detail: str = "") -> None:
+        self.progress, self.stage, self.total, self.unit, self.detail = progress, stage, total, unit, detail
+        self.done = 0
+
+    def add(self, count: int) -> None:
+        self.to(self.done + count)
+
+    def to(self, done: int) -> None:
+        self.done = done
+        if self.progress is not None:
+            self.progress(ProgressEvent(self.stage, done, self.total, self.unit, self.detail))
+
+
+def _fits_with_title(encoder: Encoder, title: str, text: str) -> bool:
+    return encoder.fits(model_input(title, text))
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
