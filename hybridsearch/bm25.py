@@ -270,9 +270,27 @@ def _weights(tf: sparse.csr_matrix, doc_len: np.ndarray, idf: np.ndarray, config
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the `k` highest scores, best first (ties by lower index)."""
+    """Indices of the `k` highest scores, best first; ties by lower index, also at the cut (so a
+    top-k of a subset is the subset of a top-k)."""
     k = min(k, len(scores))
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    if k < len(scores):
+        part = np.argpartition(-scores, k - 1)[:k]
+        threshold = scores[part].min()
+        above = part[scores[part] > threshold]  # every score above the cut is in `part`
+        part = np.concatenate([above, _first_equal(scores, threshold, k - len(above))])
+    else:
+        part = np.arange(len(scores))
     return part[np.lexsort((part, -scores[part]))]
+
+
+def _first_equal(scores: np.ndarray, value: float, count: int, block: int = 1 << 16) -> np.ndarray:
+    """The `count` lowest indices whose score equals `value` (read a block at a time: usually one)."""
+    found: list[np.ndarray] = []
+    for start in range(0, len(scores), block):
+        found.append((start + np.flatnonzero(scores[start : start + block] == value))[:count])
+        count -= len(found[-1])
+        if count <= 0:
+            break
+    return np.concatenate(found).astype(np.int64)

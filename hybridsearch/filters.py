@@ -8,10 +8,11 @@
 
 A field that holds a list (tags) matches when any of its items does. Values compare as numbers when
 both sides are numbers (or text that reads as one: CSV cells, command-line values), else as text, so
-ISO dates and times compare in time order (`{"date": {"lt": "2025"}}` keeps 2024-05-01). A glob matches the whole value or any part of it that
-starts after a `/` (so `planets/*.md` matches `docs/planets/mars.md`); `*` stays within one folder,
-`**` crosses folders. Filters apply before each side picks its candidates, so a filtered search
-ranks exactly the matching chunks, with the index's own BM25 statistics.
+ISO dates and times compare in time order (`{"date": {"lt": "2025"}}` keeps 2024-05-01). A glob
+matches the whole value or any part of it that starts after a `/` (so `planets/*.md` matches
+`docs/planets/mars.md`); `*` stays within one folder, `**` crosses folders. Filters apply before
+each side picks its candidates, so a filtered search ranks exactly the matching chunks, with the
+index's own BM25 statistics.
 """
 
 from __future__ import annotations

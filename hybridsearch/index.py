@@ -20,7 +20,7 @@ import numpy as np
 from .backends import Backend, Location, open_backend, stored_config
 from .config import Fusion, IndexConfig
 from .encoders import Encoder, ModelSpec, load_encoder, resolve_model_name
-from .errors import InputError, ModelMismatchError
+from .errors import HybridSearchError, InputError, ModelMismatchError
 from .filters import WhereArg
 from .loaders import PathArg, Warn
 from .schema import Hit, StoredChunk, StoredDocument
@@ -57,6 +57,7 @@ class HybridIndex:
         self.report: IndexReport | None = None
         self._lock = threading.Lock()
         self._loading = threading.Lock()
+        self._closed = False
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -252,6 +253,8 @@ class HybridIndex:
     @contextmanager
     def _lease(self) -> Iterator[_State]:
         with self._lock:
+            if self._closed:
+                raise HybridSearchError(f"Index {self.location} was closed; open it again to search it.")
             state = self._state
             state.users += 1
         try:
@@ -266,6 +269,7 @@ class HybridIndex:
     def close(self) -> None:
         """Release every handle (files, mappings); searches must not be running."""
         with self._lock:
+            self._closed = True
             self._state.retired = True
             idle = self._state.users == 0
         if idle:

@@ -109,3 +109,15 @@ def test_top_k_orders_by_score_then_index() -> None:
 def _problems(folder: Path) -> list[str]:
     with closing(BM25Index.load(folder)) as loaded:
         return loaded.problems()
+
+
+def test_top_k_breaks_ties_at_the_cut_by_lower_index() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        scores = rng.integers(0, 3, size=int(rng.integers(1, 300))).astype(np.float64)
+        k = int(rng.integers(1, len(scores) + 1))
+        assert top_k(scores, k).tolist() == sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
+    many_zeros = np.zeros(200_000)
+    many_zeros[[5, 150_000]] = 1.0
+    assert top_k(many_zeros, 5).tolist() == [5, 150_000, 0, 1, 2]
+    assert top_k(np.zeros(70_000), 66_000).tolist() == list(range(66_000))  # ties spanning blocks

@@ -67,7 +67,7 @@ def test_unusable_model_is_one_line(tmp_path: Path, model: str, message: str) ->
 
 @pytest.mark.slow
 def test_any_sentence_transformers_folder_works_as_model(tmp_path: Path) -> None:
-    from hybridsearch.embedded import ensure_embedded_model
+    from hybridsearch.encoders.embedded_model import ensure_embedded_model
 
     folder = ensure_embedded_model()  # a plain sentence-transformers folder with prompts in its config
     runner = CliRunner()

@@ -7,8 +7,8 @@ mean nothing here; what is checked is the plumbing: prompts, pooling, padding, d
 from __future__ import annotations
 
 import json
-from contextlib import closing
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 

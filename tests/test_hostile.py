@@ -107,6 +107,5 @@ def test_flipped_byte_is_found_by_check(built: HybridIndex) -> None:
     result = CliRunner().invoke(cli, ["info", "--index", str(built.location), "--check"])
     assert result.exit_code == 1
     assert (
-        result.stderr
-        == f"Error: Index {built.location} failed its check: vectors.faiss does not match its checksum.\n"
+        result.stderr == f"Error: Index {built.location} failed its check: vectors.faiss does not match its checksum.\n"
     )

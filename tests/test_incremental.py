@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hybridsearch import HybridIndex, IndexConfig
-from hybridsearch.config import BM25Config
 from hybridsearch.backends.local import LocalBackend
 from hybridsearch.backends.local.generations import writer_lock
+from hybridsearch.config import BM25Config
 from hybridsearch.errors import IndexFormatError, IndexLockedError, InputError
 
 SENTENCES = [
@@ -47,9 +47,7 @@ def apply(root: Path, step: tuple[str, int, list[int]]) -> None:
         path.write_text("".join(SENTENCES[i] for i in sentences), encoding="utf-8")
 
 
-def scores(
-    index: HybridIndex, root: Path
-) -> dict[tuple[str, str, int, float], tuple[float, float | None, float, str]]:
+def scores(index: HybridIndex, root: Path) -> dict[tuple[str, str, int, float], tuple[float, float | None, float, str]]:
     """Every chunk's raw and fused scores and id per query and alpha, keyed by what identifies it on disk."""
     table = {}
     for query in QUERIES:

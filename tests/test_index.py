@@ -97,7 +97,10 @@ def test_sentences_are_encoded_a_block_at_a_time(corpus: Path, tmp_path: Path, m
     HybridIndex.build(corpus, tmp_path / "whole", model=FAKE_MODEL)
     monkeypatch.setattr(hybridsearch.writer, "_SENTENCE_BLOCK", 3)
     HybridIndex.build(corpus, tmp_path / "blocks", model=FAKE_MODEL)
-    with closing(LocalBackend.open(tmp_path / "whole")) as whole, closing(LocalBackend.open(tmp_path / "blocks")) as blocks:
+    with (
+        closing(LocalBackend.open(tmp_path / "whole")) as whole,
+        closing(LocalBackend.open(tmp_path / "blocks")) as blocks,
+    ):
         assert whole.sentences is not None and blocks.sentences is not None and len(whole.sentences) == 7
         np.testing.assert_array_equal(whole.sentences.vectors, blocks.sentences.vectors)
         np.testing.assert_array_equal(whole.sentences.starts, blocks.sentences.starts)

@@ -21,8 +21,8 @@ from click.testing import CliRunner
 
 from hybridsearch.cli import cli
 from hybridsearch.config import DenseConfig
-from hybridsearch.errors import HybridSearchError, InputError, ModelMismatchError
 from hybridsearch.encoders.openai import OpenAIEncoder
+from hybridsearch.errors import HybridSearchError, InputError, ModelMismatchError
 from hybridsearch.textnorm import normalize
 
 MODEL = "openai:multilingual-e5-small-q4"

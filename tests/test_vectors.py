@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from conftest import FAKE_MODEL
 
+from hybridsearch.backends.local.vectors import EXACT_SCAN_MAX, SENTENCE_STARTS, SentenceVectors, VectorStore
 from hybridsearch.config import DenseConfig, IndexConfig, VectorConfig
 from hybridsearch.errors import InputError
 from hybridsearch.index import HybridIndex
-from hybridsearch.backends.local.vectors import EXACT_SCAN_MAX, SENTENCE_STARTS, SentenceVectors, VectorStore
 
 
 def test_faiss_search_equals_brute_force(tmp_path: Path) -> None:
@@ -44,6 +44,26 @@ def test_a_masked_search_equals_brute_force_over_the_allowed_rows(kind: str, kee
         assert sorted(rows.tolist()) == sorted(truth.tolist())
         np.testing.assert_allclose(scores, stored[rows] @ query, atol=1e-4)
         assert np.all(np.diff(scores) <= 1e-6)  # best first
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.99])
+def test_hnsw_walks_its_graph_within_a_wide_filter(keep: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past EXACT_SCAN_MAX allowed rows, HNSW searches its graph with the filter as a selector: only
+    allowed rows come back, as many as asked, nearly the exact ones (it is approximate, as unfiltered)."""
+    import hybridsearch.backends.local.vectors as local_vectors
+
+    monkeypatch.setattr(local_vectors, "EXACT_SCAN_MAX", 100)
+    rng = np.random.default_rng(5)
+    vectors = _unit_rows(rng, 3000, 16)
+    store = VectorStore.build(vectors, config=VectorConfig(kind="hnsw"))
+    allowed = rng.uniform(size=3000) < keep
+    overlaps = []
+    for query in _unit_rows(rng, 20, 16):
+        _, rows = store.search(query, 20, allowed)
+        truth = np.flatnonzero(allowed)[np.argsort(-(vectors[allowed] @ query))[:20]]
+        assert np.all(allowed[rows]) and len(rows) == 20
+        overlaps.append(len(set(rows.tolist()) & set(truth.tolist())) / 20)
+    assert np.mean(overlaps) >= 0.95
 
 
 def test_hnsw_scans_exactly_when_a_filter_keeps_few_rows(tmp_path: Path) -> None:

@@ -77,17 +77,16 @@ class LocalBackend:
             None,
             (expected[1], self.model.dim),
         ):
-            self.close()
             held = (
                 f", sentence vectors for {sentence_shape[0]} chunks of dim {sentence_shape[1]}"
                 if sentence_shape
                 else ""
             )
+            self.close()
             raise IndexFormatError(
                 f"Index {index_dir} is inconsistent: the manifest says {expected[0]} documents, {expected[1]} chunks "
                 f"of dim {self.model.dim}; the docstore has {stored[0]} documents, {stored[1]} chunks, BM25 "
-                f"{self.bm25.num_chunks} chunks, FAISS {len(self.vectors)} vectors of dim {self.vectors.dim}{held}; "
-                f"{rebuild_hint(index_dir)}."
+                f"{found[1]} chunks, FAISS {found[2]} vectors of dim {found[3]}{held}; {rebuild_hint(index_dir)}."
             )
         self._lock = threading.Lock()
         self._table: MetadataTable | None = None
@@ -208,9 +207,12 @@ class LocalBackend:
         return LocalBackend.open(self.index_dir)
 
     def close(self) -> None:
+        """Close the files and drop the memory maps (each holds a file handle until it is dropped)."""
         for handle in self._handles:
             handle.close()
         self._handles.clear()
+        for store in ("bm25", "vectors", "sentences", "docstore", "_table", "_chunk_docs", "_masks"):
+            self.__dict__.pop(store, None)
 
     # --- what a writer reuses ------------------------------------------------------------------------
 

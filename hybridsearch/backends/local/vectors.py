@@ -113,18 +113,23 @@ class VectorStore:
         return found
 
     def _exact(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        if allowed is None and self._floats is not None:  # numpy over FAISS's storage: no heap for long lists
-            scores = _dot(self._floats, query)
+        """An exact scan; ties by row (`top_k`), as an index of only the allowed rows would order them."""
+        if self._floats is not None:  # numpy over FAISS's own storage
+            rows = np.arange(len(self)) if allowed is None else np.flatnonzero(allowed)
+            if allowed is None or 4 * len(rows) >= len(self):
+                scores = _dot(self._floats, query)[rows] if allowed is not None else _dot(self._floats, query)
+            else:  # a few rows: copy just those
+                scores = _dot(self._floats[rows], query)
             best = top_k(scores, k)
-            return scores[best].astype(np.float32), best.astype(np.int64)
+            return scores[best].astype(np.float32), rows[best].astype(np.int64)
         import faiss
 
         params = faiss.SearchParameters()
-        with _selecting(params, allowed):  # FAISS scores only the allowed rows
-            scores, rows = self._storage.search(query.reshape(1, -1), k, params=params)
-        scores, rows = scores[0], rows[0].astype(np.int64)
-        order = np.lexsort((rows, -scores))  # ties by row, as `top_k` orders them
-        return scores[order], rows[order]
+        with _selecting(params, allowed):  # 8-bit vectors: FAISS decodes and scores only the allowed rows
+            scores, found = self._storage.search(query.reshape(1, -1), k, params=params)
+        scores, found = scores[0], found[0].astype(np.int64)
+        order = np.lexsort((found, -scores))
+        return scores[order], found[order]
 
     def _graph(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None, share: float
