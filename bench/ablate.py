@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from hybridsearch.backends.local import LocalBackend
+from hybridsearch.backends.local.vectors import with_best_sentence
 from hybridsearch.bm25 import BM25Index
 from hybridsearch.chunking import model_input, sentence_inputs, split_sentences
 from hybridsearch.config import BM25Config, IndexConfig, LoaderConfig, TokenizerConfig
@@ -28,8 +30,7 @@ from hybridsearch.evaluate import eval_index_dir, load_dataset, score_ranking
 from hybridsearch.fusion import RRF_K
 from hybridsearch.index import HybridIndex
 from hybridsearch.textnorm import normalize
-from hybridsearch.tokenization import PAIR_SEPARATOR, QUESTION_WORDS, Tokenizer, _analyse
-from hybridsearch.vectors import with_best_sentence
+from hybridsearch.tokenization import PAIR_SEPARATOR, QUESTION_WORDS, Tokenizer, analyse
 
 ALPHAS = (0.0, 0.5, 0.6, 0.7)
 Norm = Callable[[np.ndarray], np.ndarray]
@@ -47,11 +48,11 @@ class Bench:
             HybridIndex.build(self.dataset.corpus, index_dir, config=config)
         self.index_dir = index_dir
         index = HybridIndex.open(index_dir)
-        documents = index.docstore.documents()
-        chunks = index.docstore.all_chunks()
+        backend = LocalBackend.open(index_dir)
+        chunks = backend.chunks(range(backend.num_chunks))
         self.chunk_texts = [chunk.text for chunk in chunks]
-        self.chunk_titles = [documents[chunk.doc_index].title for chunk in chunks]
-        records = index.docstore.chunk_records()
+        self.chunk_titles = [chunk.title for chunk in chunks]
+        records = [chunk.record or chunk.path for chunk in chunks]
         self.records = sorted(set(records))
         position = {record: i for i, record in enumerate(self.records)}
         chunk_record = np.array([position[record] for record in records])
@@ -65,13 +66,13 @@ class Bench:
             np.save(cache, index.encode_queries(self.queries))
             print(f"encoded {len(self.queries)} queries in {time.time() - started:.0f} s", file=sys.stderr)
         self.query_vectors = np.load(cache)
-        self.chunk_vectors = index.vectors.index.reconstruct_n(0, len(chunks)).astype(np.float64)
+        self.chunk_vectors = backend.vectors.vectors(np.arange(len(chunks))).astype(np.float64)
         self.chunk_dense = self.query_vectors.astype(np.float64) @ self.chunk_vectors.T  # queries × chunks
         self.sentence_counts = np.zeros(len(chunks), np.int64)
         self.dense = self.chunk_dense  # as `HybridIndex.candidates` scores every chunk of an index this size
-        if index.sentences is not None:
-            self.sentence_counts = np.diff(index.sentences.starts)
-            sentence_vectors = np.asarray(index.sentences.vectors, dtype=np.float32)
+        if backend.sentences is not None:
+            self.sentence_counts = np.diff(backend.sentences.starts)
+            sentence_vectors = np.asarray(backend.sentences.vectors, dtype=np.float32)
             self.dense = self.chunk_dense.copy()
             for rows, best in self.best_per_chunk(lambda rows: self.query_vectors[rows] @ sentence_vectors.T):
                 block = self.dense[rows]
@@ -161,9 +162,9 @@ class Retagged(Tokenizer):
     def rewrite(self, word: Any, analysed: tuple[str, bool, bool]) -> tuple[str, bool, bool]:
         return analysed
 
-    def _tagged(self, text: str) -> list[tuple[str, bool, bool]]:
+    def tagged(self, text: str) -> list[tuple[str, bool, bool]]:
         form = self.config.term_form
-        return [self.rewrite(word, _analyse(word, form)) for word in self.tagger(normalize(text))]
+        return [self.rewrite(word, analyse(word, form)) for word in self.tagger(normalize(text))]
 
 
 class PairsAcrossPunctuation(Retagged):
@@ -208,7 +209,7 @@ class NounCompounds(Retagged):
 
     NOUNISH = ("名詞", "接頭辞", "接尾辞")
 
-    def _terms(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
+    def terms_of(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
         words = [term for term, content, _ in tagged if content]
         compounds, run = [], []
         for term, noun in [*self._nouns, ("", False)]:
@@ -224,9 +225,9 @@ class NounCompounds(Retagged):
         self._nouns.append((analysed[0], analysed[1] and word.feature.pos1 in self.NOUNISH))
         return analysed
 
-    def _tagged(self, text: str) -> list[tuple[str, bool, bool]]:
+    def tagged(self, text: str) -> list[tuple[str, bool, bool]]:
         self._nouns: list[tuple[str, bool]] = []
-        return super()._tagged(text)
+        return super().tagged(text)
 
 
 class UnknownWordBigrams(Retagged):
@@ -238,17 +239,17 @@ class UnknownWordBigrams(Retagged):
             self._bigrams += [term[i : i + 2] for i in range(len(term) - 1)]
         return analysed
 
-    def _tagged(self, text: str) -> list[tuple[str, bool, bool]]:
+    def tagged(self, text: str) -> list[tuple[str, bool, bool]]:
         self._bigrams: list[str] = []
-        return super()._tagged(text)
+        return super().tagged(text)
 
-    def _terms(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
-        return super()._terms(tagged) + self._bigrams
+    def terms_of(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
+        return super().terms_of(tagged) + self._bigrams
 
 
 class WordTriples(Tokenizer):
-    def _terms(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
-        terms = super()._terms(tagged)
+    def terms_of(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
+        terms = super().terms_of(tagged)
         pairs = [term for term in terms if PAIR_SEPARATOR in term]
         return terms + [a + PAIR_SEPARATOR + b.split(PAIR_SEPARATOR)[1] for a, b in zip(pairs, pairs[1:])
                         if a.split(PAIR_SEPARATOR)[1] == b.split(PAIR_SEPARATOR)[0]]  # fmt: skip
@@ -257,8 +258,8 @@ class WordTriples(Tokenizer):
 class SkipPairs(Tokenizer):
     """Also pairs of words one apart within a run (A B C → "A C"), a window as in sequential dependence."""
 
-    def _terms(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
-        terms, runs, run = super()._terms(tagged), [], []
+    def terms_of(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
+        terms, runs, run = super().terms_of(tagged), [], []
         for term, content, breaks in tagged:
             if breaks:
                 runs.append(run)

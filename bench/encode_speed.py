@@ -21,8 +21,8 @@ import numpy as np
 
 from hybridsearch.chunking import model_input
 from hybridsearch.config import DenseConfig, Precision
-from hybridsearch.embedded import DOCUMENT_PROMPT, ensure_embedded_model
 from hybridsearch.encoders import EmbeddedEncoder, cpu_has_bf16
+from hybridsearch.encoders.embedded_model import DOCUMENT_PROMPT, ensure_embedded_model
 from hybridsearch.textnorm import normalize
 
 DEV = [Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / n / "dev" for n in ("jsquad", "jaquad")]

@@ -31,6 +31,7 @@ import numpy as np
 
 from hybridsearch import HybridIndex, IndexConfig
 from hybridsearch.chunking import model_input, split_sentences
+from hybridsearch.cli import ProgressBars
 from hybridsearch.config import LoaderConfig, VectorConfig
 from hybridsearch.encoders import EmbeddedEncoder, Progress
 
@@ -81,7 +82,8 @@ def make_corpus(count: int, seed: int = 0) -> tuple[Path, Path]:
                     vectors[i] += source_vectors[source]
             vectors[i] += source_vectors[home] * 2
             text = "".join(picked).strip()[:480] or sources[home][1][:480]
-            out.write(json.dumps({"id": f"s{i}", "title": sources[home][0], "text": text}, ensure_ascii=False) + "\n")
+            record = {"id": f"s{i}", "title": sources[home][0], "text": text, "shard": i % 100}  # a 1 % filter
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     np.save(vectors_path, vectors)
     return corpus, vectors_path
@@ -145,7 +147,9 @@ def build(count: int, vectors: str) -> Path:
         config = IndexConfig(loader=LoaderConfig(max_file_mb=4096), vectors=VectorConfig(kind=vectors))
         started = time.perf_counter()
         encoder = RecombinedEncoder(corpus, vectors_path)
-        HybridIndex.build(corpus, index_dir, config=config, encoder=encoder, show_progress=True)
+        bars = ProgressBars(quiet=False)
+        HybridIndex.build(corpus, index_dir, config=config, encoder=encoder, progress=bars, warn=bars.warn).close()
+        bars.close()
         seconds = time.perf_counter() - started
         unknown = f"{encoder.pieces} split records or cut sentences given random directions"
         print(f"built {index_dir.name} in {seconds:.0f} s ({unknown})", file=sys.stderr)
@@ -178,6 +182,45 @@ def measure_queries(index_dir: Path, count: int) -> dict[str, float]:
         "bm25_p50_ms": statistics.median(bm25),
         "peak_rss_mb": status_mb("VmHWM"),
         "anon_rss_mb": status_mb("RssAnon"),
+        **measure_filtered(index, count),
+    }
+
+
+def measure_filtered(index: HybridIndex, count: int) -> dict[str, float]:
+    """Latency of searches filtered to 1 % of the chunks (`shard` = 7), and how many of them equal a
+    brute-force search over exactly those chunks (every one scored: BM25, cosine mixed with the best
+    sentence, min-max, alpha 0.6)."""
+    from hybridsearch.backends.local import LocalBackend
+    from hybridsearch.fusion import fuse
+
+    where = {"shard": 7}
+    index.search("準備", k=10, where=where)  # the metadata columns are read once per generation
+    latencies, equal, checked = [], 0, 0
+    backend = LocalBackend.open(Path(index.location))
+    kept = [row for row, fields in enumerate(backend.docstore.document_metadata()) if fields.get("shard") == 7]
+    rows = np.flatnonzero(np.isin(backend.chunk_documents(), kept))
+    with index.searcher() as searcher:
+        for number, text in enumerate(queries(count)):
+            started = time.perf_counter()
+            hits = index.search(text, k=10, where=where)
+            latencies.append((time.perf_counter() - started) * 1000)
+            if number % 10:
+                continue
+            vector = searcher.encode_queries([text])[0]
+            sparse = backend.bm25.scores(searcher.terms(text))[rows]
+            dense = backend.vectors.vectors(rows) @ vector
+            if backend.sentences is not None:
+                dense = backend.sentences.mixed(vector, rows, dense.astype(np.float32))
+            expected = fuse(rows, sparse, rows, dense, 0.6, "minmax", 10)
+            checked += 1
+            found = [hit.score for hit in hits]
+            equal += bool(np.allclose(found, expected.score, atol=1e-6))
+    backend.close()
+    return {
+        "filtered_1pct_chunks": len(rows),
+        "filtered_1pct_p50_ms": statistics.median(latencies),
+        "filtered_1pct_p95_ms": percentile(latencies, 0.95),
+        "filtered_equal_brute_force": f"{equal}/{checked}",
     }
 
 
@@ -203,11 +246,14 @@ def bm25_baselines(index_dir: Path, count: int) -> dict[str, float]:
     import bm25s
     from rank_bm25 import BM25Okapi
 
-    index = HybridIndex.open(index_dir)
-    corpus = [list(index.bm25.counts(i).items()) for i in range(index.bm25.num_chunks)]
-    documents = [[term for term, n in row for _ in range(int(n))] for row in corpus]
-    terms = [index.tokenizer.query_terms(text) for text in queries(count)]
+    from hybridsearch.backends.local import LocalBackend
     from hybridsearch.bm25 import top_k
+    from hybridsearch.tokenization import Tokenizer
+
+    index = LocalBackend.open(index_dir)
+    corpus = [list(index.bm25.counts(i).items()) for i in range(index.num_chunks)]
+    documents = [[term for term, n in row for _ in range(int(n))] for row in corpus]
+    terms = [Tokenizer(index.config.tokenizer).query_terms(text) for text in queries(count)]
 
     def rate(run: object, items: list[list[str]]) -> float:
         started = time.perf_counter()
@@ -227,8 +273,8 @@ def bm25_baselines(index_dir: Path, count: int) -> dict[str, float]:
 
 def vector_recall(count: int, queries_count: int) -> dict[str, float]:
     """Top-10 / top-100 overlap of the approximate kinds with exact search, real queries."""
+    from hybridsearch.backends.local.vectors import VectorStore
     from hybridsearch.config import VectorKind
-    from hybridsearch.vectors import VectorStore
 
     vectors = np.load(make_corpus(count)[1])
     encoder = EmbeddedEncoder()
@@ -250,7 +296,7 @@ def ef_sweep(index_dir: Path, count: int, queries_count: int) -> dict[str, float
     """Recall against exact search and time per query of the built HNSW index at several efSearch."""
     import faiss
 
-    from hybridsearch.vectors import VectorStore
+    from hybridsearch.backends.local.vectors import VectorStore
 
     vectors = np.load(make_corpus(count)[1], mmap_mode="r")
     query_vectors = EmbeddedEncoder().encode_queries(queries(queries_count))
@@ -258,7 +304,7 @@ def ef_sweep(index_dir: Path, count: int, queries_count: int) -> dict[str, float
     flat.add(np.ascontiguousarray(vectors))
     exact = flat.search(query_vectors, 100)[1]
     del flat
-    generation = HybridIndex.open(index_dir).generation.path
+    generation = index_dir / HybridIndex.open(index_dir).version
     found = {}
     for ef in (128, 256, 512, 1024):
         store = VectorStore.load(generation / "vectors.faiss", VectorConfig(ef_search=ef))

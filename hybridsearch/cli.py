@@ -35,7 +35,7 @@ from .search import snippet
 from .version import __version__
 from .writer import ProgressEvent
 
-__all__ = ["cli"]
+__all__ = ["ProgressBars", "cli"]
 
 DEFAULT_INDEX = "indexes/default"
 
@@ -72,8 +72,9 @@ def _stderr(message: str) -> None:
     click.echo(message, err=True)
 
 
-class _Bars:
-    """Progress of a write as tqdm bars on stderr (one per stage), warnings on lines of their own."""
+class ProgressBars:
+    """Renders a write's `ProgressEvent`s as tqdm bars on stderr (one per stage) and its warnings on
+    lines of their own: `write_index(..., progress=bars, warn=bars.warn)`, then `bars.close()`."""
 
     _LABELS = {"reading files": "Reading", "tokenizing": "Tokenizing", "encoding chunks": "Encoding",
                "encoding sentences": "Encoding"}  # fmt: skip
@@ -227,7 +228,7 @@ def index(
     whose files are gone from PATHS are dropped; other folders indexed earlier stay. Settings not
     given are the index's own. Exit status 3: written, but some input was skipped.
     """
-    bars = _Bars(quiet)
+    bars = ProgressBars(quiet)
     try:
         with _user_errors():
             base = None if rebuild else HybridIndex.stored_config(index_dir)
@@ -453,7 +454,7 @@ def evaluate_command(
         config = replace(config, loader=LoaderConfig(id_field="_id"))
         index_dir = eval_index_dir(data, config, index_root)
         if not _usable(index_dir):
-            bars = _Bars(quiet)
+            bars = ProgressBars(quiet)
             try:
                 writer.write_index(index_dir, [data.corpus], config=config, device=device, rebuild=True, progress=bars)
             finally:

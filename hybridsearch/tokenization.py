@@ -43,6 +43,7 @@ __all__ = [
     "PARALLEL_MIN_TEXTS",
     "QUESTION_WORDS",
     "Tokenizer",
+    "analyse",
     "count_terms",
     "serve_worker",
 ]
@@ -95,22 +96,22 @@ class Tokenizer:
 
     def document_terms(self, text: str) -> list[str]:
         """Content-word terms of a document chunk, then its word pairs (may be empty)."""
-        return self._terms(self._tagged(text))
+        return self.terms_of(self.tagged(text))
 
     def query_terms(self, text: str) -> list[str]:
         """Content-word terms of a query (question words dropped) and its word pairs, or all its
         words when no content word is left."""
         if not text.strip():
             raise EmptyQueryError("The query is empty; give some words to search for.")
-        tagged = self._tagged(text)
+        tagged = self.tagged(text)
         if self.config.drop_question_words:
             # a dropped question word joins its neighbours: 火星の何の衛星 → 火星 衛星
             kept = [word for word in tagged if not (word[1] and word[0] in QUESTION_WORDS)]
         else:
             kept = tagged
-        return self._terms(kept) or [term for term, _, _ in tagged]
+        return self.terms_of(kept) or [term for term, _, _ in tagged]
 
-    def _terms(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
+    def terms_of(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
         """The content words of tagged tokens, then (with `word_pairs`) the pairs within each run."""
         words = [term for term, content, _ in tagged if content]
         if not self.config.word_pairs:
@@ -136,19 +137,20 @@ class Tokenizer:
             position += len(word.white_space)
             end = position + len(word.surface)
             if wanted is None or (probe and (word.surface in wanted or probe.search(word.feature_raw))):
-                term, content, _ = _analyse(word, form)
+                term, content, _ = analyse(word, form)
                 if content and (wanted is None or term in wanted):
                     spans.append((term, position, end))
             position = end
         return spans
 
-    def _tagged(self, text: str) -> list[tuple[str, bool, bool]]:
-        """(term, is a content word, ends a run of words) for each MeCab token."""
+    def tagged(self, text: str) -> list[tuple[str, bool, bool]]:
+        """(term, is a content word, ends a run of words) for each MeCab token of normalised `text`
+        (with `terms_of`, what a subclass overrides to try another term rule: bench/ablate.py)."""
         form = self.config.term_form
-        return [_analyse(word, form) for word in self.tagger(normalize(text))]
+        return [analyse(word, form) for word in self.tagger(normalize(text))]
 
 
-def _analyse(word: Any, form: TermForm) -> tuple[str, bool, bool]:
+def analyse(word: Any, form: TermForm) -> tuple[str, bool, bool]:
     """(term, is a content word, ends a run of words) of one MeCab token; its features are parsed once."""
     surface: str = word.surface
     feature = word.feature
