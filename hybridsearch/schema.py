@@ -18,16 +18,13 @@ __all__ = [
     "Document",
     "Hit",
     "Metadata",
-    "MetadataValue",
     "StoredChunk",
     "StoredDocument",
     "chunk_ids",
     "document_id",
 ]
 
-Scalar = str | int | float | bool
-MetadataValue = Scalar | tuple[Scalar, ...]
-Metadata = Mapping[str, Any]  # str → scalar or list of scalars (JSON-ready)
+Metadata = Mapping[str, Any]  # field → text, number, bool, or a list of those (JSON-ready)
 
 _DOCUMENT_ID_BYTES = 8  # 16 hex digits
 _CHUNK_ID_BYTES = 6  # 12 more, after the document's id and a dash

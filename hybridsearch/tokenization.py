@@ -218,7 +218,7 @@ def _in_workers(
                 reply = child.stdout.readline()
                 if not reply:
                     raise RuntimeError(f"a tokenizer worker stopped (exit status {child.wait()})")
-                results[number] = [Counter(counts) for counts in _decode(reply)]
+                results[number] = [Counter(counts) for counts in _decode(reply)]  # as `_counts` returns them
                 done.put((number, None))
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
             done.put((-1, error))

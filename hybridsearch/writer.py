@@ -303,7 +303,7 @@ def _encode(documents: Sequence[Document], config: IndexConfig, encoder: Encoder
         sentence_vectors = _sentence_vectors(
             flat, config, encoder, _Stage(progress, "encoding sentences", len(flat), "sentences")
         )
-    return Batch(documents, chunks, [dict(c) for c in counts], vectors, sentence_counts, sentence_vectors)
+    return Batch(documents, chunks, counts, vectors, sentence_counts, sentence_vectors)
 
 
 def _sentence_vectors(sentences: list[str], config: IndexConfig, encoder: Encoder, stage: _Stage) -> np.ndarray:

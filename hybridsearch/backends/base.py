@@ -8,7 +8,7 @@ an engine); fusion works on them, and hits carry the chunks' stable string ids i
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -104,7 +104,7 @@ class Batch:
 
     documents: Sequence[Document]
     chunks: Sequence[Chunk]
-    counts: Sequence[dict[str, float]]
+    counts: Sequence[Mapping[str, float]]
     vectors: np.ndarray
     sentence_counts: np.ndarray | None = None
     sentence_vectors: np.ndarray | None = None
