@@ -182,7 +182,7 @@ def test_open_retries_only_when_the_live_generation_moved(
 ) -> None:
     from hybridsearch.writer import write_index
 
-    real, calls = LocalBackend._open_live, []
+    real, calls = LocalBackend.open_live, []
 
     def vanishing(index_dir: Path) -> LocalBackend:
         calls.append(index_dir)
@@ -191,8 +191,8 @@ def test_open_retries_only_when_the_live_generation_moved(
             raise IndexFormatError("the generation being opened was cleaned up")
         return real(index_dir)
 
-    monkeypatch.setattr(LocalBackend, "_open_live", vanishing)
+    monkeypatch.setattr(LocalBackend, "open_live", vanishing)
     assert HybridIndex.open(built.location).version == "gen-000002" and len(calls) == 2
-    monkeypatch.setattr(LocalBackend, "_open_live", lambda index_dir: (_ for _ in ()).throw(IndexFormatError("bad")))
+    monkeypatch.setattr(LocalBackend, "open_live", lambda index_dir: (_ for _ in ()).throw(IndexFormatError("bad")))
     with pytest.raises(IndexFormatError, match="bad"):  # nothing moved: a real error is reported at once
         HybridIndex.open(built.location)

@@ -106,14 +106,15 @@ class LocalBackend:
         for _ in range(3):
             pointer = _read_pointer(index_dir)
             try:
-                return cls._open_live(index_dir)
+                return cls.open_live(index_dir)
             except IndexFormatError:
                 if _read_pointer(index_dir) == pointer:
                     raise
-        return cls._open_live(index_dir)
+        return cls.open_live(index_dir)
 
     @classmethod
-    def _open_live(cls, index_dir: Path) -> LocalBackend:
+    def open_live(cls, index_dir: Path) -> LocalBackend:
+        """The live generation, opened once (`open` retries when a writer moved it meanwhile)."""
         path = live_generation(index_dir)
         return cls(index_dir, path, read_manifest(path))
 
