@@ -79,7 +79,7 @@ def phase(index: HybridIndex, questions: list[str], threads: int, searches: int)
             started = time.perf_counter()
             try:
                 with index.searcher() as searcher:
-                    hits = searcher.search(text, k=10, alpha=alpha)
+                    hits = searcher.search(text, 10, alpha, None, None)
                     version = searcher.backend.version
             except Exception as error:  # noqa: BLE001 - counted and shown
                 with lock:

@@ -13,20 +13,16 @@ import argparse
 import json
 import statistics
 import time
-from pathlib import Path
+
+from scale import passages
 
 from hybridsearch.chunking import model_input
 from hybridsearch.config import TokenizerConfig
 from hybridsearch.tokenization import count_terms
 
-DEV = [Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / n / "dev" for n in ("jsquad", "jaquad")]
-
 
 def texts(count: int) -> list[str]:
-    found = []
-    for folder in DEV:
-        with open(folder / "corpus.jsonl", encoding="utf-8") as handle:
-            found += [model_input(r.get("title", ""), r["text"]) for r in map(json.loads, handle)]
+    found = [model_input(title, text) for title, text in passages()]
     return (found * (count // len(found) + 1))[:count]
 
 

@@ -61,8 +61,20 @@ def chunk_ids(document: str, texts: Iterable[str]) -> list[str]:
     return ids
 
 
+class _Sourced:
+    """A record that knows its file (`path`) and its row of a CSV/JSONL file (`record`, or empty)."""
+
+    path: str
+    record: str
+
+    @property
+    def source(self) -> str:
+        """`path`, or `path#record` for a record of a CSV/JSONL file."""
+        return f"{self.path}#{self.record}" if self.record else self.path
+
+
 @dataclass(frozen=True)
-class Document:
+class Document(_Sourced):
     """One source text: a file, or one record of a CSV/JSONL file.
 
     `path` is the file as given under the indexed folder; `record` names the row of a CSV/JSONL file
@@ -87,11 +99,6 @@ class Document:
     def id(self) -> str:
         return document_id(self.abs_path or self.path, self.record)
 
-    @property
-    def source(self) -> str:
-        """`path`, or `path#record` for a record of a CSV/JSONL file."""
-        return f"{self.path}#{self.record}" if self.record else self.path
-
 
 @dataclass(frozen=True)
 class Chunk:
@@ -106,7 +113,7 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class StoredDocument:
+class StoredDocument(_Sourced):
     """A document as an index holds it: identity, built-in and source metadata, and (from `get`) its
     text and its chunks as `(id, start, end)`."""
 
@@ -124,10 +131,6 @@ class StoredDocument:
     text: str = ""
     chunks: tuple[tuple[str, int, int], ...] = ()
 
-    @property
-    def source(self) -> str:
-        return f"{self.path}#{self.record}" if self.record else self.path
-
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready."""
         data = asdict(self)
@@ -137,23 +140,13 @@ class StoredDocument:
 
 
 @dataclass(frozen=True)
-class StoredChunk:
+class StoredChunk(Chunk, _Sourced):
     """A chunk as read back from an index, with its document's identity and metadata."""
 
-    id: str
-    document_id: str
-    ordinal: int
-    start: int
-    end: int
-    text: str
     path: str
     record: str
     title: str
     metadata: Metadata
-
-    @property
-    def source(self) -> str:
-        return f"{self.path}#{self.record}" if self.record else self.path
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready."""

@@ -79,14 +79,9 @@ class Searcher:
         self._encoder = encoder
 
     def search(
-        self,
-        query: str,
-        k: int = 10,
-        alpha: float | None = None,
-        fusion: Fusion | str | None = None,
-        where: WhereArg = None,
+        self, query: str, k: int, alpha: float | None, fusion: Fusion | str | None, where: WhereArg
     ) -> list[Hit]:
-        """The `k` best chunks for `query` among those `where` keeps (see `HybridIndex.search`)."""
+        """The `k` best chunks for `query` among those `where` keeps (`HybridIndex.search` documents each)."""
         query = checked_query(query)
         k = checked_k(k)
         config = self.backend.config

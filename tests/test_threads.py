@@ -74,7 +74,7 @@ def test_a_search_in_flight_finishes_on_its_generation(tmp_path: Path) -> None:
             write_index(tmp_path / "idx", [root])
         assert index.refresh() is True
         assert not (tmp_path / "idx" / "gen-000001").exists()
-        old = searcher.search("文書 惑星", k=5, alpha=0.5)  # files unlinked, still open
+        old = searcher.search("文書 惑星", 5, 0.5, None, None)  # files unlinked, still open
         assert len(old) == 5 and all("第1版" in h.text for h in old)
         assert all("第4版" in h.text for h in index.search("文書", k=5, alpha=0.5))
     assert _open_files(tmp_path / "idx" / "gen-000001") == []  # closed when its last search ended
