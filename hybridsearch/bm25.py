@@ -51,7 +51,13 @@ def _term_hash(term: str) -> int:
 def _read_terms(file: BinaryIO) -> list[str]:
     """The term list of an open `vocab.json` (pread: safe from many threads, and after the file is deleted)."""
     size = os.fstat(file.fileno()).st_size
-    return json.loads(os.pread(file.fileno(), size, 0).decode("utf-8"))
+    try:
+        terms = json.loads(os.pread(file.fileno(), size, 0).decode("utf-8"))
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"vocab.json is unreadable ({error})") from None
+    if not isinstance(terms, list) or not all(isinstance(term, str) for term in terms):
+        raise ValueError("vocab.json is not a list of terms")
+    return terms
 
 
 class Vocabulary:

@@ -62,6 +62,11 @@ class Filter:
     def fields(self) -> set[str]:
         return {condition.field for condition in self.conditions}
 
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """What tells two filters apart (True, 1 and 1.0 are equal in Python, not as operands here)."""
+        return tuple((c.field, c.op, tuple((type(v).__name__, v) for v in c.values)) for c in self.conditions)
+
     def describe(self) -> str:
         return " and ".join(condition.describe() for condition in self.conditions)
 
@@ -181,20 +186,22 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _keys(value: Any) -> list[Any]:
-    """The lookup keys an operand matches stored values by: itself, and its number or truth value
-    when it is text that reads as one."""
+def _keys(value: Any) -> list[tuple[str, Any]]:
+    """Typed lookup keys of a value, so that True, 1 and "1" stay apart where they should: text is
+    ("s", text) and also ("n", its number) when it reads as one (CSV cells, command-line values) and
+    ("b", its truth) when it is true/false; numbers are ("n", float); bools ("b", bool)."""
     if isinstance(value, np.generic):
         value = value.item()
-    keys: list[Any] = [value]
-    if isinstance(value, str):
-        number = _number(value)
-        if number is not None:
-            keys.append(number)
-        if value.lower() in ("true", "false"):
-            keys.append(value.lower() == "true")
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        keys.append(str(value) if isinstance(value, int) else repr(value))
+    if isinstance(value, bool):
+        return [("b", value)]
+    if isinstance(value, int | float):
+        return [("n", float(value))]
+    keys: list[tuple[str, Any]] = [("s", value)]
+    number = _number(value)
+    if number is not None:
+        keys.append(("n", number))
+    if value.lower() in ("true", "false"):
+        keys.append(("b", value.lower() == "true"))
     return keys
 
 
@@ -239,7 +246,8 @@ class MetadataTable:
         field, op = condition.field, condition.op
         if op in ("eq", "in"):
             lookup = self._lookup.get(field) or self._build_lookup(field)
-            hits = [lookup[key] for value in condition.values for key in _keys(value) if key in lookup]
+            wanted = {key for value in condition.values for key in _keys(value)}
+            hits = [lookup[key] for key in wanted if key in lookup]
             item_rows = np.concatenate(hits) if hits else np.zeros(0, np.int64)
             return self._documents(field, item_rows)
         items = self._items[field]
@@ -264,7 +272,8 @@ class MetadataTable:
     def _build_lookup(self, field: str) -> dict[Any, np.ndarray]:
         positions: dict[Any, list[int]] = {}
         for position, item in enumerate(self._items[field]):
-            positions.setdefault(item, []).append(position)
+            for key in _keys(item):
+                positions.setdefault(key, []).append(position)
         lookup = {key: np.asarray(found, dtype=np.int64) for key, found in positions.items()}
         self._lookup[field] = lookup
         return lookup

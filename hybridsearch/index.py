@@ -32,13 +32,34 @@ __all__ = ["HybridIndex"]
 
 
 class _State:
-    """One opened state of the index (a backend generation) and the searches using it."""
+    """One opened state of the index (a backend generation), its model and the searches using it."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, encoder: Encoder | None, device: str | None) -> None:
         self.backend = backend
         self.tokenizer = Tokenizer(backend.config.tokenizer)
+        self.device = device
         self.users = 0
         self.retired = False
+        self._encoder = encoder
+        self._loading = threading.Lock()
+
+    def encoder(self) -> Encoder:
+        """This state's dense model, loaded once, on first use."""
+        encoder = self._encoder
+        if encoder is None:
+            with self._loading:
+                if self._encoder is None:
+                    model = self.backend.model
+                    dense = replace(self.backend.config.dense, model=model.name)
+                    loaded = load_encoder(dense, self.device, known=model)
+                    model.check_compatible(loaded.spec)
+                    self._encoder = loaded
+                encoder = self._encoder
+        return encoder
+
+    def successor(self, backend: Backend) -> _State:
+        """The state of a newer generation: the same model object when the model is the same."""
+        return _State(backend, self._encoder if backend.model == self.backend.model else None, self.device)
 
 
 class HybridIndex:
@@ -50,13 +71,11 @@ class HybridIndex:
     """
 
     def __init__(self, backend: Backend, encoder: Encoder | None = None, device: str | None = None) -> None:
-        self._state = _State(backend)
-        self._encoder = encoder
+        self._state = _State(backend, encoder, device)
         self._given_encoder = encoder is not None
         self.device = device
         self.report: IndexReport | None = None
         self._lock = threading.Lock()
-        self._loading = threading.Lock()
         self._closed = False
 
     # --- writing --------------------------------------------------------------------------------
@@ -166,16 +185,7 @@ class HybridIndex:
     @property
     def encoder(self) -> Encoder:
         """The index's dense model, loaded once, on first use."""
-        encoder = self._encoder
-        if encoder is None:
-            with self._loading:
-                if self._encoder is None:
-                    model = self.model
-                    loaded = load_encoder(replace(self.config.dense, model=model.name), self.device, known=model)
-                    model.check_compatible(loaded.spec)
-                    self._encoder = loaded
-                encoder = self._encoder
-        return encoder
+        return self._state.encoder()
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -184,7 +194,7 @@ class HybridIndex:
         """The query pipeline over the current state, held for the block (for many queries at once, as
         `hsearch eval` runs them); a `refresh` meanwhile takes effect after it."""
         with self._lease() as state:
-            yield Searcher(state.backend, state.tokenizer, lambda: self.encoder)
+            yield Searcher(state.backend, state.tokenizer, state.encoder)
 
     def search(
         self,
@@ -219,21 +229,21 @@ class HybridIndex:
     def refresh(self) -> bool:
         """Move to the newest state of the index if it changed since it was opened (or last refreshed);
         True if it did. Searches already running finish on the state they started on."""
-        current = self._state.backend
-        newer = current.newer()
+        current = self._state
+        newer = current.backend.newer()
         if newer is None:
             return False
-        if newer.model != current.model:
-            if self._given_encoder:
-                newer.close()
-                raise ModelMismatchError(
-                    f"Index {self.location} was rebuilt with model {newer.model.name!r}; the encoder it was "
-                    "opened with cannot query it. Open it again."
-                )
-            with self._loading:
-                self._encoder = None
+        if newer.model != current.backend.model and self._given_encoder:
+            newer.close()
+            raise ModelMismatchError(
+                f"Index {self.location} was rebuilt with model {newer.model.name!r}; the encoder it was "
+                "opened with cannot query it. Open it again."
+            )
         with self._lock:
-            old, self._state = self._state, _State(newer)
+            if self._closed:
+                newer.close()
+                return False
+            old, self._state = self._state, self._state.successor(newer)
             old.retired = True
             idle = old.users == 0
         if idle:

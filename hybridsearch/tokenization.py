@@ -224,8 +224,11 @@ def _in_workers(
             done.put((-1, error))
 
     command = [sys.executable, "-c", "from hybridsearch.tokenization import serve_worker; serve_worker()"]
+    # run in the package's parent folder: `-c` puts the working folder first on sys.path, and a
+    # `hybridsearch` folder in the caller's working folder must not stand in for this package
     children = [
-        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env) for _ in range(workers)
+        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=package_root)
+        for _ in range(workers)
     ]
     threads = [threading.Thread(target=feed, args=(child,), daemon=True) for child in children]
     try:

@@ -240,7 +240,8 @@ class _Plan:
         """Drop stored documents under `paths` whose file was not read now (deleted, or skipped this time)."""
         present = set(report.unchanged) | self.new_paths
         for abs_path, documents in self.by_path.items():
-            if abs_path not in present and _under(abs_path, paths) and self._drop(documents):
+            reached = _under(abs_path, paths) or _under(os.path.abspath(documents[0].path), paths)  # or a link to it
+            if abs_path not in present and reached and self._drop(documents):
                 self.removed += 1
 
     def drop_under(self, paths: Sequence[PathArg]) -> None:
@@ -264,8 +265,9 @@ class _Plan:
 
 
 def _under(abs_path: str, paths: Sequence[PathArg]) -> bool:
+    """Is the file `abs_path` (resolved, as the loaders record it) one of `paths` or under one?"""
     for given in paths:
-        root = os.path.abspath(given)
+        root = os.path.realpath(given)
         if abs_path == root or abs_path.startswith(root.rstrip(os.sep) + os.sep):
             return True
     return False

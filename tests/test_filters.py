@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import hybridsearch.search
 from hybridsearch import Filter, HybridIndex, IndexConfig
 from hybridsearch.cli import cli
+from hybridsearch.cli import cli as cli_main
 from hybridsearch.config import DenseConfig, LoaderConfig, VectorConfig
 from hybridsearch.errors import InputError
 from hybridsearch.filters import Condition, MetadataTable
@@ -247,3 +248,30 @@ def test_filters_from_the_command_line(records: tuple[Path, dict[str, dict]], tm
     assert nothing.exit_code == 0 and nothing.stderr == "No results.\n"
     info = runner.invoke(cli, ["info", "--index", index]).stdout
     assert "fields:        group, mtime, path, size, tags, title, type, year\n" in info
+
+
+def test_numbers_booleans_and_numeric_text_stay_what_they_are(tmp_path: Path) -> None:
+    """1, 1.0, True and "1.50" as operands: numbers equal numbers and numeric text, bools only bools,
+    whatever filters ran before (masks are remembered per filter)."""
+    (tmp_path / "docs").mkdir()
+    rows = [("a", "1", "true"), ("b", "1.50", "false"), ("c", "2020.0", "x"), ("d", "01", "1")]
+    lines = ["id,text,x,flag"] + [f"{i},本文{i}です。,{x},{flag}" for i, x, flag in rows]
+    (tmp_path / "docs" / "t.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    jsonl = [
+        {"id": "e", "text": "本文eです。", "x": 1, "flag": True},
+        {"id": "f", "text": "本文fです。", "x": 1.5, "flag": 1},
+    ]
+    (tmp_path / "docs" / "t.jsonl").write_text("\n".join(json.dumps(r) for r in jsonl) + "\n", encoding="utf-8")
+    index = HybridIndex.build(tmp_path / "docs", tmp_path / "idx", model=FAKE_MODEL)
+
+    def records(where: dict) -> list[str]:
+        return sorted(h.record for h in index.search("本文", k=20, where=where))
+
+    for _ in range(2):  # the second round reads remembered masks
+        assert records({"x": 1}) == ["a", "d", "e"] and records({"x": 1.0}) == ["a", "d", "e"]
+        assert records({"x": 1.5}) == ["b", "f"] and records({"x": "1.5"}) == ["b", "f"]
+        assert records({"x": 2020}) == ["c"] and records({"x": "01"}) == ["a", "d", "e"]
+        assert records({"flag": True}) == ["a", "e"] and records({"flag": "true"}) == ["a", "e"]
+        assert records({"flag": 1}) == ["d", "f"]  # the number 1, not True
+    cli = CliRunner().invoke(cli_main, ["query", "本文", "--index", str(tmp_path / "idx"), "--where", "x=1", "--json"])
+    assert sorted(h["record"] for h in json.loads(cli.stdout)["hits"]) == ["a", "d", "e"]

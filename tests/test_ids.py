@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import FAKE_MODEL
 
-from hybridsearch import HybridIndex, NotFoundError, StoredChunk, StoredDocument
+from hybridsearch import HybridIndex, InputError, NotFoundError, StoredChunk, StoredDocument
 from hybridsearch.cli import cli
 
 
@@ -78,3 +78,36 @@ def test_json_hits_carry_ids(built: HybridIndex) -> None:
     hits = json.loads(result.stdout)["hits"]
     assert [h["id"] for h in hits] == [h.id for h in built.search("赤い惑星", k=2)]
     assert all(h["id"].startswith(h["document_id"] + "-") for h in hits)
+
+
+def test_a_file_given_twice_or_through_a_link_is_one_document(corpus: Path, tmp_path: Path) -> None:
+    (tmp_path / "link").symlink_to(corpus / "planets")
+    index = HybridIndex.build(
+        [corpus, corpus / "planets" / "mars.md", tmp_path / "link"], tmp_path / "idx", model=FAKE_MODEL
+    )
+    assert index.report is not None and index.report.documents == 8  # as for `corpus` alone
+    assert [h.title for h in index.search("火星", k=20, alpha=0)].count("火星") == 1
+    again = HybridIndex.build(tmp_path / "link", tmp_path / "idx")  # the same files, through the link
+    assert again.report is not None and again.report.unchanged == 3 and again.report.documents == 8
+
+
+def test_nul_characters_are_replaced_not_cut(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "n.jsonl").write_text('{"id": "n", "text": "前\\u0000後の文です。"}\n', encoding="utf-8")
+    index = HybridIndex.build(tmp_path / "docs", tmp_path / "idx", model=FAKE_MODEL)
+    assert index.search("文", k=1)[0].text == "前\ufffd後の文です。" and index.check() == []
+
+
+def test_an_index_path_with_uri_characters(corpus: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "my#index?v=1%"
+    index = HybridIndex.build(corpus, folder, model=FAKE_MODEL)
+    assert index.search("火星", k=1)[0].title == "火星" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "docs",
+        "my#index?v=1%",
+    ]
+    HybridIndex.build(corpus, folder, model=FAKE_MODEL, rebuild=True)  # the writer reads the old docstore too
+
+
+def test_get_needs_a_text_id(built: HybridIndex) -> None:
+    with pytest.raises(InputError, match="An id is text"):
+        built.get(["x"])  # type: ignore[arg-type]

@@ -9,9 +9,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_MODEL
+from conftest import FAKE_MODEL, LOADED
 
-from hybridsearch import HybridIndex
+from hybridsearch import HybridIndex, HybridSearchError
 from hybridsearch.writer import write_index
 
 QUERIES = ["赤い惑星", "味噌汁の作り方", "経費精算", "明けの明星", "米を炊く", "青い海"]
@@ -168,3 +168,30 @@ def test_a_script_without_a_main_guard_tokenizes_in_worker_processes(tmp_path: P
     assert result.returncode == 0, result.stderr
     chunks, record = result.stdout.split()
     assert int(chunks) == 6100 and record.startswith("r")
+
+
+def test_refresh_after_close_opens_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    _versioned(root, 1)
+    index = HybridIndex.build(root, tmp_path / "idx", model=FAKE_MODEL)
+    index.close()
+    _versioned(root, 2)
+    write_index(tmp_path / "idx", [root])
+    assert index.refresh() is False and _open_files(tmp_path / "idx") == []
+    with pytest.raises(HybridSearchError, match="was closed; open it again"):
+        index.search("文書")
+
+
+def test_a_search_keeps_the_model_of_its_generation(tmp_path: Path) -> None:
+    """A search that started before a rebuild with another model encodes with the model it started with."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    _versioned(root, 1)
+    index = HybridIndex.build(root, tmp_path / "idx", model=FAKE_MODEL)
+    with index.searcher() as old:
+        HybridIndex.build(root, tmp_path / "idx", model="fake:other", rebuild=True).close()
+        assert index.refresh() is True
+        assert old.backend.model.name == FAKE_MODEL and old.search("文書", 3, 0.5, None, None)
+        assert LOADED[-1].spec.name == FAKE_MODEL  # the old generation's search loaded the old model
+        assert index.encoder.spec.name == "fake:other"

@@ -127,11 +127,12 @@ def supported_suffixes() -> list[str]:
 
 
 def clean_text(text: str) -> str:
-    """`text` with lone surrogates (from JSON escapes such as \\ud800) replaced by U+FFFD."""
-    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+    """`text` with NUL characters and lone surrogates (from JSON escapes such as \\u0000, \\ud800)
+    replaced by U+FFFD: neither can be stored as text (SQLite's string functions stop at a NUL)."""
+    return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 _MAX_VALUES = 1000  # a YAML alias bomb expands to exponentially many nodes: stop early
 

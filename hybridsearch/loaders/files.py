@@ -66,6 +66,17 @@ def iter_documents(
 
 
 def _walk(paths: Iterable[PathArg]) -> Iterator[Path]:
+    """Every file under `paths` once, in order (a file reached twice, through overlapping paths or a
+    link, is read the first time only)."""
+    seen: set[str] = set()
+    for file in _files(paths):
+        real = os.path.realpath(file)
+        if real not in seen:
+            seen.add(real)
+            yield file
+
+
+def _files(paths: Iterable[PathArg]) -> Iterator[Path]:
     for given in paths:
         root = Path(given)
         if root.is_file():
@@ -99,7 +110,7 @@ def _read_file(file: Path, context: LoadContext, report: LoadReport, unchanged: 
         data = file.read_bytes()
     except OSError as error:
         raise SkipFile(f"cannot read ({error.strerror or error})") from None
-    abs_path, digest = os.path.abspath(file), hashlib.sha256(data).hexdigest()
+    abs_path, digest = os.path.realpath(file), hashlib.sha256(data).hexdigest()  # a file's identity
     if unchanged is not None and unchanged(abs_path, digest):
         report.unchanged.append(abs_path)
         return []

@@ -22,7 +22,7 @@ import numpy as np
 from ...bm25 import BM25Index, top_k
 from ...config import IndexConfig
 from ...encoders import ModelSpec
-from ...errors import IndexFormatError, NotFoundError
+from ...errors import IndexFormatError, InputError, NotFoundError
 from ...filters import Filter, MetadataTable
 from ...schema import StoredChunk, StoredDocument
 from ..base import Batch, Side
@@ -91,7 +91,7 @@ class LocalBackend:
         self._lock = threading.Lock()
         self._table: MetadataTable | None = None
         self._chunk_docs: np.ndarray | None = None
-        self._masks: OrderedDict[Filter, np.ndarray] = OrderedDict()
+        self._masks: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
 
     def _held(self, handle: Any) -> Any:
         self._handles.append(handle)
@@ -132,26 +132,34 @@ class LocalBackend:
         """One bool per chunk row: does its document meet `where`? (None: no filter.)"""
         if where is None:
             return None
+        key = where.key
         with self._lock:
-            if where in self._masks:
-                self._masks.move_to_end(where)
-                return self._masks[where]
-            if self._table is None:
-                self._table = MetadataTable(self.docstore.document_metadata())
-                self._chunk_docs = self.docstore.chunk_documents()
-            table, chunk_docs = self._table, self._chunk_docs
-        assert chunk_docs is not None
-        mask = table.mask(where)[chunk_docs]
+            if key in self._masks:
+                self._masks.move_to_end(key)
+                return self._masks[key]
+        mask = self._metadata().mask(where)[self.chunk_documents()]
         with self._lock:
-            self._masks[where] = mask
+            self._masks[key] = mask
             while len(self._masks) > _MASKS_KEPT:
                 self._masks.popitem(last=False)
         return mask
 
+    def _metadata(self) -> MetadataTable:
+        """Every document's metadata as columns, read once per generation (when a filter first needs it)."""
+        with self._lock:
+            if self._table is None:
+                self._table = MetadataTable(self.docstore.document_metadata())
+            return self._table
+
+    def chunk_documents(self) -> np.ndarray:
+        """For each chunk row, its document's row (read once)."""
+        with self._lock:
+            if self._chunk_docs is None:
+                self._chunk_docs = self.docstore.chunk_documents()
+            return self._chunk_docs
+
     def fields(self) -> list[str]:
-        self._mask(Filter(()))  # builds the table
-        assert self._table is not None
-        return sorted(self._table.fields)
+        return sorted(self._metadata().fields)
 
     def count(self, where: Filter | None) -> int:
         mask = self._mask(where)
@@ -186,6 +194,8 @@ class LocalBackend:
         return self.bm25.matched_terms(terms, keys)
 
     def get(self, id: str) -> StoredChunk | StoredDocument:
+        if not isinstance(id, str):
+            raise InputError(f"An id is text, such as a hit's `id` or `document_id` (got {id!r}).")
         found = self.docstore.chunk_by_id(id) or self.docstore.document_by_id(id)
         if found is None:
             raise NotFoundError(f"Index {self.location} has no chunk or document with id {id!r}.")
@@ -214,12 +224,6 @@ class LocalBackend:
         self._handles.clear()
         for store in ("bm25", "vectors", "sentences", "docstore", "_table", "_chunk_docs", "_masks"):
             self.__dict__.pop(store, None)
-
-    # --- what a writer reuses ------------------------------------------------------------------------
-
-    def chunk_documents(self) -> np.ndarray:
-        """For each chunk row, its document's row."""
-        return self.docstore.chunk_documents()
 
 
 def local_config(index_dir: Path) -> IndexConfig | None:
@@ -292,10 +296,15 @@ class LocalWriter:
         kept_documents: list[int] = []
         kept_rows = np.zeros(0, np.int64)
         if old is not None:
-            documents = old.documents()
-            kept_documents = [row for row, document in enumerate(documents) if document.id not in self._removed]
+            ids = old.docstore.document_ids()
+            kept_documents = [row for row, document_id in enumerate(ids) if document_id not in self._removed]
             kept_rows = np.flatnonzero(np.isin(old.chunk_documents(), kept_documents))
-        counts = [old.bm25.counts(int(row)) for row in kept_rows] if old is not None else []
+        try:
+            counts = [old.bm25.counts(int(row)) for row in kept_rows] if old is not None else []
+        except ValueError as error:  # the term list the counts refer to is damaged
+            raise IndexFormatError(
+                f"Index {self.index_dir} is damaged ({error}); {rebuild_hint(self.index_dir)}."
+            ) from None
         new_documents = [document for batch in self._batches for document in batch.documents]
         new_chunks = [chunk for batch in self._batches for chunk in batch.chunks]
         for batch in self._batches:
@@ -340,13 +349,7 @@ class LocalWriter:
             assert batch.sentence_vectors is not None and batch.sentence_counts is not None
             parts.append(batch.sentence_vectors)
             all_counts.append(batch.sentence_counts)
-        total = sum(len(part) for part in parts)
-        vectors = np.empty((total, dim), np.float16)
-        row = 0
-        for part in parts:
-            vectors[row : row + len(part)] = part
-            row += len(part)
-        return SentenceVectors.build(vectors, np.concatenate(all_counts))
+        return SentenceVectors.build(np.concatenate(parts), np.concatenate(all_counts))
 
     def _relabel(self, old: LocalBackend, config: IndexConfig, sources: list[str]) -> None:
         """A generation with the same files as the live one and a new manifest (hard links where possible)."""

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -55,7 +56,7 @@ def write_docstore(
         db.executescript(_SCHEMA)
         rows = len(kept_documents)
         if kept_from is not None and rows:
-            db.execute("ATTACH DATABASE ? AS old", (f"file:{kept_from.resolve().as_posix()}?mode=ro&immutable=1",))
+            db.execute("ATTACH DATABASE ? AS old", (_read_only_uri(kept_from),))
             db.execute("CREATE TEMP TABLE kept_docs (old INTEGER PRIMARY KEY, new INTEGER)")
             db.executemany("INSERT INTO kept_docs VALUES (?, ?)", ((int(o), n) for n, o in enumerate(kept_documents)))
             db.execute(
@@ -88,8 +89,7 @@ class DocStore:
     """Read-only access to a generation's documents and chunks; reads only what is asked for."""
 
     def __init__(self, path: Path) -> None:
-        uri = f"file:{path.resolve().as_posix()}?mode=ro&immutable=1"
-        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._db = sqlite3.connect(_read_only_uri(path), uri=True, check_same_thread=False)
         self._lock = threading.Lock()
 
     def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -137,6 +137,10 @@ class DocStore:
         rows = self._rows(f"SELECT {_DOCUMENT_FIELDS}, {count} FROM documents d ORDER BY d.row")
         return [_document(fields, count) for *fields, count in rows]
 
+    def document_ids(self) -> list[str]:
+        """Every document's id, in row order."""
+        return [document_id for (document_id,) in self._rows("SELECT id FROM documents ORDER BY row")]
+
     def chunk_documents(self) -> np.ndarray:
         """For every chunk row in order, its document's row."""
         return np.asarray([doc for (doc,) in self._rows("SELECT doc FROM chunks ORDER BY row")], dtype=np.int64)
@@ -175,6 +179,11 @@ class DocStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _read_only_uri(path: Path) -> str:
+    """An SQLite URI that opens `path` read-only and immutable (# ? % in the path escaped)."""
+    return f"file:{quote(path.resolve().as_posix())}?mode=ro&immutable=1"
 
 
 def _chunk(fields: Sequence[Any]) -> StoredChunk:

@@ -84,11 +84,11 @@ def invalid_manifest(index_dir: Path) -> Iterator[None]:
 
 
 def read_manifest(generation: Path) -> dict[str, Any]:
-    """The manifest of a generation, checked for format version and file sizes."""
+    """The manifest of a generation, checked for format version, the files it lists, and their sizes."""
     index_dir = generation.parent
     try:
         manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise IndexFormatError(
             f"Index {index_dir} has an unreadable manifest ({error}); {rebuild_hint(index_dir)}."
         ) from None
@@ -98,13 +98,31 @@ def read_manifest(generation: Path) -> dict[str, Any]:
             f"Index {index_dir} has format version {version!r}, but this hybridsearch {__version__} reads "
             f"version {FORMAT_VERSION}; {rebuild_hint(index_dir)}."
         )
-    for name, expected in manifest.get("files", {}).items():
+    with invalid_manifest(index_dir):
+        files = _listed_files(manifest)
+    for name, expected in files.items():
         path = generation / name
         size = path.stat().st_size if path.is_file() else None
         if size != expected["size"]:
             found = "missing" if size is None else f"{size} bytes, expected {expected['size']}"
             raise IndexFormatError(f"Index {index_dir} is damaged: {name} is {found}; {rebuild_hint(index_dir)}.")
     return manifest
+
+
+def _listed_files(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The manifest's file list, checked: relative names inside the generation, each with a size and a sha256."""
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise ValueError("no list of files")
+    for name, expected in files.items():
+        parts = Path(name).parts
+        if not parts or Path(name).is_absolute() or ".." in parts:
+            raise ValueError(f"a file name outside the generation: {name!r}")
+        if not isinstance(expected, dict) or not isinstance(expected.get("size"), int):
+            raise ValueError(f"no size for {name!r}")
+        if not isinstance(expected.get("sha256"), str):
+            raise ValueError(f"no checksum for {name!r}")
+    return files
 
 
 @contextmanager
@@ -202,7 +220,7 @@ def write_manifest(generation: Path, manifest: dict[str, Any]) -> dict[str, Any]
 def verify_files(generation: Path, manifest: dict[str, Any]) -> list[str]:
     """Problems found by re-hashing every file the manifest lists (empty when all match)."""
     problems = []
-    for name, expected in manifest.get("files", {}).items():
+    for name, expected in _listed_files(manifest).items():
         path = generation / name
         if not path.is_file():
             problems.append(f"{name} is missing")

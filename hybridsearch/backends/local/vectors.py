@@ -98,7 +98,8 @@ class VectorStore:
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows) of the `k` nearest chunks to one query vector, best first; with `allowed` (one
         bool per row) only among those rows. Exact for flat and 8-bit flat indexes, and for HNSW when
-        the allowed rows are few or `k` asks for most of them."""
+        the allowed rows are at most EXACT_SCAN_MAX, under MIN_HNSW_SHARE of all, or when `k` asks
+        for a quarter of them or more."""
         count = len(self) if allowed is None else int(np.count_nonzero(allowed))
         k = min(k, count)
         if k <= 0:
