@@ -240,8 +240,12 @@ class BM25Index:
             raise
 
     def problems(self) -> list[str]:
-        """A full check of the stored values: lengths and weights recomputed from the raw counts."""
-        found = []
+        """A full check of the stored values: the arrays' structure first (so that nothing below reads
+        out of bounds), then lengths and weights recomputed from the raw counts."""
+        found = _structure_problems("BM25 term counts", self.tf, self.num_chunks, len(self.vocab), counts=True)
+        found += _structure_problems("BM25 term weights", self._weights, len(self.vocab), self.num_chunks)
+        if found:
+            return found
         if not np.array_equal(np.asarray(self.tf.sum(axis=1)).ravel(), self.doc_len):
             found.append("BM25 chunk lengths disagree with the term counts")
         expected = self.computed_weights()
@@ -253,6 +257,21 @@ class BM25Index:
         if np.any(self.doc_len < 0):
             found.append("negative BM25 chunk lengths")
         return found
+
+
+def _structure_problems(
+    name: str, matrix: sparse.csr_matrix, rows: int, columns: int, counts: bool = False
+) -> list[str]:
+    """What is wrong with a CSR matrix's arrays themselves: row pointers, column numbers, values
+    (finite; counts also positive: Okapi's weights can be negative)."""
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    if len(indptr) != rows + 1 or indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
+        return [f"{name}: row pointers are damaged"]
+    if len(indices) and (indices.min() < 0 or indices.max() >= columns):
+        return [f"{name}: column numbers out of range"]
+    if not np.all(np.isfinite(data)) or (counts and len(data) and data.min() <= 0):
+        return [f"{name}: values that are {'not positive' if counts else 'not'} numbers"]
+    return []
 
 
 def _idf(df: np.ndarray, n: int, variant: BM25Variant) -> np.ndarray:

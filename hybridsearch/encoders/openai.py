@@ -19,15 +19,13 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ..config import OPENAI_PREFIX, DenseConfig
+from ..config import DEFAULT_API_BASE, OPENAI_PREFIX, DenseConfig
 from ..errors import HybridSearchError, InputError, ModelMismatchError
 from ..textnorm import normalize
 from ..version import __version__
 from .base import ModelSpec, Progress, truncate, unit_rows
 
-__all__ = ["DEFAULT_API_BASE", "OpenAIEncoder"]
-
-DEFAULT_API_BASE = "https://api.openai.com/v1"
+__all__ = ["OpenAIEncoder"]
 
 #: HTTP statuses worth retrying: timeouts, conflicts, rate limits and server trouble.
 _TRANSIENT = {408, 409, 429, 500, 502, 503, 504}

@@ -27,13 +27,19 @@ Unchanged = Callable[[str, str], bool]
 
 @dataclass
 class LoadReport:
-    """What a load saw: files read, files and records skipped (with reasons), files unchanged."""
+    """What a load saw: files read, files and records skipped (with reasons), files unchanged, and the
+    resolved paths of folders and files that could not be read (their documents stay as they were)."""
 
     files: int = 0
     documents: int = 0
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     skipped_records: int = 0
     unchanged: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+
+class _Unreadable(SkipFile):
+    """A file that exists but cannot be read now (permissions): what the index holds of it stays."""
 
 
 def iter_documents(
@@ -51,12 +57,14 @@ def iter_documents(
     config = config or LoaderConfig()
     report = report if report is not None else LoadReport()
     warn = warn or (lambda message: None)
-    for file in _walk(paths):
+    for file in _walk(paths, report, warn):
         report.files += 1
         context = LoadContext(config, warn)
         try:
             documents = _read_file(file, context, report, unchanged)
         except SkipFile as reason:
+            if isinstance(reason, _Unreadable):
+                report.unreadable.append(os.path.realpath(file))
             report.skipped_files.append((str(file), str(reason)))
             warn(f"skipped {file}: {reason}")
             continue
@@ -65,18 +73,26 @@ def iter_documents(
         yield from documents
 
 
-def _walk(paths: Iterable[PathArg]) -> Iterator[Path]:
+def _walk(paths: Iterable[PathArg], report: LoadReport, warn: Warn) -> Iterator[Path]:
     """Every file under `paths` once, in order (a file reached twice, through overlapping paths or a
-    link, is read the first time only)."""
+    link, is read the first time only). A folder that cannot be read is a warning and is noted in
+    `report.unreadable`; folders that are hybridsearch indexes are not documents."""
+
+    def unreadable(error: OSError) -> None:
+        folder = str(error.filename)
+        report.unreadable.append(os.path.realpath(folder))
+        report.skipped_files.append((folder, f"cannot read folder ({error.strerror})"))
+        warn(f"skipped {folder}: cannot read folder ({error.strerror}); its documents stay in the index as they were")
+
     seen: set[str] = set()
-    for file in _files(paths):
+    for file in _files(paths, unreadable):
         real = os.path.realpath(file)
         if real not in seen:
             seen.add(real)
             yield file
 
 
-def _files(paths: Iterable[PathArg]) -> Iterator[Path]:
+def _files(paths: Iterable[PathArg], unreadable: Callable[[OSError], None]) -> Iterator[Path]:
     for given in paths:
         root = Path(given)
         if root.is_file():
@@ -84,11 +100,20 @@ def _files(paths: Iterable[PathArg]) -> Iterator[Path]:
             continue
         if not root.is_dir():
             raise InputError(f"No such file or folder: {root}")
-        for folder, dirnames, filenames in os.walk(root):  # symlinked folders are not followed (no loops)
-            dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
+        # symlinked folders are not followed (no loops)
+        for folder, dirnames, filenames in os.walk(root, onerror=unreadable):
+            dirnames[:] = sorted(
+                name for name in dirnames if not name.startswith(".") and not _is_index(Path(folder) / name)
+            )
             for name in sorted(filenames):
                 if not name.startswith("."):
                     yield Path(folder) / name
+
+
+def _is_index(folder: Path) -> bool:
+    """A hybridsearch index folder (its files are not documents, and an index inside a folder it
+    indexes would otherwise read itself on every run)."""
+    return (folder / "CURRENT").is_file() and (folder / "LOCK").exists()
 
 
 def _read_file(file: Path, context: LoadContext, report: LoadReport, unchanged: Unchanged | None) -> list[Document]:
@@ -108,6 +133,8 @@ def _read_file(file: Path, context: LoadContext, report: LoadReport, unchanged: 
             size = f"{status.st_size / 2**20:.0f} MB > {context.config.max_file_mb} MB"
             raise SkipFile(f"too large ({size}); raise --max-file-mb to index it")
         data = file.read_bytes()
+    except PermissionError as error:
+        raise _Unreadable(f"cannot read ({error.strerror}); what the index holds of it stays as it was") from None
     except OSError as error:
         raise SkipFile(f"cannot read ({error.strerror or error})") from None
     abs_path, digest = os.path.realpath(file), hashlib.sha256(data).hexdigest()  # a file's identity

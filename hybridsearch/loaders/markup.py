@@ -3,7 +3,8 @@ HTML (visible text, <title>, <meta name=… content=…> as metadata)."""
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
+import re
+from html import unescape
 from typing import Any
 
 from ..schema import Document
@@ -68,65 +69,93 @@ def _first_heading(text: str) -> str:
 def load_html(data: bytes, file: FileInfo, context: LoadContext) -> list[Document]:
     """An HTML page: one document of its visible text, with <title> and <meta> fields."""
     text, encoding = decoded(data, file)
-    try:
-        title, body, meta = html_to_text(text)
-    except (AssertionError, ValueError) as error:  # what html.parser raises on some malformed markup
-        raise SkipFile(f"malformed HTML ({error or type(error).__name__})") from None
+    title, body, meta = html_to_text(text)
     if not body.strip():
         raise SkipFile("no text")
     return [file.document(body, title=title, encoding=encoding, metadata=meta)]
 
 
-class _HTMLText(HTMLParser):
-    _SKIP = frozenset({"script", "style", "noscript", "template", "head"})
-    _BLOCK = frozenset(
-        {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header", "footer", "h1", "h2",
-         "h3", "h4", "h5", "h6", "blockquote", "pre", "dd", "dt", "hr", "main", "nav"}
-    )  # fmt: skip
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title_parts: list[str] = []
-        self.meta: dict[str, list[str]] = {}
-        self._skip_depth = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag == "meta":
-            named = dict(attrs)
-            name, content = named.get("name") or named.get("property"), named.get("content")
-            if name and content and content.strip():
-                self.meta.setdefault(name.strip().lower(), []).append(" ".join(content.split()))
-        elif tag in self._SKIP:
-            self._skip_depth += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in self._SKIP:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title_parts.append(data)
-        elif not self._skip_depth:
-            self.parts.append(data)
+_BLOCK = frozenset(
+    {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header", "footer", "h1", "h2",
+     "h3", "h4", "h5", "h6", "blockquote", "pre", "dd", "dt", "hr", "main", "nav", "td", "th"}
+)  # fmt: skip
+_RAW = frozenset({"script", "style", "title"})  # content up to the closing tag is not markup
+_HIDDEN = frozenset({"noscript", "template", "head"})  # content not shown
+_TAG = re.compile(r"\s*(/?)\s*([A-Za-z][A-Za-z0-9:_-]*)(.*)", re.S)
+_ATTRIBUTE = re.compile(r"""([^\s=/>]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 
 
 def html_to_text(html: str) -> tuple[str, str, dict[str, Any]]:
-    """(title, visible text, meta fields) of an HTML page: scripts and styles dropped, blocks on their
-    own lines; a <meta> name given more than once holds a list."""
-    parser = _HTMLText()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    """(title, visible text, meta fields) of an HTML page: scripts, styles and comments dropped, blocks
+    on their own lines, entities decoded; a <meta> name given more than once holds a list.
+
+    One pass, each character looked at a bounded number of times, whatever the markup (a '<' that
+    opens no tag is text; an unclosed comment or tag ends the page), so malformed pages cost what
+    well-formed ones do."""
+    lower = html.lower()
+    parts: list[str] = []
+    title: list[str] = []
+    meta: dict[str, list[str]] = {}
+    hidden = 0
+    position, next_close = 0, -1
+    length = len(html)
+    while position < length:
+        opening = html.find("<", position)
+        if opening == -1:
+            opening = length
+        if opening > position and not hidden:
+            parts.append(html[position:opening])
+        if opening == length:
+            break
+        if html.startswith("<!--", opening):
+            end = html.find("-->", opening + 4)
+            position = length if end == -1 else end + 3
+            continue
+        if next_close <= opening:
+            next_close = html.find(">", opening + 1)
+            if next_close == -1:
+                next_close = length
+        if html.startswith(("<!", "<?"), opening):  # doctype, CDATA, processing instruction
+            position = next_close + 1
+            continue
+        tag = _TAG.match(html, opening + 1, next_close) if next_close < length else None
+        if tag is None:  # "a < b", or a '<' whose tag never closes: text
+            if not hidden:
+                parts.append("<")
+            position = opening + 1
+            continue
+        closing, name, rest = tag.group(1), tag.group(2).lower(), tag.group(3)
+        position = next_close + 1
+        if closing:
+            if name in _HIDDEN and hidden:
+                hidden -= 1
+        elif name in _RAW:
+            end = lower.find(f"</{name}", position)
+            end = length if end == -1 else end
+            if name == "title":
+                title.append(html[position:end])
+            position = end
+            continue
+        elif name in _HIDDEN:
+            hidden += 1
+        elif name == "body":  # an unclosed <head> ends here
+            hidden = 0
+        elif name == "meta":
+            _meta(rest, meta)
+        if name in _BLOCK and not hidden:
+            parts.append("\n")
+    lines = (" ".join(line.split()) for line in unescape("".join(parts)).splitlines())
     text = "\n".join(line for line in lines if line)
-    meta = {name: values[0] if len(values) == 1 else values for name, values in parser.meta.items()}
-    return " ".join("".join(parser.title_parts).split()), text, meta
+    fields = {name: values[0] if len(values) == 1 else values for name, values in meta.items()}
+    return " ".join(unescape("".join(title)).split()), text, fields
+
+
+def _meta(attributes: str, meta: dict[str, list[str]]) -> None:
+    """Record a <meta name=… content=…> (or property=…) tag's field."""
+    named = {}
+    for match in _ATTRIBUTE.finditer(attributes):
+        value = match.group(2) if match.group(2) is not None else match.group(3) or match.group(4) or ""
+        named[match.group(1).lower()] = unescape(value)
+    name, content = named.get("name") or named.get("property"), named.get("content")
+    if name and content and content.strip():
+        meta.setdefault(name.strip().lower(), []).append(" ".join(content.split()))

@@ -13,7 +13,8 @@ import shutil
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 from ...bm25 import BM25Index, top_k
 from ...config import IndexConfig
 from ...encoders import ModelSpec
-from ...errors import IndexFormatError, InputError, NotFoundError
+from ...errors import HybridSearchError, IndexFormatError, InputError, NotFoundError
 from ...filters import Filter, MetadataTable
 from ...schema import StoredChunk, StoredDocument
 from ..base import Batch, Side
@@ -32,9 +33,11 @@ from .generations import (
     DOCSTORE,
     POINTER,
     VECTORS,
+    access_error,
     invalid_manifest,
     live_generation,
     new_generation,
+    pointer_text,
     read_manifest,
     rebuild_hint,
     verify_files,
@@ -51,11 +54,12 @@ _MASKS_KEPT = 64  # filters whose chunk masks a backend remembers
 class LocalBackend:
     """One generation of a local index, opened for reading (see `Backend`)."""
 
-    def __init__(self, index_dir: Path, path: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, index_dir: Path, path: Path, manifest: dict[str, Any], manifest_sha256: str | None) -> None:
         self.index_dir = index_dir
         self.location = str(index_dir)
         self.path = path
         self.manifest = manifest
+        self.manifest_sha256 = manifest_sha256  # what CURRENT said when this generation was opened
         with invalid_manifest(index_dir):
             self.config = IndexConfig.from_dict(manifest["config"])
             self.model = ModelSpec(**manifest["model"])
@@ -65,11 +69,15 @@ class LocalBackend:
             self.bm25 = self._held(BM25Index.load(path / BM25_DIR, self.config.bm25))
             self.vectors = VectorStore.load(path / VECTORS, self.config.vectors)
             self.sentences = self._held(SentenceVectors.load(path)) if self.config.dense.sentences else None
-            self.docstore = self._held(DocStore(path / DOCSTORE))
+            self.docstore = self._held(DocStore(path / DOCSTORE, self.damaged))
             stored = self.docstore.counts()
-        except (OSError, ValueError, RuntimeError, sqlite3.Error) as error:
+        except PermissionError as error:
             self.close()
-            raise IndexFormatError(f"Index {index_dir} is damaged ({error}); {rebuild_hint(index_dir)}.") from None
+            raise access_error(index_dir, error, "read") from None
+        except Exception as error:  # noqa: BLE001 - whatever numpy, FAISS or SQLite make of damaged bytes
+            self.close()
+            reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            raise IndexFormatError(f"Index {index_dir} is damaged ({reason}); {rebuild_hint(index_dir)}.") from None
         found = (stored, self.bm25.num_chunks, len(self.vectors), self.vectors.dim)
         sentences = self.sentences
         sentence_shape = (sentences.num_chunks, sentences.dim) if sentences else None
@@ -93,6 +101,21 @@ class LocalBackend:
         self._chunk_docs: np.ndarray | None = None
         self._masks: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
 
+    def damaged(self, reason: str) -> IndexFormatError:
+        """The error for damage found while reading (after the opening checks passed)."""
+        return IndexFormatError(
+            f"Index {self.index_dir} is damaged ({reason}); see what `hsearch info --index {self.index_dir} --check` "
+            f"finds, then {rebuild_hint(self.index_dir)}."
+        )
+
+    @contextmanager
+    def _reading(self, part: str) -> Iterator[None]:
+        """Damage that shows only when a store is read (an index out of range…) is an IndexFormatError."""
+        try:
+            yield
+        except (IndexError, ValueError, RuntimeError, MemoryError) as error:
+            raise self.damaged(f"{part}: {error}") from None
+
     def _held(self, handle: Any) -> Any:
         self._handles.append(handle)
         return handle
@@ -104,19 +127,19 @@ class LocalBackend:
         Readers take no lock: if writers replaced and cleaned up the generation while it was being
         opened, the newer live one is opened instead."""
         for _ in range(3):
-            pointer = _read_pointer(index_dir)
+            pointer = pointer_text(index_dir)
             try:
                 return cls.open_live(index_dir)
             except IndexFormatError:
-                if _read_pointer(index_dir) == pointer:
+                if pointer_text(index_dir) == pointer:
                     raise
         return cls.open_live(index_dir)
 
     @classmethod
     def open_live(cls, index_dir: Path) -> LocalBackend:
         """The live generation, opened once (`open` retries when a writer moved it meanwhile)."""
-        path = live_generation(index_dir)
-        return cls(index_dir, path, read_manifest(path))
+        path, pointer = live_generation(index_dir)
+        return cls(index_dir, path, read_manifest(path), pointer.manifest_sha256)
 
     @property
     def version(self) -> str:
@@ -168,7 +191,8 @@ class LocalBackend:
     # --- candidates --------------------------------------------------------------------------------
 
     def sparse(self, terms: Sequence[str], depth: int, where: Filter | None) -> Side:
-        scores = self.bm25.scores(terms)
+        with self._reading("BM25"):
+            scores = self.bm25.scores(terms)
         mask = self._mask(where)
         if mask is None:
             rows = top_k(scores, depth)
@@ -178,11 +202,15 @@ class LocalBackend:
         return Side(rows.astype(np.int64), scores[rows])
 
     def dense(self, vector: np.ndarray, depth: int, where: Filter | None) -> Side:
-        scores, rows = self.vectors.search(vector, depth, self._mask(where))
-        if self.sentences is not None:
-            scores = self.sentences.mixed(vector, rows, scores)
-            order = np.argsort(-scores, kind="stable")
-            scores, rows = scores[order], rows[order]
+        mask = self._mask(where)
+        with self._reading("vectors"):
+            scores, rows = self.vectors.search(vector, depth, mask)
+            if self.sentences is not None:
+                scores = self.sentences.mixed(vector, rows, scores)
+                order = np.argsort(-scores, kind="stable")
+                scores, rows = scores[order], rows[order]
+        if not np.all(np.isfinite(scores)):
+            raise self.damaged("vectors that are not numbers")
         return Side(rows, scores)
 
     # --- reading -----------------------------------------------------------------------------------
@@ -191,7 +219,8 @@ class LocalBackend:
         return self.docstore.chunks(keys)
 
     def matched_terms(self, terms: Sequence[str], keys: Sequence[int]) -> list[list[str]]:
-        return self.bm25.matched_terms(terms, keys)
+        with self._reading("BM25"):
+            return self.bm25.matched_terms(terms, keys)
 
     def get(self, id: str) -> StoredChunk | StoredDocument:
         if not isinstance(id, str):
@@ -210,10 +239,14 @@ class LocalBackend:
 
     def check(self) -> list[str]:
         """File checksums, then docstore, BM25 and sentence rows agreeing with each other."""
-        return verify_files(self.path, self.manifest) + self.docstore.problems() + self.bm25.problems()
+        return (
+            verify_files(self.path, self.manifest, self.manifest_sha256)
+            + self.docstore.problems()
+            + self.bm25.problems()
+        )
 
     def newer(self) -> LocalBackend | None:
-        if _read_pointer(self.index_dir).strip() == self.path.name:
+        if pointer_text(self.index_dir).split("\n", 1)[0].strip() == self.path.name:
             return None
         return LocalBackend.open(self.index_dir)
 
@@ -231,14 +264,7 @@ def local_config(index_dir: Path) -> IndexConfig | None:
     if not (index_dir / POINTER).exists():
         return None
     with invalid_manifest(index_dir):
-        return IndexConfig.from_dict(read_manifest(live_generation(index_dir))["config"])
-
-
-def _read_pointer(index_dir: Path) -> str:
-    try:
-        return (index_dir / POINTER).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
+        return IndexConfig.from_dict(read_manifest(live_generation(index_dir)[0])["config"])
 
 
 class LocalWriter:
@@ -289,6 +315,17 @@ class LocalWriter:
         self._batches.append(batch)
 
     def commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None:
+        """Write the next generation and make it live; a failed write (a full disk…) leaves the live one."""
+        try:
+            self._commit(config, model, sources)
+        except HybridSearchError:
+            raise
+        except OSError as error:
+            raise access_error(self.index_dir, error, "write") from None
+        except sqlite3.OperationalError as error:  # "database or disk is full"
+            raise access_error(self.index_dir, OSError(str(error)), "write") from None
+
+    def _commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None:
         old = self.old
         if old is not None and not self._removed and not self._batches:
             self._relabel(old, config, list(sources))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -88,13 +89,18 @@ def write_docstore(
 class DocStore:
     """Read-only access to a generation's documents and chunks; reads only what is asked for."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, damaged: Callable[[str], Exception]) -> None:
+        """Open `path`; `damaged(reason)` is the error raised when its content turns out unreadable."""
         self._db = sqlite3.connect(_read_only_uri(path), uri=True, check_same_thread=False)
         self._lock = threading.Lock()
+        self._damaged = damaged
 
     def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._db.execute(sql, parameters).fetchall()
+            try:
+                return self._db.execute(sql, parameters).fetchall()
+            except sqlite3.Error as error:
+                raise self._damaged(f"docs.sqlite: {error}") from None
 
     def chunks(self, rows: Sequence[int]) -> list[StoredChunk]:
         """The chunks of these rows, in the order given (every row must exist)."""
@@ -109,8 +115,16 @@ class DocStore:
                 f"SELECT c.row, {_CHUNK_FIELDS} {_CHUNKS} WHERE c.row IN ({marks})",
                 part,
             ):
-                found[row] = _chunk(fields)
+                found[row] = self._decoded(_chunk, fields)
+        if len(found) < len(set(wanted)):
+            raise self._damaged("docs.sqlite lacks chunks that BM25 or FAISS name")
         return [found[row] for row in wanted]
+
+    def _decoded(self, make: Callable[..., Any], *fields: Any) -> Any:
+        try:
+            return make(*fields)
+        except (ValueError, TypeError, RecursionError) as error:  # metadata that is not JSON
+            raise self._damaged(f"docs.sqlite: {error}") from None
 
     def chunk_by_id(self, id: str) -> StoredChunk | None:
         rows = self._rows(
@@ -129,13 +143,13 @@ class DocStore:
                 "SELECT id, start, end FROM chunks WHERE doc = ? ORDER BY row", [row]
             )
         )
-        return _document(fields, len(chunks), text=text, chunks=chunks)
+        return self._decoded(partial(_document, text=text, chunks=chunks), fields, len(chunks))
 
     def documents(self) -> list[StoredDocument]:
         """Every document (without its text), in row order."""
         count = "(SELECT COUNT(*) FROM chunks c WHERE c.doc = d.row)"
         rows = self._rows(f"SELECT {_DOCUMENT_FIELDS}, {count} FROM documents d ORDER BY d.row")
-        return [_document(fields, count) for *fields, count in rows]
+        return [self._decoded(_document, fields, count) for *fields, count in rows]
 
     def document_ids(self) -> list[str]:
         """Every document's id, in row order."""
@@ -147,7 +161,8 @@ class DocStore:
 
     def document_metadata(self) -> list[dict[str, Any]]:
         """Every document's metadata, in row order."""
-        return [json.loads(metadata) for (metadata,) in self._rows("SELECT metadata FROM documents ORDER BY row")]
+        rows = self._rows("SELECT metadata FROM documents ORDER BY row")
+        return [self._decoded(json.loads, metadata) for (metadata,) in rows]
 
     def problems(self) -> list[str]:
         """What a full check finds wrong: rows out of order, chunks outside their document's text."""

@@ -18,15 +18,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ...errors import HybridSearchError, IndexFormatError, IndexLockedError, IndexNotFoundError, InputError
+from ...errors import (
+    HybridSearchError,
+    IndexAccessError,
+    IndexFormatError,
+    IndexLockedError,
+    IndexNotFoundError,
+    InputError,
+)
 from ...version import __version__
 
 __all__ = [
@@ -36,11 +45,15 @@ __all__ = [
     "MANIFEST",
     "POINTER",
     "VECTORS",
+    "Pointer",
+    "access_error",
     "check_index_location",
     "invalid_manifest",
     "live_generation",
     "new_generation",
+    "pointer_text",
     "read_manifest",
+    "read_pointer",
     "rebuild_hint",
     "verify_files",
     "write_manifest",
@@ -57,20 +70,71 @@ VECTORS = "vectors.faiss"
 _KEEP_GENERATIONS = 2  # the live one and its predecessor, for readers that opened it just before a swap
 
 
-def live_generation(index_dir: Path) -> Path:
-    """The folder of the live generation, or a clear error if there is no usable index."""
+_GENERATION = re.compile(r"gen-\d{6}")
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """What CURRENT says: the live generation's name and its manifest's sha256."""
+
+    name: str
+    manifest_sha256: str | None  # None in indexes written before CURRENT held it
+
+
+def pointer_text(index_dir: Path) -> str:
+    """CURRENT as it is now ("" when it cannot be read): to notice that a writer moved it."""
+    try:
+        return (index_dir / POINTER).read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def read_pointer(index_dir: Path) -> Pointer:
+    """CURRENT, checked: the name of a generation folder inside the index, and a manifest checksum."""
     pointer = index_dir / POINTER
-    if not pointer.is_file():
-        if index_dir.is_dir() and any(index_dir.iterdir()):
-            raise IndexFormatError(
-                f"{index_dir} is not a hybridsearch index (no {POINTER} file); point --index at an index folder."
-            )
+    try:
+        exists = pointer.is_file()
+        folder_has_files = not exists and index_dir.is_dir() and any(index_dir.iterdir())
+        lines = pointer.read_bytes().decode("utf-8").split("\n") if exists else []
+    except UnicodeDecodeError:
+        lines = [""]
+    except OSError as error:
+        raise access_error(index_dir, error, "read") from None
+    if folder_has_files:
+        raise IndexFormatError(
+            f"{index_dir} is not a hybridsearch index (no {POINTER} file); point --index at an index folder."
+        )
+    if not exists:
         raise IndexNotFoundError(f"No index at {index_dir}; create one with: hsearch index PATH --index {index_dir}")
-    name = pointer.read_text(encoding="utf-8").strip()
-    generation = index_dir / name
-    if not name.startswith("gen-") or not generation.is_dir():
-        raise IndexFormatError(f"Index {index_dir} points at a missing generation {name!r}; {rebuild_hint(index_dir)}.")
-    return generation
+    name = lines[0].strip() if lines else ""
+    checksum = lines[1].strip().removeprefix("manifest sha256 ") if len(lines) > 1 and lines[1].strip() else None
+    if not _GENERATION.fullmatch(name) or (checksum is not None and not re.fullmatch(r"[0-9a-f]{64}", checksum)):
+        shown = repr(name[:40]) if name else "unreadable text"
+        raise IndexFormatError(
+            f"Index {index_dir} has a damaged {POINTER} file (it names a generation folder such as gen-000001 and "
+            f"its manifest's checksum, not {shown}); {rebuild_hint(index_dir)}."
+        )
+    return Pointer(name, checksum)
+
+
+def live_generation(index_dir: Path) -> tuple[Path, Pointer]:
+    """The folder of the live generation (a folder directly inside the index) and the pointer to it."""
+    pointer = read_pointer(index_dir)
+    generation = index_dir / pointer.name
+    if generation.is_symlink() or not generation.is_dir():
+        raise IndexFormatError(
+            f"Index {index_dir} points at a missing generation {pointer.name!r}; {rebuild_hint(index_dir)}."
+        )
+    return generation, pointer
+
+
+def access_error(index_dir: Path, error: OSError, doing: str) -> IndexAccessError:
+    """The one-line error for an index that cannot be read or written (permissions, a full disk…)."""
+    where = f": {error.filename}" if error.filename else ""
+    reason = error.strerror or str(error)
+    if doing == "read":
+        return IndexAccessError(f"Cannot read index {index_dir} ({reason}{where}); check its permissions.")
+    return IndexAccessError(f"Cannot write index {index_dir} ({reason}{where}); the index is unchanged.")
 
 
 @contextmanager
@@ -88,6 +152,8 @@ def read_manifest(generation: Path) -> dict[str, Any]:
     index_dir = generation.parent
     try:
         manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    except PermissionError as error:
+        raise access_error(index_dir, error, "read") from None
     except (OSError, ValueError, RecursionError) as error:
         raise IndexFormatError(
             f"Index {index_dir} has an unreadable manifest ({error}); {rebuild_hint(index_dir)}."
@@ -127,23 +193,33 @@ def _listed_files(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @contextmanager
 def writer_lock(index_dir: Path) -> Iterator[None]:
-    """Hold the index's writer lock (an OS file lock, released by the kernel even if we are killed)."""
+    """Hold the index's writer lock (an OS file lock, released by the kernel even if we are killed).
+
+    A first build that fails leaves nothing behind; it removes the folder while it still holds the
+    lock, so a build that lost the race for the lock never removes the winner's work."""
     check_index_location(index_dir)
     created = not index_dir.exists()
-    index_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with _locked(index_dir):
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise access_error(index_dir, error, "write") from None
+    with _locked(index_dir):
+        try:
             yield
-    finally:
-        if created and not (index_dir / POINTER).exists():  # a first build that failed leaves nothing
-            shutil.rmtree(index_dir, ignore_errors=True)
+        finally:
+            if created and not (index_dir / POINTER).exists():
+                shutil.rmtree(index_dir, ignore_errors=True)
 
 
 @contextmanager
 def _locked(index_dir: Path) -> Iterator[None]:
     import fcntl
 
-    with open(index_dir / LOCK, "a+", encoding="utf-8") as handle:
+    try:
+        handle = open(index_dir / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise access_error(index_dir, error, "write") from None
+    with handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -187,7 +263,10 @@ def new_generation(index_dir: Path) -> Iterator[Path]:
     The caller holds `writer_lock`, writes the index files into the folder, then the manifest with
     `write_manifest`.
     """
-    work = Path(tempfile.mkdtemp(prefix=".building-", dir=index_dir))
+    try:
+        work = Path(tempfile.mkdtemp(prefix=".building-", dir=index_dir))
+    except OSError as error:
+        raise access_error(index_dir, error, "write") from None
     try:
         yield work
         if not (work / MANIFEST).is_file():
@@ -195,7 +274,7 @@ def new_generation(index_dir: Path) -> Iterator[Path]:
         _fsync_tree(work)
         generation = index_dir / f"gen-{_next_number(index_dir):06d}"
         os.rename(work, generation)
-        _replace_pointer(index_dir, generation.name)
+        _replace_pointer(index_dir, generation.name, _sha256(generation / MANIFEST))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     _remove_old(index_dir)
@@ -217,10 +296,20 @@ def write_manifest(generation: Path, manifest: dict[str, Any]) -> dict[str, Any]
     return full
 
 
-def verify_files(generation: Path, manifest: dict[str, Any]) -> list[str]:
-    """Problems found by re-hashing every file the manifest lists (empty when all match)."""
+def verify_files(generation: Path, manifest: dict[str, Any], manifest_sha256: str | None) -> list[str]:
+    """Problems found by re-hashing the manifest (against CURRENT's checksum) and every file it
+    lists, and files in the generation that it does not list (empty when all is well)."""
     problems = []
-    for name, expected in _listed_files(manifest).items():
+    if manifest_sha256 is None:
+        problems.append(f"{POINTER} holds no checksum of {MANIFEST}")
+    elif _sha256(generation / MANIFEST) != manifest_sha256:
+        problems.append(f"{MANIFEST} does not match the checksum in {POINTER}")
+    listed = _listed_files(manifest)
+    for path in sorted(generation.rglob("*")):
+        name = path.relative_to(generation).as_posix()
+        if not path.is_dir() and name not in listed and name != MANIFEST:
+            problems.append(f"{name} is not a file of the index")
+    for name, expected in listed.items():
         path = generation / name
         if not path.is_file():
             problems.append(f"{name} is missing")
@@ -239,10 +328,10 @@ def _next_number(index_dir: Path) -> int:
     return max(numbers, default=0) + 1
 
 
-def _replace_pointer(index_dir: Path, name: str) -> None:
+def _replace_pointer(index_dir: Path, name: str, manifest_sha256: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".pointer-", dir=index_dir)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(name + "\n")
+        handle.write(f"{name}\nmanifest sha256 {manifest_sha256}\n")
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, index_dir / POINTER)
@@ -250,8 +339,8 @@ def _replace_pointer(index_dir: Path, name: str) -> None:
 
 
 def _remove_old(index_dir: Path) -> None:
-    live = (index_dir / POINTER).read_text(encoding="utf-8").strip()
-    generations = sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
+    live = read_pointer(index_dir).name
+    generations = sorted(p for p in index_dir.glob("gen-*") if p.is_dir() and _GENERATION.fullmatch(p.name))
     keep = {live} | {p.name for p in generations[-_KEEP_GENERATIONS:]}
     for path in generations:
         if path.name not in keep:
