@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from . import writer
+from .backends import check_files
 from .config import (
     DEFAULT_API_BASE,
     DEFAULT_MODEL,
@@ -29,7 +30,7 @@ from .config import (
     TokenizerConfig,
     VectorKind,
 )
-from .errors import HybridSearchError
+from .errors import HybridSearchError, IndexFormatError
 from .filters import Filter
 from .index import HybridIndex
 from .schema import Hit, StoredChunk
@@ -386,7 +387,16 @@ def query(
 )
 def info(index_dir: str, as_json: bool, check: bool) -> None:
     """Describe an index: model, configuration, counts, the metadata fields to filter on."""
-    with _user_errors(), HybridIndex.open(index_dir) as opened:
+    try:
+        opened = HybridIndex.open(index_dir)
+    except IndexFormatError as error:  # too damaged to open: --check still says which files are wrong
+        found = check_files(index_dir) if check else []
+        if found:
+            raise click.ClickException(f"Index {index_dir} failed its check: {'; '.join(found)}.") from None
+        raise click.ClickException(str(error)) from None
+    except HybridSearchError as error:
+        raise click.ClickException(str(error)) from None
+    with _user_errors(), opened:
         details = opened.info() | {"fields": opened.fields()}
         problems = opened.check() if check else []
     if problems:

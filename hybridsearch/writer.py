@@ -115,7 +115,8 @@ def write_index(
         report = LoadReport()
         if paths:
             reading = _Stage(progress, "reading files", None, "files")
-            for document in iter_documents(paths, config.loader, report, warn, plan.is_unchanged):
+            folder = [] if "://" in os.fspath(location) else [location]  # a local index is not its own input
+            for document in iter_documents(paths, config.loader, report, warn, plan.is_unchanged, folder):
                 plan.add(document)
                 reading.to(report.files)
             reading.to(report.files)

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..config import IndexConfig
 from .base import Backend, Batch, Side, Writer
 from .local import LocalBackend, LocalWriter, local_config
+from .local import check_files as local_check_files
 
 __all__ = [
     "Backend",
@@ -17,6 +18,7 @@ __all__ = [
     "Location",
     "Side",
     "Writer",
+    "check_files",
     "open_backend",
     "open_writer",
     "register_backend",
@@ -53,6 +55,12 @@ def open_writer(location: Location, rebuild: bool = False) -> Writer:
     """A writer for the index at `location` (use it as a context manager: it holds the writer lock)."""
     engine = _scheme(location)
     return engine[1](os.fspath(location), rebuild) if engine else LocalWriter(Path(location), rebuild)
+
+
+def check_files(location: Location) -> list[str]:
+    """What a file-level check finds wrong with an index that may be too damaged to open (local
+    indexes; an engine checks itself when opened)."""
+    return [] if _scheme(location) else local_check_files(Path(location))
 
 
 def stored_config(location: Location) -> IndexConfig | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,16 +48,19 @@ def iter_documents(
     report: LoadReport | None = None,
     warn: Warn | None = None,
     unchanged: Unchanged | None = None,
+    exclude: Collection[PathArg] = (),
 ) -> Iterator[Document]:
     """Yield the documents under each path (a folder, walked recursively, or a single file).
 
     `unchanged(abs_path, sha256)` may say that a file is already indexed as it is: such a file is
-    not parsed, and its absolute path is listed in `report.unchanged` instead.
+    not parsed, and its absolute path is listed in `report.unchanged` instead. Folders in `exclude`
+    (the index being written) and folders that are hybridsearch indexes are not walked.
     """
     config = config or LoaderConfig()
     report = report if report is not None else LoadReport()
     warn = warn or (lambda message: None)
-    for file in _walk(paths, report, warn):
+    skipped = {os.path.realpath(folder) for folder in exclude}
+    for file in _walk(paths, report, warn, skipped):
         report.files += 1
         context = LoadContext(config, warn)
         try:
@@ -73,7 +76,7 @@ def iter_documents(
         yield from documents
 
 
-def _walk(paths: Iterable[PathArg], report: LoadReport, warn: Warn) -> Iterator[Path]:
+def _walk(paths: Iterable[PathArg], report: LoadReport, warn: Warn, exclude: set[str]) -> Iterator[Path]:
     """Every file under `paths` once, in order (a file reached twice, through overlapping paths or a
     link, is read the first time only). A folder that cannot be read is a warning and is noted in
     `report.unreadable`; folders that are hybridsearch indexes are not documents."""
@@ -85,14 +88,14 @@ def _walk(paths: Iterable[PathArg], report: LoadReport, warn: Warn) -> Iterator[
         warn(f"skipped {folder}: cannot read folder ({error.strerror}); its documents stay in the index as they were")
 
     seen: set[str] = set()
-    for file in _files(paths, unreadable):
+    for file in _files(paths, unreadable, exclude):
         real = os.path.realpath(file)
         if real not in seen:
             seen.add(real)
             yield file
 
 
-def _files(paths: Iterable[PathArg], unreadable: Callable[[OSError], None]) -> Iterator[Path]:
+def _files(paths: Iterable[PathArg], unreadable: Callable[[OSError], None], exclude: set[str]) -> Iterator[Path]:
     for given in paths:
         root = Path(given)
         if root.is_file():
@@ -103,17 +106,20 @@ def _files(paths: Iterable[PathArg], unreadable: Callable[[OSError], None]) -> I
         # symlinked folders are not followed (no loops)
         for folder, dirnames, filenames in os.walk(root, onerror=unreadable):
             dirnames[:] = sorted(
-                name for name in dirnames if not name.startswith(".") and not _is_index(Path(folder) / name)
+                name for name in dirnames if not name.startswith(".") and not _is_index(Path(folder) / name, exclude)
             )
             for name in sorted(filenames):
                 if not name.startswith("."):
                     yield Path(folder) / name
 
 
-def _is_index(folder: Path) -> bool:
-    """A hybridsearch index folder (its files are not documents, and an index inside a folder it
-    indexes would otherwise read itself on every run)."""
-    return (folder / "CURRENT").is_file() and (folder / "LOCK").exists()
+def _is_index(folder: Path, exclude: set[str]) -> bool:
+    """A hybridsearch index folder, or one to leave out (its files are not documents, and an index
+    inside a folder it indexes would otherwise read itself on every run)."""
+    try:
+        return os.path.realpath(folder) in exclude or ((folder / "CURRENT").is_file() and (folder / "LOCK").exists())
+    except OSError:  # an unreadable folder: the walk reports it
+        return False
 
 
 def _read_file(file: Path, context: LoadContext, report: LoadReport, unchanged: Unchanged | None) -> list[Document]:

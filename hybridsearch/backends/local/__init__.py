@@ -8,6 +8,7 @@ and writes the next generation in one atomic step when it commits.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -46,7 +47,7 @@ from .generations import (
 )
 from .vectors import SentenceVectors, VectorStore
 
-__all__ = ["LocalBackend", "LocalWriter", "local_config"]
+__all__ = ["LocalBackend", "LocalWriter", "check_files", "local_config"]
 
 _MASKS_KEPT = 64  # filters whose chunk masks a backend remembers
 
@@ -257,6 +258,15 @@ class LocalBackend:
         self._handles.clear()
         for store in ("bm25", "vectors", "sentences", "docstore", "_table", "_chunk_docs", "_masks"):
             self.__dict__.pop(store, None)
+
+
+def check_files(index_dir: Path) -> list[str]:
+    """The file checks of `LocalBackend.check` without opening the stores (for an index too damaged
+    to open): the manifest against CURRENT, every listed file against its checksum, unknown files."""
+    path, pointer = live_generation(index_dir)
+    with invalid_manifest(index_dir):
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        return verify_files(path, manifest, pointer.manifest_sha256)
 
 
 def local_config(index_dir: Path) -> IndexConfig | None:

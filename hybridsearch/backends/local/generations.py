@@ -168,7 +168,12 @@ def read_manifest(generation: Path) -> dict[str, Any]:
         files = _listed_files(manifest)
     for name, expected in files.items():
         path = generation / name
-        size = path.stat().st_size if path.is_file() else None
+        try:
+            size = path.stat().st_size if path.is_file() else None
+            if size is not None:
+                path.open("rb").close()  # a file we may not read is a permission problem, not damage
+        except PermissionError as error:
+            raise access_error(index_dir, error, "read") from None
         if size != expected["size"]:
             found = "missing" if size is None else f"{size} bytes, expected {expected['size']}"
             raise IndexFormatError(f"Index {index_dir} is damaged: {name} is {found}; {rebuild_hint(index_dir)}.")
@@ -248,7 +253,7 @@ def check_index_location(index_dir: Path) -> None:
     if (
         index_dir.is_dir()
         and not (index_dir / POINTER).exists()
-        and any(not p.name.startswith(".") for p in index_dir.iterdir())
+        and any(not p.name.startswith(".") and p.name != LOCK for p in index_dir.iterdir())  # LOCK: being created
     ):
         raise InputError(
             f"{index_dir} exists and is not a hybridsearch index; refusing to write into it. "
