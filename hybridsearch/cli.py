@@ -390,7 +390,10 @@ def info(index_dir: str, as_json: bool, check: bool) -> None:
     try:
         opened = HybridIndex.open(index_dir)
     except IndexFormatError as error:  # too damaged to open: --check still says which files are wrong
-        found = check_files(index_dir) if check else []
+        try:
+            found = check_files(index_dir) if check else []
+        except HybridSearchError:  # not even its file list can be read: the opening error says why
+            found = []
         if found:
             raise click.ClickException(f"Index {index_dir} failed its check: {'; '.join(found)}.") from None
         raise click.ClickException(str(error)) from None

@@ -389,3 +389,18 @@ def test_11_numpy_numbers_are_numbers_and_bools_are_not(built: HybridIndex) -> N
         built.search("火星", k=True)
     with pytest.raises(InputError, match="alpha must be between 0 and 1"):
         built.search("火星", alpha=True)
+
+
+def test_9_an_index_folder_without_write_permission_is_said_so(built: HybridIndex, corpus: Path) -> None:
+    built.close()
+    (corpus / "new.txt").write_text("新しい文書。", encoding="utf-8")
+    command = [sys.executable, str(ROOT / "tests" / "fake_hsearch.py"), "index", str(corpus), "--index", built.location]
+    Path(built.location).chmod(0o555)
+    try:
+        result = subprocess.run(_without_permission_override(command), capture_output=True, text=True)
+    finally:
+        Path(built.location).chmod(0o755)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: Cannot write index {built.location} (Permission denied")
+    assert last.endswith("the index is unchanged.")
