@@ -78,6 +78,13 @@ class Vocabulary:
         self._ids = ids if ids is not None or terms is None else {term: i for i, term in enumerate(terms)}
         if folder is not None:
             self._hashes, self._by_hash = (np.load(folder / name, mmap_mode="r") for name in _HASH_FILES)
+            if (
+                self._hashes.dtype != np.uint64
+                or self._by_hash.dtype.kind != "i"
+                or self._hashes.ndim != 1
+                or (self._hashes.shape != self._by_hash.shape)
+            ):
+                raise ValueError("the term hashes are damaged")
             self._file = open(folder / _TERMS_FILE, "rb")  # noqa: SIM115 - read on first use; `close` releases it
         self._reading = threading.Lock()
 
@@ -225,6 +232,11 @@ class BM25Index:
         """Read what `save` wrote, memory-mapped; only shapes are checked here (`problems` checks values)."""
         data, indices, indptr, doc_len = (np.load(folder / name, mmap_mode="r") for name in _FILES)
         w_data, w_indices, w_indptr = (np.load(folder / name, mmap_mode="r") for name in _WEIGHT_FILES)
+        for name, array, kind in (("data", data, "f"), ("indices", indices, "i"), ("indptr", indptr, "i"),
+                                  ("doc_len", doc_len, "f"), ("weights_data", w_data, "f"),
+                                  ("weights_indices", w_indices, "i"), ("weights_indptr", w_indptr, "i")):  # fmt: skip
+            if array.ndim != 1 or array.dtype.kind != kind:
+                raise ValueError(f"{name}.npy is not a flat array of {'numbers' if kind == 'f' else 'whole numbers'}")
         vocab = Vocabulary.load(folder)
         try:
             shape = (len(doc_len), len(vocab))

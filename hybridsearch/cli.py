@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from .config import (
     TokenizerConfig,
     VectorKind,
 )
+from .encoders import resolve_model_name
 from .errors import HybridSearchError, IndexFormatError
 from .filters import Filter
 from .index import HybridIndex
@@ -438,8 +440,8 @@ def info(index_dir: str, as_json: bool, check: bool) -> None:
         ("default alpha", f"{config['alpha']} ({config['fusion']})"),
         ("fields", ", ".join(details["fields"])),
     ]
-    for label, value in lines:
-        click.echo(f"{label + ':':15}{value}")
+    for label, value in lines:  # the manifest is data from the index: escaped like file names
+        click.echo(f"{label + ':':15}{printable(str(value))}")
     if check:
         click.echo(f"{'check:':15}ok (checksums, docstore, BM25 and FAISS agree)")
 
@@ -475,6 +477,101 @@ def _describe_model(model: dict[str, Any], dense: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+served_option = click.option(
+    "--index",
+    "index_options",
+    multiple=True,
+    envvar="HSEARCH_INDEX",
+    default=(DEFAULT_INDEX,),
+    show_default=True,
+    metavar="DIR | NAME=DIR",
+    help="An index to answer from, named by its folder or NAME (repeat for several; env: HSEARCH_INDEX).",
+)
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _served(index_options: tuple[str, ...], options: dict[str, Any]) -> Any:
+    from .server.indexes import ServedIndexes, parse_index_options
+
+    return ServedIndexes(parse_index_options(index_options), _access(options))
+
+
+@cli.command()
+@served_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8800, show_default=True, help="Port to listen on.")
+@click.option(
+    "--token-env",
+    metavar="VAR",
+    help="Require `Authorization: Bearer <token>`, the token read from this environment variable.",
+)
+@click.option("--cors", multiple=True, metavar="ORIGIN", help="Let pages from this origin call the API (repeatable).")
+@click.option(
+    "--max-k", type=click.IntRange(min=1), default=100, show_default=True, help="The most hits one request may ask."
+)
+@api_base_option
+@api_key_env_option
+@trust_option
+def serve(
+    index_options: tuple[str, ...], host: str, port: int, token_env: str | None, cors: tuple[str, ...], max_k: int,
+    **options: Any,
+) -> None:  # fmt: skip
+    """Serve indexes over HTTP: the search page at /, the API (/search, /documents/ID, /docs…), MCP at /mcp.
+
+    New generations written by `hsearch index` are answered from within a second or two.
+    """
+    token = None
+    if token_env:
+        token = os.environ.get(token_env, "")
+        if len(token) < 16:
+            raise click.UsageError(f"Set {token_env} to a token of 16 characters or more (it is unset or too short).")
+    if host not in _LOOPBACK and token is None:
+        raise click.UsageError(
+            f"Listening on {host} without a token would let anyone who can reach it search your documents. Set one: "
+            "export HSEARCH_TOKEN=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\" and pass "
+            "--token-env HSEARCH_TOKEN."
+        )
+    try:
+        import uvicorn
+
+        from .server.http import Limits, create_app, lenient_http
+        from .server.mcp import build_server
+    except ImportError as error:
+        raise click.ClickException(
+            f"hsearch serve needs the [serve] and [mcp] extras: pip install 'hybridsearch[serve,mcp]' "
+            f"({error.name} is missing)."
+        ) from None
+    with _user_errors():
+        indexes = _served(index_options, options)
+    try:
+        app = create_app(indexes, token, cors, Limits(k=max_k), mcp=build_server(indexes))
+        _stderr(f"Serving {', '.join(indexes.names)} at http://{host}:{port}/ (API: /docs, MCP: /mcp)")
+        uvicorn.run(app, host=host, port=port, log_level="warning", http=lenient_http())
+    finally:
+        indexes.close()
+
+
+@cli.command("mcp")
+@served_option
+@api_base_option
+@api_key_env_option
+@trust_option
+def mcp_command(index_options: tuple[str, ...], **options: Any) -> None:
+    """Serve indexes to an MCP client over stdio: tools search, get_document, list_indexes."""
+    try:
+        from .server.mcp import build_server
+    except ImportError as error:
+        raise click.ClickException(
+            f"hsearch mcp needs the [mcp] extra: pip install 'hybridsearch[mcp]' ({error.name} is missing)."
+        ) from None
+    with _user_errors():
+        indexes = _served(index_options, options)
+    try:
+        build_server(indexes).run("stdio")
+    finally:
+        indexes.close()
+
+
 @cli.command("eval")
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--alpha", "alpha_spec", default="0:1:0.1", show_default=True,
@@ -508,7 +605,7 @@ def evaluate_command(
         config = _config(None, options) or IndexConfig()
         config = replace(config, loader=LoaderConfig(id_field="_id"))
         index_dir = eval_index_dir(data, config, index_root)
-        if not _usable(index_dir):
+        if not _usable(index_dir, config):
             bars = ProgressBars(quiet)
             try:
                 writer.write_index(
@@ -520,7 +617,7 @@ def evaluate_command(
         grants = _access(options)  # the evaluation index's model is the one named in this command
         endpoint = grants.api_base or (DEFAULT_API_BASE if config.dense.model.startswith(OPENAI_PREFIX) else None)
         with HybridIndex.open(
-            index_dir, device=device, api_base=endpoint, api_key_env=grants.api_key_env,
+            index_dir, model=config.dense.model, device=device, api_base=endpoint, api_key_env=grants.api_key_env,
             trust_remote_code=grants.trust_remote_code,
         ) as opened:  # fmt: skip
             if not quiet:
@@ -548,12 +645,14 @@ def evaluate_command(
         _stderr(f"Default alpha of {index_dir} is now {best:g} ({fusion})")
 
 
-def _usable(index_dir: Path) -> bool:
-    """True when an evaluation index is there and readable by this version (else it is rebuilt: it is a cache)."""
+def _usable(index_dir: Path, config: IndexConfig) -> bool:
+    """True when an evaluation index is there, readable by this version and of the model asked for
+    (else it is rebuilt: it is a cache)."""
     try:
-        return HybridIndex.stored_config(index_dir) is not None
+        stored = HybridIndex.stored_config(index_dir)
     except HybridSearchError:
         return False
+    return stored is not None and stored.dense.model == resolve_model_name(config.dense.model)
 
 
 def _format_hit(hit: Hit) -> str:

@@ -196,6 +196,8 @@ def _keys(value: Any) -> list[tuple[str, Any]]:
         return [("b", value)]
     if isinstance(value, int | float):
         return [("n", float(value))]
+    if not isinstance(value, str):  # a stored value no loader writes (null, a nested list): matches nothing
+        return []
     keys: list[tuple[str, Any]] = [("s", value)]
     number = _number(value)
     if number is not None:
@@ -229,6 +231,22 @@ class MetadataTable:
     @property
     def fields(self) -> set[str]:
         return set(self._items)
+
+    def values(self, limit: int) -> dict[str, list[Any]]:
+        """The fields with at most `limit` distinct values, each with those values (most documents first):
+        what a search page offers as choices."""
+        found = {}
+        for field, items in self._items.items():
+            counts: dict[Any, int] = {}
+            for item in items:
+                if not isinstance(item, str | int | float):  # bools are ints; anything else is not a choice
+                    continue
+                counts[item] = counts.get(item, 0) + 1
+                if len(counts) > limit:
+                    break
+            if len(counts) <= limit:
+                found[field] = sorted(counts, key=lambda value: (-counts[value], str(value)))
+        return found
 
     def mask(self, where: Filter) -> np.ndarray:
         """One bool per document: does it meet every condition?"""

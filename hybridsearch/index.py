@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .backends import Backend, Location, open_backend, stored_config
-from .config import Fusion, IndexConfig, ModelAccess
+from .config import DenseConfig, Fusion, IndexConfig, ModelAccess
 from .encoders import Encoder, ModelSpec, load_encoder, resolve_model_name
 from .errors import HybridSearchError, InputError, ModelMismatchError
 from .filters import WhereArg
@@ -61,9 +61,12 @@ class _State:
         return encoder
 
     def successor(self, backend: Backend) -> _State:
-        """The state of a newer generation: the same model object when the model is the same."""
-        same = backend.model == self.backend.model and backend.config.dense == self.backend.config.dense
-        return _State(backend, self._encoder if same else None, self.device, self.access)
+        """The state of a newer generation: the same model object while the model and what shapes its
+        vectors are the same; a grant to run a model's own code holds only for the model it was given for."""
+        old, new = self.backend, backend
+        same = new.model == old.model and new.config.dense.shapes_vectors() == old.config.dense.shapes_vectors()
+        access = self.access if new.model.name == old.model.name else replace(self.access, trust_remote_code=False)
+        return _State(new, self._encoder if same else None, self.device, access)
 
 
 class HybridIndex:
@@ -125,7 +128,12 @@ class HybridIndex:
         if model is not None:
             config = config or (None if rebuild else cls.stored_config(index)) or IndexConfig()
             config = replace(config, dense=replace(config.dense, model=model))
-        access = ModelAccess(api_base, api_key_env, trust_remote_code)
+        dense = config.dense if config is not None else None  # what the caller chose in this call is granted
+        access = ModelAccess(
+            api_base or (dense.api_base if dense else None),
+            api_key_env or (dense.api_key_env if dense and dense.api_key_env != DenseConfig.api_key_env else None),
+            trust_remote_code or bool(dense and dense.trust_remote_code),
+        )
         report = write_index(
             index, sources, config=config, encoder=encoder, device=device, rebuild=rebuild, progress=progress,
             warn=warn, access=access,
@@ -249,6 +257,11 @@ class HybridIndex:
         """The metadata fields this index's documents have (what `where` can filter on)."""
         with self._lease() as state:
             return state.backend.fields()
+
+    def field_values(self, limit: int = 50) -> dict[str, list[Any]]:
+        """The metadata fields with at most `limit` distinct values, each with its values, most common first."""
+        with self._lease() as state:
+            return state.backend.field_values(limit)
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Query vectors from the index's model (loaded on first use), checked for shape."""

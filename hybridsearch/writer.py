@@ -111,6 +111,13 @@ def write_index(
         if store.config is None and remove:
             raise IndexNotFoundError(f"No index at {location} to remove documents from.")
         config = _resolve_config(store, config, encoder)
+        if store.config is None and access is not None:  # a new index: what the caller grants is what it records
+            dense = config.dense
+            granted = replace(
+                dense, api_base=access.api_base or dense.api_base, api_key_env=access.api_key_env or dense.api_key_env,
+                trust_remote_code=dense.trust_remote_code or access.trust_remote_code,
+            )  # fmt: skip
+            config = replace(config, dense=granted)
         plan = _Plan(store.documents())
         report = LoadReport()
         if paths:
@@ -211,9 +218,12 @@ class _Plan:
 
     def __init__(self, stored: list[StoredDocument]) -> None:
         self.stored = stored
-        self.by_path: dict[str, list[StoredDocument]] = {}
+        self.by_path: dict[str, list[StoredDocument]] = {}  # by resolved path: what the loaders record now
+        resolved: dict[str, str] = {}
         for document in stored:
-            self.by_path.setdefault(document.abs_path, []).append(document)
+            if document.abs_path not in resolved:
+                resolved[document.abs_path] = os.path.realpath(document.abs_path)
+            self.by_path.setdefault(resolved[document.abs_path], []).append(document)
         self.kept = {document.id for document in stored}
         self.new: list[Document] = []
         self.new_paths: set[str] = set()

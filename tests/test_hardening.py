@@ -138,7 +138,7 @@ def test_2_html_of_unclosed_tags_is_read_in_one_pass(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     index = HybridIndex.open(tmp_path / "idx")
     hit = index.search("本文", k=1, alpha=0)[0]
-    assert hit.path.endswith("x.html") and index.get(hit.document_id).text.startswith("本文です\n<a<a")
+    assert hit.path.endswith("x.html") and index.get(hit.document_id).text == "本文です"  # an unclosed tag is not text
 
 
 # --- 3. one bad file is a warning, never the end of the run -------------------------------------------
@@ -404,3 +404,122 @@ def test_9_an_index_folder_without_write_permission_is_said_so(built: HybridInde
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"Error: Cannot write index {built.location} (Permission denied")
     assert last.endswith("the index is unchanged.")
+
+
+# --- found by a review of the above ------------------------------------------------------------------------
+
+
+def test_a_doctored_hnsw_entry_point_is_refused_at_open() -> None:
+    from hybridsearch.backends.local.vectors import VectorStore
+    from hybridsearch.config import VectorConfig
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 8)).astype(np.float32)
+    store = VectorStore.build(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), VectorConfig(kind="hnsw"))
+    store.index.hnsw.max_level = 9  # FAISS would read the entry point's links on a level it does not have
+    with pytest.raises(ValueError, match="the HNSW graph points outside its vectors"):
+        VectorStore(store.index)
+
+
+def test_html_edge_cases_read_as_a_browser_shows_them() -> None:
+    from hybridsearch.loaders import html_to_text
+
+    assert html_to_text("İ" * 30 + "<script>x</script><p>本文</p>")[1] == "İ" * 30 + "\n本文"  # lower() lengthens İ
+    assert html_to_text("<p>前</p><script>'</scripts>'</script><p>後</p>")[1] == "前\n後"
+    assert html_to_text("<p>前</p><![CDATA[ x > y ]]><p>後</p>")[1] == "前\n後"
+    assert html_to_text('<meta name="m" content="a > b"><p title="x>y">本文</p>')[1:] == ("本文", {"m": "a > b"})
+    assert html_to_text("<template><body>隠す</body></template><p>見える</p>")[1] == "見える"
+
+
+def test_spaces_after_a_lone_angle_bracket_are_linear(tmp_path: Path) -> None:
+    (tmp_path / "page.html").write_text("<p>本文</p><" + " " * 400_000 + "1>", encoding="utf-8")
+    page = str(tmp_path / "page.html")
+    code = f"from hybridsearch.loaders import html_to_text; print(html_to_text(open({page!r}).read())[1][:2])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "本文"
+
+
+def test_a_docstore_with_views_is_refused_not_run(built: HybridIndex) -> None:
+    import sqlite3
+
+    built.close()
+    folder = generation(Path(built.location))
+    hostile = folder / "docs.sqlite"
+    hostile.unlink()
+    with sqlite3.connect(hostile) as db:
+        db.executescript(
+            "CREATE VIEW documents AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r;"
+            "CREATE TABLE chunks (row INTEGER);"
+        )
+    size = hostile.stat().st_size
+    edit_manifest(Path(built.location), lambda m: m["files"]["docs.sqlite"].update(size=size))  # sizes agree
+    with pytest.raises(IndexFormatError, match="docs.sqlite does not have the tables hybridsearch writes"):
+        HybridIndex.open(built.location)
+
+
+def test_a_grant_of_trust_holds_only_for_its_model(corpus: Path, tmp_path: Path) -> None:
+    """Opened with --trust-remote-code for its own model, an index that a refresh finds pointing at
+    another custom-code folder does not run that folder's code."""
+    import tiny_models
+
+    model = tiny_models.build_custom_code(tmp_path / "models", "".join(DOCS.values()))
+    index_dir = tmp_path / "idx"
+    HybridIndex.build(corpus, index_dir, model=str(model), trust_remote_code=True).close()
+    index = HybridIndex.open(index_dir, trust_remote_code=True)
+    assert index.search("赤い惑星", alpha=0.5)
+    HybridIndex.build(corpus, index_dir, model=str(model), trust_remote_code=True, rebuild=True).close()
+    other = tiny_models.build_custom_code(tmp_path / "elsewhere", "".join(DOCS.values()))
+    marker = plant_remote_code(index_dir, other)  # the newest generation now names a planted folder
+    assert index.refresh() is True
+    with pytest.raises(InputError, match="an index cannot grant that"):
+        index.search("赤い惑星", alpha=0.5)
+    assert not marker.exists()
+
+
+def test_doctored_arrays_and_metadata_are_errors_not_tracebacks(built: HybridIndex) -> None:
+    from hybridsearch.filters import Filter, MetadataTable
+
+    table = MetadataTable([{"x": None}, {"x": {"a": 1}}, {"x": [[1]]}, {"x": "1"}])
+    assert table.mask(Filter.parse({"x": 1})).tolist() == [False, False, False, True]  # type: ignore[arg-type]
+    assert table.values(5) == {"x": ["1"]}
+    built.close()
+    folder = generation(Path(built.location))
+    np.save(folder / "bm25" / "doc_len.npy", np.array(["a"] * 8))
+    size = (folder / "bm25" / "doc_len.npy").stat().st_size
+    edit_manifest(Path(built.location), lambda m: m["files"]["bm25/doc_len.npy"].update(size=size))
+    result = run("query", "火星", "--index", built.location)
+    assert result.exit_code == 1 and "doc_len.npy is not a flat array of numbers" in result.stderr
+    checked = run("info", "--index", built.location, "--check")
+    assert checked.exit_code == 1 and "bm25/doc_len.npy does not match its checksum" in checked.stderr
+
+
+def test_check_names_links_and_generation_names_are_ascii(built: HybridIndex, tmp_path: Path) -> None:
+    built.close()
+    (generation(Path(built.location)) / "elsewhere").symlink_to(tmp_path)
+    result = run("info", "--index", built.location, "--check")
+    assert result.exit_code == 1 and "elsewhere is a link (an index holds only plain files)" in result.stderr
+    (Path(built.location) / "CURRENT").write_text("gen-０００００１\n", encoding="utf-8")
+    with pytest.raises(IndexFormatError, match="damaged CURRENT file"):
+        HybridIndex.open(built.location)
+
+
+def test_info_shows_what_an_index_says_escaped(corpus: Path, tmp_path: Path) -> None:
+    (corpus / "evil\x1b]0;title\x07.txt").write_text("文書。", encoding="utf-8")
+    run("index", str(corpus), "--index", str(tmp_path / "idx"), "--model", FAKE_MODEL, "-q")
+    edit_manifest(tmp_path / "idx", lambda m: m.update(sources=["\x1b[2J" + m["sources"][0]]))
+    shown = run("info", "--index", str(tmp_path / "idx"))
+    assert "\x1b" not in shown.stdout and "\\x1b[2J" in shown.stdout
+
+
+def test_a_given_encoder_survives_an_update_of_settings_that_do_not_shape_vectors(corpus: Path, tmp_path: Path) -> None:
+    from conftest import FakeEncoder
+
+    from hybridsearch import IndexConfig
+    from hybridsearch.config import DenseConfig
+
+    encoder = FakeEncoder()
+    index = HybridIndex.build(corpus, tmp_path / "idx", encoder=encoder)
+    (corpus / "new.txt").write_text("新しい文書。", encoding="utf-8")
+    batch = IndexConfig(dense=DenseConfig(FAKE_MODEL, batch_size=4))
+    HybridIndex.build(corpus, tmp_path / "idx", encoder=encoder, config=batch).close()
+    assert index.refresh() is True and index.encoder is encoder

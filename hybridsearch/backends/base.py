@@ -83,6 +83,10 @@ class Backend(Protocol):
         """The metadata fields the documents have (what `where` can name)."""
         ...
 
+    def field_values(self, limit: int = 50) -> dict[str, list[Any]]:
+        """The fields with at most `limit` distinct values, and those values (choices for a search page)."""
+        ...
+
     def info(self) -> dict[str, Any]: ...
 
     def check(self) -> list[str]:

@@ -116,7 +116,7 @@ def load_sentence_transformer(
         if "trust_remote_code" in message and not trust_remote_code:
             raise HybridSearchError(
                 f"Model {name!r} runs Python code of its own; look at it, and if you trust it, "
-                "index with --trust-remote-code."
+                "pass --trust-remote-code (trust_remote_code=True in Python)."
             ) from None
         reason = message.splitlines()[0] if message else type(error).__name__
         raise HybridSearchError(f"Cannot load model {name!r}: {reason}") from None

@@ -79,9 +79,14 @@ _BLOCK = frozenset(
     {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header", "footer", "h1", "h2",
      "h3", "h4", "h5", "h6", "blockquote", "pre", "dd", "dt", "hr", "main", "nav", "td", "th"}
 )  # fmt: skip
-_RAW = frozenset({"script", "style", "title"})  # content up to the closing tag is not markup
 _HIDDEN = frozenset({"noscript", "template", "head"})  # content not shown
-_TAG = re.compile(r"\s*(/?)\s*([A-Za-z][A-Za-z0-9:_-]*)(.*)", re.S)
+_RAW_END = {
+    name: re.compile(rf"</{name}(?=[\s/>])", re.I) for name in ("script", "style", "title")
+}  # not markup inside
+_TAG = re.compile(r"(/?)([A-Za-z][A-Za-z0-9:_-]*)")  # right after "<": HTML allows no space there
+#: The rest of a tag up to its '>' ('>' inside quoted attribute values does not end it). The classes
+#: are disjoint, so a match or a failure costs one pass over what it reads.
+_TAG_REST = re.compile(r"""[^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*>""")
 _ATTRIBUTE = re.compile(r"""([^\s=/>]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 
 
@@ -92,13 +97,11 @@ def html_to_text(html: str) -> tuple[str, str, dict[str, Any]]:
     One pass, each character looked at a bounded number of times, whatever the markup (a '<' that
     opens no tag is text; an unclosed comment or tag ends the page), so malformed pages cost what
     well-formed ones do."""
-    lower = html.lower()
     parts: list[str] = []
     title: list[str] = []
     meta: dict[str, list[str]] = {}
-    hidden = 0
-    position, next_close = 0, -1
-    length = len(html)
+    hidden: list[str] = []  # the open elements whose content is not shown
+    position, length = 0, len(html)
     while position < length:
         opening = html.find("<", position)
         if opening == -1:
@@ -107,41 +110,42 @@ def html_to_text(html: str) -> tuple[str, str, dict[str, Any]]:
             parts.append(html[position:opening])
         if opening == length:
             break
-        if html.startswith("<!--", opening):
-            end = html.find("-->", opening + 4)
+        if html.startswith(("<!--", "<![CDATA["), opening):
+            end = html.find("-->" if html[opening + 2] == "-" else "]]>", opening + 4)
             position = length if end == -1 else end + 3
             continue
-        if next_close <= opening:
-            next_close = html.find(">", opening + 1)
-            if next_close == -1:
-                next_close = length
-        if html.startswith(("<!", "<?"), opening):  # doctype, CDATA, processing instruction
-            position = next_close + 1
+        if html.startswith(("<!", "<?"), opening):  # a doctype or a processing instruction
+            end = html.find(">", opening + 2)
+            position = length if end == -1 else end + 1
             continue
-        tag = _TAG.match(html, opening + 1, next_close) if next_close < length else None
-        if tag is None:  # "a < b", or a '<' whose tag never closes: text
+        tag = _TAG.match(html, opening + 1)
+        if tag is None:  # "a < b": text
             if not hidden:
                 parts.append("<")
             position = opening + 1
             continue
-        closing, name, rest = tag.group(1), tag.group(2).lower(), tag.group(3)
-        position = next_close + 1
+        rest = _TAG_REST.match(html, tag.end())
+        if rest is None:  # a tag that never closes: the rest of the page is not text
+            break
+        end = rest.end() - 1
+        closing, name = tag.group(1), tag.group(2).lower()
+        position = end + 1
         if closing:
-            if name in _HIDDEN and hidden:
-                hidden -= 1
-        elif name in _RAW:
-            end = lower.find(f"</{name}", position)
-            end = length if end == -1 else end
+            if name in hidden:
+                del hidden[len(hidden) - 1 - hidden[::-1].index(name)]
+        elif name in _RAW_END:
+            found = _RAW_END[name].search(html, position)
+            stop = length if found is None else found.start()
             if name == "title":
-                title.append(html[position:end])
-            position = end
+                title.append(html[position:stop])
+            position = stop
             continue
         elif name in _HIDDEN:
-            hidden += 1
+            hidden.append(name)
         elif name == "body":  # an unclosed <head> ends here
-            hidden = 0
+            hidden = [open_name for open_name in hidden if open_name != "head"]
         elif name == "meta":
-            _meta(rest, meta)
+            _meta(html[tag.end() : end], meta)
         if name in _BLOCK and not hidden:
             parts.append("\n")
     lines = (" ".join(line.split()) for line in unescape("".join(parts)).splitlines())

@@ -185,6 +185,9 @@ class LocalBackend:
     def fields(self) -> list[str]:
         return sorted(self._metadata().fields)
 
+    def field_values(self, limit: int = 50) -> dict[str, list[Any]]:
+        return self._metadata().values(limit)
+
     def count(self, where: Filter | None) -> int:
         mask = self._mask(where)
         return self.num_chunks if mask is None else int(np.count_nonzero(mask))

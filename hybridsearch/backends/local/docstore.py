@@ -35,6 +35,17 @@ CREATE TABLE chunks (
 );
 CREATE INDEX chunks_doc ON chunks(doc);
 """
+
+
+def _expected_schema() -> list[tuple[str, str, str]]:
+    """What sqlite_master holds for `_SCHEMA` (whitespace-normalised), as an in-memory database shows it."""
+    with closing(sqlite3.connect(":memory:")) as db:
+        db.executescript(_SCHEMA)
+        rows = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+    return [(kind, name, " ".join((sql or "").split())) for kind, name, sql in rows]
+
+
+_EXPECTED_SCHEMA = _expected_schema()
 _DOCUMENT_FIELDS = "d.id, d.path, d.abs_path, d.record, d.title, d.encoding, d.sha256, d.mtime, d.size, d.metadata"
 _CHUNKS = "FROM chunks c JOIN documents d ON d.row = c.doc"
 _CHUNK_FIELDS = (
@@ -90,10 +101,18 @@ class DocStore:
     """Read-only access to a generation's documents and chunks; reads only what is asked for."""
 
     def __init__(self, path: Path, damaged: Callable[[str], Exception]) -> None:
-        """Open `path`; `damaged(reason)` is the error raised when its content turns out unreadable."""
+        """Open `path`; `damaged(reason)` is the error raised when its content turns out unreadable.
+
+        The file's schema must be exactly the one `write_docstore` writes: a file from elsewhere could
+        hold views or triggers (a recursive view never finishes), and SQL in it is never run."""
         self._db = sqlite3.connect(_read_only_uri(path), uri=True, check_same_thread=False)
         self._lock = threading.Lock()
         self._damaged = damaged
+        self._db.execute("PRAGMA trusted_schema = OFF")
+        schema = self._rows("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        if [(kind, name, " ".join((sql or "").split())) for kind, name, sql in schema] != _EXPECTED_SCHEMA:
+            self._db.close()
+            raise damaged("docs.sqlite does not have the tables hybridsearch writes")
 
     def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

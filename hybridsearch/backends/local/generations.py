@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +38,8 @@ from ...errors import (
     InputError,
 )
 from ...version import __version__
+
+logger = logging.getLogger("hybridsearch")
 
 __all__ = [
     "BM25_DIR",
@@ -70,7 +73,7 @@ VECTORS = "vectors.faiss"
 _KEEP_GENERATIONS = 2  # the live one and its predecessor, for readers that opened it just before a swap
 
 
-_GENERATION = re.compile(r"gen-\d{6}")
+_GENERATION = re.compile(r"gen-[0-9]{6}")
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,8 @@ def _locked(index_dir: Path) -> Iterator[None]:
             raise IndexLockedError(
                 f"Index {index_dir} is locked by pid {holder}, which is writing it; wait for it to finish."
             ) from None
+        if not _same_file(handle, index_dir / LOCK):  # a failed first build removed the folder meanwhile
+            raise IndexLockedError(f"Index {index_dir} was being created by another writer; try again.")
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -244,6 +249,14 @@ def _locked(index_dir: Path) -> Iterator[None]:
         finally:
             handle.seek(0)
             handle.truncate()
+
+
+def _same_file(handle: Any, path: Path) -> bool:
+    """Is the open `handle` still the file at `path` (not one that was deleted and made again)?"""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except OSError:
+        return False
 
 
 def check_index_location(index_dir: Path) -> None:
@@ -282,7 +295,10 @@ def new_generation(index_dir: Path) -> Iterator[Path]:
         _replace_pointer(index_dir, generation.name, _sha256(generation / MANIFEST))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _remove_old(index_dir)
+    try:
+        _remove_old(index_dir)
+    except (OSError, HybridSearchError) as error:  # the new generation is live already; cleaning up can wait
+        logger.warning("index %s: old generations were not removed (%s)", index_dir, error)
 
 
 def write_manifest(generation: Path, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -312,7 +328,9 @@ def verify_files(generation: Path, manifest: dict[str, Any], manifest_sha256: st
     listed = _listed_files(manifest)
     for path in sorted(generation.rglob("*")):
         name = path.relative_to(generation).as_posix()
-        if not path.is_dir() and name not in listed and name != MANIFEST:
+        if path.is_symlink():
+            problems.append(f"{name} is a link (an index holds only plain files)")
+        elif not path.is_dir() and name not in listed and name != MANIFEST:
             problems.append(f"{name} is not a file of the index")
     for name, expected in listed.items():
         path = generation / name
@@ -340,7 +358,8 @@ def _replace_pointer(index_dir: Path, name: str, manifest_sha256: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, index_dir / POINTER)
-    _fsync_dir(index_dir)
+    with suppress(OSError):  # the new CURRENT is in place; a failed flush of the folder is not a failed write
+        _fsync_dir(index_dir)
 
 
 def _remove_old(index_dir: Path) -> None:

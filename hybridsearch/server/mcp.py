@@ -1,0 +1,76 @@
+"""The MCP server: `hsearch mcp` (stdio) and /mcp under `hsearch serve` (streamable HTTP), with the
+official `mcp` SDK (the `[mcp]` extra).
+
+Tools: `search` (query, k, alpha, where, index → hits with ids, sources, snippets and scores),
+`get_document` (an id → the document's or chunk's text and metadata), `list_indexes`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..schema import Hit, StoredDocument
+from ..search import snippet
+from .indexes import ServedIndexes
+
+__all__ = ["build_server"]
+
+_MAX_K = 50
+_INSTRUCTIONS = (
+    "Searches the user's own documents (Japanese and other languages): BM25 over words finds passages that "
+    "share the query's words, a dense model finds passages that share its meaning. Call `search` with a "
+    "question or keywords, then `get_document` with a hit's document_id for the whole text. Cite hits by "
+    "their source and id."
+)
+
+
+def build_server(indexes: ServedIndexes) -> Any:
+    """An MCP server answering from `indexes`."""
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("hybridsearch", instructions=_INSTRUCTIONS)
+
+    @server.tool()
+    def search(
+        query: str,
+        k: int = 5,
+        alpha: float | None = None,
+        where: dict[str, Any] | None = None,
+        index: str | None = None,
+    ) -> dict[str, Any]:
+        """Search the documents; best passages first. `k`: how many (at most 50). `alpha`: the share of
+        meaning against shared words, 0 to 1 (default: the index's). `where`: a filter on document
+        metadata, e.g. {"type": "md"}, {"path": {"glob": "規程/**"}}, {"updated": {"gte": "2024-01-01"}}.
+        `index`: which index (see list_indexes; default: the first)."""
+        hits = indexes.get(index).search(query, k=max(1, min(k, _MAX_K)), alpha=alpha, where=where)
+        return {"query": query, "hits": [_hit(hit) for hit in hits]}
+
+    @server.tool()
+    def get_document(id: str, index: str | None = None) -> dict[str, Any]:
+        """The whole document a hit's `document_id` names (or the chunk a hit's `id` names): its text,
+        source and metadata."""
+        found = indexes.get(index).get(id)
+        kind = "document" if isinstance(found, StoredDocument) else "chunk"
+        return {"kind": kind, "id": found.id, "source": found.source, "title": found.title, "text": found.text,
+                "metadata": dict(found.metadata)}  # fmt: skip
+
+    @server.tool()
+    def list_indexes() -> dict[str, Any]:
+        """The indexes this server answers from, with their sizes and metadata fields."""
+        found = []
+        for name in indexes.names:
+            details = indexes.get(name).info()
+            found.append({"name": name, "documents": details["counts"]["documents"],
+                          "chunks": details["counts"]["chunks"], "fields": indexes.get(name).fields()})  # fmt: skip
+        return {"indexes": found}
+
+    return server
+
+
+def _hit(hit: Hit) -> dict[str, Any]:
+    return {
+        "rank": hit.rank, "id": hit.id, "document_id": hit.document_id, "source": hit.source, "title": hit.title,
+        "score": round(hit.score, 4), "bm25": round(hit.bm25, 4),
+        "dense": None if hit.dense is None else round(hit.dense, 4), "snippet": snippet(hit).text,
+        "text": hit.text, "metadata": dict(hit.metadata),
+    }  # fmt: skip

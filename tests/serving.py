@@ -1,0 +1,44 @@
+"""A real hybridsearch server on loopback for the tests: the app `hsearch serve` runs, under uvicorn,
+in a thread of the test process."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+
+@contextmanager
+def running(
+    locations: Mapping[str, str], token: str | None = None, cors: Sequence[str] = (), **limits: Any
+) -> Iterator[str]:
+    """Serve `locations` ({name: index folder}); yields the base URL, stops the server after."""
+    import uvicorn
+
+    from hybridsearch.server.http import Limits, create_app, lenient_http
+    from hybridsearch.server.indexes import ServedIndexes
+    from hybridsearch.server.mcp import build_server
+
+    indexes = ServedIndexes(dict(locations), every=0.2)
+    app = create_app(indexes, token, cors, Limits(**limits), mcp=build_server(indexes))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, log_level="warning", http=lenient_http(), lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        listener.close()
+        indexes.close()
