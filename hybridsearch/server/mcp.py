@@ -7,8 +7,11 @@ Tools: `search` (query, k, alpha, where, index → hits with ids, sources, snipp
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from ..errors import HybridSearchError
 from ..schema import Hit, StoredDocument
 from ..search import snippet
 from .indexes import ServedIndexes
@@ -42,14 +45,16 @@ def build_server(indexes: ServedIndexes) -> Any:
         meaning against shared words, 0 to 1 (default: the index's). `where`: a filter on document
         metadata, e.g. {"type": "md"}, {"path": {"glob": "規程/**"}}, {"updated": {"gte": "2024-01-01"}}.
         `index`: which index (see list_indexes; default: the first)."""
-        hits = indexes.get(index).search(query, k=max(1, min(k, _MAX_K)), alpha=alpha, where=where)
+        with _told():
+            hits = indexes.get(index).search(query, k=max(1, min(k, _MAX_K)), alpha=alpha, where=where)
         return {"query": query, "hits": [_hit(hit) for hit in hits]}
 
     @server.tool()
     def get_document(id: str, index: str | None = None) -> dict[str, Any]:
         """The whole document a hit's `document_id` names (or the chunk a hit's `id` names): its text,
         source and metadata."""
-        found = indexes.get(index).get(id)
+        with _told():
+            found = indexes.get(index).get(id)
         kind = "document" if isinstance(found, StoredDocument) else "chunk"
         return {"kind": kind, "id": found.id, "source": found.source, "title": found.title, "text": found.text,
                 "metadata": dict(found.metadata)}  # fmt: skip
@@ -65,6 +70,18 @@ def build_server(indexes: ServedIndexes) -> Any:
         return {"indexes": found}
 
     return server
+
+
+@contextmanager
+def _told() -> Iterator[None]:
+    """Our errors (a bad filter, an unknown id or index) reach the client with their message; anything
+    else stays a crash whose text the SDK keeps on the server."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    try:
+        yield
+    except HybridSearchError as error:
+        raise ToolError(str(error)) from error
 
 
 def _hit(hit: Hit) -> dict[str, Any]:

@@ -1,0 +1,73 @@
+"""The search page in a real headless Chromium (Debian packages chromium and chromium-driver),
+driven with Selenium: type the quickstart's question, find Mars first, open it, share the URL."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from serving import running
+
+from hybridsearch import HybridIndex
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or DRIVER is None,
+    reason="needs a headless browser: install the Debian packages chromium and chromium-driver",
+)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1100,900", "--lang=ja"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_the_page_finds_mars_first_and_shows_it(built: HybridIndex, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver: object = browser
+    with running({"docs": built.location}) as url:
+        driver.get(url + "/")  # type: ignore[attr-defined]
+        wait = WebDriverWait(driver, 20)
+        box = wait.until(lambda d: d.find_element(By.ID, "q"))
+        box.send_keys("赤い惑星は?", Keys.ENTER)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hits li"))
+        hits = driver.find_elements(By.CSS_SELECTOR, "#hits li")  # type: ignore[attr-defined]
+        assert hits[0].text.splitlines()[0] == "1. 火星" and "mars.md" in hits[0].text
+        assert "赤い惑星" in hits[0].find_element(By.CSS_SELECTOR, ".snippet").text
+        assert hits[0].find_elements(By.CSS_SELECTOR, ".snippet mark")  # matched words marked
+        assert "BM25" in hits[0].text and "意味" in hits[0].text  # both raw scores
+        shared = driver.current_url  # type: ignore[attr-defined]
+        assert "q=%E8%B5%A4" in shared  # the URL holds the query
+
+        box.send_keys(Keys.ARROW_DOWN)  # keyboard: down to the first hit, Enter opens it
+        driver.switch_to.active_element.send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+        viewer = wait.until(
+            lambda d: d.find_element(By.ID, "viewer") if d.find_element(By.ID, "viewer").is_displayed() else None
+        )
+        assert viewer.find_element(By.ID, "viewer-title").text == "火星"
+        assert "赤い惑星" in viewer.find_element(By.CSS_SELECTOR, "#viewer-text mark").text  # the passage marked
+        driver.switch_to.active_element.send_keys(Keys.ESCAPE)  # type: ignore[attr-defined]
+        wait.until(lambda d: not d.find_element(By.ID, "viewer").is_displayed())
+
+        driver.get(shared)  # type: ignore[attr-defined]  # a shared link runs its search
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hits li"))
+        assert driver.find_elements(By.CSS_SELECTOR, "#hits li")[0].text.startswith("1. 火星")  # type: ignore[attr-defined]
+        types = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#type option")]  # type: ignore[attr-defined]
+        assert types[0] == "すべて" and {"md", "txt"} <= set(types)
