@@ -20,7 +20,7 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
 
 
-@pytest.mark.parametrize("command", ["index", "remove", "query", "get", "info", "eval"])
+@pytest.mark.parametrize("command", ["index", "remove", "query", "get", "info", "eval", "serve", "mcp"])
 def test_every_option_in_the_readme_exists(command: str) -> None:
     usage, model_options = README.split("## Command line", 1)[1].split("```", 2)[1].split("\nMODEL OPTIONS:")
     lines = [line for line in usage.splitlines() if line.startswith(f"hsearch {command} ")]

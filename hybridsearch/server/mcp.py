@@ -31,7 +31,7 @@ def build_server(indexes: ServedIndexes) -> Any:
     """An MCP server answering from `indexes`."""
     from mcp.server.mcpserver import MCPServer
 
-    server = MCPServer("hybridsearch", instructions=_INSTRUCTIONS)
+    server = MCPServer("hybridsearch", instructions=_INSTRUCTIONS, log_level="WARNING")
 
     @server.tool()
     def search(
