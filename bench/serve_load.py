@@ -49,17 +49,17 @@ class Tally:
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self.mixed = 0
-        self.answers: list[tuple[float, str]] = []  # (time answered, generation)
+        self.answers: list[tuple[float, str]] = []  # (wall-clock time answered, generation)
 
     def add(self, started: float, generation: str, hits: list[dict] | None) -> None:
-        ended = time.perf_counter()
+        ended, answered = time.perf_counter(), time.time()
         mixed = False
         if hits is not None:
             versions = {m.group(1) for h in hits if (m := re.search(r"更新番号(\d+)の", h["text"]))}
             mixed = len(versions) != 1 or sum("更新番号" in h["text"] for h in hits) != MARKERS
         with self.lock:
             self.latencies.append((ended - started) * 1000)
-            self.answers.append((ended, generation))
+            self.answers.append((answered, generation))
             self.mixed += mixed
 
     def fail(self, error: str) -> None:
@@ -130,13 +130,14 @@ def client(port: int, plan: Callable[[int], tuple], deadline: float, tally: Tall
 
 
 def reindex(docs: Path, index_dir: Path, version: int) -> tuple[float, str, float]:
-    """Rewrite the markers and run `hsearch index`; (when it exited, the generation it wrote, its seconds)."""
+    """Rewrite the markers and run `hsearch index`; (when it replaced CURRENT, the generation it wrote,
+    the command's seconds)."""
     write_markers(docs, version)
     started = time.perf_counter()
     subprocess.run([HSEARCH, "index", str(docs), "--index", str(index_dir), "-q"], check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
-    ended = time.perf_counter()
-    return ended, (index_dir / "CURRENT").read_text().split()[0], ended - started
+    current = index_dir / "CURRENT"
+    return current.stat().st_mtime, current.read_text().split()[0], time.perf_counter() - started
 
 
 def served(
@@ -153,7 +154,7 @@ def served(
     row: dict[str, object] = {}
     if during is not None:
         time.sleep(seconds / 2)
-        exited, generation, took = during()
+        published, generation, took = during()
         row = {"reindexed_to": generation, "reindex_s": took}
     for thread in threads:
         thread.join()
@@ -161,7 +162,7 @@ def served(
     row = tally.row(name, clients, seconds) | row
     if during is not None:
         seen = [at for at, answered in tally.answers if answered == row["reindexed_to"]]
-        row["lag_s"] = max(0.0, min(seen) - exited) if seen else None  # first answer from the new generation
+        row["lag_s"] = min(seen) - published if seen else None  # CURRENT replaced → first answer from it
     return row
 
 
