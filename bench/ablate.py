@@ -25,7 +25,7 @@ from hybridsearch.backends.local import LocalBackend
 from hybridsearch.backends.local.vectors import with_best_sentence
 from hybridsearch.bm25 import BM25Index
 from hybridsearch.chunking import model_input, sentence_inputs, split_sentences
-from hybridsearch.config import BM25Config, IndexConfig, LoaderConfig, TokenizerConfig
+from hybridsearch.config import BM25Config, IndexConfig, LoaderConfig, TermForm, TokenizerConfig
 from hybridsearch.evaluate import eval_index_dir, load_dataset, score_ranking
 from hybridsearch.fusion import RRF_K
 from hybridsearch.index import HybridIndex
@@ -270,6 +270,16 @@ class SkipPairs(Tokenizer):
         return terms + [f"{a}{PAIR_SEPARATOR}~{c}" for run in runs for a, c in zip(run, run[2:])]
 
 
+class LemmaButNames(Retagged):
+    """UniDic lemma (folds okurigana and counters: 問合せ → 問い合わせ, カ国/ヶ国 → 箇国) except for
+    proper nouns, whose lemma is their reading (福沢 → フクザワ): those keep their base form."""
+
+    def rewrite(self, word: Any, analysed: tuple[str, bool, bool]) -> tuple[str, bool, bool]:
+        if word.feature.pos2 == "固有名詞" and word.feature.orthBase not in (None, "*"):
+            return word.feature.orthBase, analysed[1], analysed[2]
+        return analysed
+
+
 class NoCounterAfterQuestionWord(Tokenizer):
     """Queries also drop the counter or noun right after a question word (何年 → neither 何 nor 年)."""
 
@@ -361,6 +371,8 @@ VARIANTS = [
     Variant("title twice (title weight 2)", join=lambda title, text: model_input(title, model_input(title, text))),
     Variant("+ light verbs/adjectives (する, いる, ない) dropped", NoLightWords()),
     Variant("+ katakana final ー folded", LongVowelFolded()),
+    Variant("lemma", Tokenizer(TokenizerConfig(term_form=TermForm.LEMMA))),
+    Variant("lemma, base form for proper nouns", LemmaButNames(TokenizerConfig(term_form=TermForm.LEMMA))),
     Variant("+ counter after a question word dropped (何年)", NoCounterAfterQuestionWord()),
     Variant("+ 0.25 × best sentence's BM25", scores=best_sentence(0.25)),
     Variant("+ dense feedback, beta 0.2", scores=dense_feedback(0.2)),

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -586,16 +586,19 @@ def mcp_command(index_options: tuple[str, ...], **options: Any) -> None:
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw metric-vs-alpha curves to this PNG."
 )
 @click.option("--tune", is_flag=True, help="Store the best alpha (by nDCG@10) as the evaluation index's default.")
+@click.option("--per-query", type=click.File("w", encoding="utf-8", lazy=False),
+              help="Write a JSON line per query: its relevant passages' ranks (BM25, dense, default).")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def evaluate_command(
     dataset: Path, alpha_spec: str, fusion: str, index_root: Path, as_json: bool, plot: Path | None, tune: bool,
-    quiet: bool, device: str | None, **options: Any,
+    per_query: TextIO | None, quiet: bool, device: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Measure retrieval quality on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv).
 
     Indexes the corpus once (reused while the corpus and settings are the same), runs every judged
     query, and prints nDCG@10, MRR@10, Recall@10/100 and MAP@100 for BM25 only (alpha 0), dense
-    only (alpha 1) and each hybrid alpha.
+    only (alpha 1), each hybrid alpha, the index's default (its alpha and fusion), the best fixed
+    alpha and the oracle that picks each query's best alpha (what no fixed alpha can reach).
     """
     from .evaluate import METRICS, best_alpha, eval_index_dir, evaluate, load_dataset, parse_alphas, plot_sweep
 
@@ -622,7 +625,12 @@ def evaluate_command(
         ) as opened:  # fmt: skip
             if not quiet:
                 _stderr(f"Evaluating {len(data.queries)} queries on {index_dir} …")
-            results = evaluate(opened, data, alphas, fusion)
+            default = {"fusion": str(opened.config.fusion), "alpha": opened.config.alpha}
+            write = (
+                None if per_query is None else lambda row: per_query.write(json.dumps(row, ensure_ascii=False) + "\n")
+            )
+            evaluation = evaluate(opened, data, alphas, fusion, per_query=write)
+        results = evaluation.results
         best = best_alpha(results)
         if plot is not None:
             plot_sweep(results, plot, f"{dataset.resolve().parent.name}/{dataset.resolve().name} ({fusion})")
@@ -631,16 +639,24 @@ def evaluate_command(
     if as_json:
         rows = [{"alpha": alpha, **metrics} for alpha, metrics in results.items()]
         payload = {"dataset": str(dataset), "index": str(index_dir), "fusion": fusion,
-                   "queries": len(data.queries), "best_alpha": best, "results": rows}  # fmt: skip
+                   "queries": len(data.queries), "best_alpha": best, "results": rows,
+                   "default": default | evaluation.default,
+                   "oracle": evaluation.oracle}  # fmt: skip
         click.echo(json.dumps(payload, indent=2))
     else:
         click.echo(f"{'method':<8} {'alpha':>5}  " + "  ".join(f"{m:>10}" for m in METRICS))
         for alpha, metrics in results.items():
             method = "bm25" if alpha == 0 else "dense" if alpha == 1 else "hybrid"
             click.echo(f"{method:<8} {alpha:>5.2f}  " + "  ".join(f"{metrics[m]:>10.4f}" for m in METRICS))
-        click.echo(f"best alpha by nDCG@10: {best:g} ({results[best]['ndcg@10']:.4f})")
+        for method, metrics in (("default", evaluation.default), ("oracle", evaluation.oracle)):
+            click.echo(f"{method:<8} {'':>5}  " + "  ".join(f"{metrics[m]:>10.4f}" for m in METRICS))
+        click.echo(f"best alpha by nDCG@10: {best:g} ({results[best]['ndcg@10']:.4f}); "
+                   f"default ({default['fusion']}, alpha {default['alpha']:g}): {evaluation.default['ndcg@10']:.4f}; "
+                   f"oracle (each query's best alpha): {evaluation.oracle['ndcg@10']:.4f}")  # fmt: skip
     if plot is not None:
         _stderr(f"Plot written to {plot}")
+    if per_query is not None:
+        _stderr(f"Per-query ranks written to {per_query.name}")
     if tune:
         _stderr(f"Default alpha of {index_dir} is now {best:g} ({fusion})")
 

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from .search import Searcher, candidate_depth
 __all__ = [
     "METRICS",
     "Dataset",
+    "Evaluation",
     "best_alpha",
     "eval_index_dir",
     "evaluate",
@@ -89,32 +91,77 @@ def score_ranking(ranked: Sequence[str], relevant: dict[str, int]) -> dict[str, 
     }
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """Mean METRICS per alpha (with one fusion), for the index's own default (alpha and fusion), and
+    for the oracle that picks each query's best alpha afterwards (an upper bound no fixed alpha reaches)."""
+
+    results: dict[float, dict[str, float]]
+    default: dict[str, float]
+    oracle: dict[str, float]
+
+
 def evaluate(
     index: HybridIndex,
     dataset: Dataset,
     alphas: Sequence[float],
     fusion: Fusion | str = Fusion.MINMAX,
     progress: Callable[[int], None] | None = None,
-) -> dict[float, dict[str, float]]:
-    """Mean METRICS over the dataset's queries for each alpha (records ranked by their best chunk)."""
+    per_query: Callable[[dict[str, Any]], object] | None = None,
+) -> Evaluation:
+    """METRICS over the dataset's queries for each alpha (records ranked by their best chunk), for the
+    index's default, and the per-query oracle; `per_query` gets one record per query: the ranks of its
+    relevant records for BM25 only, dense only and the default, and its best alpha."""
     query_ids = list(dataset.queries)
     texts = [dataset.queries[q] for q in query_ids]
     totals = {alpha: dict.fromkeys(METRICS, 0.0) for alpha in alphas}
+    default_total, oracle_total = dict.fromkeys(METRICS, 0.0), dict.fromkeys(METRICS, 0.0)
+    default_alpha, default_fusion = index.config.alpha, index.config.fusion
     with index.searcher() as searcher:
         records = _Records(searcher)
-        vectors = searcher.encode_queries(texts) if any(a > 0 for a in alphas) else None
+        vectors = searcher.encode_queries(texts)
         depth = candidate_depth(_DEPTH, searcher.backend.num_chunks)
         for i, (query_id, text) in enumerate(zip(query_ids, texts)):
-            vector = vectors[i] if vectors is not None else None
-            candidates = searcher.candidates(searcher.terms(text), vector, depth)
+            candidates = searcher.candidates(searcher.terms(text), vectors[i], depth)
+            relevant = dataset.qrels[query_id]
+            scored = {}
             for alpha in alphas:
                 ranked = records.first(candidates.fuse(alpha, fusion, depth).ids)
-                for name, value in score_ranking(ranked, dataset.qrels[query_id]).items():
-                    totals[alpha][name] += value
+                scored[alpha] = score_ranking(ranked, relevant), ranked
+                _add(totals[alpha], scored[alpha][0])
+            default_ranked = records.first(candidates.fuse(default_alpha, default_fusion, depth).ids)
+            default_metrics = score_ranking(default_ranked, relevant)
+            _add(default_total, default_metrics)
+            best = max(alphas, key=lambda alpha: scored[alpha][0]["ndcg@10"])  # the first (smallest) on a tie
+            _add(oracle_total, scored[best][0])
+            if per_query is not None:
+                bm25, dense = (records.first(candidates.fuse(a, fusion, depth).ids) for a in (0.0, 1.0))
+                per_query({
+                    "id": query_id, "query": text, "relevant": sorted(relevant),
+                    "ranks": {name: _ranks(ranked, relevant)
+                              for name, ranked in (("bm25", bm25), ("dense", dense), ("default", default_ranked))},
+                    "ndcg@10": default_metrics["ndcg@10"], "best_alpha": best,
+                    "best_ndcg@10": scored[best][0]["ndcg@10"],
+                })  # fmt: skip
             if progress:
                 progress(1)
     count = max(len(query_ids), 1)
-    return {alpha: {name: value / count for name, value in metrics.items()} for alpha, metrics in totals.items()}
+
+    def mean(total: dict[str, float]) -> dict[str, float]:
+        return {name: value / count for name, value in total.items()}
+
+    return Evaluation({alpha: mean(total) for alpha, total in totals.items()}, mean(default_total), mean(oracle_total))
+
+
+def _add(total: dict[str, float], metrics: dict[str, float]) -> None:
+    for name, value in metrics.items():
+        total[name] += value
+
+
+def _ranks(ranked: Sequence[str], relevant: dict[str, int]) -> dict[str, int | None]:
+    """The 1-based rank of each relevant record in a ranking (None: not in its first `_DEPTH`)."""
+    position = {record: i + 1 for i, record in enumerate(ranked)}
+    return {record: position.get(record) for record in sorted(relevant)}
 
 
 class _Records:

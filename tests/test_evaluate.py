@@ -70,9 +70,15 @@ def test_evaluate_ranks_records_by_their_best_chunk(tmp_path: Path) -> None:
     assert list(dataset.queries) == ["q1", "q2"]  # q9 has no judgement
     config = IndexConfig(loader=LoaderConfig(id_field="_id"))
     index = HybridIndex.build(dataset.corpus, tmp_path / "idx", model=FAKE_MODEL, config=config)
-    results = evaluate(index, dataset, [0.0, 0.5, 1.0])
+    rows: list[dict] = []
+    evaluation = evaluate(index, dataset, [0.0, 0.5, 1.0], per_query=rows.append)
+    results = evaluation.results
     assert results[0.0]["ndcg@10"] == 1.0 and results[0.5]["mrr@10"] == 1.0
     assert set(results) == {0.0, 0.5, 1.0}
+    assert evaluation.oracle["ndcg@10"] >= max(metrics["ndcg@10"] for metrics in results.values())
+    assert [row["id"] for row in rows] == ["q1", "q2"]
+    assert rows[0]["relevant"] == ["d1"] and rows[0]["ranks"]["bm25"] == {"d1": 1}
+    assert set(rows[0]["ranks"]) == {"bm25", "dense", "default"} and rows[0]["best_alpha"] == 0.0
 
 
 def test_missing_files_are_named(tmp_path: Path) -> None:
@@ -108,16 +114,26 @@ def test_eval_command_table_json_plot_and_tune(tmp_path: Path) -> None:
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["method", "alpha", "ndcg@10", "mrr@10", "recall@10", "recall@100", "map@100"]
     assert [line.split()[:2] for line in lines[1:4]] == [["bm25", "0.00"], ["hybrid", "0.50"], ["dense", "1.00"]]
-    assert lines[4].startswith("best alpha by nDCG@10: ")
+    assert [line.split()[0] for line in lines[4:6]] == ["default", "oracle"]
+    assert lines[6].startswith("best alpha by nDCG@10: ") and "oracle (each query's best alpha)" in lines[6]
 
     plot = tmp_path / "sweep.png"
     tuned = CliRunner().invoke(cli, [*args, "--json", "--plot", str(plot), "--tune", "--fusion", "rrf"])
     assert tuned.exit_code == 0, tuned.output
     payload = json.loads(tuned.stdout)
     assert payload["queries"] == 2 and [r["alpha"] for r in payload["results"]] == [0.0, 0.5, 1.0]
+    assert payload["default"]["alpha"] == 0.6 and "ndcg@10" in payload["oracle"]
     assert plot.read_bytes().startswith(b"\x89PNG")
     index_dir = Path(payload["index"])
     assert [p.name for p in (tmp_path / "idx").iterdir()] == [index_dir.name]  # one index, reused
     info = HybridIndex.open(index_dir).info()
     assert info["config"]["alpha"] == payload["best_alpha"] and info["config"]["fusion"] == "rrf"
     assert HybridIndex.open(index_dir).check() == []
+
+    per_query = tmp_path / "per-query.jsonl"
+    written = CliRunner().invoke(cli, [*args, "--per-query", str(per_query)])
+    assert written.exit_code == 0, written.output
+    rows = [json.loads(line) for line in per_query.read_text(encoding="utf-8").splitlines()]
+    assert [row["query"] for row in rows] == ["赤い惑星", "明けの明星"] and rows[0]["ranks"]["default"] == {"d1": 1}
+    unwritable = CliRunner().invoke(cli, [*args, "--per-query", str(tmp_path / "missing" / "x.jsonl")])
+    assert unwritable.exit_code == 2 and "Traceback" not in unwritable.output
