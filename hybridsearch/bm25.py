@@ -203,6 +203,14 @@ class BM25Index:
             scores[weights.indices[start:end]] += times * weights.data[start:end]
         return scores
 
+    def best_possible(self, terms: Sequence[str]) -> float:
+        """The most a chunk could score for the query `terms`: each term's highest weight in the index,
+        summed as `scores` sums them (a chunk that scores it matches the whole query at its strongest)."""
+        counts = Counter(i for i in map(self.vocab.id, terms) if i is not None)
+        weights = self._weights
+        return float(sum(times * weights.data[weights.indptr[row] : weights.indptr[row + 1]].max(initial=0.0)
+                         for row, times in counts.items()))  # fmt: skip
+
     def matched_terms(self, terms: Sequence[str], chunk_ids: Sequence[int]) -> list[list[str]]:
         """For each chunk, the distinct query terms that occur in it, in query order."""
         unique = list(dict.fromkeys(terms))

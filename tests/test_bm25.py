@@ -53,6 +53,18 @@ def test_lucene_default_equals_naive_formula(corpus: list[list[str]], query: lis
     np.testing.assert_allclose(BM25Index.build(corpus).scores(query), naive_lucene(corpus, query), atol=1e-9)
 
 
+@settings(max_examples=100, deadline=None)
+@given(CORPUS, QUERY)
+def test_best_possible_bounds_every_score_and_is_reached_by_a_whole_match(
+    corpus: list[list[str]], query: list[str]
+) -> None:
+    index = BM25Index.build(corpus)
+    best = index.best_possible(query)
+    per_term = [max(naive_lucene(corpus, [term])) for term in query]
+    assert best == pytest.approx(sum(per_term), abs=1e-9)
+    assert index.scores(query).max(initial=0.0) <= best + 1e-9
+
+
 def test_empty_chunks_score_zero() -> None:
     scores = BM25Index.build([[], ["火星"]], BM25Config(b=1.0)).scores(["火星"])
     assert scores[0] == 0.0 and scores[1] > 0
