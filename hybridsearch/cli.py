@@ -344,6 +344,9 @@ def remove(paths: tuple[Path, ...], index_dir: str) -> None:
     "(repeatable; all must hold).",
 )
 @click.option("--path", "path_glob", metavar="GLOB", help="Only documents whose path matches, e.g. 'planets/*.md'.")
+@click.option("--group-by", type=click.Choice(["document"]), help="One hit per document: its best chunk.")
+@click.option("--keep-duplicates", is_flag=True,
+              help="Show chunks that (nearly) repeat a better hit's text as hits (default: its copies).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print every field of every hit as JSON.")
 @device_option
 @api_base_option
@@ -351,7 +354,8 @@ def remove(paths: tuple[Path, ...], index_dir: str) -> None:
 @trust_option
 def query(
     text: str, index_dir: str, alpha: float | None, k: int, fusion: str | None, where: tuple[str, ...],
-    path_glob: str | None, as_json: bool, device: str | None, **options: Any,
+    path_glob: str | None, group_by: str | None, keep_duplicates: bool, as_json: bool, device: str | None,
+    **options: Any,
 ) -> None:  # fmt: skip
     """Search the index for TEXT."""
     with _user_errors():
@@ -361,7 +365,8 @@ def query(
             index_dir, device=device, api_base=grants.api_base, api_key_env=grants.api_key_env,
             trust_remote_code=grants.trust_remote_code,
         ) as opened:  # fmt: skip
-            hits = opened.search(text, k=k, alpha=alpha, fusion=fusion, where=condition)
+            hits = opened.search(text, k=k, alpha=alpha, fusion=fusion, where=condition, group_by=group_by,
+                                 collapse=not keep_duplicates)  # fmt: skip
             used_alpha = opened.config.alpha if alpha is None else alpha
             used_fusion = str(fusion or opened.config.fusion)
             cut = opened.prepare(text).cut
@@ -677,6 +682,10 @@ def _format_hit(hit: Hit) -> str:
         f"  「{printable(hit.title)}」" if hit.title else ""
     )
     evidence = f"    bm25 {hit.bm25:.2f}  dense {dense}  [{hit.start}:{hit.end}]  id {hit.id}"
+    if hit.more:
+        evidence += f"  (+{hit.more} more in this document)"
+    for copy in hit.copies:
+        evidence += f"\n    same text: {printable(copy.source)}"
     shown = snippet(hit)
     pieces, position = [], 0
     for start, end in shown.marks:

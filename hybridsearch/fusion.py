@@ -38,6 +38,12 @@ class Fused:
     dense: np.ndarray
     dense_norm: np.ndarray
 
+    def take(self, positions: np.ndarray) -> Fused:
+        """These candidates only, in this order."""
+        return Fused(
+            *(getattr(self, name)[positions] for name in ("ids", "score", "bm25", "bm25_norm", "dense", "dense_norm"))
+        )
+
 
 def fuse(
     bm25_ids: np.ndarray,

@@ -235,12 +235,16 @@ class HybridIndex:
         alpha: float | None = None,
         fusion: Fusion | str | None = None,
         where: WhereArg = None,
+        group_by: str | None = None,
+        collapse: bool = True,
     ) -> list[Hit]:
         """The `k` best chunks for `query`: `alpha` is the dense share (default: the index's),
         `fusion` the normalisation (minmax, zscore, rrf), `where` a filter on document metadata
-        (`{"type": "md"}`, `{"year": {"gte": 2020}}`, `{"path": {"glob": "規程/**"}}`; see `filters`)."""
+        (`{"type": "md"}`, `{"year": {"gte": 2020}}`, `{"path": {"glob": "規程/**"}}`; see `filters`).
+        `group_by="document"` keeps each document's best chunk (`Hit.more`: its other candidates);
+        `collapse` folds chunks whose text (nearly) repeats a better hit's into its `Hit.copies`."""
         with self.searcher() as searcher:
-            return searcher.search(query, k, alpha, fusion, where)
+            return searcher.search(query, k, alpha, fusion, where, group_by, collapse)
 
     def prepare(self, query: str) -> Query:
         """What a search reads of `query` on each side, and what it cut (`Query.cut`) to stay fast."""

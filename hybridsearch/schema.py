@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "Chunk",
+    "Copy",
     "Document",
     "Hit",
     "Metadata",
@@ -154,6 +155,15 @@ class StoredChunk(Chunk, _Sourced):
 
 
 @dataclass(frozen=True)
+class Copy:
+    """A chunk folded into a hit because its text is (nearly) the hit's: where else the passage is."""
+
+    id: str
+    document_id: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Hit:
     """One search result with the evidence from both sides.
 
@@ -163,7 +173,9 @@ class Hit:
     `score = alpha * dense_norm + (1 - alpha) * bm25_norm`. The dense fields are None when the search
     ran with alpha = 0 (BM25 only, no model loaded). `highlights` are the source spans `[start, end)`
     of the words in the chunk that match query terms (by BM25 term, so 行き in the text matches 行く
-    in the query). `metadata` is the document's (built-in fields and the source's own).
+    in the query). `metadata` is the document's (built-in fields and the source's own). `copies`
+    are the chunks of other documents with (nearly) the same text, folded into this hit; `more` is,
+    when hits are grouped by document, how many other chunks of its document were also candidates.
     """
 
     rank: int
@@ -185,6 +197,8 @@ class Hit:
     metadata: Metadata = field(default_factory=dict)
     matched_terms: tuple[str, ...] = ()
     highlights: tuple[tuple[int, int], ...] = ()
+    copies: tuple[Copy, ...] = ()
+    more: int = 0
 
     @property
     def chunk_highlights(self) -> list[tuple[int, int]]:
@@ -197,4 +211,5 @@ class Hit:
         data["metadata"] = dict(self.metadata)
         data["matched_terms"] = list(self.matched_terms)
         data["highlights"] = [list(span) for span in self.highlights]
+        data["copies"] = [asdict(copy) for copy in self.copies]
         return data

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +22,8 @@ from .encoders import Encoder, check_vectors
 from .errors import EmptyQueryError, InputError
 from .filters import Filter, WhereArg
 from .fusion import Fused, fuse
-from .schema import Hit
+from .grouping import Grouped, Ranked, check_group_by, group, pool_size
+from .schema import Copy, Hit
 from .textnorm import normalize_with_offsets
 from .tokenization import PAIR_SEPARATOR, Tokenizer
 
@@ -105,11 +106,19 @@ class Searcher:
         self._encoder = encoder
 
     def search(
-        self, query: str, k: int, alpha: float | None, fusion: Fusion | str | None, where: WhereArg
+        self,
+        query: str,
+        k: int,
+        alpha: float | None,
+        fusion: Fusion | str | None,
+        where: WhereArg,
+        group_by: str | None = None,
+        collapse: bool = True,
     ) -> list[Hit]:
         """The `k` best chunks for `query` among those `where` keeps (`HybridIndex.search` documents each)."""
         query = checked_query(query)
         k = checked_k(k)
+        group_by = check_group_by(group_by)
         config = self.backend.config
         alpha = config.alpha if alpha is None else _checked_alpha(alpha)
         fusion = config.fusion if fusion is None else Fusion.parse(fusion)
@@ -120,8 +129,21 @@ class Searcher:
             return []
         vector = self.encode_queries([prepared.dense_text])[0] if alpha > 0 else None  # alpha = 0: no model load
         depth = candidate_depth(k, matching)
-        fused = self.candidates(prepared.terms, vector, depth, condition).fuse(alpha, fusion, k)
-        return self.hits(fused, prepared.terms, dense=alpha > 0)
+        candidates = self.candidates(prepared.terms, vector, depth, condition)
+        if group_by is None and not collapse:
+            return self.hits(candidates.fuse(alpha, fusion, k), prepared.terms, dense=alpha > 0)
+        fused = candidates.fuse(alpha, fusion, pool_size(k))
+        kept = group(self._ranked(fused, k), k, group_by, collapse)
+        chosen = fused.take(np.array([entry.position for entry in kept], dtype=np.int64))
+        return self.hits(chosen, prepared.terms, dense=alpha > 0, grouped=kept)
+
+    def _ranked(self, fused: Fused, k: int) -> Iterator[Ranked]:
+        """The fused candidates' chunks in order, read in blocks as grouping asks for them."""
+        keys = fused.ids.tolist()
+        block = max(2 * k, 20)
+        for start in range(0, len(keys), block):
+            for position, chunk in enumerate(self.backend.chunks(keys[start : start + block]), start):
+                yield Ranked(position, chunk.id, chunk.document_id, chunk.source, chunk.text)
 
     def prepare(self, query: str) -> Query:
         """What each side reads of `query`: BM25 terms (question words dropped, word pairs added) of its
@@ -156,13 +178,17 @@ class Searcher:
         dense = Side.empty() if vector is None else self.backend.dense(vector, depth, where)
         return Candidates(self.backend.sparse(terms, depth, where), dense)
 
-    def hits(self, fused: Fused, terms: Sequence[str], dense: bool = True) -> list[Hit]:
-        """The fused candidates as Hits, with matched terms and highlights."""
+    def hits(
+        self, fused: Fused, terms: Sequence[str], dense: bool = True, grouped: Sequence[Grouped] = ()
+    ) -> list[Hit]:
+        """The fused candidates as Hits, with matched terms and highlights (and, from `group`, each
+        one's copies and how many more chunks of its document were candidates)."""
         keys = fused.ids.tolist()
         stored = self.backend.chunks(keys)
         matched_terms = self.backend.matched_terms(terms, keys)
         hits = []
         for rank, (chunk, matched) in enumerate(zip(stored, matched_terms)):
+            extra = grouped[rank] if grouped else Grouped(rank)
             hits.append(
                 Hit(
                     rank=rank + 1,
@@ -184,6 +210,8 @@ class Searcher:
                     metadata=chunk.metadata,
                     matched_terms=tuple(matched),
                     highlights=self.highlights(chunk.text, chunk.start, matched),
+                    copies=tuple(Copy(c.id, c.document_id, c.source) for c in extra.copies),
+                    more=extra.more,
                 )
             )
         return hits

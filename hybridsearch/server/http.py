@@ -54,6 +54,8 @@ class SearchRequest(BaseModel):
     where: dict[str, Any] | None = None
     path: str | None = None
     index: str | None = None
+    group_by: Literal["document"] | None = None
+    collapse: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,9 @@ def create_app(
             glob = Filter.from_cli((), request.path)
             condition = Filter((*(condition.conditions if condition else ()), *glob.conditions)) if glob else condition
         with index.searcher() as searcher:
-            hits = searcher.search(request.q, k, request.alpha, request.fusion, condition)
+            hits = searcher.search(
+                request.q, k, request.alpha, request.fusion, condition, request.group_by, request.collapse
+            )
             prepared = searcher.prepare(request.q)
             generation = searcher.backend.version
         config = index.config
@@ -149,9 +153,21 @@ def create_app(
         where: str | None = Query(None, description='A filter as JSON, e.g. {"type": "md"}'),
         path: str | None = Query(None, description="A path glob, e.g. planets/*.md"),
         index: str | None = None,
+        group_by: Literal["document"] | None = Query(None, description="document: each document's best chunk"),
+        collapse: bool = Query(True, description="fold chunks that (nearly) repeat a better hit's text into it"),
     ) -> dict[str, Any]:
         return run_search(
-            SearchRequest(q=q, k=k, alpha=alpha, fusion=fusion, where=_json_filter(where), path=path, index=index)
+            SearchRequest(
+                q=q,
+                k=k,
+                alpha=alpha,
+                fusion=fusion,
+                where=_json_filter(where),
+                path=path,
+                index=index,
+                group_by=group_by,
+                collapse=collapse,
+            )  # fmt: skip
         )
 
     @app.post("/search", summary="Search an index (the filter as a JSON object)")

@@ -40,13 +40,17 @@ def build_server(indexes: ServedIndexes) -> Any:
         alpha: float | None = None,
         where: dict[str, Any] | None = None,
         index: str | None = None,
+        group_by_document: bool = True,
     ) -> dict[str, Any]:
         """Search the documents; best passages first. `k`: how many (at most 50). `alpha`: the share of
         meaning against shared words, 0 to 1 (default: the index's). `where`: a filter on document
         metadata, e.g. {"type": "md"}, {"path": {"glob": "規程/**"}}, {"updated": {"gte": "2024-01-01"}}.
-        `index`: which index (see list_indexes; default: the first)."""
+        `index`: which index (see list_indexes; default: the first). `group_by_document` (default
+        true): one passage per document, with `more` = its other matching passages; false: every
+        passage. Copies of a passage in other files are listed on it (`copies`), not repeated."""
         with _told():
-            hits = indexes.get(index).search(query, k=max(1, min(k, _MAX_K)), alpha=alpha, where=where)
+            hits = indexes.get(index).search(query, k=max(1, min(k, _MAX_K)), alpha=alpha, where=where,
+                                             group_by="document" if group_by_document else None)  # fmt: skip
         return {"query": query, "hits": [_hit(hit) for hit in hits]}
 
     @server.tool()
@@ -89,5 +93,6 @@ def _hit(hit: Hit) -> dict[str, Any]:
         "rank": hit.rank, "id": hit.id, "document_id": hit.document_id, "source": hit.source, "title": hit.title,
         "score": round(hit.score, 4), "bm25": round(hit.bm25, 4),
         "dense": None if hit.dense is None else round(hit.dense, 4), "snippet": snippet(hit).text,
-        "text": hit.text, "metadata": dict(hit.metadata),
+        "text": hit.text, "metadata": dict(hit.metadata), "more": hit.more,
+        "copies": [copy.source for copy in hit.copies],
     }  # fmt: skip

@@ -54,7 +54,7 @@ async function search() {
   const params = state();
   history.replaceState(null, "", params.toString() ? "?" + params : location.pathname);
   if (!params.get("q")) { hitsList.replaceChildren(); status.textContent = ""; return; }
-  const query = new URLSearchParams({ q: params.get("q"), k: "10", alpha: alpha.value });
+  const query = new URLSearchParams({ q: params.get("q"), k: "10", alpha: alpha.value, group_by: "document" });
   if (indexSelect.value) query.set("index", indexSelect.value);
   if (typeSelect.value) query.set("where", JSON.stringify({ type: typeSelect.value }));
   if (path.value.trim()) query.set("path", path.value.trim());
@@ -83,6 +83,10 @@ function render(result) {
     item.append(snippet);
     const dense = hit.dense === null ? "-" : hit.dense.toFixed(3);
     item.append(el("div", "scores", `スコア ${hit.score.toFixed(3)}　BM25 ${hit.bm25.toFixed(2)}　意味 ${dense}`));
+    const also = [];
+    if (hit.more) also.push(`この文書の他の該当箇所 ${hit.more} 件`);
+    if (hit.copies.length) also.push(`同じ内容: ${hit.copies.map((copy) => copy.source).join("、")}`);
+    if (also.length) item.append(el("div", "also", also.join("　")));
     item.addEventListener("click", () => open(number));
     item.addEventListener("focus", () => select(number, false));
     return item;
