@@ -35,6 +35,7 @@ from .encoders import resolve_model_name
 from .errors import HybridSearchError, IndexFormatError
 from .filters import Filter
 from .index import HybridIndex
+from .rerank import DEFAULT_DEPTH
 from .schema import Hit, StoredChunk
 from .search import snippet
 from .version import __version__
@@ -60,6 +61,12 @@ trust_option = click.option(
     default=None,
     help="Let the model folder run its own Python code (off unless given in this command; an index cannot grant it).",
 )
+rerank_option = click.option(
+    "--rerank", "rerank_dir", type=click.Path(file_okay=False, path_type=Path), metavar="MODEL_DIR",
+    help="Re-score the best candidates with this local CrossEncoder folder (off by default).",
+)  # fmt: skip
+
+
 api_base_option = click.option(
     "--api-base",
     envvar="HSEARCH_API_BASE",
@@ -347,6 +354,9 @@ def remove(paths: tuple[Path, ...], index_dir: str) -> None:
 @click.option("--group-by", type=click.Choice(["document"]), help="One hit per document: its best chunk.")
 @click.option("--keep-duplicates", is_flag=True,
               help="Show chunks that (nearly) repeat a better hit's text as hits (default: its copies).")  # fmt: skip
+@rerank_option
+@click.option("--rerank-depth", type=click.IntRange(min=1), default=DEFAULT_DEPTH, show_default=True,
+              help="How many fused candidates the reranker re-scores.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print every field of every hit as JSON.")
 @device_option
 @api_base_option
@@ -354,8 +364,8 @@ def remove(paths: tuple[Path, ...], index_dir: str) -> None:
 @trust_option
 def query(
     text: str, index_dir: str, alpha: float | None, k: int, fusion: str | None, where: tuple[str, ...],
-    path_glob: str | None, group_by: str | None, keep_duplicates: bool, as_json: bool, device: str | None,
-    **options: Any,
+    path_glob: str | None, group_by: str | None, keep_duplicates: bool, rerank_dir: Path | None, rerank_depth: int,
+    as_json: bool, device: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Search the index for TEXT."""
     with _user_errors():
@@ -365,8 +375,10 @@ def query(
             index_dir, device=device, api_base=grants.api_base, api_key_env=grants.api_key_env,
             trust_remote_code=grants.trust_remote_code,
         ) as opened:  # fmt: skip
-            hits = opened.search(text, k=k, alpha=alpha, fusion=fusion, where=condition, group_by=group_by,
-                                 collapse=not keep_duplicates)  # fmt: skip
+            hits = opened.search(
+                text, k=k, alpha=alpha, fusion=fusion, where=condition, group_by=group_by,
+                collapse=not keep_duplicates, rerank=rerank_dir, rerank_depth=rerank_depth,
+            )  # fmt: skip
             used_alpha = opened.config.alpha if alpha is None else alpha
             used_fusion = str(fusion or opened.config.fusion)
             cut = opened.prepare(text).cut
@@ -495,10 +507,13 @@ served_option = click.option(
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _served(index_options: tuple[str, ...], options: dict[str, Any]) -> Any:
+def _served(index_options: tuple[str, ...], rerank_dir: Path | None, options: dict[str, Any]) -> Any:
+    from .rerank import load_reranker
     from .server.indexes import ServedIndexes, parse_index_options
 
-    return ServedIndexes(parse_index_options(index_options), _access(options))
+    access = _access(options)
+    reranker = None if rerank_dir is None else load_reranker(rerank_dir, trust_remote_code=access.trust_remote_code)
+    return ServedIndexes(parse_index_options(index_options), access, reranker=reranker)
 
 
 @cli.command()
@@ -514,12 +529,13 @@ def _served(index_options: tuple[str, ...], options: dict[str, Any]) -> Any:
 @click.option(
     "--max-k", type=click.IntRange(min=1), default=100, show_default=True, help="The most hits one request may ask."
 )
+@rerank_option
 @api_base_option
 @api_key_env_option
 @trust_option
 def serve(
     index_options: tuple[str, ...], host: str, port: int, token_env: str | None, cors: tuple[str, ...], max_k: int,
-    **options: Any,
+    rerank_dir: Path | None, **options: Any,
 ) -> None:  # fmt: skip
     """Serve indexes over HTTP: the search page at /, the API (/search, /documents/ID, /docs…), MCP at /mcp.
 
@@ -547,7 +563,7 @@ def serve(
             f"({error.name} is missing)."
         ) from None
     with _user_errors():
-        indexes = _served(index_options, options)
+        indexes = _served(index_options, rerank_dir, options)
     try:
         app = create_app(indexes, token, cors, Limits(k=max_k), mcp=build_server(indexes))
         _stderr(f"Serving {', '.join(indexes.names)} at http://{host}:{port}/ (API: /docs, MCP: /mcp)")
@@ -558,10 +574,11 @@ def serve(
 
 @cli.command("mcp")
 @served_option
+@rerank_option
 @api_base_option
 @api_key_env_option
 @trust_option
-def mcp_command(index_options: tuple[str, ...], **options: Any) -> None:
+def mcp_command(index_options: tuple[str, ...], rerank_dir: Path | None, **options: Any) -> None:
     """Serve indexes to an MCP client over stdio: tools search, get_document, list_indexes."""
     try:
         from .server.mcp import build_server
@@ -570,7 +587,7 @@ def mcp_command(index_options: tuple[str, ...], **options: Any) -> None:
             f"hsearch mcp needs the [mcp] extra: pip install 'hybridsearch[mcp]' ({error.name} is missing)."
         ) from None
     with _user_errors():
-        indexes = _served(index_options, options)
+        indexes = _served(index_options, rerank_dir, options)
     try:
         build_server(indexes).run("stdio")
     finally:
@@ -681,7 +698,8 @@ def _format_hit(hit: Hit) -> str:
     header = f"{hit.rank:>2}. {hit.score:.3f}  {printable(hit.source)}" + (
         f"  「{printable(hit.title)}」" if hit.title else ""
     )
-    evidence = f"    bm25 {hit.bm25:.2f}  dense {dense}  [{hit.start}:{hit.end}]  id {hit.id}"
+    reranked = "" if hit.rerank_score is None else f"  rerank {hit.rerank_score:.3f}"
+    evidence = f"    bm25 {hit.bm25:.2f}  dense {dense}{reranked}  [{hit.start}:{hit.end}]  id {hit.id}"
     if hit.more:
         evidence += f"  (+{hit.more} more in this document)"
     for copy in hit.copies:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from .encoders import Encoder, ModelSpec, load_encoder, resolve_model_name
 from .errors import HybridSearchError, InputError, ModelMismatchError
 from .filters import WhereArg
 from .loaders import PathArg, Warn
+from .rerank import DEFAULT_DEPTH, Reranker, load_reranker
 from .schema import Hit, StoredChunk, StoredDocument
 from .search import Query, Searcher
 from .tokenization import Tokenizer
@@ -237,14 +239,20 @@ class HybridIndex:
         where: WhereArg = None,
         group_by: str | None = None,
         collapse: bool = True,
+        rerank: str | Path | Reranker | None = None,
+        rerank_depth: int = DEFAULT_DEPTH,
     ) -> list[Hit]:
         """The `k` best chunks for `query`: `alpha` is the dense share (default: the index's),
         `fusion` the normalisation (minmax, zscore, rrf), `where` a filter on document metadata
         (`{"type": "md"}`, `{"year": {"gte": 2020}}`, `{"path": {"glob": "規程/**"}}`; see `filters`).
         `group_by="document"` keeps each document's best chunk (`Hit.more`: its other candidates);
-        `collapse` folds chunks whose text (nearly) repeats a better hit's into its `Hit.copies`."""
+        `collapse` folds chunks whose text (nearly) repeats a better hit's into its `Hit.copies`.
+        `rerank`: a local CrossEncoder folder (or a loaded `Reranker`) that re-scores the first
+        `rerank_depth` candidates; the hits are then in its order, with `Hit.rerank_score`."""
+        if isinstance(rerank, (str, Path)):  # the caller's trust in remote code covers the model it names here too
+            rerank = load_reranker(rerank, self.device, self._state.access.trust_remote_code)
         with self.searcher() as searcher:
-            return searcher.search(query, k, alpha, fusion, where, group_by, collapse)
+            return searcher.search(query, k, alpha, fusion, where, group_by, collapse, rerank, rerank_depth)
 
     def prepare(self, query: str) -> Query:
         """What a search reads of `query` on each side, and what it cut (`Query.cut`) to stay fast."""

@@ -176,6 +176,7 @@ class Hit:
     in the query). `metadata` is the document's (built-in fields and the source's own). `copies`
     are the chunks of other documents with (nearly) the same text, folded into this hit; `more` is,
     when hits are grouped by document, how many other chunks of its document were also candidates.
+    `rerank_score` is the cross-encoder's score when the search was reranked (the order is then its).
     """
 
     rank: int
@@ -199,6 +200,7 @@ class Hit:
     highlights: tuple[tuple[int, int], ...] = ()
     copies: tuple[Copy, ...] = ()
     more: int = 0
+    rerank_score: float | None = None
 
     @property
     def chunk_highlights(self) -> list[tuple[int, int]]:

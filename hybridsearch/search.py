@@ -12,7 +12,7 @@ import math
 import numbers
 import operator
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .errors import EmptyQueryError, InputError
 from .filters import Filter, WhereArg
 from .fusion import Fused, fuse
 from .grouping import Grouped, Ranked, check_group_by, group, pool_size
+from .rerank import DEFAULT_DEPTH, Reranker
 from .schema import Copy, Hit
 from .textnorm import normalize_with_offsets
 from .tokenization import PAIR_SEPARATOR, Tokenizer
@@ -114,10 +115,13 @@ class Searcher:
         where: WhereArg,
         group_by: str | None = None,
         collapse: bool = True,
+        rerank: Reranker | None = None,
+        rerank_depth: int = DEFAULT_DEPTH,
     ) -> list[Hit]:
         """The `k` best chunks for `query` among those `where` keeps (`HybridIndex.search` documents each)."""
         query = checked_query(query)
         k = checked_k(k)
+        wanted = max(k, checked_k(rerank_depth)) if rerank else k
         group_by = check_group_by(group_by)
         config = self.backend.config
         alpha = config.alpha if alpha is None else _checked_alpha(alpha)
@@ -128,14 +132,17 @@ class Searcher:
         if not matching:
             return []
         vector = self.encode_queries([prepared.dense_text])[0] if alpha > 0 else None  # alpha = 0: no model load
-        depth = candidate_depth(k, matching)
+        depth = candidate_depth(wanted, matching)
         candidates = self.candidates(prepared.terms, vector, depth, condition)
+        kept: list[Grouped] = []
         if group_by is None and not collapse:
-            return self.hits(candidates.fuse(alpha, fusion, k), prepared.terms, dense=alpha > 0)
-        fused = candidates.fuse(alpha, fusion, pool_size(k))
-        kept = group(self._ranked(fused, k), k, group_by, collapse)
-        chosen = fused.take(np.array([entry.position for entry in kept], dtype=np.int64))
-        return self.hits(chosen, prepared.terms, dense=alpha > 0, grouped=kept)
+            chosen = candidates.fuse(alpha, fusion, wanted)
+        else:
+            fused = candidates.fuse(alpha, fusion, pool_size(wanted))
+            kept = group(self._ranked(fused, wanted), wanted, group_by, collapse)
+            chosen = fused.take(np.array([entry.position for entry in kept], dtype=np.int64))
+        hits = self.hits(chosen, prepared.terms, dense=alpha > 0, grouped=kept)
+        return reranked(hits, query, rerank)[:k] if rerank else hits
 
     def _ranked(self, fused: Fused, k: int) -> Iterator[Ranked]:
         """The fused candidates' chunks in order, read in blocks as grouping asks for them."""
@@ -227,6 +234,13 @@ class Searcher:
             source_start, source_end = normalized.source_span(start, end)
             spans.append((offset + source_start, offset + source_end))
         return tuple(spans)
+
+
+def reranked(hits: list[Hit], query: str, reranker: Reranker) -> list[Hit]:
+    """`hits` in the order of the reranker's scores (ties keep the fused order), each with its `rerank_score`."""
+    scores = reranker.scores(query, [hit.title for hit in hits], [hit.text for hit in hits])
+    order = np.argsort(-scores, kind="stable")
+    return [replace(hits[i], rank=rank, rerank_score=float(scores[i])) for rank, i in enumerate(order.tolist(), 1)]
 
 
 def checked_query(query: object) -> str:

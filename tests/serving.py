@@ -13,7 +13,11 @@ from typing import Any
 
 @contextmanager
 def running(
-    locations: Mapping[str, str], token: str | None = None, cors: Sequence[str] = (), **limits: Any
+    locations: Mapping[str, str],
+    token: str | None = None,
+    cors: Sequence[str] = (),
+    reranker: Any = None,
+    **limits: Any,
 ) -> Iterator[str]:
     """Serve `locations` ({name: index folder}); yields the base URL, stops the server after."""
     import uvicorn
@@ -22,7 +26,7 @@ def running(
     from hybridsearch.server.indexes import ServedIndexes
     from hybridsearch.server.mcp import build_server
 
-    indexes = ServedIndexes(dict(locations), every=0.2)
+    indexes = ServedIndexes(dict(locations), every=0.2, reranker=reranker)
     app = create_app(indexes, token, cors, Limits(**limits), mcp=build_server(indexes))
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

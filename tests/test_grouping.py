@@ -41,7 +41,9 @@ def ranked(texts: list[tuple[str, str]]) -> list[Ranked]:
 
 def test_near_copies_in_other_documents_are_folded_into_the_first() -> None:
     edited = MANUAL.replace("五営業日", "七営業日")
-    kept = group(ranked([("a", MANUAL), ("b", edited), ("c", "全く別の話題の文章です。"), ("d", MANUAL)]), 10, None, True)
+    kept = group(
+        ranked([("a", MANUAL), ("b", edited), ("c", "全く別の話題の文章です。"), ("d", MANUAL)]), 10, None, True
+    )
     assert [entry.position for entry in kept] == [0, 2]
     assert [copy.document_id for copy in kept[0].copies] == ["b", "d"]
 

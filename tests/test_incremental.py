@@ -52,7 +52,7 @@ def scores(index: HybridIndex, root: Path) -> dict[tuple[str, str, int, float], 
     table = {}
     for query in QUERIES:
         for alpha in (0.0, 0.5, 1.0):
-            for hit in index.search(query, k=index.info()["counts"]["chunks"], alpha=alpha):
+            for hit in index.search(query, k=index.info()["counts"]["chunks"], alpha=alpha, collapse=False):
                 key = (query, str(Path(hit.path).relative_to(root)), hit.ordinal, alpha)
                 table[key] = (hit.bm25, hit.dense, hit.score, hit.id)
     return table

@@ -190,3 +190,32 @@ def _model(architecture: str, vocab_size: int, ids: dict[str, int]) -> Any:
         eos = ids["<|endoftext|>"]
         return t.Qwen3Model(t.Qwen3Config(**size, **decoder, pad_token_id=eos, eos_token_id=eos))
     raise ValueError(f"unknown architecture {architecture!r}")
+
+
+def build_cross_encoder(folder: Path, text: str) -> Path:
+    """A tiny random BERT cross-encoder (one relevance logit per pair) saved as a transformers folder,
+    which sentence-transformers' CrossEncoder loads as it loads a downloaded reranker."""
+    import torch
+    import transformers as t
+    from transformers import PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
+    family = FAMILIES["bert"]
+    tokenizer = char_tokenizer(family, text)
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    path = folder / "japanese-reranker-tiny"
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, model_max_length=MAX_TOKENS * 2, pad_token="[PAD]", unk_token="[UNK]",
+        **_named_specials(family.specials),
+    )  # fmt: skip
+    fast.save_pretrained(str(path))
+    config = t.BertConfig(
+        vocab_size=tokenizer.get_vocab_size(), hidden_size=WIDTH, intermediate_size=WIDTH * 2, num_hidden_layers=1,
+        num_attention_heads=2, max_position_embeddings=MAX_TOKENS * 2 + 2, num_labels=1,
+        pad_token_id=tokenizer.token_to_id("[PAD]"),
+    )  # fmt: skip
+    t.BertForSequenceClassification(config).save_pretrained(str(path))
+    return path

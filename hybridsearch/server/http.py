@@ -128,8 +128,9 @@ def create_app(
             condition = Filter((*(condition.conditions if condition else ()), *glob.conditions)) if glob else condition
         with index.searcher() as searcher:
             hits = searcher.search(
-                request.q, k, request.alpha, request.fusion, condition, request.group_by, request.collapse
-            )
+                request.q, k, request.alpha, request.fusion, condition, request.group_by, request.collapse,
+                indexes.reranker,
+            )  # fmt: skip
             prepared = searcher.prepare(request.q)
             generation = searcher.backend.version
         config = index.config

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..config import ModelAccess
 from ..errors import HybridSearchError, NotFoundError
 from ..index import HybridIndex
+from ..rerank import Reranker
 
 __all__ = ["ServedIndexes", "parse_index_options"]
 
@@ -38,7 +39,15 @@ def parse_index_options(options: tuple[str, ...] | list[str]) -> dict[str, str]:
 class ServedIndexes:
     """Opened indexes by name; `close` stops the watcher and closes them."""
 
-    def __init__(self, locations: Mapping[str, str], access: ModelAccess | None = None, every: float = 1.0) -> None:
+    def __init__(
+        self,
+        locations: Mapping[str, str],
+        access: ModelAccess | None = None,
+        every: float = 1.0,
+        reranker: Reranker | None = None,
+    ) -> None:
+        """`reranker`, when given, re-scores every search's best candidates (`HybridIndex.search`'s `rerank`)."""
+        self.reranker = reranker
         if not locations:
             raise HybridSearchError("Name at least one index to serve: --index DIR or --index NAME=DIR.")
         access = access or ModelAccess()

@@ -50,7 +50,8 @@ def build_server(indexes: ServedIndexes) -> Any:
         passage. Copies of a passage in other files are listed on it (`copies`), not repeated."""
         with _told():
             hits = indexes.get(index).search(query, k=max(1, min(k, _MAX_K)), alpha=alpha, where=where,
-                                             group_by="document" if group_by_document else None)  # fmt: skip
+                                             group_by="document" if group_by_document else None,
+                                             rerank=indexes.reranker)  # fmt: skip
         return {"query": query, "hits": [_hit(hit) for hit in hits]}
 
     @server.tool()
@@ -95,4 +96,5 @@ def _hit(hit: Hit) -> dict[str, Any]:
         "dense": None if hit.dense is None else round(hit.dense, 4), "snippet": snippet(hit).text,
         "text": hit.text, "metadata": dict(hit.metadata), "more": hit.more,
         "copies": [copy.source for copy in hit.copies],
+        **({} if hit.rerank_score is None else {"rerank_score": round(hit.rerank_score, 4)}),
     }  # fmt: skip
