@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .chunking import model_input
+from .encoders.sentence_transformers import load_error
 from .errors import HybridSearchError, InputError
 
 if TYPE_CHECKING:
@@ -72,11 +73,4 @@ def _cross_encoder(path: Path, device: str, trust_remote_code: bool) -> Any:
     try:
         return CrossEncoder(str(path), device=device, local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception as error:  # whatever the loaders raise on a folder that is not a cross-encoder
-        message = str(error)
-        if "trust_remote_code" in message and not trust_remote_code:
-            raise HybridSearchError(
-                f"Reranker {path} runs Python code of its own; look at it, and if you trust it, "
-                "pass --trust-remote-code (trust_remote_code=True in Python)."
-            ) from None
-        reason = message.splitlines()[0] if message else type(error).__name__
-        raise HybridSearchError(f"Cannot load reranker {path}: {reason}") from None
+        raise load_error(f"reranker {path}", error, trust_remote_code) from None

@@ -17,7 +17,7 @@ from .families import DOCUMENT, QUERY, resolve_prompt
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["SentenceTransformerEncoder", "cpu_has_bf16", "load_sentence_transformer"]
+__all__ = ["SentenceTransformerEncoder", "cpu_has_bf16", "load_error", "load_sentence_transformer"]
 
 
 class SentenceTransformerEncoder:
@@ -112,14 +112,19 @@ def load_sentence_transformer(
             "Pass a local folder, or download the model first where a network exists."
         ) from None
     except Exception as error:  # whatever the loaders raise on a folder that is not a model
-        message = str(error)
-        if "trust_remote_code" in message and not trust_remote_code:
-            raise HybridSearchError(
-                f"Model {name!r} runs Python code of its own; look at it, and if you trust it, "
-                "pass --trust-remote-code (trust_remote_code=True in Python)."
-            ) from None
-        reason = message.splitlines()[0] if message else type(error).__name__
-        raise HybridSearchError(f"Cannot load model {name!r}: {reason}") from None
+        raise load_error(f"model {name!r}", error, trust_remote_code) from None
+
+
+def load_error(what: str, error: Exception, trust_remote_code: bool) -> HybridSearchError:
+    """The one-line error for a model folder (`what`: "model 'x'", "reranker x") that failed to load."""
+    message = str(error)
+    if "trust_remote_code" in message and not trust_remote_code:
+        return HybridSearchError(
+            f"The {what} runs Python code of its own; look at it, and if you trust it, "
+            "pass --trust-remote-code (trust_remote_code=True in Python)."
+        )
+    reason = message.splitlines()[0] if message else type(error).__name__
+    return HybridSearchError(f"Cannot load {what}: {reason}")
 
 
 def cpu_has_bf16() -> bool:
