@@ -13,6 +13,7 @@ re-tokenises chunks and queries for the BM25 side.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from hybridsearch import HybridIndex
 from hybridsearch.bm25 import BM25Index
 from hybridsearch.chunking import model_input
 from hybridsearch.config import IndexConfig, LoaderConfig, TermForm
-from hybridsearch.evaluate import eval_index_dir, load_dataset, score_ranking
+from hybridsearch.evaluate import Dataset, eval_index_dir, load_dataset, score_ranking
 from hybridsearch.tokenization import Tokenizer
 
 KEEP = 300
@@ -33,14 +34,31 @@ SETS = ("jsquad", "jaquad", "niilc")
 BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "bench"
 
 
-def collect(name: str, term_form: str = "base") -> dict[str, np.ndarray]:
+def _titles(dataset: Dataset) -> dict[str, str]:
+    with open(dataset.corpus, encoding="utf-8") as handle:
+        return {(row := json.loads(line))["_id"]: row.get("title", "") for line in handle}
+
+
+def collect(name: str, term_form: str = "base", corpus: str | None = None) -> dict[str, np.ndarray]:
     """Both sides' candidates for every judged query of `name`'s dev set (cached); the BM25 side from
-    the index, or with another term form from the chunks re-tokenised here."""
-    cache = Path("indexes") / f"fusion-study-{name}-{term_form}.npz"
+    the index, or with another term form from the chunks re-tokenised here. With `corpus`, the
+    queries are asked of that set's index instead, as unanswerable ones: every passage counts as not
+    relevant, and a query whose relevant passage's article (title) is in that corpus is left out."""
+    corpus = corpus or name
+    suffix = "" if corpus == name else f"-on-{corpus}"
+    cache = Path("indexes") / f"fusion-study-{name}{suffix}-{term_form}.npz"
     if cache.exists():
         return dict(np.load(cache, allow_pickle=False))
     dataset = load_dataset(BENCH / name / "dev")
-    index = HybridIndex.open(eval_index_dir(dataset, IndexConfig(loader=LoaderConfig(id_field="_id"))))
+    config = IndexConfig(loader=LoaderConfig(id_field="_id"))
+    query_ids = list(dataset.queries)
+    if corpus != name:
+        target = load_dataset(BENCH / corpus / "dev")
+        known, titles = set(_titles(target).values()), _titles(dataset)
+        query_ids = [q for q in query_ids if not any(titles.get(doc) in known for doc in dataset.qrels[q])]
+        dataset = Dataset(target.corpus, dataset.queries, {q: {} for q in query_ids})
+    vectors_file = eval_index_dir(load_dataset(BENCH / name / "dev"), config) / "query-vectors.npy"
+    index = HybridIndex.open(eval_index_dir(dataset, config))
     with index.searcher() as searcher:
         backend = searcher.backend
         n = backend.num_chunks
@@ -50,16 +68,17 @@ def collect(name: str, term_form: str = "base") -> dict[str, np.ndarray]:
             tokenizer = Tokenizer(replace(backend.config.tokenizer, term_form=TermForm.parse(term_form)))
             chunks = backend.chunks(list(range(n)))
             bm25_index = BM25Index.build([tokenizer.document_terms(model_input(c.title, c.text)) for c in chunks])
-        query_ids = list(dataset.queries)
-        texts = [dataset.queries[q] for q in query_ids]
-        cached = Path(index.location) / "query-vectors.npy"  # bench/ablate.py's, of the same queries
-        if cached.exists():
-            vectors = np.load(cached)
+        every = list(load_dataset(BENCH / name / "dev").queries)
+        if vectors_file.exists():  # bench/ablate.py's too: every judged query of the set, in order
+            vectors = np.load(vectors_file)
         else:
             started = time.perf_counter()
-            vectors = searcher.encode_queries(texts)
-            print(f"{name}: {len(texts)} queries encoded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-            np.save(cached, vectors)
+            vectors = searcher.encode_queries([dataset.queries[q] for q in every])
+            print(f"{name}: {len(every)} queries encoded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            np.save(vectors_file, vectors)
+        row = {q: i for i, q in enumerate(every)}
+        vectors = vectors[[row[q] for q in query_ids]]
+        texts = [dataset.queries[q] for q in query_ids]
         keys, bm25, dense, stats, ceiling, relevant = [], [], [], [], [], []
         for query_id, text, vector in zip(query_ids, texts, vectors):
             terms = list(dict.fromkeys(tokenizer.query_terms(text)))  # as Searcher.prepare
@@ -74,7 +93,7 @@ def collect(name: str, term_form: str = "base") -> dict[str, np.ndarray]:
             dense.append(np.where(top >= 0, dense_all[top], np.nan))
             stats.append([f(a) for a in (sparse_all, dense_all) for f in (np.min, np.max, np.mean, np.std)])
             ceiling.append(bm25_index.best_possible(terms))
-            relevant.append("\t".join(dataset.qrels[query_id]))
+            relevant.append("\t".join(dataset.qrels[query_id]) or "-")
     arrays = {
         "keys": np.array(keys), "bm25": np.array(bm25), "dense": np.array(dense), "stats": np.array(stats),
         "ceiling": np.array(ceiling), "relevant": np.array(relevant), "records": np.array(records),

@@ -16,6 +16,7 @@ import click
 
 from . import writer
 from .backends import check_files
+from .confidence import DEFAULT_THRESHOLD, NO_GOOD_MATCH
 from .config import (
     DEFAULT_API_BASE,
     DEFAULT_MODEL,
@@ -357,6 +358,9 @@ def remove(paths: tuple[Path, ...], index_dir: str) -> None:
 @rerank_option
 @click.option("--rerank-depth", type=click.IntRange(min=1), default=DEFAULT_DEPTH, show_default=True,
               help="How many fused candidates the reranker re-scores.")  # fmt: skip
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=None,
+              help=f"Hide hits less likely than this to answer the query [default: {DEFAULT_THRESHOLD}].")  # fmt: skip
+@click.option("--show-weak", is_flag=True, help="Also show the hits below --min-confidence, marked as weak.")
 @click.option("--json", "as_json", is_flag=True, help="Print every field of every hit as JSON.")
 @device_option
 @api_base_option
@@ -365,7 +369,7 @@ def remove(paths: tuple[Path, ...], index_dir: str) -> None:
 def query(
     text: str, index_dir: str, alpha: float | None, k: int, fusion: str | None, where: tuple[str, ...],
     path_glob: str | None, group_by: str | None, keep_duplicates: bool, rerank_dir: Path | None, rerank_depth: int,
-    as_json: bool, device: str | None, **options: Any,
+    min_confidence: float | None, show_weak: bool, as_json: bool, device: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Search the index for TEXT."""
     with _user_errors():
@@ -382,19 +386,39 @@ def query(
             used_alpha = opened.config.alpha if alpha is None else alpha
             used_fusion = str(fusion or opened.config.fusion)
             cut = opened.prepare(text).cut
+    if min_confidence is not None and hits and hits[0].confidence is None:
+        raise click.ClickException(
+            "--min-confidence needs a model whose confidence is calibrated; this index's has none "
+            "(the embedded default has; see hybridsearch/confidence.py)."
+        )
+    threshold = DEFAULT_THRESHOLD if min_confidence is None else min_confidence
+    strong = [hit for hit in hits if hit.confidence is None or hit.confidence >= threshold]
+    weak = [hit for hit in hits if hit not in strong] if show_weak else []
     if cut and not as_json:
         _stderr(f"Note: the query was cut to fit ({', '.join(f'{n} {what}' for what, n in cut.items())}).")
     if as_json:
-        payload: dict[str, Any] = {"query": text, "alpha": used_alpha, "fusion": used_fusion}
+        payload: dict[str, Any] = {
+            "query": text, "alpha": used_alpha, "fusion": used_fusion, "min_confidence": threshold,
+            "no_good_match": bool(hits) and not strong,
+        }  # fmt: skip
         if condition is not None:
             payload["where"] = condition.describe()
         if cut:
             payload["cut"] = cut
-        click.echo(json.dumps(payload | {"hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
+        shown = [h.to_dict() | {"weak": h in weak} for h in strong + weak]
+        click.echo(json.dumps(payload | {"hits": shown}, ensure_ascii=False, indent=2))
         return
     if not hits:
         _stderr("No results.")
-    for hit in hits:
+    elif not strong:
+        _stderr(f"{NO_GOOD_MATCH}（確信度 {threshold:g} 以上の結果はありません）")
+        if not show_weak:
+            _stderr("弱い一致も見るには --show-weak を付けてください。")
+    for hit in strong:
+        click.echo(_format_hit(hit))
+    if weak:
+        click.echo("--- 弱い一致 (weak matches, below --min-confidence) ---")
+    for hit in weak:
         click.echo(_format_hit(hit))
 
 
@@ -699,6 +723,7 @@ def _format_hit(hit: Hit) -> str:
         f"  「{printable(hit.title)}」" if hit.title else ""
     )
     reranked = "" if hit.rerank_score is None else f"  rerank {hit.rerank_score:.3f}"
+    reranked += "" if hit.confidence is None else f"  confidence {hit.confidence:.2f}"
     evidence = f"    bm25 {hit.bm25:.2f}  dense {dense}{reranked}  [{hit.start}:{hit.end}]  id {hit.id}"
     if hit.more:
         evidence += f"  (+{hit.more} more in this document)"

@@ -241,6 +241,7 @@ class HybridIndex:
         collapse: bool = True,
         rerank: str | Path | Reranker | None = None,
         rerank_depth: int = DEFAULT_DEPTH,
+        min_confidence: float | None = None,
     ) -> list[Hit]:
         """The `k` best chunks for `query`: `alpha` is the dense share (default: the index's),
         `fusion` the normalisation (minmax, zscore, rrf), `where` a filter on document metadata
@@ -248,11 +249,14 @@ class HybridIndex:
         `group_by="document"` keeps each document's best chunk (`Hit.more`: its other candidates);
         `collapse` folds chunks whose text (nearly) repeats a better hit's into its `Hit.copies`.
         `rerank`: a local CrossEncoder folder (or a loaded `Reranker`) that re-scores the first
-        `rerank_depth` candidates; the hits are then in its order, with `Hit.rerank_score`."""
+        `rerank_depth` candidates; the hits are then in its order, with `Hit.rerank_score`.
+        `min_confidence` drops the hits whose `Hit.confidence` is below it (an empty list: no good match)."""
         if isinstance(rerank, (str, Path)):  # the caller's trust in remote code covers the model it names here too
             rerank = load_reranker(rerank, self.device, self._state.access.trust_remote_code)
         with self.searcher() as searcher:
-            return searcher.search(query, k, alpha, fusion, where, group_by, collapse, rerank, rerank_depth)
+            return searcher.search(
+                query, k, alpha, fusion, where, group_by, collapse, rerank, rerank_depth, min_confidence
+            )
 
     def prepare(self, query: str) -> Query:
         """What a search reads of `query` on each side, and what it cut (`Query.cut`) to stay fast."""

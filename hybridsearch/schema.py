@@ -177,6 +177,8 @@ class Hit:
     are the chunks of other documents with (nearly) the same text, folded into this hit; `more` is,
     when hits are grouped by document, how many other chunks of its document were also candidates.
     `rerank_score` is the cross-encoder's score when the search was reranked (the order is then its).
+    `confidence` is the probability that the hit answers the query (`confidence.py`; None for a
+    model without fitted weights).
     """
 
     rank: int
@@ -201,6 +203,7 @@ class Hit:
     copies: tuple[Copy, ...] = ()
     more: int = 0
     rerank_score: float | None = None
+    confidence: float | None = None
 
     @property
     def chunk_highlights(self) -> list[tuple[int, int]]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .backends import Backend, Side
+from .confidence import calibration, features
 from .config import Fusion, check_alpha
 from .encoders import Encoder, check_vectors
 from .errors import EmptyQueryError, InputError
@@ -117,6 +118,7 @@ class Searcher:
         collapse: bool = True,
         rerank: Reranker | None = None,
         rerank_depth: int = DEFAULT_DEPTH,
+        min_confidence: float | None = None,
     ) -> list[Hit]:
         """The `k` best chunks for `query` among those `where` keeps (`HybridIndex.search` documents each)."""
         query = checked_query(query)
@@ -125,6 +127,13 @@ class Searcher:
         group_by = check_group_by(group_by)
         config = self.backend.config
         alpha = config.alpha if alpha is None else _checked_alpha(alpha)
+        if min_confidence is not None:
+            min_confidence = checked_confidence(min_confidence)
+            if calibration(self._calibrated_model(), alpha > 0) is None:
+                raise InputError(
+                    f"min_confidence needs a model whose confidence is calibrated; {self.backend.model.name} "
+                    "has none (see hybridsearch/confidence.py)."
+                )
         fusion = config.fusion if fusion is None else Fusion.parse(fusion)
         condition = Filter.parse(where)
         matching = self.backend.count(condition)
@@ -141,8 +150,25 @@ class Searcher:
             fused = candidates.fuse(alpha, fusion, pool_size(wanted))
             kept = group(self._ranked(fused, wanted), wanted, group_by, collapse)
             chosen = fused.take(np.array([entry.position for entry in kept], dtype=np.int64))
-        hits = self.hits(chosen, prepared.terms, dense=alpha > 0, grouped=kept)
-        return reranked(hits, query, rerank)[:k] if rerank else hits
+        hits = self.with_confidence(self.hits(chosen, prepared.terms, dense=alpha > 0, grouped=kept), candidates)
+        hits = reranked(hits, query, rerank)[:k] if rerank else hits
+        return hits if min_confidence is None else confident(hits, min_confidence)
+
+    def _calibrated_model(self) -> str:
+        """The model name confidence weights are looked up by (fitted with sentence scores on)."""
+        return self.backend.model.name if self.backend.config.dense.sentences else ""
+
+    def with_confidence(self, hits: list[Hit], candidates: Candidates) -> list[Hit]:
+        """`hits` with their `confidence`, when the index's model has fitted weights (`confidence.py`)."""
+        dense = bool(hits) and hits[0].dense is not None
+        fitted = calibration(self._calibrated_model(), dense)
+        if fitted is None or not hits:
+            return hits
+        best_dense = float(candidates.dense.scores.max(initial=0.0)) if dense else 0.0
+        best_bm25 = float(candidates.bm25.scores.max(initial=0.0))
+        rows = features(np.array([hit.dense for hit in hits]) if dense else None, best_dense,
+                        np.array([hit.bm25 for hit in hits]), best_bm25, candidates.bm25.best)  # fmt: skip
+        return [replace(hit, confidence=float(p)) for hit, p in zip(hits, fitted.confidence(rows))]
 
     def _ranked(self, fused: Fused, k: int) -> Iterator[Ranked]:
         """The fused candidates' chunks in order, read in blocks as grouping asks for them."""
@@ -234,6 +260,18 @@ class Searcher:
             source_start, source_end = normalized.source_span(start, end)
             spans.append((offset + source_start, offset + source_end))
         return tuple(spans)
+
+
+def checked_confidence(value: object) -> float:
+    """`value` as a threshold in [0, 1], or an `InputError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= 1:
+        raise InputError(f"min_confidence must be between 0 and 1 (got {value!r}).")
+    return float(value)
+
+
+def confident(hits: list[Hit], threshold: float) -> list[Hit]:
+    """The hits whose confidence reaches `threshold`."""
+    return [hit for hit in hits if hit.confidence is not None and hit.confidence >= threshold]
 
 
 def reranked(hits: list[Hit], query: str, reranker: Reranker) -> list[Hit]:

@@ -92,13 +92,15 @@ def test_fused_order_is_kept_when_nothing_is_folded(built: HybridIndex) -> None:
 
 
 def test_cli_group_by_and_keep_duplicates(manuals: HybridIndex) -> None:
-    args = ["query", "経費精算の規程", "--index", manuals.location, "--alpha", "0", "--json"]
+    args = ["query", "経費精算の規程", "--index", manuals.location, "--alpha", "0", "--min-confidence", "0", "--json"]
     grouped = json.loads(CliRunner().invoke(cli, [*args, "--group-by", "document"]).stdout)["hits"]
     assert len({hit["document_id"] for hit in grouped}) == len(grouped)
     assert any(hit["more"] > 0 for hit in grouped) and any(hit["copies"] for hit in grouped)
     kept = json.loads(CliRunner().invoke(cli, [*args, "--keep-duplicates"]).stdout)["hits"]
     assert not any(hit["copies"] for hit in kept) and len(kept) > len(grouped)
-    shown = CliRunner().invoke(cli, ["query", "経費精算の領収書", "--index", manuals.location, "--alpha", "0"])
+    shown = CliRunner().invoke(
+        cli, ["query", "経費精算の領収書", "--index", manuals.location, "--alpha", "0", "--min-confidence", "0"]
+    )
     assert shown.exit_code == 0 and "same text: " in shown.stdout
 
 

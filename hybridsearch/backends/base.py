@@ -24,10 +24,12 @@ __all__ = ["Backend", "Batch", "Side", "Writer"]
 
 @dataclass(frozen=True)
 class Side:
-    """One side's candidates for a query: keys and raw scores, best first."""
+    """One side's candidates for a query: keys and raw scores, best first; for BM25, `best` is the most
+    any chunk could score for the query (its terms at their highest weights; 0 when unknown)."""
 
     keys: np.ndarray
     scores: np.ndarray
+    best: float = 0.0
 
     @classmethod
     def empty(cls) -> Side:

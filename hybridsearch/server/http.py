@@ -56,6 +56,7 @@ class SearchRequest(BaseModel):
     index: str | None = None
     group_by: Literal["document"] | None = None
     collapse: bool = True
+    min_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def create_app(
         with index.searcher() as searcher:
             hits = searcher.search(
                 request.q, k, request.alpha, request.fusion, condition, request.group_by, request.collapse,
-                indexes.reranker,
+                indexes.reranker, min_confidence=request.min_confidence,
             )  # fmt: skip
             prepared = searcher.prepare(request.q)
             generation = searcher.backend.version
@@ -156,6 +157,7 @@ def create_app(
         index: str | None = None,
         group_by: Literal["document"] | None = Query(None, description="document: each document's best chunk"),
         collapse: bool = Query(True, description="fold chunks that (nearly) repeat a better hit's text into it"),
+        min_confidence: float | None = Query(None, description="drop hits less likely than this to answer (0-1)"),
     ) -> dict[str, Any]:
         return run_search(
             SearchRequest(
@@ -168,7 +170,8 @@ def create_app(
                 index=index,
                 group_by=group_by,
                 collapse=collapse,
-            )  # fmt: skip
+                min_confidence=min_confidence,
+            )
         )
 
     @app.post("/search", summary="Search an index (the filter as a JSON object)")

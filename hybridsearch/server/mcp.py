@@ -41,18 +41,21 @@ def build_server(indexes: ServedIndexes) -> Any:
         where: dict[str, Any] | None = None,
         index: str | None = None,
         group_by_document: bool = True,
+        min_confidence: float | None = None,
     ) -> dict[str, Any]:
         """Search the documents; best passages first. `k`: how many (at most 50). `alpha`: the share of
         meaning against shared words, 0 to 1 (default: the index's). `where`: a filter on document
         metadata, e.g. {"type": "md"}, {"path": {"glob": "規程/**"}}, {"updated": {"gte": "2024-01-01"}}.
         `index`: which index (see list_indexes; default: the first). `group_by_document` (default
         true): one passage per document, with `more` = its other matching passages; false: every
-        passage. Copies of a passage in other files are listed on it (`copies`), not repeated."""
+        passage. Copies of a passage in other files are listed on it (`copies`), not repeated. Each hit
+        has a `confidence` (probability that it answers the query); `min_confidence` (e.g. 0.5) drops
+        the hits below it, and `no_good_match` is then true when none is left."""
         with _told():
             hits = indexes.get(index).search(query, k=max(1, min(k, _MAX_K)), alpha=alpha, where=where,
                                              group_by="document" if group_by_document else None,
-                                             rerank=indexes.reranker)  # fmt: skip
-        return {"query": query, "hits": [_hit(hit) for hit in hits]}
+                                             rerank=indexes.reranker, min_confidence=min_confidence)  # fmt: skip
+        return {"query": query, "no_good_match": not hits, "hits": [_hit(hit) for hit in hits]}
 
     @server.tool()
     def get_document(id: str, index: str | None = None) -> dict[str, Any]:
@@ -97,4 +100,5 @@ def _hit(hit: Hit) -> dict[str, Any]:
         "text": hit.text, "metadata": dict(hit.metadata), "more": hit.more,
         "copies": [copy.source for copy in hit.copies],
         **({} if hit.rerank_score is None else {"rerank_score": round(hit.rerank_score, 4)}),
+        **({} if hit.confidence is None else {"confidence": round(hit.confidence, 3)}),
     }  # fmt: skip

@@ -197,13 +197,14 @@ class LocalBackend:
     def sparse(self, terms: Sequence[str], depth: int, where: Filter | None) -> Side:
         with self._reading("BM25"):
             scores = self.bm25.scores(terms)
+            best = self.bm25.best_possible(terms)
         mask = self._mask(where)
         if mask is None:
             rows = top_k(scores, depth)
         else:
             allowed = np.flatnonzero(mask)
             rows = allowed[top_k(scores[allowed], depth)]
-        return Side(rows.astype(np.int64), scores[rows])
+        return Side(rows.astype(np.int64), scores[rows], best)
 
     def dense(self, vector: np.ndarray, depth: int, where: Filter | None) -> Side:
         mask = self._mask(where)
