@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 quickstart: setup
 	$(BIN)/hsearch index corpora/ --index indexes/quickstart
-	$(BIN)/hsearch query "赤い惑星は?" --alpha 0.6 -k 3 --index indexes/quickstart
+	$(BIN)/hsearch query "赤い惑星は?" -k 3 --index indexes/quickstart
 
 test: setup
 	$(BIN)/python -m pytest

@@ -5,11 +5,12 @@
 Answerable queries: each set's judged questions on its own corpus; unanswerable ones: each set's
 questions on another set's corpus (a question whose article is in that corpus is left out;
 bench/fusion_study.py's `collect`). Every query's first 10 hits under the default fusion become
-rows: features (`hybridsearch.confidence.features`) and whether the hit is relevant. Each set and
-each unanswerable pair weighs the same in the fit. Prints the coefficients to put in
-`hybridsearch/confidence.py`, then, for the first hit of every query (what "no good match" decides
-on): ROC AUC, and precision / recall at the default threshold; also with each set left out of the
-fit (fitted on the others), which is what a corpus we have not seen would get.
+rows: features (`hybridsearch.confidence.features`) and whether the hit is relevant. Answerable and
+unanswerable queries weigh half each in the fit, each set (each pair) the same within its half.
+Prints the coefficients to put in `hybridsearch/confidence.py`, then, for the first hit of every
+query (what "no good match" decides on): ROC AUC, and precision / recall at the default
+threshold; also with each set left out of the fit (fitted on the others), which is what a corpus
+we have not seen would get.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import argparse
 import itertools
 
 import numpy as np
-from fusion_study import collect, coverage_gap
+from fusion_study import collect, coverage
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
@@ -34,7 +35,7 @@ def rows(data: dict[str, np.ndarray], alpha: float, dense: bool = True) -> tuple
         valid = data["keys"][i] >= 0
         keys, b, d = data["keys"][i][valid], data["bm25"][i][valid], data["dense"][i][valid]
         ceiling = float(data["ceiling"][i])
-        score = coverage_gap(b, d, data["stats"][i], ceiling, alpha)
+        score = coverage(b, d, data["stats"][i], ceiling, alpha)
         order = np.lexsort((keys, -b, -d, -score))[:TOP]
         relevant = set(str(data["relevant"][i]).split("\t"))
         x.append(features(d[order] if dense else None, float(d.max()), b[order], float(b.max()), ceiling))
@@ -63,7 +64,8 @@ def study(sets: list[str], term_form: str, alpha: float, dense: bool) -> None:
     def fit(names: list[str]) -> LogisticRegression:
         x = np.concatenate([groups[n][0] for n in names])
         y = np.concatenate([groups[n][1] for n in names])
-        weight = np.concatenate([np.full(len(groups[n][1]), 1 / len(groups[n][1])) for n in names])
+        share = {n: 1 / sum((" on " in m) == (" on " in n) for m in names) for n in names}  # half and half
+        weight = np.concatenate([np.full(len(groups[n][1]), share[n] / len(groups[n][1])) for n in names])
         return LogisticRegression(C=1.0, max_iter=1000).fit(x, y, sample_weight=weight * len(y))
 
     def report(model: LogisticRegression, names: list[str], label: str) -> None:

@@ -6,7 +6,8 @@ For every judged query both sides' candidates are collected once (each side's to
 both raw scores, each side's min/max/mean/std over the whole index, and the BM25 ceiling: the most
 a chunk could score for the query, `BM25Index.best_possible`) and cached in
 `indexes/fusion-study-<set>-<term form>.npz`; then each rule re-ranks them. The dense side and the
-chunks are those of the evaluation index `hsearch eval` builds (run it first); `--term-form lemma`
+chunks are those of an evaluation index with the base term form (built here when missing, as
+`hsearch eval` would with `term_form=base`); `--term-form lemma`
 re-tokenises chunks and queries for the BM25 side.
 """
 
@@ -25,11 +26,14 @@ import numpy as np
 from hybridsearch import HybridIndex
 from hybridsearch.bm25 import BM25Index
 from hybridsearch.chunking import model_input
-from hybridsearch.config import IndexConfig, LoaderConfig, TermForm
+from hybridsearch.config import IndexConfig, LoaderConfig, TermForm, TokenizerConfig
 from hybridsearch.evaluate import Dataset, eval_index_dir, load_dataset, score_ranking
 from hybridsearch.tokenization import Tokenizer
 
 KEEP = 300
+CROSS_QUERIES = 1000  # unanswerable queries per pair of sets
+#: The evaluation indexes studied: the base term form (`--term-form` recomputes BM25 with another).
+STUDY_INDEX = IndexConfig(loader=LoaderConfig(id_field="_id"), tokenizer=TokenizerConfig(term_form=TermForm.BASE))
 SETS = ("jsquad", "jaquad", "niilc")
 BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "bench"
 
@@ -43,22 +47,27 @@ def collect(name: str, term_form: str = "base", corpus: str | None = None) -> di
     """Both sides' candidates for every judged query of `name`'s dev set (cached); the BM25 side from
     the index, or with another term form from the chunks re-tokenised here. With `corpus`, the
     queries are asked of that set's index instead, as unanswerable ones: every passage counts as not
-    relevant, and a query whose relevant passage's article (title) is in that corpus is left out."""
+    relevant, and a query whose relevant passage's article (title) is in that corpus is left out
+    (at most CROSS_QUERIES of them, evenly spaced)."""
     corpus = corpus or name
     suffix = "" if corpus == name else f"-on-{corpus}"
     cache = Path("indexes") / f"fusion-study-{name}{suffix}-{term_form}.npz"
     if cache.exists():
         return dict(np.load(cache, allow_pickle=False))
     dataset = load_dataset(BENCH / name / "dev")
-    config = IndexConfig(loader=LoaderConfig(id_field="_id"))
+    config = STUDY_INDEX
     query_ids = list(dataset.queries)
     if corpus != name:
         target = load_dataset(BENCH / corpus / "dev")
         known, titles = set(_titles(target).values()), _titles(dataset)
         query_ids = [q for q in query_ids if not any(titles.get(doc) in known for doc in dataset.qrels[q])]
+        query_ids = query_ids[:: -(-len(query_ids) // CROSS_QUERIES)]  # evenly spaced, at most CROSS_QUERIES
         dataset = Dataset(target.corpus, dataset.queries, {q: {} for q in query_ids})
     vectors_file = eval_index_dir(load_dataset(BENCH / name / "dev"), config) / "query-vectors.npy"
-    index = HybridIndex.open(eval_index_dir(dataset, config))
+    index_dir = eval_index_dir(dataset, config)
+    if HybridIndex.stored_config(index_dir) is None:
+        HybridIndex.build(dataset.corpus, index_dir, config=config).close()
+    index = HybridIndex.open(index_dir)
     with index.searcher() as searcher:
         backend = searcher.backend
         n = backend.num_chunks
@@ -137,7 +146,7 @@ def rrf(b: np.ndarray, d: np.ndarray, s: np.ndarray, c: float, alpha: float) -> 
     return alpha / (60 + _ranks(d)) + (1 - alpha) / (60 + _ranks(b))
 
 
-def coverage(b: np.ndarray, d: np.ndarray, s: np.ndarray, c: float, alpha: float) -> np.ndarray:
+def coverage_minmax(b: np.ndarray, d: np.ndarray, s: np.ndarray, c: float, alpha: float) -> np.ndarray:
     """BM25 / its ceiling; dense min-max."""
     return alpha * _minmax(d, s[4], s[5]) + (1 - alpha) * _coverage(b, c)
 
@@ -160,9 +169,18 @@ def coverage_weighted(b: np.ndarray, d: np.ndarray, s: np.ndarray, c: float, alp
     return (1 - weight) * (1 - (s[5] - d) / 0.1) + weight * share
 
 
+def coverage(b: np.ndarray, d: np.ndarray, s: np.ndarray, c: float, alpha: float) -> np.ndarray:
+    """As coverage_gap, with the BM25 side's weight times the square root of that coverage: the
+    library's `coverage` fusion (hybridsearch/fusion.py)."""
+    share = _coverage(b, c)
+    weight = (1 - alpha) * float(np.sqrt(share.max(initial=0.0)))
+    return (1 - weight) * (1 - (s[5] - d) / 0.1) + weight * share
+
+
 RULES: dict[str, Rule] = {
-    "minmax": minmax, "zscore": zscore, "rrf": rrf, "coverage": coverage, "coverage-above-mean": coverage_above_mean,
-    "coverage-gap": coverage_gap, "coverage-weighted": coverage_weighted,
+    "minmax": minmax, "zscore": zscore, "rrf": rrf, "coverage-minmax": coverage_minmax,
+    "coverage-above-mean": coverage_above_mean, "coverage-gap": coverage_gap, "coverage-weighted": coverage_weighted,
+    "coverage": coverage,
 }  # fmt: skip
 
 

@@ -335,14 +335,14 @@ def remove(paths: tuple[Path, ...], index_dir: str) -> None:
     "--alpha",
     type=float,
     default=None,
-    help="Dense share in [0, 1]: 0 = BM25 only, 1 = dense only (default: the index's, 0.6).",
+    help="Dense share in [0, 1]: 0 = BM25 only, 1 = dense only (default: the index's; new indexes 0.4).",
 )
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of results.")
 @click.option(
     "--fusion",
     type=click.Choice([f.value for f in Fusion]),
     default=None,
-    help="Score normalisation before the alpha mix (default: the index's, minmax).",
+    help="How the two sides are put on one scale and mixed (default: the index's; new indexes coverage).",
 )
 @click.option(
     "--where",
@@ -622,7 +622,9 @@ def mcp_command(index_options: tuple[str, ...], rerank_dir: Path | None, **optio
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--alpha", "alpha_spec", default="0:1:0.1", show_default=True,
               help="Alphas to try: start:stop:step, a comma list, or one number.")  # fmt: skip
-@click.option("--fusion", type=click.Choice([f.value for f in Fusion]), default=Fusion.MINMAX.value, show_default=True)
+@click.option(
+    "--fusion", type=click.Choice([f.value for f in Fusion]), default=Fusion.COVERAGE.value, show_default=True
+)
 @dense_options
 @vectors_option
 @click.option("--index-root", type=click.Path(file_okay=False, path_type=Path), default=Path("indexes"),

@@ -41,7 +41,7 @@ OPENAI_PREFIX = "openai:"
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 
 #: Dense share used when neither the caller nor the index manifest names one.
-DEFAULT_ALPHA = 0.6
+DEFAULT_ALPHA = 0.4
 
 
 class _Choice(str, Enum):
@@ -62,6 +62,7 @@ class _Choice(str, Enum):
 class Fusion(_Choice):
     """How BM25 and dense scores are put on one scale before the alpha mix."""
 
+    COVERAGE = "coverage"
     MINMAX = "minmax"
     ZSCORE = "zscore"
     RRF = "rrf"
@@ -116,7 +117,7 @@ class ChunkConfig:
 class TokenizerConfig:
     """How chunk text becomes BM25 terms."""
 
-    term_form: TermForm = TermForm.BASE
+    term_form: TermForm = TermForm.LEMMA
     drop_question_words: bool = True
     word_pairs: bool = True  # neighbouring content words also indexed as one term "A B"
 
@@ -269,7 +270,7 @@ class IndexConfig:
     dense: DenseConfig = field(default_factory=DenseConfig)
     vectors: VectorConfig = field(default_factory=VectorConfig)
     alpha: float = DEFAULT_ALPHA
-    fusion: Fusion = Fusion.MINMAX
+    fusion: Fusion = Fusion.COVERAGE
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)

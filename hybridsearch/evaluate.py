@@ -105,7 +105,7 @@ def evaluate(
     index: HybridIndex,
     dataset: Dataset,
     alphas: Sequence[float],
-    fusion: Fusion | str = Fusion.MINMAX,
+    fusion: Fusion | str = Fusion.COVERAGE,
     progress: Callable[[int], None] | None = None,
     per_query: Callable[[dict[str, Any]], object] | None = None,
 ) -> Evaluation:

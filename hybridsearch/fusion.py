@@ -1,17 +1,27 @@
 """Score fusion, pure numpy: put BM25 and dense scores on one scale, then mix them with alpha.
 
-    score = alpha * dense_norm + (1 - alpha) * bm25_norm        (alpha = 1: dense only, 0: BM25 only)
-
 The candidates are the union of both sides' lists. A candidate missing from one side's list gets
 that side's minimum raw score there. Normalisation is per query over the candidates:
 
+- `coverage` (the default for new indexes): BM25 as the share of what the query could score at best
+  (`bm25 / ceiling`, the ceiling being every query term at its highest weight in the index), dense
+  as its distance below the best cosine (`1 - (best - cosine) / COSINE_SCALE`), and BM25's weight
+  scaled by how much of the query its best match covers:
+
+      weight = (1 - alpha) * sqrt(best share)     score = (1 - weight) * dense_norm + weight * bm25_norm
+
+  A passage holding all the query's words where they weigh most has share 1; one that shares a common
+  word or two has a small share, where min-max would lift it to 1. A query whose words the corpus holds
+  only in part (a natural question worded unlike its answer) leans on meaning: alpha is the dense
+  share when the best match covers the whole query, and it grows towards 1 as that coverage falls.
 - `minmax`: (x - min) / (max - min); a side whose scores are all equal normalises to 0.
 - `zscore`: (x - mean) / std; a side with no spread normalises to 0.
 - `rrf`:    1 / (60 + rank) for the 1-based rank in that side's list; a missing candidate gets 0,
             as in standard reciprocal rank fusion (alpha then weights the two reciprocal ranks).
 
-Ties in the fused score are broken by the raw score of the side alpha weights more (dense when
-alpha >= 0.5), then the other side's, then the chunk id; so alpha = 0 and 1 keep each side's exact order.
+For the last three, `score = alpha * dense_norm + (1 - alpha) * bm25_norm`. Ties in the fused score
+are broken by the raw score of the side alpha weights more (dense when alpha >= 0.5), then the other
+side's, then the chunk id; so alpha = 0 and 1 keep each side's exact order.
 """
 
 from __future__ import annotations
@@ -22,9 +32,11 @@ import numpy as np
 
 from .config import Fusion, check_alpha
 
-__all__ = ["Fused", "RRF_K", "fuse"]
+__all__ = ["COSINE_SCALE", "Fused", "RRF_K", "fuse"]
 
 RRF_K = 60
+#: The cosine distance below the best that costs the dense side all its weight (`coverage` fusion).
+COSINE_SCALE = 0.1
 
 
 @dataclass(frozen=True)
@@ -53,16 +65,24 @@ def fuse(
     alpha: float,
     fusion: Fusion | str = Fusion.MINMAX,
     k: int = 10,
+    bm25_ceiling: float = 0.0,
 ) -> Fused:
-    """Fuse two ranked candidate lists (ids with raw scores, best first) and keep the top `k`."""
+    """Fuse two ranked candidate lists (ids with raw scores, best first) and keep the top `k`;
+    `bm25_ceiling` is the most a chunk could score on BM25 for the query (for `coverage`)."""
     alpha = check_alpha(alpha)
     mode: Fusion = Fusion.parse(fusion)
     ids = np.union1d(bm25_ids, dense_ids).astype(np.int64)
     bm25_raw, bm25_rank = _align(ids, bm25_ids, bm25_scores)
     dense_raw, dense_rank = _align(ids, dense_ids, dense_scores)
-    bm25_norm = _normalise(bm25_raw, bm25_rank, mode)
-    dense_norm = _normalise(dense_raw, dense_rank, mode)
-    score = alpha * dense_norm + (1 - alpha) * bm25_norm
+    if mode is Fusion.COVERAGE:
+        bm25_norm = bm25_raw / bm25_ceiling if bm25_ceiling > 0 else np.zeros_like(bm25_raw)
+        dense_norm = 1 - (dense_raw.max(initial=0.0) - dense_raw) / COSINE_SCALE if len(dense_ids) else 0 * dense_raw
+        weight = (1 - alpha) * float(np.sqrt(max(bm25_norm.max(initial=0.0), 0.0)))
+        score = (1 - weight) * dense_norm + weight * bm25_norm
+    else:
+        bm25_norm = _normalise(bm25_raw, bm25_rank, mode)
+        dense_norm = _normalise(dense_raw, dense_rank, mode)
+        score = alpha * dense_norm + (1 - alpha) * bm25_norm
     first, second = (dense_raw, bm25_raw) if alpha >= 0.5 else (bm25_raw, dense_raw)
     order = np.lexsort((ids, -second, -first, -score))[: max(k, 0)]
     return Fused(ids[order], score[order], bm25_raw[order], bm25_norm[order], dense_raw[order], dense_norm[order])

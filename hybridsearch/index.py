@@ -1,7 +1,7 @@
 """HybridIndex: build an index from folders, open it, search it, from as many threads as you like.
 
 index = HybridIndex.build("docs", "indexes/docs")      # or HybridIndex.open("indexes/docs")
-for hit in index.search("赤い惑星は?", k=5, alpha=0.6, where={"type": "md"}):
+for hit in index.search("赤い惑星は?", k=5, where={"type": "md"}):
     print(hit.score, hit.id, hit.source, hit.text)
 index.refresh()                                        # pick up what `hsearch index` wrote since
 """
@@ -244,7 +244,7 @@ class HybridIndex:
         min_confidence: float | None = None,
     ) -> list[Hit]:
         """The `k` best chunks for `query`: `alpha` is the dense share (default: the index's),
-        `fusion` the normalisation (minmax, zscore, rrf), `where` a filter on document metadata
+        `fusion` the rule (coverage, minmax, zscore, rrf), `where` a filter on document metadata
         (`{"type": "md"}`, `{"year": {"gte": 2020}}`, `{"path": {"glob": "規程/**"}}`; see `filters`).
         `group_by="document"` keeps each document's best chunk (`Hit.more`: its other candidates);
         `collapse` folds chunks whose text (nearly) repeats a better hit's into its `Hit.copies`.

@@ -95,7 +95,7 @@ class Candidates:
     def fuse(self, alpha: float, fusion: Fusion | str, k: int) -> Fused:
         """Fused top `k`; with alpha = 0 the dense side is left out entirely (BM25 order, BM25 ties)."""
         dense = Side.empty() if alpha == 0 else self.dense
-        return fuse(self.bm25.keys, self.bm25.scores, dense.keys, dense.scores, alpha, fusion, k)
+        return fuse(self.bm25.keys, self.bm25.scores, dense.keys, dense.scores, alpha, fusion, k, self.bm25.best)
 
 
 class Searcher:

@@ -71,7 +71,7 @@ def test_word_pairs_can_be_turned_off(corpus: Path, tmp_path: Path) -> None:
     index_dir = str(tmp_path / "idx")
     built = run("index", str(corpus), "--index", index_dir, "--model", FAKE_MODEL, "--no-word-pairs", "-q")
     assert built.exit_code == 0
-    assert "terms=base\n" in run("info", "--index", index_dir).stdout
+    assert "terms=lemma\n" in run("info", "--index", index_dir).stdout
     hit = json.loads(run("query", "赤い惑星は?", "--index", index_dir, "--json", "-k", "1").stdout)["hits"][0]
     assert hit["matched_terms"] == ["赤い", "惑星"]
     changed = run("index", str(corpus), "--index", index_dir, "--word-pairs", "-q")
@@ -143,7 +143,7 @@ def test_info(index_dir: Path) -> None:
     assert result.exit_code == 0
     assert "documents:     8" in result.stdout and f"model:         {FAKE_MODEL} (1), dim 64" in result.stdout
     assert "fields:        mtime, path, size, title, type\n" in result.stdout
-    assert "k1=0.9, b=0.4, terms=base + word pairs" in result.stdout
+    assert "k1=0.9, b=0.4, terms=lemma + word pairs" in result.stdout
     checked = run("info", "--index", str(index_dir), "--check")
     assert checked.exit_code == 0 and "check:         ok" in checked.stdout
     details = json.loads(run("info", "--index", str(index_dir), "--json").stdout)

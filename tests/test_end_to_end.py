@@ -37,6 +37,22 @@ def test_quickstart_answer(corpora_index: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("question", ["qwerty asdf zxcv", "今日の株価はどうなる?", "年金の受給開始年齢は何歳?"])
+def test_off_topic_and_nonsense_questions_get_no_good_match(corpora_index: Path, question: str) -> None:
+    result = CliRunner().invoke(cli, ["query", question, "--index", str(corpora_index)])
+    assert result.exit_code == 0 and "該当する文書が見つかりませんでした" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("question", "found"), [("赤い惑星は?", "mars.md"), ("火星の衛星の名前は?", "mars.md")])
+def test_on_topic_questions_pass_the_default_confidence(corpora_index: Path, question: str, found: str) -> None:
+    result = CliRunner().invoke(cli, ["query", question, "--index", str(corpora_index), "--json"])
+    hits = json.loads(result.stdout)["hits"]
+    assert hits[0]["path"].endswith(found) and hits[0]["confidence"] >= 0.5
+    assert "該当する" not in result.stderr
+
+
+@pytest.mark.slow
 def test_query_on_the_default_model_never_imports_torch(corpora_index: Path) -> None:
     code = (
         "import sys\nfrom hybridsearch import HybridIndex\n"

@@ -122,7 +122,7 @@ def test_eval_command_table_json_plot_and_tune(tmp_path: Path) -> None:
     assert tuned.exit_code == 0, tuned.output
     payload = json.loads(tuned.stdout)
     assert payload["queries"] == 2 and [r["alpha"] for r in payload["results"]] == [0.0, 0.5, 1.0]
-    assert payload["default"]["alpha"] == 0.6 and "ndcg@10" in payload["oracle"]
+    assert payload["default"]["alpha"] == 0.4 and "ndcg@10" in payload["oracle"]
     assert plot.read_bytes().startswith(b"\x89PNG")
     index_dir = Path(payload["index"])
     assert [p.name for p in (tmp_path / "idx").iterdir()] == [index_dir.name]  # one index, reused

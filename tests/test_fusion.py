@@ -63,5 +63,44 @@ def test_alpha_is_validated(alpha: object) -> None:
 
 
 def test_unknown_fusion_is_an_input_error() -> None:
-    with pytest.raises(InputError, match="choose one of: minmax, zscore, rrf"):
+    with pytest.raises(InputError, match="choose one of: coverage, minmax, zscore, rrf"):
         fuse(np.array([0]), np.array([1.0]), np.array([0]), np.array([1.0]), alpha=0.5, fusion="max")
+
+
+POSITIVE = st.lists(st.floats(0, 50, allow_nan=False), min_size=1, max_size=30)
+COSINES = st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=30)
+
+
+@given(POSITIVE, COSINES, st.floats(0, 1), st.floats(0.001, 100))
+def test_coverage_fusion_by_hand(bm25: list[float], dense: list[float], alpha: float, extra: float) -> None:
+    b_ids, b_scores, d_ids, d_scores = sides(bm25, dense)
+    ceiling = float(b_scores.max()) + extra  # the most any chunk could score is at least the best's
+    fused = fuse(b_ids, b_scores, d_ids, d_scores, alpha, "coverage", k=len(b_ids), bm25_ceiling=ceiling)
+    share = fused.bm25 / ceiling
+    np.testing.assert_allclose(fused.bm25_norm, share)
+    np.testing.assert_allclose(fused.dense_norm, 1 - (d_scores.max() - fused.dense) / 0.1)
+    weight = (1 - alpha) * np.sqrt(b_scores.max() / ceiling)
+    np.testing.assert_allclose(fused.score, (1 - weight) * fused.dense_norm + weight * share, atol=1e-12)
+    assert np.all(np.diff(fused.score) <= 1e-12)
+
+
+@given(POSITIVE, COSINES)
+def test_coverage_fusion_keeps_each_sides_order_at_the_ends(bm25: list[float], dense: list[float]) -> None:
+    b_ids, b_scores, d_ids, d_scores = sides(bm25, dense)
+    ceiling = float(b_scores.max()) + 1
+    dense_only = fuse(b_ids, b_scores, d_ids, d_scores, 1.0, "coverage", k=len(b_ids), bm25_ceiling=ceiling)
+    bm25_only = fuse(b_ids, b_scores, d_ids[:0], d_scores[:0], 0.0, "coverage", k=len(b_ids), bm25_ceiling=ceiling)
+    assert np.all(np.diff(dense_only.dense) <= 0)
+    assert np.all(np.diff(bm25_only.bm25) <= 0)
+
+
+def test_coverage_fusion_leans_on_meaning_when_the_best_match_covers_little() -> None:
+    ids = np.array([0, 1])
+    # chunk 0 matches BM25 better, chunk 1 is closer in meaning
+    bm25, dense = np.array([2.0, 1.0]), np.array([0.80, 0.85])
+    covered = fuse(ids, bm25, ids[::-1], dense[::-1], 0.4, "coverage", k=2, bm25_ceiling=2.0)
+    partial = fuse(ids, bm25, ids[::-1], dense[::-1], 0.4, "coverage", k=2, bm25_ceiling=20.0)
+    assert covered.ids.tolist() == [0, 1]  # the whole query matched: its words decide
+    assert partial.ids.tolist() == [1, 0]  # a tenth of it: meaning decides
+    no_words = fuse(ids[:0], bm25[:0], ids[::-1], dense[::-1], 0.4, "coverage", k=2, bm25_ceiling=5.0)
+    assert no_words.ids.tolist() == [1, 0] and np.all(no_words.bm25_norm == 0)

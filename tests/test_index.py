@@ -33,7 +33,7 @@ def test_report_and_manifest(built: HybridIndex) -> None:
     info = built.info()
     assert info["counts"]["chunks"] == report.chunks
     assert info["model"]["name"] == FAKE_MODEL and info["format_version"] == 2
-    assert info["config"]["alpha"] == 0.6 and info["config"]["fusion"] == "minmax"
+    assert info["config"]["alpha"] == 0.4 and info["config"]["fusion"] == "coverage"
 
 
 def test_records_keep_their_ids(built: HybridIndex) -> None:
@@ -45,7 +45,7 @@ def test_titles_are_indexed_with_every_chunk(built: HybridIndex) -> None:
     hit = built.search("休暇", k=1, alpha=0.0)[0]  # the title of record f1; its text says 有給休暇
     assert hit.record == "f1"
     hit = built.search("ご飯", k=1, alpha=0.0)[0]  # only in the JSONL title, never in the text
-    assert hit.record == "rice" and "ご飯" not in hit.text and hit.matched_terms == ("ご飯",)
+    assert hit.record == "rice" and "ご飯" not in hit.text and hit.matched_terms == ("御飯",)  # its lemma
 
 
 def test_reopened_index_gives_identical_results(built: HybridIndex) -> None:

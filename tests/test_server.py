@@ -33,7 +33,7 @@ def test_search_returns_hits_as_hit_to_dict_with_a_snippet(served: str) -> None:
     assert reply.status_code == 200, reply.text
     body = reply.json()
     hit = body["hits"][0]
-    assert hit["title"] == "火星" and body["index"] == "docs" and body["alpha"] == 0.6
+    assert hit["title"] == "火星" and body["index"] == "docs" and body["alpha"] == 0.4
     assert set(Hit.__dataclass_fields__) <= set(hit) and hit["snippet"]["text"] and hit["snippet"]["marks"]
     assert len(body["hits"]) == 3 and body["generation"] == "gen-000001"
 

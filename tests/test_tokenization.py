@@ -1,6 +1,6 @@
 import pytest
 
-from hybridsearch.config import TokenizerConfig
+from hybridsearch.config import TermForm, TokenizerConfig
 from hybridsearch.errors import EmptyQueryError
 from hybridsearch.textnorm import normalize
 from hybridsearch.tokenization import Tokenizer
@@ -20,8 +20,11 @@ def test_term_forms_drop_particles_auxiliaries_and_symbols(form: str, terms: lis
     assert Tokenizer(TokenizerConfig(term_form=form, word_pairs=False)).document_terms(SENTENCE) == terms
 
 
+BASE = TokenizerConfig(term_form=TermForm.BASE)  # the base-form rules below; the default is the lemma
+
+
 def test_word_pairs_join_neighbouring_content_words_within_a_clause() -> None:
-    tokenizer = Tokenizer()
+    tokenizer = Tokenizer(BASE)
     words = ["東京", "赤い", "惑星", "コンピューター", "見る"]
     assert tokenizer.document_terms(SENTENCE) == words + [f"{a} {b}" for a, b in zip(words, words[1:])]
     # punctuation and symbols end a run; the middle dot of a name does not
@@ -37,17 +40,19 @@ def test_word_pairs_join_neighbouring_content_words_within_a_clause() -> None:
 
 
 def test_terms_are_normalised_first() -> None:
-    assert Tokenizer().document_terms("ＭＡＲＳとｶﾀｶﾅ") == ["mars", "カタカナ", "mars カタカナ"]
+    assert Tokenizer(BASE).document_terms("ＭＡＲＳとｶﾀｶﾅ") == ["mars", "カタカナ", "mars カタカナ"]
 
 
 def test_rare_kanji_unknown_to_the_dictionary_are_kept_but_emoji_are_not() -> None:
-    terms = Tokenizer(TokenizerConfig(word_pairs=False)).document_terms("𠮷野家の🍣と𩸽を食べた😀")
+    terms = Tokenizer(TokenizerConfig(term_form=TermForm.BASE, word_pairs=False)).document_terms(
+        "𠮷野家の🍣と𩸽を食べた😀"
+    )
     assert terms == ["𠮷", "野家", "𩸽", "食べる"]
-    assert Tokenizer().document_terms("𠮷野家の🍣と𩸽を食べた😀")[4:] == ["𠮷 野家", "𩸽 食べる"]  # 🍣 ends a run
+    assert Tokenizer(BASE).document_terms("𠮷野家の🍣と𩸽を食べた😀")[4:] == ["𠮷 野家", "𩸽 食べる"]  # 🍣 ends a run
 
 
 def test_query_falls_back_to_unfiltered_terms() -> None:
-    tokenizer = Tokenizer()
+    tokenizer = Tokenizer(BASE)
     assert tokenizer.query_terms("赤い惑星は?") == ["赤い", "惑星", "赤い 惑星"]
     assert tokenizer.query_terms("ですか?") == ["です", "か", "?"]  # words only: no pairs
 
@@ -55,19 +60,19 @@ def test_query_falls_back_to_unfiltered_terms() -> None:
 @pytest.mark.parametrize("query", ["", "   ", "\n\u3000"])
 def test_empty_query_is_an_error(query: str) -> None:
     with pytest.raises(EmptyQueryError):
-        Tokenizer().query_terms(query)
+        Tokenizer(BASE).query_terms(query)
 
 
 def test_question_words_are_not_query_terms() -> None:
-    tokenizer = Tokenizer(TokenizerConfig(word_pairs=False))
+    tokenizer = Tokenizer(TokenizerConfig(term_form=TermForm.BASE, word_pairs=False))
     assert tokenizer.query_terms("日本共産党から除名された党員は誰か") == ["日本", "共産", "党", "除名", "する", "党員"]
     assert tokenizer.query_terms("マーラーは何と呼んでいたでしょう？") == ["マーラー", "呼ぶ", "いる"]
     assert tokenizer.query_terms("誰?") == ["誰", "?"]  # nothing else left: the unfiltered terms
     assert "誰" in tokenizer.document_terms("誰が来たのか")  # documents keep them
-    keep = Tokenizer(TokenizerConfig(drop_question_words=False, word_pairs=False))
+    keep = Tokenizer(TokenizerConfig(term_form=TermForm.BASE, drop_question_words=False, word_pairs=False))
     assert keep.query_terms("党員は誰か") == ["党員", "誰"]
     # a dropped question word joins its neighbours into a pair
-    assert Tokenizer().query_terms("火星の何の衛星か") == ["火星", "衛星", "火星 衛星"]
+    assert Tokenizer(BASE).query_terms("火星の何の衛星か") == ["火星", "衛星", "火星 衛星"]
 
 
 def test_count_terms_in_worker_processes_equals_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,9 +89,23 @@ def test_count_terms_in_worker_processes_equals_one_process(monkeypatch: pytest.
 
 
 def test_term_spans_of_wanted_terms_equal_the_filtered_full_list() -> None:
-    tokenizer = Tokenizer()
+    tokenizer = Tokenizer(BASE)
     text = normalize("東京に行きました。ＭＡＲＳへ行った。𩸽を食べる人たち、食べた?")
     every = tokenizer.term_spans(text)
     for wanted in ({"行く"}, {"東京", "mars"}, {"𩸽", "食べる"}, {"た"}, set()):
         assert tokenizer.term_spans(text, wanted) == [span for span in every if span[0] in wanted]
     assert [term for term, _, _ in every].count("食べる") == 2
+
+
+def test_the_default_lemma_folds_spelling_variants() -> None:
+    tokenizer = Tokenizer()
+    assert tokenizer.config.term_form is TermForm.LEMMA
+    for a, b in (
+        ("問い合わせ", "問合せ"),
+        ("か国", "カ国"),
+        ("申し込み", "申込"),
+        ("福澤諭吉", "福沢諭吉"),
+        ("ご飯", "御飯"),
+    ):
+        assert tokenizer.document_terms(a)[-1] == tokenizer.document_terms(b)[-1], (a, b)
+    assert Tokenizer(BASE).document_terms("問合せ") != Tokenizer(BASE).document_terms("問い合わせ")

@@ -50,7 +50,7 @@ class SearchRequest(BaseModel):
     q: str
     k: int = 10
     alpha: float | None = None
-    fusion: Literal["minmax", "zscore", "rrf"] | None = None
+    fusion: Literal["coverage", "minmax", "zscore", "rrf"] | None = None
     where: dict[str, Any] | None = None
     path: str | None = None
     index: str | None = None
@@ -151,7 +151,7 @@ def create_app(
         q: str,
         k: int = 10,
         alpha: float | None = None,
-        fusion: Literal["minmax", "zscore", "rrf"] | None = None,
+        fusion: Literal["coverage", "minmax", "zscore", "rrf"] | None = None,
         where: str | None = Query(None, description='A filter as JSON, e.g. {"type": "md"}'),
         path: str | None = Query(None, description="A path glob, e.g. planets/*.md"),
         index: str | None = None,

@@ -6,7 +6,7 @@ const $ = (id) => document.getElementById(id);
 const form = $("search"), q = $("q"), alpha = $("alpha"), alphaValue = $("alpha-value");
 const indexSelect = $("index"), typeSelect = $("type"), path = $("path");
 const hitsList = $("hits"), status = $("status");
-let hits = [], selected = -1, defaults = { alpha: 0.6 };
+let hits = [], selected = -1, defaults = { alpha: 0.4 };
 
 function token() { return sessionStorage.getItem("hybridsearch-token") || ""; }
 
