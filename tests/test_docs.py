@@ -31,3 +31,8 @@ def test_every_option_in_the_readme_exists(command: str) -> None:
     actual = {opt for param in cli.commands[command].params for opt in [*param.opts, *param.secondary_opts]}
     assert documented <= actual, documented - actual
     assert {o for o in actual if o.startswith("--")} - {"--help"} <= documented
+
+
+def test_every_image_the_readme_shows_is_in_the_repository() -> None:
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert images and all((ROOT / image).is_file() for image in images), images
