@@ -19,9 +19,10 @@ def opened(index: HybridIndex | PathArg) -> HybridIndex:
 
 def hit_metadata(hit: Hit) -> dict[str, Any]:
     """What a framework's document carries of a hit: the document's metadata, then ids, source,
-    location in the source and both raw scores."""
+    location in the source, both raw scores and the confidence (None for a model without weights)."""
     return {
         **dict(hit.metadata),
         "id": hit.id, "document_id": hit.document_id, "source": hit.source, "title": hit.title,
         "start": hit.start, "end": hit.end, "score": hit.score, "bm25": hit.bm25, "dense": hit.dense,
+        "confidence": hit.confidence,
     }  # fmt: skip
