@@ -393,7 +393,7 @@ def query(
         )
     threshold = DEFAULT_THRESHOLD if min_confidence is None else min_confidence
     strong = [hit for hit in hits if hit.confidence is None or hit.confidence >= threshold]
-    weak = [hit for hit in hits if hit not in strong] if show_weak else []
+    weak = [hit for hit in hits if hit.confidence is not None and hit.confidence < threshold] if show_weak else []
     if cut and not as_json:
         _stderr(f"Note: the query was cut to fit ({', '.join(f'{n} {what}' for what, n in cut.items())}).")
     if as_json:
@@ -405,7 +405,7 @@ def query(
             payload["where"] = condition.describe()
         if cut:
             payload["cut"] = cut
-        shown = [h.to_dict() | {"weak": h in weak} for h in strong + weak]
+        shown = [h.to_dict() | {"weak": h.confidence is not None and h.confidence < threshold} for h in strong + weak]
         click.echo(json.dumps(payload | {"hits": shown}, ensure_ascii=False, indent=2))
         return
     if not hits:

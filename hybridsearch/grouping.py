@@ -20,8 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .errors import InputError
+from .schema import StoredChunk
 
-__all__ = ["GROUP_BY", "NEAR_DUPLICATE", "Grouped", "Ranked", "check_group_by", "group", "pool_size", "shingles"]
+__all__ = ["GROUP_BY", "NEAR_DUPLICATE", "Grouped", "check_group_by", "group", "pool_size", "shingles"]
 
 NEAR_DUPLICATE = 0.9
 GROUP_BY = ("document",)
@@ -41,23 +42,14 @@ def pool_size(k: int) -> int:
     return max(100, 10 * k)
 
 
-@dataclass(frozen=True)
-class Ranked:
-    """One fused candidate as grouping sees it: its position in the fused ranking and its chunk."""
-
-    position: int
-    id: str
-    document_id: str
-    source: str
-    text: str
-
-
 @dataclass
 class Grouped:
-    """A kept candidate: its position in the fused ranking, its copies and its document's other chunks."""
+    """A kept candidate (its position in the fused ranking and its chunk, already read), its copies and
+    its document's other chunks."""
 
     position: int
-    copies: list[Ranked] = field(default_factory=list)
+    chunk: StoredChunk
+    copies: list[StoredChunk] = field(default_factory=list)
     more: int = 0
 
 
@@ -77,30 +69,30 @@ def _similar(a: frozenset[str], b: frozenset[str]) -> bool:
     return common / (len(a) + len(b) - common) >= NEAR_DUPLICATE
 
 
-def group(ranked: Iterable[Ranked], k: int, group_by: str | None, collapse: bool) -> list[Grouped]:
-    """The first `k` candidates that survive collapsing (copies folded into the better-ranked one) and
-    grouping (one per document), in fused order."""
+def group(ranked: Iterable[StoredChunk], k: int, group_by: str | None, collapse: bool) -> list[Grouped]:
+    """Of the fused candidates' chunks in order, the first `k` that survive collapsing (copies folded
+    into the better-ranked one) and grouping (one per document), in fused order."""
     kept: list[Grouped] = []
     kept_shingles: list[tuple[str, frozenset[str]]] = []  # (document, shingles) of each kept candidate
     by_document: dict[str, Grouped] = {}
-    for candidate in ranked:
-        if group_by == "document" and candidate.document_id in by_document:
-            by_document[candidate.document_id].more += 1
+    for position, chunk in enumerate(ranked):
+        if group_by == "document" and chunk.document_id in by_document:
+            by_document[chunk.document_id].more += 1
             continue
         if collapse:
-            own = shingles(candidate.text)
+            own = shingles(chunk.text)
             original = next((i for i, (document, other) in enumerate(kept_shingles)
-                             if document != candidate.document_id and _similar(own, other)), None)  # fmt: skip
+                             if document != chunk.document_id and _similar(own, other)), None)  # fmt: skip
             if original is not None:
-                kept[original].copies.append(candidate)
+                kept[original].copies.append(chunk)
                 continue
         if len(kept) == k:
             if group_by == "document":
                 continue  # keep counting the kept documents' other chunks
             break
-        entry = Grouped(candidate.position)
+        entry = Grouped(position, chunk)
         kept.append(entry)
         if collapse:
-            kept_shingles.append((candidate.document_id, own))
-        by_document.setdefault(candidate.document_id, entry)
+            kept_shingles.append((chunk.document_id, own))
+        by_document.setdefault(chunk.document_id, entry)
     return kept

@@ -8,7 +8,6 @@ is shown with.
 
 from __future__ import annotations
 
-import math
 import numbers
 import operator
 from collections.abc import Callable, Iterator, Sequence
@@ -18,14 +17,14 @@ import numpy as np
 
 from .backends import Backend, Side
 from .confidence import calibration, features
-from .config import Fusion, check_alpha
+from .config import Fusion
 from .encoders import Encoder, check_vectors
 from .errors import EmptyQueryError, InputError
 from .filters import Filter, WhereArg
 from .fusion import Fused, fuse
-from .grouping import Grouped, Ranked, check_group_by, group, pool_size
+from .grouping import Grouped, check_group_by, group, pool_size
 from .rerank import DEFAULT_DEPTH, Reranker
-from .schema import Copy, Hit
+from .schema import Copy, Hit, StoredChunk
 from .textnorm import normalize_with_offsets
 from .tokenization import PAIR_SEPARATOR, Tokenizer
 
@@ -79,10 +78,15 @@ def checked_k(k: object) -> int:
     return value
 
 
+def _fraction(value: object, error: str) -> float:
+    """`value` as a float in [0, 1] (numpy numbers too; not bools, not NaN), else `InputError(error)`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= 1:
+        raise InputError(error)
+    return float(value)
+
+
 def _checked_alpha(alpha: object) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(float(alpha)):
-        raise InputError(f"alpha must be between 0 and 1 (got {alpha!r}); 0 = BM25 only, 1 = dense only.")
-    return check_alpha(float(alpha))
+    return _fraction(alpha, f"alpha must be between 0 and 1 (got {alpha!r}); 0 = BM25 only, 1 = dense only.")
 
 
 @dataclass(frozen=True)
@@ -170,13 +174,12 @@ class Searcher:
                         np.array([hit.bm25 for hit in hits]), best_bm25, candidates.bm25.best)  # fmt: skip
         return [replace(hit, confidence=float(p)) for hit, p in zip(hits, fitted.confidence(rows))]
 
-    def _ranked(self, fused: Fused, k: int) -> Iterator[Ranked]:
+    def _ranked(self, fused: Fused, k: int) -> Iterator[StoredChunk]:
         """The fused candidates' chunks in order, read in blocks as grouping asks for them."""
         keys = fused.ids.tolist()
         block = max(2 * k, 20)
         for start in range(0, len(keys), block):
-            for position, chunk in enumerate(self.backend.chunks(keys[start : start + block]), start):
-                yield Ranked(position, chunk.id, chunk.document_id, chunk.source, chunk.text)
+            yield from self.backend.chunks(keys[start : start + block])
 
     def prepare(self, query: str) -> Query:
         """What each side reads of `query`: BM25 terms (question words dropped, word pairs added) of its
@@ -215,13 +218,14 @@ class Searcher:
         self, fused: Fused, terms: Sequence[str], dense: bool = True, grouped: Sequence[Grouped] = ()
     ) -> list[Hit]:
         """The fused candidates as Hits, with matched terms and highlights (and, from `group`, each
-        one's copies and how many more chunks of its document were candidates)."""
+        one's copies and how many more chunks of its document were candidates; their chunks, already
+        read, are not read again)."""
         keys = fused.ids.tolist()
-        stored = self.backend.chunks(keys)
+        stored = [entry.chunk for entry in grouped] if grouped else self.backend.chunks(keys)
         matched_terms = self.backend.matched_terms(terms, keys)
         hits = []
         for rank, (chunk, matched) in enumerate(zip(stored, matched_terms)):
-            extra = grouped[rank] if grouped else Grouped(rank)
+            extra = grouped[rank] if grouped else Grouped(rank, chunk)
             hits.append(
                 Hit(
                     rank=rank + 1,
@@ -264,9 +268,7 @@ class Searcher:
 
 def checked_confidence(value: object) -> float:
     """`value` as a threshold in [0, 1], or an `InputError`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= 1:
-        raise InputError(f"min_confidence must be between 0 and 1 (got {value!r}).")
-    return float(value)
+    return _fraction(value, f"min_confidence must be between 0 and 1 (got {value!r}).")
 
 
 def confident(hits: list[Hit], threshold: float) -> list[Hit]:

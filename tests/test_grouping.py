@@ -13,7 +13,8 @@ from hybridsearch import HybridIndex
 from hybridsearch.cli import cli
 from hybridsearch.config import ChunkConfig, IndexConfig
 from hybridsearch.errors import InputError
-from hybridsearch.grouping import Ranked, group, shingles
+from hybridsearch.grouping import group, shingles
+from hybridsearch.schema import StoredChunk
 
 MANUAL = (
     "経費精算の手順。出張から戻ったら五営業日以内に精算書を提出する。領収書は原本を添付し、"
@@ -35,8 +36,9 @@ def manuals(tmp_path: Path) -> HybridIndex:
     return HybridIndex.build(docs, tmp_path / "idx", model=FAKE_MODEL, config=config)
 
 
-def ranked(texts: list[tuple[str, str]]) -> list[Ranked]:
-    return [Ranked(i, f"c{i}", document, f"{document}.txt", text) for i, (document, text) in enumerate(texts)]
+def ranked(texts: list[tuple[str, str]]) -> list[StoredChunk]:
+    return [StoredChunk(f"c{i}", document, 0, 0, len(text), text, f"{document}.txt", "", "", {})
+            for i, (document, text) in enumerate(texts)]  # fmt: skip
 
 
 def test_near_copies_in_other_documents_are_folded_into_the_first() -> None:
