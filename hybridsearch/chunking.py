@@ -5,7 +5,8 @@ A sentence ends after 。！？!? (plus any closing brackets right after) or at 
 packed greedily up to `size` characters; the next chunk starts with the last whole sentences of the
 previous one that fit in `overlap` characters. A sentence longer than `size` is cut at 、 or a space
 where possible. When a token counter is given, a chunk that is too long for the encoder is halved
-until it fits, so no chunk is ever truncated silently.
+until it fits, so no chunk is ever truncated silently. A document's regions (`locations.py`) give each
+chunk its location, and a hard region (a slide, a sheet) always starts a new chunk.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .config import ChunkConfig
+from .locations import Region, locate
 from .schema import Chunk, chunk_ids
 
 __all__ = ["chunk_text", "model_input", "split_sentences"]
@@ -95,17 +97,28 @@ def chunk_text(
     document_id: str,
     config: ChunkConfig | None = None,
     fits: Fits | None = None,
+    regions: Sequence[Region] = (),
 ) -> list[Chunk]:
-    """Chunks of `text` with offsets into it and stable ids (`chunk_ids`); whitespace-only pieces are dropped."""
+    """Chunks of `text` with offsets into it, stable ids (`chunk_ids`) and locations (from `regions`);
+    whitespace-only pieces are dropped."""
     config = config or ChunkConfig()
-    pieces = _pack(_bounded(split_sentences(text), text, config.size), config)
+    breaks = sorted({region.start for region in regions if region.hard and 0 < region.start < len(text)})
+    pieces = [
+        piece
+        for start, end in zip([0, *breaks], [*breaks, len(text)])
+        for piece in _pack(_bounded(_shifted(split_sentences(text[start:end]), start), text, config.size), config)
+    ]
     spans = [_strip(text, *span) for piece in pieces for span in _fit(text, piece, fits)]
     spans = [(start, end) for start, end in spans if start < end]
     ids = chunk_ids(document_id, (text[start:end] for start, end in spans))
     return [
-        Chunk(chunk_id, document_id, ordinal, start, end, text[start:end])
+        Chunk(chunk_id, document_id, ordinal, start, end, text[start:end], locate(regions, start, end))
         for ordinal, (chunk_id, (start, end)) in enumerate(zip(ids, spans))
     ]
+
+
+def _shifted(spans: list[Span], offset: int) -> list[Span]:
+    return [(start + offset, end + offset) for start, end in spans] if offset else spans
 
 
 def _bounded(sentences: Sequence[Span], text: str, size: int) -> list[Span]:

@@ -721,9 +721,9 @@ def _usable(index_dir: Path, config: IndexConfig) -> bool:
 
 def _format_hit(hit: Hit) -> str:
     dense = "-" if hit.dense is None else f"{hit.dense:.3f}"
-    header = f"{hit.rank:>2}. {hit.score:.3f}  {printable(hit.source)}" + (
-        f"  「{printable(hit.title)}」" if hit.title else ""
-    )
+    header = f"{hit.rank:>2}. {hit.score:.3f}  {printable(hit.source)}"
+    header += f"  ({printable(hit.location['label'])})" if hit.location.get("label") else ""
+    header += f"  「{printable(hit.title)}」" if hit.title else ""
     reranked = "" if hit.rerank_score is None else f"  rerank {hit.rerank_score:.3f}"
     reranked += "" if hit.confidence is None else f"  confidence {hit.confidence:.2f}"
     evidence = f"    bm25 {hit.bm25:.2f}  dense {dense}{reranked}  [{hit.start}:{hit.end}]  id {hit.id}"

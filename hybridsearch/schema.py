@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .locations import Location, Region
+
 __all__ = [
     "Chunk",
     "Copy",
@@ -82,7 +84,8 @@ class Document(_Sourced):
     (empty for whole files). `title` is a real title (Markdown heading or front matter, HTML <title>,
     the record's title field) or empty. `abs_path` identifies the file across runs from other folders.
     `metadata` holds the source's own fields (front matter, other record columns, HTML <meta>);
-    `fields` adds the built-in ones. Chunk offsets point into `text`.
+    `fields` adds the built-in ones. Chunk offsets point into `text`. `regions` say where parts of
+    the text lie in the source (pages, slides, sheets, sections; `locations.py`).
     """
 
     path: str
@@ -95,6 +98,7 @@ class Document(_Sourced):
     mtime: float = 0.0
     size: int = 0
     metadata: Metadata = field(default_factory=dict)
+    regions: tuple[Region, ...] = ()
 
     @property
     def id(self) -> str:
@@ -103,7 +107,8 @@ class Document(_Sourced):
 
 @dataclass(frozen=True)
 class Chunk:
-    """A span `[start, end)` of a document's text, the unit that BM25 and the encoder see."""
+    """A span `[start, end)` of a document's text, the unit that BM25 and the encoder see, and where
+    it lies in the source (`location`: page, slide, sheet and cells, or heading path; {} if unknown)."""
 
     id: str
     document_id: str
@@ -111,6 +116,7 @@ class Chunk:
     start: int
     end: int
     text: str
+    location: Location = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ class StoredDocument(_Sourced):
         return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StoredChunk(Chunk, _Sourced):
     """A chunk as read back from an index, with its document's identity and metadata."""
 
@@ -151,7 +157,7 @@ class StoredChunk(Chunk, _Sourced):
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready."""
-        return asdict(self) | {"metadata": dict(self.metadata), "source": self.source}
+        return asdict(self) | {"metadata": dict(self.metadata), "location": dict(self.location), "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,8 @@ class Hit:
     when hits are grouped by document, how many other chunks of its document were also candidates.
     `rerank_score` is the cross-encoder's score when the search was reranked (the order is then its).
     `confidence` is the probability that the hit answers the query (`confidence.py`; None for a
-    model without fitted weights).
+    model without fitted weights). `location` says where the chunk lies in its source (page, slide,
+    sheet and cells, heading path, with a `label`; {} when the source has no such parts).
     """
 
     rank: int
@@ -204,6 +211,7 @@ class Hit:
     more: int = 0
     rerank_score: float | None = None
     confidence: float | None = None
+    location: Location = field(default_factory=dict)
 
     @property
     def chunk_highlights(self) -> list[tuple[int, int]]:
@@ -214,6 +222,7 @@ class Hit:
         """Every field, JSON-ready."""
         data = asdict(self)
         data["metadata"] = dict(self.metadata)
+        data["location"] = dict(self.location)
         data["matched_terms"] = list(self.matched_terms)
         data["highlights"] = [list(span) for span in self.highlights]
         data["copies"] = [asdict(copy) for copy in self.copies]

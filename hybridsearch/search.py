@@ -245,6 +245,7 @@ class Searcher:
                     end=chunk.end,
                     ordinal=chunk.ordinal,
                     metadata=chunk.metadata,
+                    location=chunk.location,
                     matched_terms=tuple(matched),
                     highlights=self.highlights(chunk.text, chunk.start, matched),
                     copies=tuple(Copy(c.id, c.document_id, c.source) for c in extra.copies),

@@ -308,7 +308,7 @@ def _encode(documents: Sequence[Document], config: IndexConfig, encoder: Encoder
     sentences: list[list[str]] = []  # of each chunk (with `config.dense.sentences`)
     for document in documents:
         fits = partial(_fits_with_title, encoder, document.title)
-        pieces = chunk_text(document.text, document.id, config.chunk, fits=fits)
+        pieces = chunk_text(document.text, document.id, config.chunk, fits=fits, regions=document.regions)
         chunks.extend(pieces)
         inputs.extend(model_input(document.title, piece.text) for piece in pieces)
         if config.dense.sentences:

@@ -37,8 +37,21 @@ def manuals(tmp_path: Path) -> HybridIndex:
 
 
 def ranked(texts: list[tuple[str, str]]) -> list[StoredChunk]:
-    return [StoredChunk(f"c{i}", document, 0, 0, len(text), text, f"{document}.txt", "", "", {})
-            for i, (document, text) in enumerate(texts)]  # fmt: skip
+    return [
+        StoredChunk(
+            id=f"c{i}",
+            document_id=document,
+            ordinal=0,
+            start=0,
+            end=len(text),
+            text=text,
+            path=f"{document}.txt",
+            record="",
+            title="",
+            metadata={},
+        )  # fmt: skip
+        for i, (document, text) in enumerate(texts)
+    ]
 
 
 def test_near_copies_in_other_documents_are_folded_into_the_first() -> None:

@@ -32,7 +32,7 @@ def test_report_and_manifest(built: HybridIndex) -> None:
     assert report.encoded == report.chunks and report.reused == 0
     info = built.info()
     assert info["counts"]["chunks"] == report.chunks
-    assert info["model"]["name"] == FAKE_MODEL and info["format_version"] == 2
+    assert info["model"]["name"] == FAKE_MODEL and info["format_version"] == 3
     assert info["config"]["alpha"] == 0.4 and info["config"]["fusion"] == "coverage"
 
 
@@ -179,7 +179,7 @@ def test_newer_format_version_is_refused(built: HybridIndex) -> None:
     manifest = json.loads(manifest_path.read_text())
     manifest["format_version"] = 99
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexFormatError, match="format version 99, but this hybridsearch .* reads version 2"):
+    with pytest.raises(IndexFormatError, match="format version 99, but this hybridsearch .* reads versions 2, 3"):
         HybridIndex.open(Path(built.location))
 
 

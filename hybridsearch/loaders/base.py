@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Protocol
 
 from ..config import LoaderConfig
+from ..locations import Region
 from ..schema import Document
 
 __all__ = [
@@ -72,9 +73,17 @@ class FileInfo:
     warn: Warn = field(default=lambda message: None, compare=False, repr=False)
 
     def document(
-        self, text: str, *, title: str = "", record: str = "", encoding: str = "utf-8", metadata: Mapping[str, Any] = {}
+        self,
+        text: str,
+        *,
+        title: str = "",
+        record: str = "",
+        encoding: str = "utf-8",
+        metadata: Mapping[str, Any] = {},
+        regions: Sequence[Region] = (),
     ) -> Document:
-        """A Document of this file with the built-in fields added to the source's own `metadata`."""
+        """A Document of this file with the built-in fields added to the source's own `metadata`
+        (`regions`: where parts of `text` lie in the file, see `locations.py`)."""
         own = {}
         for key, value in metadata.items():
             if key in BUILTIN_FIELDS and key != "title":
@@ -100,6 +109,7 @@ class FileInfo:
             mtime=self.mtime,
             size=self.size,
             metadata=own | builtin,
+            regions=tuple(regions),
         )
 
 

@@ -3,10 +3,12 @@ HTML (visible text, <title>, <meta name=… content=…> as metadata)."""
 
 from __future__ import annotations
 
+import bisect
 import re
 from html import unescape
 from typing import Any
 
+from ..locations import heading_regions
 from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile, flat_metadata, warn_dropped
 from .text import decoded
@@ -26,7 +28,9 @@ def load_markdown(data: bytes, file: FileInfo, context: LoadContext) -> list[Doc
         title = _first_heading(body)
     if not body.strip():
         raise SkipFile("no text after the front matter")
-    return [file.document(body, title=title.strip(), encoding=encoding, metadata=fields)]
+    title = title.strip()
+    regions = heading_regions(_headings(body), title)
+    return [file.document(body, title=title, encoding=encoding, metadata=fields, regions=regions)]
 
 
 def split_front_matter(text: str, file: FileInfo) -> tuple[dict[str, Any], str]:
@@ -57,6 +61,21 @@ def split_front_matter(text: str, file: FileInfo) -> tuple[dict[str, Any], str]:
     fields, dropped = flat_metadata(loaded or {})
     warn_dropped(file.warn, f"{file.path}: front matter", dropped)
     return fields, text[line_end + 1 :]
+
+
+_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.M)
+_FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
+
+
+def _headings(text: str) -> list[tuple[int, int, str]]:
+    """The ATX headings (`## 3.2 申請手続き`) of a Markdown text as (offset, level, text), leaving out
+    lines inside fenced code blocks."""
+    fences = [match.start() for match in _FENCE.finditer(text)]
+    found = []
+    for match in _HEADING.finditer(text):
+        if bisect.bisect_left(fences, match.start()) % 2 == 0:  # an even number of fences before it
+            found.append((match.start(), len(match.group(1)), match.group(2).strip()))
+    return found
 
 
 def _first_heading(text: str) -> str:

@@ -97,7 +97,7 @@ def _hit(hit: Hit) -> dict[str, Any]:
         "rank": hit.rank, "id": hit.id, "document_id": hit.document_id, "source": hit.source, "title": hit.title,
         "score": round(hit.score, 4), "bm25": round(hit.bm25, 4),
         "dense": None if hit.dense is None else round(hit.dense, 4), "snippet": snippet(hit).text,
-        "text": hit.text, "metadata": dict(hit.metadata), "more": hit.more,
+        "text": hit.text, "location": dict(hit.location), "metadata": dict(hit.metadata), "more": hit.more,
         "copies": [copy.source for copy in hit.copies],
         **({} if hit.rerank_score is None else {"rerank_score": round(hit.rerank_score, 4)}),
         **({} if hit.confidence is None else {"confidence": round(hit.confidence, 3)}),

@@ -1,6 +1,8 @@
-"""docs.sqlite: documents (ids, built-in fields, metadata as JSON, text) and chunks (ids, offsets).
+"""docs.sqlite: documents (ids, built-in fields, metadata as JSON, text) and chunks (ids, offsets,
+location as JSON).
 
-A chunk's text is not stored twice: it is its document's text from `start` to `end`. Rows are
+A chunk's text is not stored twice: it is its document's text from `start` to `end`. A docstore of
+format 2 (before locations) is read as it is, its chunks without a location. Rows are
 positions: chunk row i is BM25 row i and FAISS vector i. Opened read-only and immutable; one
 connection, shared by threads under a lock.
 """
@@ -31,27 +33,35 @@ CREATE TABLE documents (
 );
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, doc INTEGER NOT NULL REFERENCES documents(row),
-    ord INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL
+    ord INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, location TEXT NOT NULL
 );
 CREATE INDEX chunks_doc ON chunks(doc);
 """
+_SCHEMA_2 = _SCHEMA.replace(", location TEXT NOT NULL", "")  # format 2: no locations
 
 
-def _expected_schema() -> list[tuple[str, str, str]]:
-    """What sqlite_master holds for `_SCHEMA` (whitespace-normalised), as an in-memory database shows it."""
+def _expected_schema(schema: str) -> list[tuple[str, str, str]]:
+    """What sqlite_master holds for `schema` (whitespace-normalised), as an in-memory database shows it."""
     with closing(sqlite3.connect(":memory:")) as db:
-        db.executescript(_SCHEMA)
+        db.executescript(schema)
         rows = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
     return [(kind, name, " ".join((sql or "").split())) for kind, name, sql in rows]
 
 
-_EXPECTED_SCHEMA = _expected_schema()
+_EXPECTED_SCHEMA, _EXPECTED_SCHEMA_2 = _expected_schema(_SCHEMA), _expected_schema(_SCHEMA_2)
 _DOCUMENT_FIELDS = "d.id, d.path, d.abs_path, d.record, d.title, d.encoding, d.sha256, d.mtime, d.size, d.metadata"
 _CHUNKS = "FROM chunks c JOIN documents d ON d.row = c.doc"
-_CHUNK_FIELDS = (
-    "c.id, d.id, c.ord, c.start, c.end, substr(d.text, c.start + 1, c.end - c.start), d.path, d.record, d.title, "
-    "d.metadata"
-)
+
+
+def _chunk_fields(location: str) -> str:
+    return (
+        "c.id, d.id, c.ord, c.start, c.end, substr(d.text, c.start + 1, c.end - c.start), d.path, d.record, "
+        f"d.title, d.metadata, {location}"
+    )
+
+
+def _has_locations(db: sqlite3.Connection, schema: str = "main") -> bool:
+    return any(row[1] == "location" for row in db.execute(f"PRAGMA {schema}.table_info(chunks)"))
 
 
 def write_docstore(
@@ -77,8 +87,9 @@ def write_docstore(
             )
             db.execute("CREATE TEMP TABLE kept_chunks (old INTEGER PRIMARY KEY, new INTEGER)")
             db.executemany("INSERT INTO kept_chunks VALUES (?, ?)", ((int(o), n) for n, o in enumerate(kept_chunks)))
+            location = "c.location" if _has_locations(db, "old") else "'{}'"
             db.execute(
-                "INSERT INTO chunks SELECT k.new, c.id, kd.new, c.ord, c.start, c.end FROM old.chunks c "
+                f"INSERT INTO chunks SELECT k.new, c.id, kd.new, c.ord, c.start, c.end, {location} FROM old.chunks c "
                 "JOIN kept_chunks k ON k.old = c.row JOIN kept_docs kd ON kd.old = c.doc"
             )
         db.executemany(
@@ -92,9 +103,13 @@ def write_docstore(
         document_rows = {d.id: rows + i for i, d in enumerate(documents)}
         first = len(kept_chunks)
         db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
-            ((first + i, c.id, document_rows[c.document_id], c.ordinal, c.start, c.end) for i, c in enumerate(chunks)),
-        )
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                (first + i, c.id, document_rows[c.document_id], c.ordinal, c.start, c.end,
+                 json.dumps(dict(c.location), ensure_ascii=False))
+                for i, c in enumerate(chunks)
+            ),
+        )  # fmt: skip
 
 
 class DocStore:
@@ -110,9 +125,11 @@ class DocStore:
         self._damaged = damaged
         self._db.execute("PRAGMA trusted_schema = OFF")
         schema = self._rows("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
-        if [(kind, name, " ".join((sql or "").split())) for kind, name, sql in schema] != _EXPECTED_SCHEMA:
+        found = [(kind, name, " ".join((sql or "").split())) for kind, name, sql in schema]
+        if found not in (_EXPECTED_SCHEMA, _EXPECTED_SCHEMA_2):
             self._db.close()
             raise damaged("docs.sqlite does not have the tables hybridsearch writes")
+        self._chunk_fields = _chunk_fields("c.location" if found == _EXPECTED_SCHEMA else "'{}'")
 
     def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -131,7 +148,7 @@ class DocStore:
             part = wanted[start : start + 900]
             marks = ",".join("?" * len(part))
             for row, *fields in self._rows(
-                f"SELECT c.row, {_CHUNK_FIELDS} {_CHUNKS} WHERE c.row IN ({marks})",
+                f"SELECT c.row, {self._chunk_fields} {_CHUNKS} WHERE c.row IN ({marks})",
                 part,
             ):
                 found[row] = self._decoded(_chunk, fields)
@@ -147,9 +164,9 @@ class DocStore:
 
     def chunk_by_id(self, id: str) -> StoredChunk | None:
         rows = self._rows(
-            f"SELECT {_CHUNK_FIELDS} FROM chunks c JOIN documents d ON d.row = c.doc WHERE c.id = ?", [id]
+            f"SELECT {self._chunk_fields} FROM chunks c JOIN documents d ON d.row = c.doc WHERE c.id = ?", [id]
         )
-        return _chunk(rows[0]) if rows else None
+        return self._decoded(_chunk, rows[0]) if rows else None
 
     def document_by_id(self, id: str) -> StoredDocument | None:
         rows = self._rows(f"SELECT d.row, {_DOCUMENT_FIELDS}, d.text FROM documents d WHERE d.id = ?", [id])
@@ -221,8 +238,14 @@ def _read_only_uri(path: Path) -> str:
 
 
 def _chunk(fields: Sequence[Any]) -> StoredChunk:
-    chunk_id, document_id, ordinal, start, end, text, path, record, title, metadata = fields
-    return StoredChunk(chunk_id, document_id, ordinal, start, end, text, path, record, title, json.loads(metadata))
+    chunk_id, document_id, ordinal, start, end, text, path, record, title, metadata, location = fields
+    location = json.loads(location)
+    if not isinstance(location, dict):
+        raise ValueError("a chunk's location is not a JSON object")
+    return StoredChunk(
+        id=chunk_id, document_id=document_id, ordinal=ordinal, start=start, end=end, text=text,
+        location=location, path=path, record=record, title=title, metadata=json.loads(metadata),
+    )  # fmt: skip
 
 
 def _document(fields: Sequence[Any], num_chunks: int, **extra: Any) -> StoredDocument:

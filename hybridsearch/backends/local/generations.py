@@ -63,7 +63,8 @@ __all__ = [
     "writer_lock",
 ]
 
-FORMAT_VERSION = 2  # 2: stable ids, metadata and document text in docs.sqlite; FAISS without an id map
+FORMAT_VERSION = 3  # 2: stable ids, metadata and document text in docs.sqlite; FAISS without an id map
+READABLE_VERSIONS = (2, 3)  # 3: chunk locations (page, slide, sheet, heading path) in docs.sqlite
 POINTER = "CURRENT"
 LOCK = "LOCK"
 MANIFEST = "manifest.json"
@@ -162,10 +163,10 @@ def read_manifest(generation: Path) -> dict[str, Any]:
             f"Index {index_dir} has an unreadable manifest ({error}); {rebuild_hint(index_dir)}."
         ) from None
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise IndexFormatError(
             f"Index {index_dir} has format version {version!r}, but this hybridsearch {__version__} reads "
-            f"version {FORMAT_VERSION}; {rebuild_hint(index_dir)}."
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}; {rebuild_hint(index_dir)}."
         )
     with invalid_manifest(index_dir):
         files = _listed_files(manifest)

@@ -80,7 +80,7 @@ function render(result) {
     const title = hit.title || hit.source.split("/").pop();
     item.append(el("div", "title", `${hit.rank}. ${title}`));
     const where = hit.record ? `${hit.path} #${hit.record}` : hit.path;
-    item.append(el("div", "source", `${where}  [${hit.start}:${hit.end}]` + (hit.location ? `  ${hit.location}` : "")));
+    item.append(el("div", "source", `${where}  [${hit.start}:${hit.end}]` + (hit.location.label ? `  ${hit.location.label}` : "")));
     const snippet = el("p", "snippet");
     snippet.append(marked(hit.snippet.text, hit.snippet.marks, "term"));
     item.append(snippet);

@@ -1,0 +1,144 @@
+"""Where a passage is in its source: the page of a PDF, the slide of a deck, the sheet and cells of a
+workbook, the heading path of a Word or Markdown document.
+
+A loader describes its document's text as regions: `Region(start, place)` says that the text from
+`start` up to the next region's start lies on `place`. A chunk's location merges the regions it
+overlaps: the first and last page, the slide, the sheet and the cell range that spans its rows, or
+the heading path under which most of its text lies. A region marked `hard` starts a new chunk (a
+slide, a sheet), so no chunk straddles two of them.
+
+A location is a small JSON-ready map with a `label` for people:
+
+    {"page": 3, "page_end": 4, "label": "pp. 3–4"}
+    {"slide": 5, "notes": true, "label": "slide 5 (notes)"}
+    {"sheet": "売上", "cells": "A2:D9", "label": "売上!A2:D9"}
+    {"heading": ["第3章 手続き", "3.2 申請手続き"], "label": "第3章 手続き > 3.2 申請手続き"}
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Location", "Region", "cell_range", "column_letters", "heading_regions", "locate"]
+
+Location = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Region:
+    """The text from `start` to the next region's start lies on `place` ({"page": 3}, {"slide": 2,
+    "notes": False}, {"sheet": "売上", "cells": "A2:D2"} or {"heading": ["第1章", "1.1 目的"]});
+    `hard`: a chunk never runs from the region before into this one."""
+
+    start: int
+    place: Location
+    hard: bool = False
+
+
+def locate(regions: Sequence[Region], start: int, end: int) -> dict[str, Any]:
+    """The location of the span `[start, end)` of a text described by `regions` (sorted by start);
+    {} when no region covers it."""
+    if not regions:
+        return {}
+    starts = [region.start for region in regions]
+    first = max(bisect.bisect_right(starts, start) - 1, 0)
+    last = max(bisect.bisect_left(starts, end) - 1, first)
+    covered = regions[first : last + 1]
+    place = covered[0].place
+    if "page" in place:
+        return _pages(covered)
+    if "slide" in place:
+        return _slides(covered)
+    if "sheet" in place:
+        return _cells(covered)
+    if "heading" in place:
+        overlap = [
+            min(end, starts[i + 1] if i + 1 < len(starts) else end) - max(start, starts[i])
+            for i in range(first, last + 1)
+        ]
+        heading = list(covered[overlap.index(max(overlap))].place["heading"])
+        return {"heading": heading, "label": " > ".join(heading)} if heading else {}
+    return {}
+
+
+def heading_regions(headings: Iterable[tuple[int, int, str]], title: str = "") -> list[Region]:
+    """Regions of a text from its headings, each `(offset, level, text)` in order (level 1 = 章): a
+    heading's region runs to the next heading and is placed under the path of headings above it.
+    A level-1 heading that is the document's title is not repeated in every path."""
+    regions: list[Region] = []
+    path: list[tuple[int, str]] = []
+    for offset, level, text in headings:
+        path = [(above, name) for above, name in path if above < level]
+        if not (level == 1 and text == title):
+            path.append((level, text))
+        regions.append(Region(offset, {"heading": [name for _, name in path]}))
+    if regions and regions[0].start > 0:  # text before the first heading lies under none
+        regions.insert(0, Region(0, {"heading": []}))
+    return regions
+
+
+def _pages(covered: Sequence[Region]) -> dict[str, Any]:
+    first, last = covered[0].place["page"], covered[-1].place["page"]
+    if first == last:
+        return {"page": first, "label": f"p. {first}"}
+    return {"page": first, "page_end": last, "label": f"pp. {first}–{last}"}
+
+
+def _slides(covered: Sequence[Region]) -> dict[str, Any]:
+    first, last = covered[0].place["slide"], covered[-1].place["slide"]
+    notes = any(region.place.get("notes") for region in covered)
+    found: dict[str, Any] = {"slide": first}
+    label = f"slide {first}"
+    if last != first:
+        found["slide_end"] = last
+        label = f"slides {first}–{last}"
+    found["notes"] = notes
+    return found | {"label": label + (" (notes)" if notes else "")}
+
+
+def _cells(covered: Sequence[Region]) -> dict[str, Any]:
+    sheet = covered[0].place["sheet"]
+    corners = [_corners(region.place["cells"]) for region in covered if region.place.get("sheet") == sheet]
+    top = min(corner[0] for corner in corners)
+    left = min(corner[1] for corner in corners)
+    bottom = max(corner[2] for corner in corners)
+    right = max(corner[3] for corner in corners)
+    cells = cell_range(top, left, bottom, right)
+    return {"sheet": sheet, "cells": cells, "label": f"{sheet}!{cells}"}
+
+
+_CELL = re.compile(r"([A-Z]+)(\d+)")
+
+
+def _corners(cells: str) -> tuple[int, int, int, int]:
+    """(top row, left column, bottom row, right column) of "B2:D9" or "B2" (1-based)."""
+    parts = [_CELL.fullmatch(part) for part in cells.split(":")]
+    numbers = [(int(match.group(2)), _column_number(match.group(1))) for match in parts if match]
+    (top, left), (bottom, right) = numbers[0], numbers[-1]
+    return top, left, bottom, right
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number
+
+
+def column_letters(column: int) -> str:
+    """The spreadsheet name of a 1-based column: 1 → A, 27 → AA."""
+    letters = ""
+    while column > 0:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def cell_range(top: int, left: int, bottom: int, right: int) -> str:
+    """ "B2:D9" (or "B2" for one cell) from 1-based rows and columns."""
+    first, last = f"{column_letters(left)}{top}", f"{column_letters(right)}{bottom}"
+    return first if first == last else f"{first}:{last}"

@@ -1,0 +1,64 @@
+"""Chunk locations: regions from loaders, hard breaks, the merge rules, storage and old indexes."""
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from conftest import FAKE_MODEL
+
+from hybridsearch import HybridIndex
+from hybridsearch.backends.local.docstore import _SCHEMA_2, DocStore
+from hybridsearch.chunking import chunk_text
+from hybridsearch.config import ChunkConfig, IndexConfig
+from hybridsearch.locations import Region, cell_range, column_letters, locate
+
+
+def test_pages_slides_and_cells_merge_over_the_regions_a_span_covers() -> None:
+    pages = [Region(0, {"page": 1}), Region(10, {"page": 2}), Region(20, {"page": 3})]
+    assert locate(pages, 2, 8) == {"page": 1, "label": "p. 1"}
+    assert locate(pages, 5, 15) == {"page": 1, "page_end": 2, "label": "pp. 1–2"}
+    assert locate(pages, 10, 20) == {"page": 2, "label": "p. 2"}
+    slides = [Region(0, {"slide": 4, "notes": False}, hard=True), Region(9, {"slide": 4, "notes": True})]
+    assert locate(slides, 0, 12) == {"slide": 4, "notes": True, "label": "slide 4 (notes)"}
+    rows = [Region(0, {"sheet": "売上", "cells": "B2:C2"}), Region(5, {"sheet": "売上", "cells": "A3:D3"})]
+    assert locate(rows, 0, 9) == {"sheet": "売上", "cells": "A2:D3", "label": "売上!A2:D3"}
+    assert locate([], 0, 5) == {}
+    assert (column_letters(1), column_letters(27), cell_range(1, 1, 1, 1)) == ("A", "AA", "A1")
+
+
+def test_a_hard_region_starts_a_new_chunk() -> None:
+    text = "一枚目の文です。" * 3 + "二枚目の文です。" * 3
+    regions = [Region(0, {"slide": 1, "notes": False}, hard=True), Region(24, {"slide": 2, "notes": False}, hard=True)]
+    chunks = chunk_text(text, "d", ChunkConfig(size=200, overlap=0), regions=regions)
+    assert [(c.start, c.end, c.location["label"]) for c in chunks] == [(0, 24, "slide 1"), (24, 48, "slide 2")]
+
+
+def test_markdown_hits_carry_their_heading_path(tmp_path: Path) -> None:
+    (tmp_path / "rules.md").write_text(
+        "# 就業規則\n\n## 第3章 休暇\n\n### 3.2 申請手続き\n\n有給休暇は前日までに所属長へ申請する。\n\n"
+        "## 第4章 服務\n\n```\n# コードの中は見出しではない\n```\n社員は誠実に職務を行う。\n",
+        encoding="utf-8",
+    )
+    index = HybridIndex.build([tmp_path], tmp_path / "idx", model=FAKE_MODEL, config=_small())
+    hit = index.search("有給休暇の申請", k=1, alpha=0)[0]
+    assert hit.location == {"heading": ["第3章 休暇", "3.2 申請手続き"], "label": "第3章 休暇 > 3.2 申請手続き"}
+    assert index.search("誠実に職務", k=1, alpha=0)[0].location["heading"] == ["第4章 服務"]
+    assert hit.to_dict()["location"]["label"] == "第3章 休暇 > 3.2 申請手続き"
+
+
+def test_a_format_2_docstore_reads_without_locations(tmp_path: Path) -> None:
+    path = tmp_path / "docs.sqlite"
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(_SCHEMA_2)
+        db.execute("INSERT INTO documents VALUES (0, 'd', 'a.txt', '/a.txt', '', '', 'utf-8', '', 0, 3, '{}', 'abc')")
+        db.execute("INSERT INTO chunks VALUES (0, 'd-1', 0, 0, 0, 3)")
+    store = DocStore(path, ValueError)
+    try:
+        chunk = store.chunks([0])[0]
+    finally:
+        store.close()
+    assert (chunk.text, chunk.location) == ("abc", {})
+
+
+def _small() -> IndexConfig:
+    return IndexConfig(chunk=ChunkConfig(size=40, overlap=0))
