@@ -23,6 +23,6 @@ def hit_metadata(hit: Hit) -> dict[str, Any]:
     return {
         **dict(hit.metadata),
         "id": hit.id, "document_id": hit.document_id, "source": hit.source, "title": hit.title,
-        "start": hit.start, "end": hit.end, "location": dict(hit.location), "score": hit.score, "bm25": hit.bm25, "dense": hit.dense,
-        "confidence": hit.confidence,
+        "start": hit.start, "end": hit.end, "location": dict(hit.location), "score": hit.score, "bm25": hit.bm25,
+        "dense": hit.dense, "confidence": hit.confidence,
     }  # fmt: skip

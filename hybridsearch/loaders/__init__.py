@@ -13,6 +13,7 @@ from .base import (
 )
 from .files import LoadReport, PathArg, iter_documents
 from .markup import html_to_text, load_html, load_markdown
+from .pdf import load_pdf
 from .records import load_csv, load_jsonl
 from .text import decode_bytes, load_text
 
@@ -38,3 +39,4 @@ register_loader(load_markdown, ".md", ".markdown")
 register_loader(load_html, ".html", ".htm")
 register_loader(load_csv, ".csv")
 register_loader(load_jsonl, ".jsonl")
+register_loader(load_pdf, ".pdf")

@@ -1,0 +1,166 @@
+"""PDF (pypdfium2): the text layer of each page as a reader sees it, with page locations.
+
+Lines that wrap inside a paragraph are joined (no space between Japanese characters, one between Latin
+words), also across a page break; running headers, footers and page numbers repeated on the pages are
+left out; each page is a region, so a chunk's location names its first and last page.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+
+from ..locations import Region
+from ..schema import Document
+from .base import FileInfo, LoadContext, SkipFile
+
+__all__ = ["load_pdf", "reading_text"]
+
+_EDGE_LINES = 2  # lines at the top and bottom of a page that may be a running header or footer
+_RUNNING_SHARE = 0.6  # a line on at least this share of pages (3 or more) is a running header/footer
+_FULL_LINE = 0.8  # a line at least this share of the page's typical width wraps into the next
+_PAGE_NUMBER = re.compile(r"[-–—‐\s(（]*(?:p\.?\s*)?\d{1,4}(?:\s*/\s*\d{1,4})?\s*(?:ページ|頁)?[-–—‐\s)）]*", re.I)
+_DIGITS = re.compile(r"\d+")
+_TERMINATORS = tuple("。！？!?」』）")
+
+
+def load_pdf(data: bytes, file: FileInfo, context: LoadContext) -> list[Document]:
+    """A PDF: one document of its text layer, one region per page; info fields as metadata."""
+    try:
+        import pypdfium2 as pdfium
+    except ImportError:
+        raise SkipFile("reading PDF needs pypdfium2: pip install 'hybridsearch[pdf]'") from None
+    if b"%PDF-" not in data[:1024]:
+        raise SkipFile("not a PDF (no %PDF- header)")
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as error:
+        if "password" in str(error).lower():
+            raise SkipFile("encrypted PDF (password protected); not indexed") from None
+        raise SkipFile(f"unreadable PDF ({error})") from None
+    try:
+        pages = [_page_lines(pdf, number) for number in range(len(pdf))]
+        info = pdf.get_metadata_dict(skip_empty=True)
+    except pdfium.PdfiumError as error:
+        raise SkipFile(f"unreadable PDF ({error})") from None
+    finally:
+        pdf.close()
+    text, starts = reading_text(pages)
+    if not text.strip():
+        raise SkipFile("no text found; scanned PDF? OCR is not run")
+    empty = sum(1 for lines in pages if not any(line.strip() for line in lines))
+    if empty:
+        file.warn(f"{file.path}: {empty} of {len(pages)} pages have no text layer (scanned?); they are not indexed")
+    regions = [Region(start, {"page": number + 1}) for number, start in enumerate(starts) if start is not None]
+    metadata = {"pages": len(pages)} | _info_fields(info)
+    return [file.document(text, title=_title(info.get("Title", "")), metadata=metadata, regions=regions)]
+
+
+def _page_lines(pdf: object, number: int) -> list[str]:
+    page = pdf[number]  # type: ignore[index]
+    textpage = page.get_textpage()
+    try:
+        return re.split(r"\r\n|\r|\n", textpage.get_text_range())
+    finally:
+        textpage.close()
+        page.close()
+
+
+def reading_text(pages: Sequence[Sequence[str]]) -> tuple[str, list[int | None]]:
+    """(text, where each page's text starts in it, None for a page without text) from each page's
+    lines: running headers and footers dropped, wrapped lines joined."""
+    kept = _without_running_lines([[line.rstrip() for line in lines] for lines in pages])
+    parts: list[str] = []
+    starts: list[int | None] = []
+    length = 0
+    previous = ""  # the last line written, while it may continue
+    for lines in kept:
+        typical = _typical_width(lines)
+        starts.append(None)
+        for line in lines:
+            if not line.strip():
+                previous = ""
+                continue
+            if parts:
+                joint = _joint(previous, line) if previous else "\n"
+                parts.append(joint)
+                length += len(joint)
+            if starts[-1] is None:
+                starts[-1] = length
+            parts.append(line)
+            length += len(line)
+            previous = line if _width(line) >= _FULL_LINE * typical and not line.endswith(_TERMINATORS) else ""
+        previous = previous if lines and lines[-1].strip() else ""
+    return "".join(parts), starts
+
+
+def _without_running_lines(pages: list[list[str]]) -> list[list[str]]:
+    """Pages without page numbers and without lines (digits aside) repeated at the top or bottom of most pages."""
+    edges = [_edge_positions(lines) for lines in pages]
+    counts = Counter(key for lines, positions in zip(pages, edges) for key in {_key(lines[i]) for i in positions})
+    running = {key for key, count in counts.items() if len(pages) >= 3 and count >= _RUNNING_SHARE * len(pages)}
+    kept = []
+    for lines, positions in zip(pages, edges):
+        dropped = {
+            i for i in positions if _key(lines[i]) in running or (len(pages) > 1 and _PAGE_NUMBER.fullmatch(lines[i]))
+        }
+        kept.append([line for i, line in enumerate(lines) if i not in dropped])
+    return kept
+
+
+def _edge_positions(lines: list[str]) -> list[int]:
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    return sorted(set(filled[:_EDGE_LINES] + filled[-_EDGE_LINES:]))
+
+
+def _key(line: str) -> str:
+    return _DIGITS.sub("#", " ".join(line.split()))
+
+
+def _width(line: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+
+
+def _typical_width(lines: Sequence[str]) -> float:
+    widths = sorted(_width(line) for line in lines if line.strip())
+    return widths[int(0.9 * (len(widths) - 1))] if widths else 0.0
+
+
+def _joint(line: str, following: str) -> str:
+    """What joins a wrapped line to the next: nothing between Japanese text, a space between Latin words."""
+    last, first = line[-1], following.lstrip()[:1]
+    if unicodedata.east_asian_width(last) in "WF" or unicodedata.east_asian_width(first or " ") in "WF":
+        return ""
+    return "" if last == "-" else " "
+
+
+def _title(title: str) -> str:
+    """The info Title, unless it is only a file name (「Microsoft Word - 文書1.docx」)."""
+    title = title.removeprefix("Microsoft Word - ").strip()
+    return "" if re.search(r"\.(docx?|xlsx?|pptx?|pdf|txt)$", title, re.I) else title
+
+
+def _info_fields(info: dict[str, str]) -> dict[str, str]:
+    fields = {}
+    if info.get("Author", "").strip():
+        fields["author"] = info["Author"].strip()
+    for name, key in (("CreationDate", "created"), ("ModDate", "modified")):
+        date = _pdf_date(info.get(name, ""))
+        if date:
+            fields[key] = date
+    return fields
+
+
+_DATE = re.compile(r"D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?")
+
+
+def _pdf_date(value: str) -> str:
+    """ISO text of a PDF date (D:20260401090000+09'00' → 2026-04-01T09:00:00); "" if it is not one."""
+    match = _DATE.match(value.strip())
+    if not match:
+        return ""
+    defaults = ("", "01", "01", "00", "00", "00")
+    year, month, day, hour, minute, second = (part or default for part, default in zip(match.groups(), defaults))
+    return f"{year}-{month}-{day}T{hour}:{minute}:{second}"
