@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .config import ChunkConfig
-from .locations import Region, locate
+from .locations import Locator, Region
 from .schema import Chunk, chunk_ids
 
 __all__ = ["chunk_text", "model_input", "split_sentences"]
@@ -111,8 +111,9 @@ def chunk_text(
     spans = [_strip(text, *span) for piece in pieces for span in _fit(text, piece, fits)]
     spans = [(start, end) for start, end in spans if start < end]
     ids = chunk_ids(document_id, (text[start:end] for start, end in spans))
+    locate = Locator(regions)
     return [
-        Chunk(chunk_id, document_id, ordinal, start, end, text[start:end], locate(regions, start, end))
+        Chunk(chunk_id, document_id, ordinal, start, end, text[start:end], locate(start, end))
         for ordinal, (chunk_id, (start, end)) in enumerate(zip(ids, spans))
     ]
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Location", "Region", "cell_range", "column_letters", "heading_regions", "locate"]
+__all__ = ["Location", "Locator", "Region", "cell_range", "column_letters", "heading_regions"]
 
 Location = Mapping[str, Any]
 
@@ -39,30 +39,37 @@ class Region:
     hard: bool = False
 
 
-def locate(regions: Sequence[Region], start: int, end: int) -> dict[str, Any]:
-    """The location of the span `[start, end)` of a text described by `regions` (sorted by start);
-    {} when no region covers it."""
-    if not regions:
+class Locator:
+    """The locations of spans of one text described by `regions` (sorted by start); the region
+    starts are read once, not again for every chunk."""
+
+    def __init__(self, regions: Sequence[Region]) -> None:
+        self._regions = regions
+        self._starts = [region.start for region in regions]
+
+    def __call__(self, start: int, end: int) -> dict[str, Any]:
+        """The location of the span `[start, end)`; {} when no region covers it."""
+        if not self._regions:
+            return {}
+        starts = self._starts
+        first = max(bisect.bisect_right(starts, start) - 1, 0)
+        last = max(bisect.bisect_left(starts, end) - 1, first)
+        covered = self._regions[first : last + 1]
+        place = covered[0].place
+        if "page" in place:
+            return _pages(covered)
+        if "slide" in place:
+            return _slides(covered)
+        if "sheet" in place:
+            return _cells(covered)
+        if "heading" in place:
+            overlap = [
+                min(end, starts[i + 1] if i + 1 < len(starts) else end) - max(start, starts[i])
+                for i in range(first, last + 1)
+            ]
+            heading = list(covered[overlap.index(max(overlap))].place["heading"])
+            return {"heading": heading, "label": " > ".join(heading)} if heading else {}
         return {}
-    starts = [region.start for region in regions]
-    first = max(bisect.bisect_right(starts, start) - 1, 0)
-    last = max(bisect.bisect_left(starts, end) - 1, first)
-    covered = regions[first : last + 1]
-    place = covered[0].place
-    if "page" in place:
-        return _pages(covered)
-    if "slide" in place:
-        return _slides(covered)
-    if "sheet" in place:
-        return _cells(covered)
-    if "heading" in place:
-        overlap = [
-            min(end, starts[i + 1] if i + 1 < len(starts) else end) - max(start, starts[i])
-            for i in range(first, last + 1)
-        ]
-        heading = list(covered[overlap.index(max(overlap))].place["heading"])
-        return {"heading": heading, "label": " > ".join(heading)} if heading else {}
-    return {}
 
 
 def heading_regions(headings: Iterable[tuple[int, int, str]], title: str = "") -> list[Region]:

@@ -10,19 +10,19 @@ from hybridsearch import HybridIndex
 from hybridsearch.backends.local.docstore import _SCHEMA_2, DocStore
 from hybridsearch.chunking import chunk_text
 from hybridsearch.config import ChunkConfig, IndexConfig
-from hybridsearch.locations import Region, cell_range, column_letters, locate
+from hybridsearch.locations import Locator, Region, cell_range, column_letters
 
 
 def test_pages_slides_and_cells_merge_over_the_regions_a_span_covers() -> None:
     pages = [Region(0, {"page": 1}), Region(10, {"page": 2}), Region(20, {"page": 3})]
-    assert locate(pages, 2, 8) == {"page": 1, "label": "p. 1"}
-    assert locate(pages, 5, 15) == {"page": 1, "page_end": 2, "label": "pp. 1–2"}
-    assert locate(pages, 10, 20) == {"page": 2, "label": "p. 2"}
+    assert Locator(pages)(2, 8) == {"page": 1, "label": "p. 1"}
+    assert Locator(pages)(5, 15) == {"page": 1, "page_end": 2, "label": "pp. 1–2"}
+    assert Locator(pages)(10, 20) == {"page": 2, "label": "p. 2"}
     slides = [Region(0, {"slide": 4, "notes": False}, hard=True), Region(9, {"slide": 4, "notes": True})]
-    assert locate(slides, 0, 12) == {"slide": 4, "notes": True, "label": "slide 4 (notes)"}
+    assert Locator(slides)(0, 12) == {"slide": 4, "notes": True, "label": "slide 4 (notes)"}
     rows = [Region(0, {"sheet": "売上", "cells": "B2:C2"}), Region(5, {"sheet": "売上", "cells": "A3:D3"})]
-    assert locate(rows, 0, 9) == {"sheet": "売上", "cells": "A2:D3", "label": "売上!A2:D3"}
-    assert locate([], 0, 5) == {}
+    assert Locator(rows)(0, 9) == {"sheet": "売上", "cells": "A2:D3", "label": "売上!A2:D3"}
+    assert Locator([])(0, 5) == {}
     assert (column_letters(1), column_letters(27), cell_range(1, 1, 1, 1)) == ("A", "AA", "A1")
 
 

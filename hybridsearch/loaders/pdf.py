@@ -119,8 +119,13 @@ def _key(line: str) -> str:
     return _DIGITS.sub("#", " ".join(line.split()))
 
 
+def _wide(character: str) -> bool:
+    """A full-width character (kanji, kana, full-width punctuation): it takes two columns."""
+    return unicodedata.east_asian_width(character) in "WF"
+
+
 def _width(line: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+    return sum(2 if _wide(ch) else 1 for ch in line)
 
 
 def _typical_width(lines: Sequence[str]) -> float:
@@ -131,7 +136,7 @@ def _typical_width(lines: Sequence[str]) -> float:
 def _joint(line: str, following: str) -> str:
     """What joins a wrapped line to the next: nothing between Japanese text, a space between Latin words."""
     last, first = line[-1], following.lstrip()[:1]
-    if unicodedata.east_asian_width(last) in "WF" or unicodedata.east_asian_width(first or " ") in "WF":
+    if _wide(last) or _wide(first or " "):
         return ""
     return "" if last == "-" else " "
 

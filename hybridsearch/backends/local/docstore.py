@@ -60,8 +60,9 @@ def _chunk_fields(location: str) -> str:
     )
 
 
-def _has_locations(db: sqlite3.Connection, schema: str = "main") -> bool:
-    return any(row[1] == "location" for row in db.execute(f"PRAGMA {schema}.table_info(chunks)"))
+def _old_has_locations(db: sqlite3.Connection) -> bool:
+    """Whether the attached docstore `old` is of format 3 (its chunks have a location column)."""
+    return any(row[1] == "location" for row in db.execute("PRAGMA old.table_info(chunks)"))
 
 
 def write_docstore(
@@ -87,7 +88,7 @@ def write_docstore(
             )
             db.execute("CREATE TEMP TABLE kept_chunks (old INTEGER PRIMARY KEY, new INTEGER)")
             db.executemany("INSERT INTO kept_chunks VALUES (?, ?)", ((int(o), n) for n, o in enumerate(kept_chunks)))
-            location = "c.location" if _has_locations(db, "old") else "'{}'"
+            location = "c.location" if _old_has_locations(db) else "'{}'"
             db.execute(
                 f"INSERT INTO chunks SELECT k.new, c.id, kd.new, c.ord, c.start, c.end, {location} FROM old.chunks c "
                 "JOIN kept_chunks k ON k.old = c.row JOIN kept_docs kd ON kd.old = c.doc"
