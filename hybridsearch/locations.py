@@ -28,7 +28,7 @@ __all__ = ["Location", "Locator", "Region", "cell_range", "column_letters", "hea
 Location = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Region:
     """The text from `start` to the next region's start lies on `place` ({"page": 3}, {"slide": 2,
     "notes": False}, {"sheet": "売上", "cells": "A2:D2"} or {"heading": ["第1章", "1.1 目的"]});

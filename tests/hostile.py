@@ -7,7 +7,11 @@ import codecs
 import json
 import os
 import random
+import re
+import zipfile
 from pathlib import Path
+
+from office_files import write_docx, write_pdf, write_xlsx, write_zip_bomb
 
 JAPANESE = "日本語の文章です。火星は赤い惑星と呼ばれる。" * 20
 
@@ -37,7 +41,19 @@ SKIPPED = {
     "empty_text.jsonl": "no record with a non-empty 'text' field",
     "image.png": "unsupported file type .png",
     "archive.zip": "unsupported file type .zip",
-    "report.docx": "unsupported file type .docx",
+    "report.docx": "damaged or truncated .docx file (",
+    "encrypted.pdf": "encrypted PDF (password protected); not indexed",
+    "scanned.pdf": "no text found; scanned PDF? OCR is not run",
+    "truncated.pdf": "unreadable PDF (",
+    "text_named.pdf": "not a PDF (no %PDF- header)",
+    "bomb.docx": "a zip bomb? word/document.xml would inflate",
+    "bomb.xlsx": "a zip bomb? xl/worksheets/sheet1.xml would inflate",
+    "encrypted.xlsx": "encrypted (password protected) or legacy binary Office file, not a .xlsx package",
+    "sheet_named.docx": "not a .docx file (a zip package without word/document.xml)",
+    "pdf_named.pptx": "not a .pptx file (not a zip package)",
+    "truncated.docx": "damaged or truncated .docx file (",
+    "bad_xml.docx": "damaged .docx file (",
+    "empty_sheets.xlsx": "no text (every sheet is empty)",
     "Makefile": "unsupported file type (none)",
     "manifest.json": "unsupported file type .json",
 }
@@ -47,6 +63,7 @@ PARTIAL = {
     "some_bad_lines.jsonl": "skipped 2 record(s)",
     "corrupt_utf8.txt": "read as utf-8, ",
     "truncated_sjis.txt": "read as cp932, 1 corrupt byte sequence(s) replaced",
+    "half_scanned.pdf": "1 of 2 pages have no text layer (scanned?)",
 }
 #: file → a query that must find it
 GOOD = {
@@ -58,6 +75,8 @@ GOOD = {
     "名前 with spaces & 'quotes'.txt": "変わった名前",
     "UPPER.TXT": "大文字の拡張子",
     "deep/a/b/c/d/e/deep.md": "深い階層",
+    "bad_xref.pdf": "相互参照表",
+    "owner_password.pdf": "所有者パスワード",
 }
 
 
@@ -113,4 +132,30 @@ def make_hostile_folder(root: Path) -> Path:
     os.symlink("..", root / "deep" / "a" / "loop-dir")  # a folder loop: never followed
     os.mkfifo(root / "fifo.txt")
     (root / "manifest.json").write_text(json.dumps({"not": "indexed"}))  # unsupported .json
+    _write_office_files(root)
     return root
+
+
+def _write_office_files(root: Path) -> None:
+    """PDF and Office files that are encrypted, truncated, bombs, mislabelled or huge."""
+    write_pdf(root / "encrypted.pdf", [["鍵のかかった文書。"]], password="secret")
+    write_pdf(root / "owner_password.pdf", [["所有者パスワードだけの文書は読める。"]], owner_password="owner")
+    write_pdf(root / "scanned.pdf", [[]])
+    write_pdf(root / "half_scanned.pdf", [["一ページ目にだけ文字がある。"], []])
+    whole = write_pdf(root / "truncated.pdf", [["途中で切れた文書。"]]).read_bytes()
+    (root / "truncated.pdf").write_bytes(whole[: len(whole) // 2])
+    xref = write_pdf(root / "bad_xref.pdf", [["相互参照表が壊れた文書。"]]).read_bytes()
+    at = xref.rfind(b"xref")
+    (root / "bad_xref.pdf").write_bytes(xref[:at] + re.sub(rb"\d{10} \d{5}", b"9999999999 00000", xref[at:]))
+    (root / "text_named.pdf").write_text("PDFと名乗るテキスト。", encoding="utf-8")
+    write_zip_bomb(root / "bomb.docx", "word/document.xml")
+    write_zip_bomb(root / "bomb.xlsx", "xl/worksheets/sheet1.xml")
+    (root / "encrypted.xlsx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 4096)
+    write_xlsx(root / "sheet_named.docx", {"表": [["表計算の中身"]]})
+    (root / "pdf_named.pptx").write_bytes(whole)
+    document = write_docx(root / "truncated.docx", [(1, "見出し", ["途中で切れたワード文書。"])]).read_bytes()
+    (root / "truncated.docx").write_bytes(document[: len(document) // 2])
+    with zipfile.ZipFile(root / "bad_xml.docx", "w") as package:
+        package.writestr("[Content_Types].xml", "<Types/>")
+        package.writestr("word/document.xml", "<w:document><w:body><w:p>閉じていない")
+    write_xlsx(root / "empty_sheets.xlsx", {"空": [], "空2": []})

@@ -11,6 +11,7 @@ from conftest import FAKE_MODEL
 from hostile import GOOD, PARTIAL, SKIPPED, make_hostile_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from office_files import write_long_sheet
 
 from hybridsearch import HybridIndex
 from hybridsearch.cli import cli
@@ -51,10 +52,10 @@ def test_hostile_folder_indexes_with_a_warning_per_bad_file(hostile: Path, tmp_p
     assert index.check() == []
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
-def test_big_file_never_enters_memory(hostile: Path, tmp_path: Path) -> None:
+def _indexing_peak_mb(folder: Path, index_dir: Path) -> tuple[int, float]:
+    """(exit status, peak resident MB) of `hsearch index folder` in a child process."""
     fake_cli = str(Path(__file__).parent / "fake_hsearch.py")
-    args = ["index", str(hostile), "--index", str(tmp_path / "idx"), "--model", FAKE_MODEL, "-q"]
+    args = ["index", str(folder), "--index", str(index_dir), "--model", FAKE_MODEL, "-q"]
     # the child's own peak (VmHWM): ru_maxrss would include the pytest process it was forked from
     code = (
         "import atexit, runpy, sys\n"
@@ -64,9 +65,33 @@ def test_big_file_never_enters_memory(hostile: Path, tmp_path: Path) -> None:
         f"runpy.run_path({fake_cli!r}, run_name='__main__')"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 3
-    peak_mb = int(result.stderr.split()[-1]) / 1024
-    assert peak_mb < 250, f"indexing the hostile folder peaked at {peak_mb:.0f} MB with a 100 MB file in it"
+    return result.returncode, int(result.stderr.split()[-1]) / 1024
+
+
+READS_PEAK = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
+
+
+@READS_PEAK
+def test_big_file_and_zip_bombs_never_enter_memory(hostile: Path, tmp_path: Path) -> None:
+    status, peak_mb = _indexing_peak_mb(hostile, tmp_path / "idx")
+    assert status == 3
+    assert peak_mb < 250, (
+        f"indexing the hostile folder peaked at {peak_mb:.0f} MB with a 100 MB file and 2 GB bombs in it"
+    )
+
+
+@READS_PEAK
+def test_a_million_row_sheet_is_read_to_its_cap_in_bounded_memory(tmp_path: Path) -> None:
+    (tmp_path / "sheet").mkdir()
+    write_long_sheet(tmp_path / "sheet" / "log.xlsx", 1_000_000)
+    status, peak_mb = _indexing_peak_mb(tmp_path / "sheet", tmp_path / "idx")
+    assert status == 3  # written, with the rows past the cap counted as skipped
+    assert peak_mb < 400, f"indexing a million-row sheet peaked at {peak_mb:.0f} MB"
+    index = HybridIndex.open(tmp_path / "idx")
+    last = index.search("100000 行100000の記録", k=1, alpha=0)[0]
+    assert "100000 | 行100000の記録" in last.text and last.location["sheet"] == "ログ"
+    assert last.location["cells"].endswith(":B100000")
+    assert all("行100001の" not in hit.text for hit in index.search("100001 行100001の記録", k=5, alpha=0))
 
 
 QUERIES = st.one_of(

@@ -15,7 +15,10 @@ from .files import LoadReport, PathArg, iter_documents
 from .markup import html_to_text, load_html, load_markdown
 from .pdf import load_pdf
 from .records import load_csv, load_jsonl
+from .slides import load_pptx
 from .text import decode_bytes, load_text
+from .word import load_docx
+from .workbook import load_xlsx
 
 __all__ = [
     "BUILTIN_FIELDS",
@@ -40,3 +43,6 @@ register_loader(load_html, ".html", ".htm")
 register_loader(load_csv, ".csv")
 register_loader(load_jsonl, ".jsonl")
 register_loader(load_pdf, ".pdf")
+register_loader(load_docx, ".docx")
+register_loader(load_xlsx, ".xlsx", ".xlsm")
+register_loader(load_pptx, ".pptx")
