@@ -190,27 +190,31 @@ def test_a_filtered_search_equals_brute_force_over_the_matching_chunks(
         else:
             where.setdefault(field, spec)
     every = index.info()["counts"]["chunks"]
-    by_bm25 = index.search(query, k=every, alpha=0.0)  # each side's full order, ties by row
+    by_bm25 = index.search(query, k=every, alpha=0.0)  # every chunk's raw scores (their order is not used)
     by_dense = index.search(query, k=every, alpha=1.0)
+    with index.searcher() as searcher:  # rows (the backend's keys): each side breaks ties by the lower row
+        row = {chunk.id: i for i, chunk in enumerate(searcher.backend.chunks(range(every)))}
     keep = {h.id for h in by_bm25 if all(_matches(by_id[h.source], f, s) for f, s in where.items())}
     found = index.search(query, k=k, alpha=alpha, fusion=fusion, where=where)
     if not keep:
         assert found == []
         return
     depth = hybridsearch.search.candidate_depth(k, len(keep))
-    bm25 = [(h.id, h.bm25) for h in by_bm25 if h.id in keep][:depth]
-    dense = [(h.id, h.dense) for h in by_dense if h.id in keep][:depth]
-    names = sorted(keep)
-    key = {name: i for i, name in enumerate(names)}
+    names = {row[name]: name for name in keep}
 
-    def side(pairs: list) -> tuple[np.ndarray, np.ndarray]:
-        return np.array([key[i] for i, _ in pairs], np.int64), np.array([s for _, s in pairs], np.float64)
+    def side(scores: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """The matching chunks by score, ties by the lower row (the engine's rule), cut at `depth`."""
+        pairs = sorted(
+            ((row[name], score) for name, score in scores.items() if name in keep), key=lambda p: (-p[1], p[0])
+        )
+        return np.array([r for r, _ in pairs[:depth]], np.int64), np.array([s for _, s in pairs[:depth]], np.float64)
 
-    no_dense = (np.zeros(0, np.int64), np.zeros(0))
-    expected = fuse(*side(bm25), *(side(dense) if alpha > 0 else no_dense), alpha, fusion, k)
+    bm25 = side({h.id: h.bm25 for h in by_bm25})
+    dense = side({h.id: h.dense for h in by_dense}) if alpha > 0 else (np.zeros(0, np.int64), np.zeros(0))
+    expected = fuse(*bm25, *dense, alpha, fusion, k)
     assert [h.score for h in found] == pytest.approx(expected.score.tolist(), abs=1e-6)  # dense scores are float32
     cut = expected.score[-1]
-    strictly = {names[i] for i, s in zip(expected.ids, expected.score) if s > cut + 1e-6}
+    strictly = {names[i] for i, s in zip(expected.ids.tolist(), expected.score) if s > cut + 1e-6}
     assert strictly <= {h.id for h in found} <= keep  # the same hits, up to ties at the last place
     assert all(_matches(by_id[h.source], f, s) for h in found for f, s in where.items())
 
