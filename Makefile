@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 quickstart: setup
 	$(BIN)/hsearch index corpora/ --index indexes/quickstart
 	$(BIN)/hsearch query "赤い惑星は?" -k 3 --index indexes/quickstart
+	$(BIN)/hsearch query "地球の双子星と呼ばれる惑星は?" -k 3 --index indexes/quickstart
 
 test: setup
 	$(BIN)/python -m pytest

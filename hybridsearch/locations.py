@@ -10,7 +10,7 @@ slide, a sheet), so no chunk straddles two of them.
 A location is a small JSON-ready map with a `label` for people:
 
     {"page": 3, "page_end": 4, "label": "pp. 3–4"}
-    {"slide": 5, "notes": true, "label": "slide 5 (notes)"}
+    {"slide": 5, "notes": true, "label": "slide 5, notes"}
     {"sheet": "売上", "cells": "A2:D9", "label": "売上!A2:D9"}
     {"heading": ["第3章 手続き", "3.2 申請手続き"], "label": "第3章 手続き > 3.2 申請手続き"}
 """
@@ -104,7 +104,7 @@ def _slides(covered: Sequence[Region]) -> dict[str, Any]:
         found["slide_end"] = last
         label = f"slides {first}–{last}"
     found["notes"] = notes
-    return found | {"label": label + (" (notes)" if notes else "")}
+    return found | {"label": label + (", notes" if notes else "")}
 
 
 def _cells(covered: Sequence[Region]) -> dict[str, Any]:

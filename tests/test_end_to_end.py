@@ -94,3 +94,18 @@ def test_any_sentence_transformers_folder_works_as_model(tmp_path: Path) -> None
     assert (info["model"]["query_prompt"], info["model"]["document_prompt"]) == ("query: ", "passage: ")
     result = runner.invoke(cli, ["query", "赤い惑星は?", "--index", str(tmp_path / "idx"), "-k", "1", "--alpha", "1"])
     assert result.exit_code == 0 and "mars.md" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "found", "label"),
+    [
+        ("地球の双子星と呼ばれる惑星は?", "惑星データ集.pdf", "pp. 1–3"),
+        ("はやぶさ2の目的地", "惑星と探査機.xlsx", "探査機!A1:D7"),
+    ],
+)
+def test_the_quickstart_pdf_and_workbook_answer_with_their_locations(
+    corpora_index: Path, question: str, found: str, label: str
+) -> None:
+    result = CliRunner().invoke(cli, ["query", question, "--index", str(corpora_index), "-k", "1"])
+    assert result.exit_code == 0 and f"planets/{found}  ({label})" in result.stdout.splitlines()[0]

@@ -19,7 +19,7 @@ def test_pages_slides_and_cells_merge_over_the_regions_a_span_covers() -> None:
     assert Locator(pages)(5, 15) == {"page": 1, "page_end": 2, "label": "pp. 1–2"}
     assert Locator(pages)(10, 20) == {"page": 2, "label": "p. 2"}
     slides = [Region(0, {"slide": 4, "notes": False}, hard=True), Region(9, {"slide": 4, "notes": True})]
-    assert Locator(slides)(0, 12) == {"slide": 4, "notes": True, "label": "slide 4 (notes)"}
+    assert Locator(slides)(0, 12) == {"slide": 4, "notes": True, "label": "slide 4, notes"}
     rows = [Region(0, {"sheet": "売上", "cells": "B2:C2"}), Region(5, {"sheet": "売上", "cells": "A3:D3"})]
     assert Locator(rows)(0, 9) == {"sheet": "売上", "cells": "A2:D3", "label": "売上!A2:D3"}
     assert Locator([])(0, 5) == {}

@@ -37,7 +37,8 @@ def office_folder(tmp_path: Path) -> Path:
     folder.mkdir()
     sentences = regulation_sentences(300)
     write_pdf(folder / "rules.pdf", [sentences[i * 10 : (i + 1) * 10] for i in range(30)], header="社内規程集")
-    write_docx(folder / "manual.docx", MANUAL, title="経費精算マニュアル", author="経理部", table=[["費目", "上限"], ["宿泊費", "一泊一万二千円"]])  # fmt: skip
+    table = [["費目", "上限"], ["宿泊費", "一泊一万二千円"]]
+    write_docx(folder / "manual.docx", MANUAL, title="経費精算マニュアル", author="経理部", table=table)
     write_xlsx(folder / "sales.xlsx", SALES, title="売上と経費", author="経理部")
     write_pptx(folder / "plan.pptx", DECK)
     return folder
@@ -91,11 +92,12 @@ def test_a_sentence_from_each_file_is_found_first_with_its_location(office_folde
     assert sheet["path"].endswith("sales.xlsx")
     assert (sheet["location"]["sheet"], sheet["location"]["label"]) == ("経費", "経費!A1:B4")
     slide = _query(index_dir, "採用計画")
-    assert slide["path"].endswith("plan.pptx") and slide["location"]["label"] == "slide 3 (notes)"
+    assert slide["path"].endswith("plan.pptx") and slide["location"]["label"] == "slide 3, notes"
     shown = runner.invoke(cli, ["query", "研究開発費", "--index", str(index_dir), "-k", "1"])
     assert "plan.pptx  (slide 2)" in shown.stdout
 
-    write_docx(office_folder / "manual.docx", [*MANUAL, (2, "4.1 改定", [*_FILLER[32:36], "改定は経理部長が承認する。", *_FILLER[36:40]])], title="経費精算マニュアル")  # fmt: skip
+    amended = (2, "4.1 改定", [*_FILLER[32:36], "改定は経理部長が承認する。", *_FILLER[36:40]])
+    write_docx(office_folder / "manual.docx", [*MANUAL, amended], title="経費精算マニュアル")
     again = runner.invoke(cli, ["index", str(office_folder), "--index", str(index_dir), "-q"])
     assert "0 added, 1 changed, 0 removed, 3 unchanged file(s)" in again.stderr
     assert _query(index_dir, "改定は経理部長が承認")["location"]["label"] == "第4章 雑則 > 4.1 改定"

@@ -33,6 +33,11 @@ def test_line_joining_keeps_latin_words_apart() -> None:
     assert starts == [0, text.index("二")]
 
 
+def test_gaps_between_japanese_and_digits_are_not_spaces() -> None:
+    text, _ = reading_text([["第 1 条 Windows 11 の設定は", "別表 A に定める。"]])
+    assert text == "第1条Windows 11の設定は別表Aに定める。"
+
+
 def test_bad_pdfs_are_skipped_with_a_reason(tmp_path: Path) -> None:
     write_pdf(tmp_path / "blank.pdf", [[]], footer=False)
     (tmp_path / "fake.pdf").write_text("これはPDFではない", encoding="utf-8")

@@ -24,12 +24,13 @@ def load_markdown(data: bytes, file: FileInfo, context: LoadContext) -> list[Doc
     text, encoding = decoded(data, file)
     fields, body = split_front_matter(text, file)
     title = fields.pop("title", None)
+    headings = _headings(body)
     if not isinstance(title, str) or not title.strip():
-        title = _first_heading(body)
+        title = next((text for _, level, text in headings if level == 1), "")
     if not body.strip():
         raise SkipFile("no text after the front matter")
     title = title.strip()
-    regions = heading_regions(_headings(body), title)
+    regions = heading_regions(headings, title)
     return [file.document(body, title=title, encoding=encoding, metadata=fields, regions=regions)]
 
 
@@ -76,13 +77,6 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
         if bisect.bisect_left(fences, match.start()) % 2 == 0:  # an even number of fences before it
             found.append((match.start(), len(match.group(1)), match.group(2).strip()))
     return found
-
-
-def _first_heading(text: str) -> str:
-    for line in text.splitlines():
-        if line.startswith("# "):
-            return line[2:].strip()
-    return ""
 
 
 def load_html(data: bytes, file: FileInfo, context: LoadContext) -> list[Document]:

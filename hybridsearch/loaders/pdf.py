@@ -71,7 +71,7 @@ def _page_lines(pdf: object, number: int) -> list[str]:
 def reading_text(pages: Sequence[Sequence[str]]) -> tuple[str, list[int | None]]:
     """(text, where each page's text starts in it, None for a page without text) from each page's
     lines: running headers and footers dropped, wrapped lines joined."""
-    kept = _without_running_lines([[line.rstrip() for line in lines] for lines in pages])
+    kept = _without_running_lines([[_tidy(line.rstrip()) for line in lines] for lines in pages])
     parts: list[str] = []
     starts: list[int | None] = []
     length = 0
@@ -94,6 +94,16 @@ def reading_text(pages: Sequence[Sequence[str]]) -> tuple[str, list[int | None]]
             previous = line if _width(line) >= _FULL_LINE * typical and not line.endswith(_TERMINATORS) else ""
         previous = previous if lines and lines[-1].strip() else ""
     return "".join(parts), starts
+
+
+def _tidy(line: str) -> str:
+    """A line without the spaces an extractor infers from the gap typesetting leaves between Japanese
+    and Latin letters or digits (「第 1 条」 → 「第1条」): spacing on the page, not in the text."""
+    return _GAP.sub("", line) if " " in line else line
+
+
+_JAPANESE = "\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff01-\uff60"  # kana, kanji, full-width forms
+_GAP = re.compile(f"(?<=[{_JAPANESE}]) (?=[0-9A-Za-z])|(?<=[0-9A-Za-z]) (?=[{_JAPANESE}])")
 
 
 def _without_running_lines(pages: list[list[str]]) -> list[list[str]]:

@@ -2,7 +2,7 @@
 
 A slide's title comes first, then its text boxes, tables (one line per row, cells joined by " | ")
 and grouped shapes from top to bottom and left to right. Each slide starts a new chunk, so a chunk's
-location is one slide; a chunk that holds speaker notes is marked (`slide 4 (notes)`).
+location is one slide; a chunk that holds speaker notes is marked (`slide 4, notes`).
 """
 
 from __future__ import annotations

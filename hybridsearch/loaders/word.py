@@ -29,6 +29,7 @@ def load_docx(data: bytes, file: FileInfo, context: LoadContext) -> list[Documen
     stream = checked_package(data, file, context, ".docx")
     with reading(".docx"):
         document = docx.Document(stream)
+        style_names = {style.style_id: style.name for style in document.styles}  # looked up once, not per paragraph
         lines = Lines()
         headings: list[tuple[int, int, str]] = []
         title = ""
@@ -38,8 +39,8 @@ def load_docx(data: bytes, file: FileInfo, context: LoadContext) -> list[Documen
                     lines.add(row)
                 continue
             text = block.text.strip()
-            style = block.style.name if block.style is not None else ""
-            level = _HEADING_STYLE.fullmatch(style or "")
+            style = style_names.get(block._p.style) or ""  # the style id (None: the default style)
+            level = _HEADING_STYLE.fullmatch(style)
             offset = lines.add(text)
             if text and level:
                 headings.append((offset, int(level.group(1)), text))
