@@ -475,7 +475,7 @@ def info(index_dir: str, as_json: bool, check: bool) -> None:
         ),
         (
             "vectors",
-            f"{details['vectors']} (FAISS; setting: {config['vectors']['kind']})"
+            f"{details['vectors']} ({details.get('engine', 'FAISS')}; setting: {config['vectors']['kind']})"
             + (f" + {counts['sentences']} sentence vectors" if config["dense"].get("sentences") else ""),
         ),
         ("default alpha", f"{config['alpha']} ({config['fusion']})"),
@@ -484,7 +484,7 @@ def info(index_dir: str, as_json: bool, check: bool) -> None:
     for label, value in lines:  # the manifest is data from the index: escaped like file names
         click.echo(f"{label + ':':15}{printable(str(value))}")
     if check:
-        click.echo(f"{'check:':15}ok (checksums, docstore, BM25 and FAISS agree)")
+        click.echo(f"{'check:':15}ok ({details.get('checked', 'checksums, docstore, BM25 and FAISS agree')})")
 
 
 @cli.command()

@@ -11,6 +11,8 @@ from ..config import IndexConfig
 from .base import Backend, Batch, Side, Writer
 from .local import LocalBackend, LocalWriter, local_config
 from .local import check_files as local_check_files
+from .qdrant import SCHEMES as QDRANT_SCHEMES
+from .qdrant import open_qdrant, qdrant_config, qdrant_writer
 
 __all__ = [
     "Backend",
@@ -67,3 +69,7 @@ def stored_config(location: Location) -> IndexConfig | None:
     """The settings of the index at `location`, or None when there is none yet."""
     engine = _scheme(location)
     return engine[2](os.fspath(location)) if engine else local_config(Path(location))
+
+
+for _scheme_name in QDRANT_SCHEMES:
+    register_backend(_scheme_name, open_qdrant, qdrant_writer, qdrant_config)

@@ -1,0 +1,698 @@
+"""The Qdrant backend (DESIGN.md §9): the same index in a Qdrant collection, our tokenizer, encoder and
+fusion on top. Locations:
+
+    qdrant://HOST:PORT/COLLECTION      a server (API key from $HSEARCH_QDRANT_API_KEY, if set)
+    qdrants://HOST:PORT/COLLECTION     the same over TLS
+    qdrant+local://PATH/COLLECTION     qdrant-client's local mode: in-process, stored under PATH
+
+One collection holds everything, behind an alias named COLLECTION (a rebuild writes a new collection
+and moves the alias in one step):
+
+- a chunk is a point with the named vectors `dense` (our L2-normalised vector, dot product),
+  `sentences` (its sentences' vectors, a multivector; the dense score mixes in the best one) and
+  `bm25` (sparse: per term, the tf and length part of the BM25 weight; the engine multiplies in the
+  IDF, `modifier: idf`, which is Lucene's as ours is), and its text, offsets, location and its
+  document's fields as payload;
+- a document is a point without vectors (its text and chunk list), and point 0 holds the index's
+  state: settings, model, counts and the generation number;
+- terms get their ids for the sparse vectors from a second collection, COLLECTION-terms, whose point
+  ids they are: handed out in order and never reused, so two terms never share one, and the same
+  across updates and rebuilds.
+
+Every write is a new generation: points written by it carry `added = G`, the points it replaces are
+marked `removed = G`, and readers see a point when `added <= their G < removed`; a write becomes
+visible when point 0 says G, then the replaced points are deleted. Term weights use the average
+chunk length of the whole index, so a write that changes it re-weights every chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from ..config import IndexConfig
+from ..encoders import ModelSpec
+from ..errors import IndexFormatError, IndexNotFoundError, InputError, NotFoundError
+from ..filters import Filter, MetadataTable
+from ..schema import StoredChunk, StoredDocument
+from ..version import __version__
+from .base import Batch, Side
+from .local.vectors import with_best_sentence
+
+__all__ = ["QdrantBackend", "QdrantWriter", "parse_location", "qdrant_config"]
+
+SCHEMES = ("qdrant", "qdrants", "qdrant+local")
+API_KEY_ENV = "HSEARCH_QDRANT_API_KEY"
+FORMAT = 1
+_STATE = 0  # the point that holds the index's state
+_PAGE = 1000  # points per scroll page and per upsert
+_EXACT_LIMIT = 20_000  # dense search scans every chunk up to this many (as the local backend does)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an index lives: a server URL or a local-mode folder, and the collection (alias) name."""
+
+    location: str
+    collection: str
+    url: str = ""
+    path: str = ""
+
+
+def parse_location(location: str) -> Target:
+    """`qdrant://HOST:PORT/NAME`, `qdrants://…` or `qdrant+local://PATH/NAME` as a `Target`."""
+    scheme, _, rest = location.partition("://")
+    where, _, collection = rest.rstrip("/").rpartition("/")
+    if scheme not in SCHEMES or not where or not collection:
+        raise InputError(
+            f"Not a Qdrant index location: {location!r}; use qdrant://HOST:PORT/COLLECTION, "
+            "qdrants://HOST:PORT/COLLECTION or qdrant+local://PATH/COLLECTION."
+        )
+    if scheme == "qdrant+local":
+        return Target(location, collection, path=where)
+    return Target(location, collection, url=("https://" if scheme == "qdrants" else "http://") + where)
+
+
+class _Clients:
+    """One client per server or local folder in this process (local mode locks its folder, so a
+    reader and a writer of one folder must share a client), counted by who holds it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, tuple[Any, int]] = {}
+
+    def take(self, target: Target) -> Any:
+        try:
+            from qdrant_client import QdrantClient
+        except ImportError:
+            raise InputError("Qdrant indexes need qdrant-client: pip install 'hybridsearch[qdrant]'") from None
+        key = target.url or os.path.realpath(target.path)
+        with self._lock:
+            client, count = self._held.get(key, (None, 0))
+            if client is None:
+                try:
+                    if target.url:
+                        client = QdrantClient(url=target.url, api_key=os.environ.get(API_KEY_ENV) or None)
+                    else:
+                        client = QdrantClient(path=target.path)
+                except RuntimeError as error:  # local mode: another process holds the folder
+                    raise InputError(f"Cannot open {target.location}: {error}") from None
+            self._held[key] = (client, count + 1)
+            return client
+
+    def give_back(self, target: Target) -> None:
+        key = target.url or os.path.realpath(target.path)
+        with self._lock:
+            client, count = self._held[key]
+            if count > 1:
+                self._held[key] = (client, count - 1)
+                return
+            del self._held[key]
+        client.close()
+
+
+_CLIENTS = _Clients()
+
+
+def _models() -> Any:
+    from qdrant_client import models
+
+    return models
+
+
+def _state(client: Any, target: Target) -> dict[str, Any] | None:
+    """The index's state (point 0), or None when there is no such collection yet."""
+    if not client.collection_exists(target.collection):
+        return None
+    found = client.retrieve(target.collection, ids=[_STATE], with_payload=True)
+    if not found or found[0].payload.get("kind") != "index":
+        raise IndexFormatError(f"{target.location} is a Qdrant collection, but not a hybridsearch index.")
+    state = dict(found[0].payload)
+    if state.get("format") != FORMAT:
+        raise IndexFormatError(
+            f"{target.location} has index format {state.get('format')!r}; this version reads {FORMAT}."
+        )
+    return state
+
+
+def qdrant_config(location: str) -> IndexConfig | None:
+    """The settings of the index at `location`, or None when there is none yet."""
+    target = parse_location(location)
+    client = _CLIENTS.take(target)
+    try:
+        state = _state(client, target)
+        return IndexConfig.from_dict(state["config"]) if state else None
+    finally:
+        _CLIENTS.give_back(target)
+
+
+def _visible(generation: int, kind: str, *more: Any) -> Any:
+    """The filter of points of `kind` that a reader of `generation` sees."""
+    m = _models()
+    return m.Filter(
+        must=[
+            m.FieldCondition(key="kind", match=m.MatchValue(value=kind)),
+            m.FieldCondition(key="added", range=m.Range(lte=generation)),
+            *more,
+        ],
+        must_not=[m.FieldCondition(key="removed", range=m.Range(lte=generation))],
+    )
+
+
+def _scroll(client: Any, collection: str, where: Any, payload: Any = True) -> Iterator[Any]:
+    offset = None
+    while True:
+        records, offset = client.scroll(
+            collection, scroll_filter=where, limit=_PAGE, offset=offset, with_payload=payload, with_vectors=False
+        )
+        yield from records
+        if offset is None:
+            return
+
+
+_DOCUMENT_FIELDS = ("path", "abs_path", "record", "title", "encoding", "sha256", "mtime", "size", "num_chunks")
+
+
+def _stored_document(payload: Mapping[str, Any], text: bool = False) -> StoredDocument:
+    fields = {name: payload[name] for name in _DOCUMENT_FIELDS}
+    extra: dict[str, Any] = {}
+    if text:
+        extra = {"text": payload["text"], "chunks": tuple(tuple(chunk) for chunk in payload["chunks"])}
+    return StoredDocument(id=payload["document_id"], metadata=payload["metadata"], **fields, **extra)
+
+
+def _stored_chunk(payload: Mapping[str, Any]) -> StoredChunk:
+    return StoredChunk(
+        id=payload["chunk_id"], document_id=payload["document_id"], ordinal=payload["ordinal"],
+        start=payload["start"], end=payload["end"], text=payload["text"], location=payload["location"],
+        path=payload["path"], record=payload["record"], title=payload["title"], metadata=payload["metadata"],
+    )  # fmt: skip
+
+
+class QdrantBackend:
+    """One generation of an index in a Qdrant collection, opened for reading (see `Backend`)."""
+
+    def __init__(self, target: Target, client: Any, state: dict[str, Any]) -> None:
+        self.target = target
+        self.location = target.location
+        self.client = client
+        self.state = state
+        self.generation = int(state["generation"])
+        self.config = IndexConfig.from_dict(state["config"])
+        self.model = ModelSpec(**state["model"])
+        self._lock = threading.Lock()
+        self._documents: list[StoredDocument] | None = None
+        self._table: MetadataTable | None = None
+        self._terms: dict[str, int] = {}
+
+    @classmethod
+    def open(cls, location: str) -> QdrantBackend:
+        target = parse_location(location)
+        client = _CLIENTS.take(target)
+        try:
+            state = _state(client, target)
+        except BaseException:
+            _CLIENTS.give_back(target)
+            raise
+        if state is None:
+            _CLIENTS.give_back(target)
+            raise IndexNotFoundError(f"No index at {location}; create one with: hsearch index PATH --index {location}")
+        return cls(target, client, state)
+
+    @property
+    def version(self) -> str:
+        return f"gen-{self.generation:06d}"
+
+    @property
+    def num_chunks(self) -> int:
+        return int(self.state["counts"]["chunks"])
+
+    # --- filters -----------------------------------------------------------------------------------
+
+    def _document_list(self) -> list[StoredDocument]:
+        with self._lock:
+            if self._documents is None:
+                records = _scroll(self.client, self.target.collection, _visible(self.generation, "document"),
+                                  payload=models_without_text())  # fmt: skip
+                self._documents = sorted((_stored_document(r.payload) for r in records), key=lambda d: d.id)
+            return self._documents
+
+    def _metadata(self) -> MetadataTable:
+        documents = self._document_list()
+        with self._lock:
+            if self._table is None:
+                self._table = MetadataTable([document.metadata for document in documents])
+            return self._table
+
+    def _where(self, where: Filter | None) -> list[Any] | None:
+        """The payload conditions that keep the chunks of the documents `where` keeps (None: no
+        filter). The filter is evaluated on the documents' metadata as the local backend does, and
+        pushed into both candidate searches as the list of matching document ids."""
+        if where is None:
+            return []
+        keep = self._metadata().mask(where)
+        documents = self._document_list()
+        ids = [documents[i].id for i in np.flatnonzero(keep)]
+        if not ids:
+            return None
+        m = _models()
+        return [m.FieldCondition(key="document_id", match=m.MatchAny(any=ids))]
+
+    def fields(self) -> list[str]:
+        return sorted(self._metadata().fields)
+
+    def field_values(self, limit: int = 50) -> dict[str, list[Any]]:
+        return self._metadata().values(limit)
+
+    def count(self, where: Filter | None) -> int:
+        conditions = self._where(where)
+        if conditions is None:
+            return 0
+        if not conditions:
+            return self.num_chunks
+        found = self.client.count(self.target.collection, count_filter=_visible(self.generation, "chunk", *conditions))
+        return int(found.count)
+
+    # --- candidates --------------------------------------------------------------------------------
+
+    def term_ids(self, terms: Sequence[str]) -> dict[str, int]:
+        """The ids of those `terms` the index has (looked up once per backend)."""
+        wanted = [term for term in dict.fromkeys(terms) if term not in self._terms]
+        if wanted:
+            found = _term_ids(self.client, self.target, wanted)
+            with self._lock:
+                self._terms.update(found)
+                self._terms.update({term: -1 for term in wanted if term not in found})
+        return {term: self._terms[term] for term in terms if self._terms.get(term, -1) >= 0}
+
+    def sparse(self, terms: Sequence[str], depth: int, where: Filter | None) -> Side:
+        conditions = self._where(where)
+        ids = self.term_ids(terms)
+        counts = Counter(ids[term] for term in terms if term in ids)
+        if conditions is None or depth <= 0:
+            return Side.empty()
+        found = []
+        if counts:
+            m = _models()
+            query = m.SparseVector(indices=list(counts), values=[float(times) for times in counts.values()])
+            found = self.client.query_points(
+                self.target.collection, query=query, using="bm25", limit=depth,
+                query_filter=_visible(self.generation, "chunk", *conditions), with_payload=False,
+            ).points  # fmt: skip
+        keys = [point.id for point in found]
+        scores = [point.score for point in found]
+        if len(keys) < depth:  # as the local backend: chunks without the terms follow at 0, by key
+            others = self._keys_without(keys, depth - len(keys), conditions)
+            keys, scores = keys + others, scores + [0.0] * len(others)
+        return Side(np.array(keys, np.int64), np.array(scores, np.float64), self._best(counts) if counts else 0.0)
+
+    def _keys_without(self, keys: Sequence[int], count: int, conditions: list[Any]) -> list[int]:
+        """The lowest `count` keys of visible chunks (meeting `conditions`) other than `keys`."""
+        m = _models()
+        where = _visible(self.generation, "chunk", *conditions)
+        if keys:
+            where.must_not.append(m.HasIdCondition(has_id=list(keys)))
+        records, _ = self.client.scroll(self.target.collection, scroll_filter=where, limit=count, with_payload=False)
+        return [int(record.id) for record in records]
+
+    def _best(self, counts: Mapping[int, int]) -> float:
+        """The most a chunk could score: each term's highest weight in the index (its best chunk for
+        that term alone), times its count in the query."""
+        m = _models()
+        requests = [
+            m.QueryRequest(
+                query=m.SparseVector(indices=[term], values=[1.0]),
+                using="bm25",
+                limit=1,
+                filter=_visible(self.generation, "chunk"),
+            )  # fmt: skip
+            for term in counts
+        ]
+        answers = self.client.query_batch_points(self.target.collection, requests=requests)
+        return float(sum(times * (answer.points[0].score if answer.points else 0.0)
+                         for times, answer in zip(counts.values(), answers)))  # fmt: skip
+
+    def dense(self, vector: np.ndarray, depth: int, where: Filter | None) -> Side:
+        conditions = self._where(where)
+        if conditions is None or depth <= 0:
+            return Side.empty()
+        m = _models()
+        query = np.asarray(vector, dtype=np.float32).tolist()
+        exact = m.SearchParams(exact=True) if self.target.url and self.num_chunks <= _EXACT_LIMIT else None
+        found = self.client.query_points(
+            self.target.collection, query=query, using="dense", limit=depth, search_params=exact,
+            query_filter=_visible(self.generation, "chunk", *conditions), with_payload=False,
+        ).points  # fmt: skip
+        keys = np.array([point.id for point in found], np.int64)
+        scores = np.array([point.score for point in found], np.float32)
+        if self.config.dense.sentences and len(keys):
+            best = self.client.query_points(
+                self.target.collection, query=[query], using="sentences", limit=len(keys),
+                query_filter=m.Filter(must=[m.HasIdCondition(has_id=keys.tolist())]), with_payload=False,
+            ).points  # fmt: skip
+            by_key = {point.id: point.score for point in best}
+            owners = np.array([int(key) in by_key for key in keys])
+            if owners.any():
+                sentence = np.array([by_key[int(key)] for key in keys[owners]], np.float32)
+                scores[owners] = with_best_sentence(scores[owners], sentence)
+            order = np.argsort(-scores, kind="stable")
+            keys, scores = keys[order], scores[order]
+        return Side(keys, scores)
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def _records(self, keys: Sequence[int]) -> list[Any]:
+        found = {record.id: record for record in self.client.retrieve(self.target.collection, ids=list(keys))}
+        missing = [key for key in keys if key not in found]
+        if missing:
+            raise IndexFormatError(f"Index {self.location} lost chunk points {missing[:5]} while being read.")
+        return [found[key] for key in keys]
+
+    def chunks(self, keys: Sequence[int]) -> list[StoredChunk]:
+        return [_stored_chunk(record.payload) for record in self._records([int(key) for key in keys])]
+
+    def matched_terms(self, terms: Sequence[str], keys: Sequence[int]) -> list[list[str]]:
+        ids = self.term_ids(terms)
+        unique = [term for term in dict.fromkeys(terms) if term in ids]
+        matched = []
+        for record in self._records([int(key) for key in keys]):
+            present = set(record.payload["term_ids"])
+            matched.append([term for term in unique if ids[term] in present])
+        return matched
+
+    def get(self, id: str) -> StoredChunk | StoredDocument:
+        if not isinstance(id, str):
+            raise InputError(f"An id is text, such as a hit's `id` or `document_id` (got {id!r}).")
+        m = _models()
+        for kind, key, build in (("chunk", "chunk_id", _stored_chunk), ("document", "document_id", None)):
+            where = _visible(self.generation, kind, m.FieldCondition(key=key, match=m.MatchValue(value=id)))
+            records, _ = self.client.scroll(self.target.collection, scroll_filter=where, limit=1, with_payload=True)
+            if records:
+                return build(records[0].payload) if build else _stored_document(records[0].payload, text=True)
+        raise NotFoundError(f"Index {self.location} has no chunk or document with id {id!r}.")
+
+    def documents(self) -> list[StoredDocument]:
+        return list(self._document_list())
+
+    def info(self) -> dict[str, Any]:
+        state = {key: value for key, value in self.state.items() if key not in ("kind", "added")}
+        engine = f"Qdrant {'server ' + self.target.url if self.target.url else 'local mode'}"
+        return state | {
+            "path": self.location, "generation": self.version, "vectors": "dense + bm25 sparse", "engine": engine,
+            "checked": "chunk and document points agree with the index's counts",
+        }  # fmt: skip
+
+    def check(self) -> list[str]:
+        """Chunk, document and sentence points against the counts of the index's state."""
+        problems = []
+        counts = self.state["counts"]
+        for kind in ("chunk", "document"):
+            found = self.client.count(self.target.collection, count_filter=_visible(self.generation, kind)).count
+            expected = counts[kind + "s"]
+            if found != expected:
+                problems.append(f"{kind} points: {found}, the index's state says {expected}")
+        documents = self._document_list()
+        if sum(document.num_chunks for document in documents) != counts["chunks"]:
+            problems.append("the documents' chunk counts do not add up to the chunk points")
+        return problems
+
+    def newer(self) -> QdrantBackend | None:
+        state = _state(self.client, self.target)
+        if state is None or int(state["generation"]) <= self.generation:
+            return None
+        return QdrantBackend.open(self.location)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client = None
+            _CLIENTS.give_back(self.target)
+
+
+def models_without_text() -> Any:
+    """Payload selector: every field but the text and the chunk list (document listings)."""
+    return _models().PayloadSelectorExclude(exclude=["text", "chunks"])
+
+
+def _terms(target: Target) -> str:
+    """The collection that gives terms their ids (shared by every generation and rebuild of the index)."""
+    return f"{target.collection}-terms"
+
+
+def _term_ids(client: Any, target: Target, terms: Sequence[str]) -> dict[str, int]:
+    """The stored ids of those `terms` that have one."""
+    m = _models()
+    found: dict[str, int] = {}
+    if not client.collection_exists(_terms(target)):
+        return found
+    for start in range(0, len(terms), _PAGE):
+        where = m.Filter(must=[m.FieldCondition(key="term", match=m.MatchAny(any=list(terms[start : start + _PAGE])))])
+        for record in _scroll(client, _terms(target), where):
+            found[record.payload["term"]] = int(record.id)
+    return found
+
+
+class QdrantWriter:
+    """A write to an index in a Qdrant collection (see `Writer`): `commit` writes generation G+1's
+    points, makes them visible by writing point 0, then deletes the points it replaced. One writer
+    at a time (local mode: the client locks the folder; a server: the caller's job for now)."""
+
+    def __init__(self, location: str, rebuild: bool = False) -> None:
+        self.target = parse_location(location)
+        self.location = location
+        self._rebuild = rebuild
+        self.client: Any = None
+        self.state: dict[str, Any] | None = None
+        self.old: QdrantBackend | None = None
+        self.config: IndexConfig | None = None
+        self.model: ModelSpec | None = None
+        self.sources: list[str] = []
+        self._removed: set[str] = set()
+        self._batches: list[Batch] = []
+
+    def __enter__(self) -> QdrantWriter:
+        self.client = _CLIENTS.take(self.target)
+        try:
+            self.state = _state(self.client, self.target)
+            if self.state is not None and not self._rebuild:
+                self.old = QdrantBackend(self.target, self.client, self.state)
+                self.config, self.model = self.old.config, self.old.model
+                self.sources = list(self.state.get("sources", []))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client = None
+            _CLIENTS.give_back(self.target)
+
+    def documents(self) -> list[StoredDocument]:
+        return self.old.documents() if self.old is not None else []
+
+    def remove(self, document_ids: Collection[str]) -> None:
+        self._removed.update(document_ids)
+
+    def add(self, batch: Batch) -> None:
+        self._batches.append(batch)
+
+    def commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None:
+        m = _models()
+        client, alias = self.client, self.target.collection
+        previous = self.state if self.old is not None else None
+        generation = int(self.state["generation"]) + 1 if self.state else 1  # a rebuild goes on counting
+        collection = alias if previous else self._new_collection(model, config)
+        counters = dict(previous["counters"]) if previous else {"point": _STATE + 1}
+        lengths = dict(previous["lengths"]) if previous else {"total": 0.0, "chunks": 0, "sentences": 0}
+        documents = int(previous["counts"]["documents"]) if previous else 0
+        if self._removed and previous:
+            gone = m.FieldCondition(key="document_id", match=m.MatchAny(any=sorted(self._removed)))
+            for kind in ("chunk", "document"):
+                for record in _scroll(
+                    client, collection, _visible(generation - 1, kind, gone), ["length", "sentences"]
+                ):
+                    if kind == "chunk":
+                        lengths["total"] -= float(record.payload["length"])
+                        lengths["chunks"] -= 1
+                        lengths["sentences"] -= int(record.payload["sentences"])
+                    else:
+                        documents -= 1
+            client.set_payload(
+                collection, payload={"removed": generation}, points=_visible(generation - 1, "chunk", gone)
+            )
+            client.set_payload(
+                collection, payload={"removed": generation}, points=_visible(generation - 1, "document", gone)
+            )
+        for batch in self._batches:
+            documents += len(batch.documents)
+            lengths["chunks"] += len(batch.chunks)
+            lengths["total"] += float(sum(sum(counts.values()) for counts in batch.counts))
+            lengths["sentences"] += int(batch.sentence_counts.sum()) if batch.sentence_counts is not None else 0
+        average = lengths["total"] / lengths["chunks"] if lengths["chunks"] else 1.0
+        average = average if average > 0 else 1.0
+        if previous and previous["lengths"].get("average") != average:
+            self._reweight(collection, generation, config, average)
+        for batch in self._batches:
+            self._write_batch(collection, batch, generation, config, average, counters)
+        state = {
+            "kind": "index", "format": FORMAT, "generation": generation, "added": 0,
+            "config": config.to_dict(), "model": model.to_dict(), "sources": list(sources),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "hybridsearch_version": __version__,
+            "counts": {"documents": documents, "chunks": int(lengths["chunks"]), "sentences": int(lengths["sentences"]),
+                       "terms": client.count(_terms(self.target), exact=True).count},
+            "counters": counters, "lengths": lengths | {"average": average},
+        }  # fmt: skip
+        client.upsert(collection, points=[m.PointStruct(id=_STATE, vector={}, payload=state)])
+        if previous is None:
+            self._point_alias(collection)
+        else:
+            client.delete(collection, points_selector=m.FilterSelector(filter=m.Filter(
+                must=[m.FieldCondition(key="removed", range=m.Range(lte=generation))])))  # fmt: skip
+
+    def _new_collection(self, model: ModelSpec, config: IndexConfig) -> str:
+        """A new collection for this index (its alias is moved to it once it is complete)."""
+        m = _models()
+        digest = hashlib.blake2b(os.urandom(16), digest_size=4).hexdigest()
+        name = f"{self.target.collection}--{digest}"
+        vectors = {"dense": m.VectorParams(size=model.dim, distance=m.Distance.DOT)}
+        if config.dense.sentences:
+            vectors["sentences"] = m.VectorParams(
+                size=model.dim, distance=m.Distance.DOT,
+                multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
+            )  # fmt: skip
+        self.client.create_collection(
+            name, vectors_config=vectors, sparse_vectors_config={"bm25": m.SparseVectorParams(modifier=m.Modifier.IDF)}
+        )
+        if not self.target.url:  # local mode scans every point; payload indexes are for servers
+            return name
+        keyword, integer = m.PayloadSchemaType.KEYWORD, m.PayloadSchemaType.INTEGER
+        indexed = {"kind": keyword, "document_id": keyword, "chunk_id": keyword, "added": integer, "removed": integer}
+        for field, schema in indexed.items():
+            self.client.create_payload_index(name, field_name=field, field_schema=schema)
+        return name
+
+    def _point_alias(self, collection: str) -> None:
+        """Point the alias at `collection` in one step and drop the collection it pointed at before."""
+        m = _models()
+        alias = self.target.collection
+        before = [a.collection_name for a in self.client.get_aliases().aliases if a.alias_name == alias]
+        if self.client.collection_exists(alias) and not before:
+            raise InputError(f"{self.location}: a collection named {alias!r} exists and is not a hybridsearch alias.")
+        operations = [m.DeleteAliasOperation(delete_alias=m.DeleteAlias(alias_name=alias))] if before else []
+        operations.append(
+            m.CreateAliasOperation(create_alias=m.CreateAlias(collection_name=collection, alias_name=alias))
+        )
+        self.client.update_collection_aliases(change_aliases_operations=operations)
+        for old in before:
+            self.client.delete_collection(old)
+
+    def _term_ids(self, terms: Collection[str]) -> dict[str, int]:
+        """Ids for `terms`: the stored ones, and new ones for the others (handed out in order, never
+        reused: a term's id is its point's id in the terms collection)."""
+        m = _models()
+        collection = _terms(self.target)
+        if not self.client.collection_exists(collection):
+            self.client.create_collection(collection, vectors_config={})
+            if self.target.url:
+                self.client.create_payload_index(
+                    collection, field_name="term", field_schema=m.PayloadSchemaType.KEYWORD
+                )
+        ordered = sorted(terms)
+        found = _term_ids(self.client, self.target, ordered)
+        new = [term for term in ordered if term not in found]
+        first = self.client.count(collection, exact=True).count
+        points = [m.PointStruct(id=first + i, vector={}, payload={"term": term}) for i, term in enumerate(new)]
+        found.update((term, first + i) for i, term in enumerate(new))
+        for start in range(0, len(points), _PAGE):
+            self.client.upsert(collection, points=points[start : start + _PAGE])
+        return found
+
+    def _write_batch(self, collection: str, batch: Batch, generation: int, config: IndexConfig, average: float,
+                     counters: dict[str, int]) -> None:  # fmt: skip
+        m = _models()
+        ids = self._term_ids({term for counts in batch.counts for term in counts})
+        documents = {document.id: document for document in batch.documents}
+        chunks_of: dict[str, list[tuple[str, int, int]]] = {}
+        sentence_ends = np.cumsum(batch.sentence_counts) if batch.sentence_counts is not None else None
+        points = []
+        for row, (chunk, counts) in enumerate(zip(batch.chunks, batch.counts)):
+            document = documents[chunk.document_id]
+            chunks_of.setdefault(chunk.document_id, []).append((chunk.id, chunk.start, chunk.end))
+            terms = sorted((ids[term], float(count)) for term, count in counts.items())
+            length = float(sum(counts.values()))
+            vector: dict[str, Any] = {
+                "dense": batch.vectors[row].astype(np.float32).tolist(),
+                "bm25": m.SparseVector(
+                    indices=[t for t, _ in terms], values=_tf_parts([c for _, c in terms], length, average, config)
+                ),
+            }  # fmt: skip
+            if sentence_ends is not None and batch.sentence_vectors is not None:
+                first = int(sentence_ends[row - 1]) if row else 0
+                if sentence_ends[row] > first:
+                    vector["sentences"] = (
+                        batch.sentence_vectors[first : int(sentence_ends[row])].astype(np.float32).tolist()
+                    )
+            payload = {
+                "kind": "chunk", "added": generation, "chunk_id": chunk.id, "document_id": chunk.document_id,
+                "ordinal": chunk.ordinal, "start": chunk.start, "end": chunk.end, "text": chunk.text,
+                "location": dict(chunk.location), "path": document.path, "record": document.record,
+                "title": document.title, "metadata": dict(document.metadata), "length": length,
+                "term_ids": [t for t, _ in terms], "term_counts": [c for _, c in terms],
+                "sentences": len(vector.get("sentences", ())),
+            }  # fmt: skip
+            points.append(m.PointStruct(id=counters["point"], vector=vector, payload=payload))
+            counters["point"] += 1
+        for document in batch.documents:
+            payload = {
+                "kind": "document", "added": generation, "document_id": document.id, "path": document.path,
+                "abs_path": document.abs_path, "record": document.record, "title": document.title,
+                "encoding": document.encoding, "sha256": document.sha256, "mtime": document.mtime,
+                "size": document.size, "metadata": dict(document.metadata), "text": document.text,
+                "num_chunks": len(chunks_of.get(document.id, [])), "chunks": chunks_of.get(document.id, []),
+            }  # fmt: skip
+            points.append(m.PointStruct(id=counters["point"], vector={}, payload=payload))
+            counters["point"] += 1
+        for start in range(0, len(points), _PAGE // 4):
+            self.client.upsert(collection, points=points[start : start + _PAGE // 4])
+
+    def _reweight(self, collection: str, generation: int, config: IndexConfig, average: float) -> None:
+        """Rewrite the BM25 weights of every chunk the index keeps for a new average chunk length."""
+        m = _models()
+        updates = []
+        kept = _visible(generation, "chunk")  # written before `generation` and not replaced by it
+        for record in _scroll(client := self.client, collection, kept, ["term_ids", "term_counts", "length"]):
+            payload = record.payload
+            values = _tf_parts(payload["term_counts"], float(payload["length"]), average, config)
+            updates.append(
+                m.PointVectors(
+                    id=record.id, vector={"bm25": m.SparseVector(indices=payload["term_ids"], values=values)}
+                )
+            )
+            if len(updates) == _PAGE:
+                client.update_vectors(collection, points=updates)
+                updates = []
+        if updates:
+            client.update_vectors(collection, points=updates)
+
+
+def _tf_parts(counts: Sequence[float], length: float, average: float, config: IndexConfig) -> list[float]:
+    """The tf and length part of each term's BM25 weight in a chunk (the engine multiplies in the IDF)."""
+    k1, b = config.bm25.k1, config.bm25.b
+    norm = k1 * (1 - b + b * length / average)
+    return [count * (k1 + 1) / (count + norm) for count in counts]
+
+
+def open_qdrant(location: str) -> QdrantBackend:
+    return QdrantBackend.open(location)
+
+
+def qdrant_writer(location: str, rebuild: bool) -> QdrantWriter:
+    return QdrantWriter(location, rebuild)

@@ -1,0 +1,146 @@
+"""The Qdrant backend against the local one: the same corpus gives the same hits and scores.
+
+Runs on qdrant-client's local mode (`qdrant+local://`); with HSEARCH_QDRANT_URL set (e.g.
+http://127.0.0.1:6333) the same tests also run against that server."""
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import FAKE_MODEL
+
+from hybridsearch import HybridIndex
+from hybridsearch.cli import cli
+from hybridsearch.errors import InputError
+from hybridsearch.loaders import iter_documents
+from hybridsearch.schema import Hit
+
+pytest.importorskip(
+    "qdrant_client", reason="the Qdrant backend needs qdrant-client (pip install 'hybridsearch[qdrant]')"
+)
+
+CORPORA = Path(__file__).parent.parent / "corpora"
+SERVER = os.environ.get("HSEARCH_QDRANT_URL", "")
+WHERE = [None, {"type": "md"}, {"path": {"glob": "planets/*"}}, {"type": ["txt", "html"]}]
+
+
+def _engines() -> list:
+    skip_server = pytest.mark.skipif(not SERVER, reason="set HSEARCH_QDRANT_URL to also test against a Qdrant server")
+    return ["local", pytest.param("server", marks=skip_server)]
+
+
+@pytest.fixture(params=_engines())
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A Qdrant location for a fresh index: a local-mode folder, or a collection on the server."""
+    if request.param == "local":
+        return f"qdrant+local://{tmp_path / 'qdrant'}/corpus"
+    scheme, _, host = SERVER.partition("://")
+    return f"{'qdrants' if scheme == 'https' else 'qdrant'}://{host.rstrip('/')}/hs-test-{tmp_path.name}"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    shutil.copytree(CORPORA, tmp_path / "corpora")
+    return tmp_path / "corpora"
+
+
+def _queries(folder: Path) -> list[str]:
+    """120 queries from the corpus itself: words from three places in each document, and a few questions."""
+    texts = [document.text for document in iter_documents([folder])]
+    found = [text[i : i + 8] for text in texts for i in (0, len(text) // 3, 2 * len(text) // 3)]
+    found += [
+        "火星",
+        "赤い惑星は?",
+        "申請",
+        "台風の進路",
+        "カレー",
+        "新幹線の予約",
+        "桜",
+        "温泉の効能",
+        "睡眠",
+        "qwerty",
+    ]
+    return list(dict.fromkeys(found))[:120]
+
+
+def _same(ours: list[Hit], theirs: list[Hit], tolerance: float = 1e-4) -> None:
+    """The same hits with the same scores, up to the order of hits whose scores tie (and which of
+    them makes the cut)."""
+    assert [h.score for h in ours] == pytest.approx([h.score for h in theirs], abs=tolerance)
+    by_id = {hit.id: hit for hit in theirs}
+    ours_ids = {hit.id for hit in ours}
+    for hit in ours:
+        twin = by_id.get(hit.id)
+        if twin is None:  # a hit of the same score took its place
+            assert any(abs(h.score - hit.score) <= tolerance and h.id not in ours_ids for h in theirs), hit.id
+            continue
+        assert twin.score == pytest.approx(hit.score, abs=tolerance)
+        assert (twin.text, twin.location, twin.metadata) == (hit.text, hit.location, hit.metadata)
+        assert twin.bm25 == pytest.approx(hit.bm25, rel=1e-5, abs=1e-6) and twin.dense == pytest.approx(
+            hit.dense, abs=1e-5
+        )
+
+
+def _compare(local: HybridIndex, remote: HybridIndex, queries: list[str]) -> None:
+    for query in queries:
+        for alpha in (0.0, 0.6, 1.0):
+            for where in WHERE:
+                _same(
+                    local.search(query, k=10, alpha=alpha, where=where),
+                    remote.search(query, k=10, alpha=alpha, where=where),
+                )
+
+
+@pytest.fixture
+def pair(folder: Path, tmp_path: Path, engine: str) -> Iterator[tuple[HybridIndex, HybridIndex, Path]]:
+    with (
+        HybridIndex.build([folder], tmp_path / "local", model=FAKE_MODEL) as local,
+        HybridIndex.build([folder], engine, model=FAKE_MODEL) as remote,
+    ):
+        yield local, remote, folder
+
+
+def test_the_same_corpus_gives_the_same_hits(pair: tuple[HybridIndex, HybridIndex, Path]) -> None:
+    local, remote, folder = pair
+    assert remote.info()["counts"]["chunks"] == local.info()["counts"]["chunks"]
+    _compare(local, remote, _queries(folder))
+    hit = remote.search("赤い惑星は?", k=1)[0]
+    assert remote.get(hit.id).text == hit.text and remote.get(hit.document_id).text.startswith("# 火星")
+    assert remote.check() == []
+
+
+def test_updates_and_removals_keep_them_equal(folder: Path, tmp_path: Path, engine: str) -> None:
+    queries = _queries(folder)
+    HybridIndex.build([folder], engine, model=FAKE_MODEL).close()
+    (folder / "planets" / "mars.md").write_text(
+        "# 火星\n\n火星には二つの衛星、フォボスとダイモスがある。", encoding="utf-8"
+    )
+    (folder / "everyday" / "new.txt").write_text("新しく加えた文書。梅雨の晴れ間に布団を干す。", encoding="utf-8")
+    (folder / "everyday" / "cats.txt").unlink()
+    with HybridIndex.build([folder], tmp_path / "local", model=FAKE_MODEL) as local:
+        remote = HybridIndex.build([folder], engine)  # an update: only the changed files are read
+        with remote:
+            assert remote.info()["generation"] == "gen-000002"
+            _compare(local, remote, queries + ["フォボス", "布団を干す"])
+    runner = CliRunner()
+    removed = runner.invoke(cli, ["remove", str(folder / "guides"), "--index", engine])
+    assert removed.exit_code == 0 and "3 removed" in removed.stderr
+    shown = runner.invoke(cli, ["query", "火星の衛星フォボス", "--index", engine, "-k", "1"])
+    assert shown.exit_code == 0 and "mars.md" in shown.stdout
+    assert "guides/" not in runner.invoke(cli, ["query", "地震 Wi-Fi リサイクル", "--index", engine, "-k", "20"]).stdout
+
+
+def test_rebuild_moves_the_alias(folder: Path, engine: str) -> None:
+    with HybridIndex.build([folder], engine, model=FAKE_MODEL) as index:
+        before = index.search("火星", k=1)[0].id
+    with HybridIndex.build([folder / "planets"], engine, model=FAKE_MODEL, rebuild=True) as index:
+        assert index.search("火星", k=1)[0].id == before and index.info()["generation"] == "gen-000002"
+        assert {Path(hit.path).parent.name for hit in index.search("惑星 台風 カレー", k=30, alpha=0)} == {"planets"}
+
+
+def test_a_bad_location_is_one_line() -> None:
+    with pytest.raises(InputError, match="Not a Qdrant index location"):
+        HybridIndex.open("qdrant+local://nocollection")
