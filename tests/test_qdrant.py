@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from conftest import FAKE_MODEL
 
 from hybridsearch import HybridIndex
+from hybridsearch.backends import qdrant
 from hybridsearch.cli import cli
 from hybridsearch.errors import InputError
 from hybridsearch.loaders import iter_documents
@@ -112,7 +113,10 @@ def test_the_same_corpus_gives_the_same_hits(pair: tuple[HybridIndex, HybridInde
     assert remote.check() == []
 
 
-def test_updates_and_removals_keep_them_equal(folder: Path, tmp_path: Path, engine: str) -> None:
+def test_updates_and_removals_keep_them_equal(
+    folder: Path, tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(qdrant, "REWEIGHT_DRIFT", 0.0)  # re-weight on every change of the average: exact
     queries = _queries(folder)
     HybridIndex.build([folder], engine, model=FAKE_MODEL).close()
     (folder / "planets" / "mars.md").write_text(
@@ -133,6 +137,16 @@ def test_updates_and_removals_keep_them_equal(folder: Path, tmp_path: Path, engi
     assert "guides/" not in runner.invoke(cli, ["query", "地震 Wi-Fi リサイクル", "--index", engine, "-k", "20"]).stdout
 
 
+def test_a_small_drift_keeps_the_stored_weights(folder: Path, engine: str) -> None:
+    HybridIndex.build([folder], engine, model=FAKE_MODEL).close()
+    with HybridIndex.open(engine) as index:
+        before = index.info()["lengths"]["average"]
+    (folder / "everyday" / "new.txt").write_text("短い文書。", encoding="utf-8")
+    with HybridIndex.build([folder], engine) as index:
+        lengths = index.info()["lengths"]
+        assert lengths["average"] == before != lengths["total"] / lengths["chunks"]  # drifted under 10 %
+
+
 def test_rebuild_moves_the_alias(folder: Path, engine: str) -> None:
     with HybridIndex.build([folder], engine, model=FAKE_MODEL) as index:
         before = index.search("火星", k=1)[0].id
@@ -141,6 +155,20 @@ def test_rebuild_moves_the_alias(folder: Path, engine: str) -> None:
         assert {Path(hit.path).parent.name for hit in index.search("惑星 台風 カレー", k=30, alpha=0)} == {"planets"}
 
 
-def test_a_bad_location_is_one_line() -> None:
-    with pytest.raises(InputError, match="Not a Qdrant index location"):
-        HybridIndex.open("qdrant+local://nocollection")
+def test_locations_name_a_server_or_a_folder_and_a_collection() -> None:
+    server = qdrant.parse_location("qdrants://search.example:6333/manuals?shards=6&replicas=2")
+    assert (server.url, server.collection, server.shards, server.replicas) == (
+        "https://search.example:6333",
+        "manuals",
+        6,
+        2,
+    )
+    local = qdrant.parse_location("qdrant+local://indexes/qdrant/quickstart")
+    assert (local.path, local.collection, local.url) == ("indexes/qdrant", "quickstart", "")
+    for bad, message in [
+        ("qdrant+local://nocollection", "Not a Qdrant index location"),
+        ("qdrant://host:6333/name?shard=2", "the options are shards=N and replicas=N"),
+        ("qdrant+local://a/b?shards=2", "local mode has no shards or replicas"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            HybridIndex.open(bad)
