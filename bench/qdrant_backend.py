@@ -5,9 +5,10 @@
 
 `quality` indexes the jsquad dev corpus with the embedded model into a local folder and into
 `qdrant+local://` and scores the same dev queries on both (nDCG@10 at alpha 0, the default and 1).
-`speed` indexes `--chunks` recombined dev passages (bench/scale.py's corpus) with the tests'
-instant bigram encoder, so the times are the backends' own (tokenizing included, encoding nearly
-free), then times `--queries` dev questions on each (p50 / p95 of a warm `HybridIndex.search`).
+`speed` indexes `--chunks` records (the jsquad and jaquad dev passages, then again with their
+sentences reversed; about one chunk each) with the tests' instant bigram encoder, so the times
+are the backends' own (tokenizing included, encoding nearly free), then times `--queries` dev
+questions on each (p50 / p95 of a warm `HybridIndex.search`).
 Both run qdrant-client's local mode: in-process, every filter and search a Python scan of the
 points, so its latency says nothing about a server's.
 """
@@ -26,9 +27,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from conftest import FakeEncoder  # noqa: E402
-from scale import make_corpus, queries  # noqa: E402
+from scale import passages, queries  # noqa: E402
 
 from hybridsearch import HybridIndex, IndexConfig  # noqa: E402
+from hybridsearch.chunking import split_sentences  # noqa: E402
 from hybridsearch.config import LoaderConfig  # noqa: E402
 from hybridsearch.evaluate import evaluate, load_dataset  # noqa: E402
 
@@ -78,11 +80,25 @@ def sizes(index: HybridIndex) -> None:
           + ", ".join(f"{name} {size:,.0f}" for name, size in found.items()))  # fmt: skip
 
 
+def records(count: int, folder: Path) -> Path:
+    """A JSONL file of `count` records: the dev passages, and after them the passages again with their
+    sentences in reverse order (other chunks, the same words)."""
+    sources = passages()
+    path = folder / "records.jsonl"
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(count):
+            title, text = sources[i % len(sources)]
+            if i >= len(sources):
+                text = "".join(reversed([text[a:b] for a, b in split_sentences(text)]))
+            handle.write(json.dumps({"id": f"r{i}", "title": title, "text": text}, ensure_ascii=False) + "\n")
+    return path
+
+
 def speed(chunks: int, count: int) -> None:
-    corpus, _ = make_corpus(chunks)
     asked = queries(count)
     config = IndexConfig(loader=LoaderConfig(max_file_mb=4096))
     with tempfile.TemporaryDirectory() as folder:
+        corpus = records(chunks, Path(folder))
         for location in (f"{folder}/local", f"qdrant+local://{folder}/qdrant/speed"):
             started = time.perf_counter()
             with HybridIndex.build([corpus], location, encoder=FakeEncoder(), config=config) as index:

@@ -18,6 +18,7 @@ from hybridsearch.cli import cli
 from hybridsearch.errors import InputError
 from hybridsearch.loaders import iter_documents
 from hybridsearch.schema import Hit
+from hybridsearch.writer import set_defaults
 
 pytest.importorskip(
     "qdrant_client", reason="the Qdrant backend needs qdrant-client (pip install 'hybridsearch[qdrant]')"
@@ -147,12 +148,88 @@ def test_a_small_drift_keeps_the_stored_weights(folder: Path, engine: str) -> No
         assert lengths["average"] == before != lengths["total"] / lengths["chunks"]  # drifted under 10 %
 
 
+def test_a_write_that_dies_before_its_commit_leaves_nothing_visible(
+    folder: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    HybridIndex.build([folder], engine, model=FAKE_MODEL).close()
+    (folder / "everyday" / "cats.txt").write_text("書きかけの更新。途中で止まった。", encoding="utf-8")
+    (folder / "everyday" / "zz_gone.txt").write_text("途中で消えた文書。", encoding="utf-8")
+    written = qdrant.QdrantWriter._write_batch
+
+    def dies(self: qdrant.QdrantWriter, *args: object) -> None:
+        written(self, *args)  # type: ignore[arg-type]
+        raise KeyboardInterrupt  # after its points are written, before point 0 says so
+
+    monkeypatch.setattr(qdrant.QdrantWriter, "_write_batch", dies)
+    with pytest.raises(KeyboardInterrupt):
+        HybridIndex.build([folder], engine)
+    monkeypatch.undo()
+    with HybridIndex.open(engine) as index:
+        assert index.version == "gen-000001" and index.check() == []
+        assert "猫" in index.search("猫との暮らし", k=1, alpha=0)[0].text  # the old text, still whole
+    (folder / "everyday" / "zz_gone.txt").unlink()
+    with HybridIndex.build([folder], engine) as index:
+        assert index.version == "gen-000002" and index.check() == []
+        found = [hit.text for hit in index.search("途中で消えた 書きかけ", k=50, alpha=0, collapse=False)]
+        assert sum("書きかけの更新" in text for text in found) == 1
+        assert not any("途中で消えた" in text for text in found)  # what the crashed write wrote is gone
+
+
+def test_weights_rewritten_by_a_write_that_died_are_restored(
+    folder: Path, tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    HybridIndex.build([folder], engine, model=FAKE_MODEL).close()
+    extra = folder / "extra"
+    extra.mkdir()
+    for i in range(40):  # short documents: the average length drifts past the threshold
+        (extra / f"s{i}.txt").write_text(f"短い{i}。", encoding="utf-8")
+
+    def dies(self: qdrant.QdrantWriter, *args: object) -> None:
+        raise KeyboardInterrupt  # after the kept chunks were re-weighted, before anything was added
+
+    monkeypatch.setattr(qdrant.QdrantWriter, "_write_batch", dies)
+    with pytest.raises(KeyboardInterrupt):
+        HybridIndex.build([folder], engine)
+    monkeypatch.undo()
+    with HybridIndex.open(engine) as index:
+        assert index.check() != []  # the live generation's weights are not its own: --check says so
+    shutil.rmtree(extra)
+    set_defaults(engine, 0.5, "coverage")  # the next write, with nothing to add, restores them
+    with HybridIndex.build([folder], tmp_path / "local", model=FAKE_MODEL) as local, HybridIndex.open(engine) as index:
+        assert index.check() == []
+        for query in ["火星の衛星", "台風の進路", "新幹線の予約"]:
+            _same(local.search(query, k=5, alpha=0), index.search(query, k=5, alpha=0))
+
+
 def test_rebuild_moves_the_alias(folder: Path, engine: str) -> None:
     with HybridIndex.build([folder], engine, model=FAKE_MODEL) as index:
         before = index.search("火星", k=1)[0].id
     with HybridIndex.build([folder / "planets"], engine, model=FAKE_MODEL, rebuild=True) as index:
         assert index.search("火星", k=1)[0].id == before and index.info()["generation"] == "gen-000002"
         assert {Path(hit.path).parent.name for hit in index.search("惑星 台風 カレー", k=30, alpha=0)} == {"planets"}
+
+
+class _Payload:
+    def __reduce__(self) -> tuple:
+        return (os.system, ("touch ran-from-the-index",))
+
+
+def test_a_local_folder_is_data_not_code(folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+    import sqlite3
+
+    location = f"qdrant+local://{tmp_path / 'q'}/evil"
+    HybridIndex.build([folder / "planets"], location, model=FAKE_MODEL).close()
+    (storage,) = [
+        path for path in (tmp_path / "q" / "collection").glob("evil--*/storage.sqlite") if "terms" not in str(path)
+    ]
+    with sqlite3.connect(storage) as connection:
+        connection.execute("INSERT INTO points VALUES ('zz', ?)", (pickle.dumps(_Payload()),))
+    connection.close()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="may not hold posix.system"):
+        HybridIndex.open(location)
+    assert not (tmp_path / "ran-from-the-index").exists()
 
 
 def test_locations_name_a_server_or_a_folder_and_a_collection() -> None:
@@ -169,6 +246,7 @@ def test_locations_name_a_server_or_a_folder_and_a_collection() -> None:
         ("qdrant+local://nocollection", "Not a Qdrant index location"),
         ("qdrant://host:6333/name?shard=2", "the options are shards=N and replicas=N"),
         ("qdrant+local://a/b?shards=2", "local mode has no shards or replicas"),
+        ("qdrant+local://a/my--index", "an index name cannot hold '--'"),
     ]:
         with pytest.raises(InputError, match=message):
             HybridIndex.open(bad)

@@ -15,7 +15,7 @@ and moves the alias in one step):
   document's fields as payload;
 - a document is a point without vectors (its text and chunk list), and point 0 holds the index's
   state: settings, model, counts and the generation number;
-- terms get their ids for the sparse vectors from a second collection, COLLECTION-terms, whose point
+- terms get their ids for the sparse vectors from a second collection, COLLECTION--terms, whose point
   ids they are: handed out in order and never reused, so two terms never share one, and the same
   across updates and rebuilds.
 
@@ -29,17 +29,21 @@ from it re-weights every chunk.
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 import os
+import pickle
 import threading
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from ..config import IndexConfig
+from ..config import BM25Variant, IndexConfig
 from ..encoders import ModelSpec
 from ..errors import IndexFormatError, IndexNotFoundError, InputError, NotFoundError
 from ..filters import Filter, MetadataTable
@@ -80,6 +84,10 @@ def parse_location(location: str) -> Target:
     scheme, _, rest = location.partition("://")
     rest, _, query = rest.partition("?")
     where, _, collection = rest.rstrip("/").rpartition("/")
+    if "--" in collection:
+        raise InputError(
+            f"{location}: an index name cannot hold '--' (hybridsearch names its own collections NAME--…)."
+        )
     if scheme not in SCHEMES or not where or not collection:
         raise InputError(
             f"Not a Qdrant index location: {location!r}; use qdrant://HOST:PORT/COLLECTION, "
@@ -96,6 +104,34 @@ def parse_location(location: str) -> Target:
     numbers = {key: int(value) for key, value in options.items()}
     url = ("https://" if scheme == "qdrants" else "http://") + where
     return Target(location, collection, url=url, shards=numbers.get("shards"), replicas=numbers.get("replicas"))
+
+
+class _SafePickle:
+    """What qdrant-client's local storage unpickles its points with, limited to its own point models
+    (and a few plain types): a local folder from someone else is data, and a pickle could run code."""
+
+    _PLAIN = {("builtins", "set"), ("builtins", "frozenset"), ("builtins", "bytearray"), ("uuid", "UUID"),
+              ("datetime", "datetime"), ("datetime", "date")}  # fmt: skip
+
+    class _Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if module.startswith("qdrant_client.http.models") or (module, name) in _SafePickle._PLAIN:
+                return super().find_class(module, name)
+            raise pickle.UnpicklingError(f"a local Qdrant folder may not hold {module}.{name}")
+
+    dumps = staticmethod(pickle.dumps)
+    HIGHEST_PROTOCOL = pickle.HIGHEST_PROTOCOL
+    DEFAULT_PROTOCOL = pickle.DEFAULT_PROTOCOL
+
+    @staticmethod
+    def loads(data: bytes) -> Any:
+        return _SafePickle._Unpickler(io.BytesIO(data)).load()
+
+
+def _guard_local_storage() -> None:
+    from qdrant_client.local import persistence
+
+    persistence.pickle = _SafePickle  # type: ignore[assignment,attr-defined]
 
 
 class _Clients:
@@ -119,9 +155,11 @@ class _Clients:
                     if target.url:
                         client = QdrantClient(url=target.url, api_key=os.environ.get(API_KEY_ENV) or None)
                     else:
+                        _guard_local_storage()
                         client = QdrantClient(path=target.path)
-                except RuntimeError as error:  # local mode: another process holds the folder
-                    raise InputError(f"Cannot open {target.location}: {error}") from None
+                except Exception as error:  # noqa: BLE001 - another process holds the folder, a bad URL…
+                    reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+                    raise InputError(f"Cannot open {target.location}: {reason}") from None
             self._held[key] = (client, count + 1)
             return client
 
@@ -133,7 +171,7 @@ class _Clients:
                 self._held[key] = (client, count - 1)
                 return
             del self._held[key]
-        client.close()
+            client.close()  # under the lock: a local folder is unlocked before another client opens it
 
 
 _CLIENTS = _Clients()
@@ -145,17 +183,32 @@ def _models() -> Any:
     return models
 
 
-def _state(client: Any, target: Target) -> dict[str, Any] | None:
-    """The index's state (point 0), or None when there is no such collection yet."""
-    if not client.collection_exists(target.collection):
-        return None
-    found = client.retrieve(target.collection, ids=[_STATE], with_payload=True)
-    if not found or found[0].payload.get("kind") != "index":
+@contextmanager
+def _damaged(target: Target) -> Iterator[None]:
+    """What an index holds is data from anyone: a field missing or of the wrong type is an IndexFormatError."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise IndexFormatError(f"{target.location} holds a damaged hybridsearch index ({error!r}).") from None
+
+
+def _state(client: Any, target: Target, any_format: bool = False) -> dict[str, Any] | None:
+    """The index's state (point 0), or None when there is no such collection yet (`any_format`: do
+    not refuse a state of another format, which a rebuild replaces)."""
+    try:
+        if not client.collection_exists(target.collection):
+            return None
+        found = client.retrieve(target.collection, ids=[_STATE], with_payload=True)
+    except Exception as error:  # noqa: BLE001 - connection refused, a server's error response…
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise InputError(f"Cannot read {target.location}: {reason}") from None
+    if not found or not isinstance(found[0].payload, dict) or found[0].payload.get("kind") != "index":
         raise IndexFormatError(f"{target.location} is a Qdrant collection, but not a hybridsearch index.")
     state = dict(found[0].payload)
-    if state.get("format") != FORMAT:
+    if state.get("format") != FORMAT and not any_format:
         raise IndexFormatError(
-            f"{target.location} has index format {state.get('format')!r}; this version reads {FORMAT}."
+            f"{target.location} has index format {state.get('format')!r}; this version reads {FORMAT} "
+            f"(rebuild it: hsearch index PATH --index {target.location} --rebuild)."
         )
     return state
 
@@ -225,6 +278,7 @@ class QdrantBackend:
         self.generation = int(state["generation"])
         self.config = IndexConfig.from_dict(state["config"])
         self.model = ModelSpec(**state["model"])
+        self.collection = str(state["collection"])  # the one behind the alias: a rebuild moves the alias, not this
         self._lock = threading.Lock()
         self._documents: list[StoredDocument] | None = None
         self._table: MetadataTable | None = None
@@ -236,13 +290,15 @@ class QdrantBackend:
         client = _CLIENTS.take(target)
         try:
             state = _state(client, target)
+            if state is None:
+                raise IndexNotFoundError(
+                    f"No index at {location}; create one with: hsearch index PATH --index {location}"
+                )
+            with _damaged(target):
+                return cls(target, client, state)
         except BaseException:
             _CLIENTS.give_back(target)
             raise
-        if state is None:
-            _CLIENTS.give_back(target)
-            raise IndexNotFoundError(f"No index at {location}; create one with: hsearch index PATH --index {location}")
-        return cls(target, client, state)
 
     @property
     def version(self) -> str:
@@ -257,7 +313,7 @@ class QdrantBackend:
     def _document_list(self) -> list[StoredDocument]:
         with self._lock:
             if self._documents is None:
-                records = _scroll(self.client, self.target.collection, _visible(self.generation, "document"),
+                records = _scroll(self.client, self.collection, _visible(self.generation, "document"),
                                   payload=models_without_text())  # fmt: skip
                 self._documents = sorted((_stored_document(r.payload) for r in records), key=lambda d: d.id)
             return self._documents
@@ -295,7 +351,7 @@ class QdrantBackend:
             return 0
         if not conditions:
             return self.num_chunks
-        found = self.client.count(self.target.collection, count_filter=_visible(self.generation, "chunk", *conditions))
+        found = self.client.count(self.collection, count_filter=_visible(self.generation, "chunk", *conditions))
         return int(found.count)
 
     # --- candidates --------------------------------------------------------------------------------
@@ -321,7 +377,7 @@ class QdrantBackend:
             m = _models()
             query = m.SparseVector(indices=list(counts), values=[float(times) for times in counts.values()])
             found = self.client.query_points(
-                self.target.collection, query=query, using="bm25", limit=depth,
+                self.collection, query=query, using="bm25", limit=depth,
                 query_filter=_visible(self.generation, "chunk", *conditions), with_payload=False,
             ).points  # fmt: skip
         keys = [point.id for point in found]
@@ -337,7 +393,7 @@ class QdrantBackend:
         where = _visible(self.generation, "chunk", *conditions)
         if keys:
             where.must_not.append(m.HasIdCondition(has_id=list(keys)))
-        records, _ = self.client.scroll(self.target.collection, scroll_filter=where, limit=count, with_payload=False)
+        records, _ = self.client.scroll(self.collection, scroll_filter=where, limit=count, with_payload=False)
         return [int(record.id) for record in records]
 
     def _best(self, counts: Mapping[int, int]) -> float:
@@ -353,7 +409,7 @@ class QdrantBackend:
             )  # fmt: skip
             for term in counts
         ]
-        answers = self.client.query_batch_points(self.target.collection, requests=requests)
+        answers = self.client.query_batch_points(self.collection, requests=requests)
         return float(sum(times * (answer.points[0].score if answer.points else 0.0)
                          for times, answer in zip(counts.values(), answers)))  # fmt: skip
 
@@ -365,14 +421,14 @@ class QdrantBackend:
         query = np.asarray(vector, dtype=np.float32).tolist()
         exact = m.SearchParams(exact=True) if self.target.url and self.num_chunks <= _EXACT_LIMIT else None
         found = self.client.query_points(
-            self.target.collection, query=query, using="dense", limit=depth, search_params=exact,
+            self.collection, query=query, using="dense", limit=depth, search_params=exact,
             query_filter=_visible(self.generation, "chunk", *conditions), with_payload=False,
         ).points  # fmt: skip
         keys = np.array([point.id for point in found], np.int64)
         scores = np.array([point.score for point in found], np.float32)
         if self.config.dense.sentences and len(keys):
             best = self.client.query_points(
-                self.target.collection, query=[query], using="sentences", limit=len(keys),
+                self.collection, query=[query], using="sentences", limit=len(keys),
                 query_filter=m.Filter(must=[m.HasIdCondition(has_id=keys.tolist())]), with_payload=False,
             ).points  # fmt: skip
             by_key = {point.id: point.score for point in best}
@@ -387,7 +443,7 @@ class QdrantBackend:
     # --- reading -----------------------------------------------------------------------------------
 
     def _records(self, keys: Sequence[int]) -> list[Any]:
-        found = {record.id: record for record in self.client.retrieve(self.target.collection, ids=list(keys))}
+        found = {record.id: record for record in self.client.retrieve(self.collection, ids=list(keys))}
         missing = [key for key in keys if key not in found]
         if missing:
             raise IndexFormatError(f"Index {self.location} lost chunk points {missing[:5]} while being read.")
@@ -411,7 +467,7 @@ class QdrantBackend:
         m = _models()
         for kind, key, build in (("chunk", "chunk_id", _stored_chunk), ("document", "document_id", None)):
             where = _visible(self.generation, kind, m.FieldCondition(key=key, match=m.MatchValue(value=id)))
-            records, _ = self.client.scroll(self.target.collection, scroll_filter=where, limit=1, with_payload=True)
+            records, _ = self.client.scroll(self.collection, scroll_filter=where, limit=1, with_payload=True)
             if records:
                 return build(records[0].payload) if build else _stored_document(records[0].payload, text=True)
         raise NotFoundError(f"Index {self.location} has no chunk or document with id {id!r}.")
@@ -424,7 +480,7 @@ class QdrantBackend:
         engine = f"Qdrant {'server ' + self.target.url if self.target.url else 'local mode'}"
         return state | {
             "path": self.location, "generation": self.version, "vectors": "dense + bm25 sparse", "engine": engine,
-            "checked": "chunk and document points agree with the index's counts",
+            "checked": "chunk and document points agree with the index's counts and its average length",
         }  # fmt: skip
 
     def check(self) -> list[str]:
@@ -432,13 +488,20 @@ class QdrantBackend:
         problems = []
         counts = self.state["counts"]
         for kind in ("chunk", "document"):
-            found = self.client.count(self.target.collection, count_filter=_visible(self.generation, kind)).count
+            found = self.client.count(self.collection, count_filter=_visible(self.generation, kind)).count
             expected = counts[kind + "s"]
             if found != expected:
                 problems.append(f"{kind} points: {found}, the index's state says {expected}")
         documents = self._document_list()
         if sum(document.num_chunks for document in documents) != counts["chunks"]:
             problems.append("the documents' chunk counts do not add up to the chunk points")
+        m = _models()
+        average = float(self.state["lengths"]["average"])
+        stale = _visible(self.generation, "chunk")
+        stale.must_not.append(m.FieldCondition(key="average", range=m.Range(gte=average, lte=average)))
+        found = self.client.count(self.collection, count_filter=stale).count
+        if found:
+            problems.append(f"{found} chunks have BM25 weights for another average length than {average:.2f}")
         return problems
 
     def newer(self) -> QdrantBackend | None:
@@ -459,8 +522,9 @@ def models_without_text() -> Any:
 
 
 def _terms(target: Target) -> str:
-    """The collection that gives terms their ids (shared by every generation and rebuild of the index)."""
-    return f"{target.collection}-terms"
+    """The collection that gives terms their ids (shared by every generation and rebuild of the index;
+    no index can have its name, which holds '--')."""
+    return f"{target.collection}--terms"
 
 
 def _term_ids(client: Any, target: Target, terms: Sequence[str]) -> dict[str, int]:
@@ -497,7 +561,7 @@ class QdrantWriter:
     def __enter__(self) -> QdrantWriter:
         self.client = _CLIENTS.take(self.target)
         try:
-            self.state = _state(self.client, self.target)
+            self.state = _state(self.client, self.target, any_format=self._rebuild)
             if self.state is not None and not self._rebuild:
                 self.old = QdrantBackend(self.target, self.client, self.state)
                 self.config, self.model = self.old.config, self.old.model
@@ -523,13 +587,21 @@ class QdrantWriter:
 
     def commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None:
         m = _models()
+        if config.bm25.variant is not BM25Variant.LUCENE:
+            raise InputError(
+                f"{self.location}: Qdrant applies Lucene's IDF; BM25 variant {config.bm25.variant} needs a local index."
+            )
         client, alias = self.client, self.target.collection
         previous = self.state if self.old is not None else None
         generation = int(self.state["generation"]) + 1 if self.state else 1  # a rebuild goes on counting
         collection = alias if previous else self._new_collection(model, config)
         counters = dict(previous["counters"]) if previous else {"point": _STATE + 1}
+        if self.state and "term" in self.state.get("counters", {}):  # a rebuild keeps handing out term ids
+            counters["term"] = int(self.state["counters"]["term"])
         lengths = dict(previous["lengths"]) if previous else {"total": 0.0, "chunks": 0, "sentences": 0}
         documents = int(previous["counts"]["documents"]) if previous else 0
+        if previous:
+            self._undo_unfinished(collection, generation, config, float(lengths["average"]))
         if self._removed and previous:
             gone = m.FieldCondition(key="document_id", match=m.MatchAny(any=sorted(self._removed)))
             for kind in ("chunk", "document"):
@@ -567,7 +639,7 @@ class QdrantWriter:
             "config": config.to_dict(), "model": model.to_dict(), "sources": list(sources),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "hybridsearch_version": __version__,
             "counts": {"documents": documents, "chunks": int(lengths["chunks"]), "sentences": int(lengths["sentences"]),
-                       "terms": client.count(_terms(self.target), exact=True).count},
+                       "terms": counters.get("term", 0)},  # term ids handed out (a vocabulary never shrinks)
             "counters": counters, "lengths": lengths | {"average": average},
         }  # fmt: skip
         client.upsert(collection, points=[m.PointStruct(id=_STATE, vector={}, payload=state)])
@@ -577,11 +649,21 @@ class QdrantWriter:
             client.delete(collection, points_selector=m.FilterSelector(filter=m.Filter(
                 must=[m.FieldCondition(key="removed", range=m.Range(lte=generation))])))  # fmt: skip
 
+    def _undo_unfinished(self, collection: str, generation: int, config: IndexConfig, average: float) -> None:
+        """Drop what a write of `generation` that did not finish (a crash) left: its points, its marks
+        on the points it was replacing (so that they do not become visible with this write), and
+        weights it had already rewritten for another average length."""
+        m = _models()
+        unfinished = [m.FieldCondition(key="added", range=m.Range(gte=generation))]
+        self.client.delete(collection, points_selector=m.FilterSelector(filter=m.Filter(must=unfinished)))
+        marked = m.Filter(must=[m.FieldCondition(key="removed", range=m.Range(gte=generation))])
+        self.client.delete_payload(collection, keys=["removed"], points=marked)
+        self._reweight(collection, generation, config, average)
+
     def _new_collection(self, model: ModelSpec, config: IndexConfig) -> str:
         """A new collection for this index (its alias is moved to it once it is complete)."""
         m = _models()
-        digest = hashlib.blake2b(os.urandom(16), digest_size=4).hexdigest()
-        name = f"{self.target.collection}--{digest}"
+        name = f"{self.target.collection}--{hashlib.blake2b(os.urandom(16), digest_size=4).hexdigest()}"
         vectors = {"dense": m.VectorParams(size=model.dim, distance=m.Distance.DOT)}
         if config.dense.sentences:
             vectors["sentences"] = m.VectorParams(
@@ -615,7 +697,7 @@ class QdrantWriter:
         for old in before:
             self.client.delete_collection(old)
 
-    def _term_ids(self, terms: Collection[str]) -> dict[str, int]:
+    def _term_ids(self, terms: Collection[str], counters: dict[str, int]) -> dict[str, int]:
         """Ids for `terms`: the stored ones, and new ones for the others (handed out in order, never
         reused: a term's id is its point's id in the terms collection)."""
         m = _models()
@@ -629,7 +711,10 @@ class QdrantWriter:
         ordered = sorted(terms)
         found = _term_ids(self.client, self.target, ordered)
         new = [term for term in ordered if term not in found]
-        first = self.client.count(collection, exact=True).count
+        if "term" not in counters:  # a new index: after the ids other writes handed out (they are dense)
+            counters["term"] = self.client.count(collection, exact=True).count
+        first = counters["term"]
+        counters["term"] += len(new)
         points = [m.PointStruct(id=first + i, vector={}, payload={"term": term}) for i, term in enumerate(new)]
         found.update((term, first + i) for i, term in enumerate(new))
         for start in range(0, len(points), _PAGE):
@@ -639,7 +724,7 @@ class QdrantWriter:
     def _write_batch(self, collection: str, batch: Batch, generation: int, config: IndexConfig, average: float,
                      counters: dict[str, int]) -> None:  # fmt: skip
         m = _models()
-        ids = self._term_ids({term for counts in batch.counts for term in counts})
+        ids = self._term_ids({term for counts in batch.counts for term in counts}, counters)
         documents = {document.id: document for document in batch.documents}
         chunks_of: dict[str, list[tuple[str, int, int]]] = {}
         sentence_ends = np.cumsum(batch.sentence_counts) if batch.sentence_counts is not None else None
@@ -667,7 +752,7 @@ class QdrantWriter:
                 "location": dict(chunk.location), "path": document.path, "record": document.record,
                 "title": document.title, "metadata": dict(document.metadata), "length": length,
                 "term_ids": [t for t, _ in terms], "term_counts": [c for _, c in terms],
-                "sentences": len(vector.get("sentences", ())),
+                "sentences": len(vector.get("sentences", ())), "average": average,
             }  # fmt: skip
             points.append(m.PointStruct(id=counters["point"], vector=vector, payload=payload))
             counters["point"] += 1
@@ -685,23 +770,22 @@ class QdrantWriter:
             self.client.upsert(collection, points=points[start : start + _PAGE // 4])
 
     def _reweight(self, collection: str, generation: int, config: IndexConfig, average: float) -> None:
-        """Rewrite the BM25 weights of every chunk the index keeps for a new average chunk length."""
+        """Rewrite the BM25 weights, for a new average chunk length, of every chunk the index keeps
+        whose weights were computed with another (each chunk's payload says which it used)."""
         m = _models()
-        updates = []
         kept = _visible(generation, "chunk")  # written before `generation` and not replaced by it
-        for record in _scroll(client := self.client, collection, kept, ["term_ids", "term_counts", "length"]):
-            payload = record.payload
-            values = _tf_parts(payload["term_counts"], float(payload["length"]), average, config)
-            updates.append(
-                m.PointVectors(
-                    id=record.id, vector={"bm25": m.SparseVector(indices=payload["term_ids"], values=values)}
-                )
-            )
-            if len(updates) == _PAGE:
-                client.update_vectors(collection, points=updates)
-                updates = []
-        if updates:
-            client.update_vectors(collection, points=updates)
+        kept.must_not.append(m.FieldCondition(key="average", range=m.Range(gte=average, lte=average)))
+        records = _scroll(self.client, collection, kept, ["term_ids", "term_counts", "length"])
+        while page := list(itertools.islice(records, _PAGE)):
+            updates = [
+                m.PointVectors(id=record.id, vector={"bm25": m.SparseVector(
+                    indices=record.payload["term_ids"],
+                    values=_tf_parts(record.payload["term_counts"], float(record.payload["length"]), average, config),
+                )})
+                for record in page
+            ]  # fmt: skip
+            self.client.update_vectors(collection, points=updates)
+            self.client.set_payload(collection, payload={"average": average}, points=[record.id for record in page])
 
 
 def _tf_parts(counts: Sequence[float], length: float, average: float, config: IndexConfig) -> list[float]:
