@@ -202,11 +202,17 @@ def test_weights_rewritten_by_a_write_that_died_are_restored(
 
 
 def test_rebuild_moves_the_alias(folder: Path, engine: str) -> None:
-    with HybridIndex.build([folder], engine, model=FAKE_MODEL) as index:
-        before = index.search("火星", k=1)[0].id
-    with HybridIndex.build([folder / "planets"], engine, model=FAKE_MODEL, rebuild=True) as index:
-        assert index.search("火星", k=1)[0].id == before and index.info()["generation"] == "gen-000002"
-        assert {Path(hit.path).parent.name for hit in index.search("惑星 台風 カレー", k=30, alpha=0)} == {"planets"}
+    HybridIndex.build([folder], engine, model=FAKE_MODEL).close()
+    with HybridIndex.open(engine) as reader:  # opened before the rebuild: it goes on reading what it opened
+        before = reader.search("火星", k=1)[0].id
+        with HybridIndex.build([folder / "planets"], engine, model=FAKE_MODEL, rebuild=True) as index:
+            assert index.search("火星", k=1)[0].id == before and index.info()["generation"] == "gen-000002"
+            kinds = {Path(hit.path).parent.name for hit in index.search("惑星 台風 カレー", k=30, alpha=0)}
+            assert kinds == {"planets"}
+        assert "typhoon.txt" in reader.search("台風の進路", k=1, alpha=0)[0].path
+        assert reader.refresh() and reader.version == "gen-000002"
+    with HybridIndex.build([folder], engine, model=FAKE_MODEL, rebuild=True) as index:
+        assert index.info()["generation"] == "gen-000003" and len(index.info()["retired"]) == 1
 
 
 class _Payload:

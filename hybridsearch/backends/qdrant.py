@@ -594,6 +594,12 @@ class QdrantWriter:
         client, alias = self.client, self.target.collection
         previous = self.state if self.old is not None else None
         generation = int(self.state["generation"]) + 1 if self.state else 1  # a rebuild goes on counting
+        before: list[str] = []
+        if previous is None:  # a new index, or a rebuild into a new collection
+            before = self._alias_targets()
+            for retired in (self.state or {}).get("retired", []):  # what the rebuild before this one retired
+                if retired not in before and self.client.collection_exists(retired):
+                    self.client.delete_collection(retired)
         collection = alias if previous else self._new_collection(model, config)
         counters = dict(previous["counters"]) if previous else {"point": _STATE + 1}
         if self.state and "term" in self.state.get("counters", {}):  # a rebuild keeps handing out term ids
@@ -636,6 +642,7 @@ class QdrantWriter:
         state = {
             "kind": "index", "format": FORMAT, "generation": generation, "added": 0,
             "collection": previous.get("collection", alias) if previous else collection,  # behind the alias
+            "retired": previous.get("retired", []) if previous else before,
             "config": config.to_dict(), "model": model.to_dict(), "sources": list(sources),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "hybridsearch_version": __version__,
             "counts": {"documents": documents, "chunks": int(lengths["chunks"]), "sentences": int(lengths["sentences"]),
@@ -644,7 +651,7 @@ class QdrantWriter:
         }  # fmt: skip
         client.upsert(collection, points=[m.PointStruct(id=_STATE, vector={}, payload=state)])
         if previous is None:
-            self._point_alias(collection)
+            self._point_alias(collection, before)
         else:
             client.delete(collection, points_selector=m.FilterSelector(filter=m.Filter(
                 must=[m.FieldCondition(key="removed", range=m.Range(lte=generation))])))  # fmt: skip
@@ -682,20 +689,25 @@ class QdrantWriter:
             self.client.create_payload_index(name, field_name=field, field_schema=schema)
         return name
 
-    def _point_alias(self, collection: str) -> None:
-        """Point the alias at `collection` in one step and drop the collection it pointed at before."""
-        m = _models()
+    def _alias_targets(self) -> list[str]:
+        """The collections the alias points at now (none for a new index); an existing collection of
+        that name that is not an alias is refused before anything is written."""
         alias = self.target.collection
         before = [a.collection_name for a in self.client.get_aliases().aliases if a.alias_name == alias]
         if self.client.collection_exists(alias) and not before:
             raise InputError(f"{self.location}: a collection named {alias!r} exists and is not a hybridsearch alias.")
+        return before
+
+    def _point_alias(self, collection: str, before: list[str]) -> None:
+        """Point the alias at `collection` in one step (the collections it pointed at stay, retired,
+        for readers that opened them, until the next rebuild deletes them)."""
+        m = _models()
+        alias = self.target.collection
         operations = [m.DeleteAliasOperation(delete_alias=m.DeleteAlias(alias_name=alias))] if before else []
         operations.append(
             m.CreateAliasOperation(create_alias=m.CreateAlias(collection_name=collection, alias_name=alias))
         )
         self.client.update_collection_aliases(change_aliases_operations=operations)
-        for old in before:
-            self.client.delete_collection(old)
 
     def _term_ids(self, terms: Collection[str], counters: dict[str, int]) -> dict[str, int]:
         """Ids for `terms`: the stored ones, and new ones for the others (handed out in order, never
