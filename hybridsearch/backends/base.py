@@ -19,7 +19,7 @@ from ..encoders import ModelSpec
 from ..filters import Filter
 from ..schema import Chunk, Document, StoredChunk, StoredDocument
 
-__all__ = ["Backend", "Batch", "Side", "Writer"]
+__all__ = ["Backend", "Batch", "PendingChanges", "Side", "Writer"]
 
 
 @dataclass(frozen=True)
@@ -139,3 +139,22 @@ class Writer(Protocol):
     def __enter__(self) -> Writer: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+class PendingChanges:
+    """What a writer collects before its `commit`: the documents to drop and the batches to add (a
+    writer sets `old`, the backend it read, and the two collections in its `__init__`)."""
+
+    old: Backend | None
+    _removed: set[str]
+    _batches: list[Batch]
+
+    def documents(self) -> list[StoredDocument]:
+        """The documents the index holds now (none for a new index)."""
+        return self.old.documents() if self.old is not None else []
+
+    def remove(self, document_ids: Collection[str]) -> None:
+        self._removed.update(document_ids)
+
+    def add(self, batch: Batch) -> None:
+        self._batches.append(batch)

@@ -49,7 +49,7 @@ from ..errors import IndexFormatError, IndexNotFoundError, InputError, NotFoundE
 from ..filters import Filter, MetadataTable
 from ..schema import StoredChunk, StoredDocument
 from ..version import __version__
-from .base import Batch, Side
+from .base import Batch, PendingChanges, Side
 from .local.vectors import with_best_sentence
 
 __all__ = ["QdrantBackend", "QdrantWriter", "parse_location", "qdrant_config"]
@@ -540,7 +540,7 @@ def _term_ids(client: Any, target: Target, terms: Sequence[str]) -> dict[str, in
     return found
 
 
-class QdrantWriter:
+class QdrantWriter(PendingChanges):
     """A write to an index in a Qdrant collection (see `Writer`): `commit` writes generation G+1's
     points, makes them visible by writing point 0, then deletes the points it replaced. One writer
     at a time (local mode: the client locks the folder; a server: the caller's job for now)."""
@@ -575,15 +575,6 @@ class QdrantWriter:
         if self.client is not None:
             self.client = None
             _CLIENTS.give_back(self.target)
-
-    def documents(self) -> list[StoredDocument]:
-        return self.old.documents() if self.old is not None else []
-
-    def remove(self, document_ids: Collection[str]) -> None:
-        self._removed.update(document_ids)
-
-    def add(self, batch: Batch) -> None:
-        self._batches.append(batch)
 
     def commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None:
         m = _models()

@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from ...encoders import ModelSpec
 from ...errors import HybridSearchError, IndexFormatError, InputError, NotFoundError
 from ...filters import Filter, MetadataTable
 from ...schema import StoredChunk, StoredDocument
-from ..base import Batch, Side
+from ..base import Batch, PendingChanges, Side
 from .docstore import DocStore, write_docstore
 from .generations import (
     BM25_DIR,
@@ -281,7 +281,7 @@ def local_config(index_dir: Path) -> IndexConfig | None:
         return IndexConfig.from_dict(read_manifest(live_generation(index_dir)[0])["config"])
 
 
-class LocalWriter:
+class LocalWriter(PendingChanges):
     """A write to a local index folder: holds the writer lock from `__enter__` to `__exit__`; `commit`
     writes the next generation (the kept documents' rows copied from the live one, the new ones
     appended) and makes it live."""
@@ -318,15 +318,6 @@ class LocalWriter:
         if self._lock is not None:
             lock, self._lock = self._lock, None
             lock.__exit__(None, None, None)
-
-    def documents(self) -> list[StoredDocument]:
-        return self.old.documents() if self.old is not None else []
-
-    def remove(self, document_ids: Collection[str]) -> None:
-        self._removed.update(document_ids)
-
-    def add(self, batch: Batch) -> None:
-        self._batches.append(batch)
 
     def commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None:
         """Write the next generation and make it live; a failed write (a full disk…) leaves the live one."""
