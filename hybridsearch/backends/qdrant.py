@@ -282,7 +282,8 @@ class QdrantBackend:
         self._lock = threading.Lock()
         self._documents: list[StoredDocument] | None = None
         self._table: MetadataTable | None = None
-        self._terms: dict[str, int] = {}
+        self._terms: dict[str, int] = {}  # looked up on a server (-1: not in the index)
+        self._every_term: dict[str, int] | None = None  # local mode: every term, read at the first lookup
 
     @classmethod
     def open(cls, location: str) -> QdrantBackend:
@@ -357,7 +358,13 @@ class QdrantBackend:
     # --- candidates --------------------------------------------------------------------------------
 
     def term_ids(self, terms: Sequence[str]) -> dict[str, int]:
-        """The ids of those `terms` the index has (looked up once per backend)."""
+        """The ids of those `terms` the index has (looked up once per backend; in local mode every
+        term is read at the first lookup)."""
+        if not self.target.url:
+            with self._lock:
+                if self._every_term is None:
+                    self._every_term = _term_ids(self.client, self.target, None)
+            return {term: self._every_term[term] for term in terms if term in self._every_term}
         wanted = [term for term in dict.fromkeys(terms) if term not in self._terms]
         if wanted:
             found = _term_ids(self.client, self.target, wanted)
@@ -527,12 +534,16 @@ def _terms(target: Target) -> str:
     return f"{target.collection}--terms"
 
 
-def _term_ids(client: Any, target: Target, terms: Sequence[str]) -> dict[str, int]:
-    """The stored ids of those `terms` that have one."""
+def _term_ids(client: Any, target: Target, terms: Sequence[str] | None) -> dict[str, int]:
+    """The stored ids of those `terms` that have one (of every term for None). A server looks them up
+    in its payload index; local mode, which scans every point for every filter, reads all terms once."""
     m = _models()
     found: dict[str, int] = {}
     if not client.collection_exists(_terms(target)):
         return found
+    if not target.url or terms is None:
+        every = {record.payload["term"]: int(record.id) for record in _scroll(client, _terms(target), None)}
+        return every if terms is None else {term: every[term] for term in terms if term in every}
     for start in range(0, len(terms), _PAGE):
         where = m.Filter(must=[m.FieldCondition(key="term", match=m.MatchAny(any=list(terms[start : start + _PAGE])))])
         for record in _scroll(client, _terms(target), where):
