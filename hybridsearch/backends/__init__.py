@@ -12,7 +12,7 @@ from .base import Backend, Batch, Side, Writer
 from .local import LocalBackend, LocalWriter, local_config
 from .local import check_files as local_check_files
 from .qdrant import SCHEMES as QDRANT_SCHEMES
-from .qdrant import open_qdrant, qdrant_config, qdrant_writer
+from .qdrant import QdrantBackend, QdrantWriter, qdrant_config
 
 __all__ = [
     "Backend",
@@ -72,4 +72,4 @@ def stored_config(location: Location) -> IndexConfig | None:
 
 
 for _scheme_name in QDRANT_SCHEMES:
-    register_backend(_scheme_name, open_qdrant, qdrant_writer, qdrant_config)
+    register_backend(_scheme_name, QdrantBackend.open, QdrantWriter, qdrant_config)

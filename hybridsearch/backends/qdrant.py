@@ -28,7 +28,6 @@ from it re-weights every chunk.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import itertools
 import os
@@ -315,7 +314,7 @@ class QdrantBackend:
         with self._lock:
             if self._documents is None:
                 records = _scroll(self.client, self.collection, _visible(self.generation, "document"),
-                                  payload=models_without_text())  # fmt: skip
+                                  payload=_without_text())  # fmt: skip
                 self._documents = sorted((_stored_document(r.payload) for r in records), key=lambda d: d.id)
             return self._documents
 
@@ -523,7 +522,7 @@ class QdrantBackend:
             _CLIENTS.give_back(self.target)
 
 
-def models_without_text() -> Any:
+def _without_text() -> Any:
     """Payload selector: every field but the text and the chunk list (document listings)."""
     return _models().PayloadSelectorExclude(exclude=["text", "chunks"])
 
@@ -574,7 +573,8 @@ class QdrantWriter(PendingChanges):
         try:
             self.state = _state(self.client, self.target, any_format=self._rebuild)
             if self.state is not None and not self._rebuild:
-                self.old = QdrantBackend(self.target, self.client, self.state)
+                with _damaged(self.target):
+                    self.old = QdrantBackend(self.target, self.client, self.state)
                 self.config, self.model = self.old.config, self.old.model
                 self.sources = list(self.state.get("sources", []))
         except BaseException:
@@ -672,7 +672,7 @@ class QdrantWriter(PendingChanges):
     def _new_collection(self, model: ModelSpec, config: IndexConfig) -> str:
         """A new collection for this index (its alias is moved to it once it is complete)."""
         m = _models()
-        name = f"{self.target.collection}--{hashlib.blake2b(os.urandom(16), digest_size=4).hexdigest()}"
+        name = f"{self.target.collection}--{os.urandom(4).hex()}"
         vectors = {"dense": m.VectorParams(size=model.dim, distance=m.Distance.DOT)}
         if config.dense.sentences:
             vectors["sentences"] = m.VectorParams(
@@ -807,11 +807,3 @@ def _tf_parts(counts: Sequence[float], length: float, average: float, config: In
     k1, b = config.bm25.k1, config.bm25.b
     norm = k1 * (1 - b + b * length / average)
     return [count * (k1 + 1) / (count + norm) for count in counts]
-
-
-def open_qdrant(location: str) -> QdrantBackend:
-    return QdrantBackend.open(location)
-
-
-def qdrant_writer(location: str, rebuild: bool) -> QdrantWriter:
-    return QdrantWriter(location, rebuild)

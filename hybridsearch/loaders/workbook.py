@@ -65,14 +65,13 @@ def _read_rows(sheets: list[Any], lines: Lines, file: FileInfo, context: LoadCon
                     f"{number:,} of sheet {sheet.title!r} on) is not indexed"
                 )
                 return rows
+            place = {"sheet": sheet.title, "cells": cell_range(number, found[0][0], number, found[-1][0])}
             if not opened:  # a sheet opens with its name and starts a new chunk
-                lines.mark(
-                    {"sheet": sheet.title, "cells": cell_range(number, found[0][0], number, found[-1][0])}, hard=True
-                )
+                lines.mark(place, hard=True)
                 lines.add(sheet.title)
                 opened = True
             rows += 1
-            lines.mark({"sheet": sheet.title, "cells": cell_range(number, found[0][0], number, found[-1][0])})
+            lines.mark(place)
             lines.add(" | ".join(text for _, text in found))
     return rows
 
