@@ -8,6 +8,11 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+#: pdfium reads text drawn in a Japanese font that is not embedded (reportlab's CID fonts) through a
+#: system CJK font; without one it loses glyphs such as a 。 alone on a line.
+CJK_FONT = any(Path("/usr/share/fonts").rglob("*CJK*"))
+NEEDS_CJK_FONT = "pdfium needs a system Japanese font for non-embedded fonts: install the Debian package fonts-noto-cjk"
+
 #: (subject, action) pairs of the generated 規程; each article is one sentence built from them
 _SUBJECTS = [
     "年次有給休暇", "出張旅費", "在宅勤務", "育児休業", "健康診断", "通勤手当",

@@ -2,14 +2,16 @@
 
 from pathlib import Path
 
+import pytest
 from conftest import FAKE_MODEL
-from office_files import regulation_sentences, write_pdf
+from office_files import CJK_FONT, NEEDS_CJK_FONT, regulation_sentences, write_pdf
 
 from hybridsearch import HybridIndex
 from hybridsearch.loaders import LoadReport, iter_documents
 from hybridsearch.loaders.pdf import reading_text
 
 
+@pytest.mark.skipif(not CJK_FONT, reason=NEEDS_CJK_FONT)
 def test_a_30_page_pdf_reads_whole_sentences_without_running_headers(tmp_path: Path) -> None:
     sentences = regulation_sentences(300)
     pages = [sentences[i * 10 : (i + 1) * 10] for i in range(30)]
