@@ -17,7 +17,7 @@ from .config import ChunkConfig
 from .locations import Locator, Region
 from .schema import Chunk, chunk_ids
 
-__all__ = ["chunk_text", "model_input", "split_sentences"]
+__all__ = ["chunk_text", "model_input", "sentence_inputs", "sentence_spans", "split_sentences"]
 
 _TERMINATORS = frozenset("。！？!?．")
 _OPEN = "「『（(【〈《［[｛{"
@@ -43,10 +43,16 @@ MIN_SENTENCE_CHARS = 20
 
 
 def sentence_inputs(title: str, text: str) -> list[str]:
-    """What the encoder sees for each sentence of a chunk: title + sentence; none for a chunk of one
-    sentence (the chunk is its sentence). Pieces shorter than `MIN_SENTENCE_CHARS` join the next
-    sentence (a short last one, the one before), which also bounds the count for list-like text. A
-    line that only repeats the title (a Markdown heading) is left out: every input starts with it."""
+    """What the encoder sees for each sentence of a chunk encoded on its own: title + sentence (see
+    `sentence_spans` for which sentences)."""
+    return [model_input(title, text[start:end]) for start, end in sentence_spans(title, text)]
+
+
+def sentence_spans(title: str, text: str) -> list[Span]:
+    """The sentences of a chunk that get vectors of their own, as stripped spans of `text`; none for a
+    chunk of one sentence (the chunk is its sentence). Pieces shorter than `MIN_SENTENCE_CHARS` join
+    the next sentence (a short last one, the one before), which also bounds the count for list-like
+    text. A line that only repeats the title (a Markdown heading) is left out: every input starts with it."""
     spans = [(start, end) for start, end in split_sentences(text) if _heading_free(text[start:end]) not in ("", title)]
     sentences: list[Span] = []
     first: int | None = None
@@ -57,7 +63,7 @@ def sentence_inputs(title: str, text: str) -> list[str]:
             first = None
     if first is not None:  # a short last piece joins the sentence before it
         sentences[-1:] = [(sentences[-1][0] if sentences else first, spans[-1][1])]
-    return [model_input(title, text[start:end].strip()) for start, end in sentences] if len(sentences) > 1 else []
+    return [_strip(text, start, end) for start, end in sentences] if len(sentences) > 1 else []
 
 
 def _heading_free(piece: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from .config import (
     VectorKind,
 )
 from .encoders import resolve_model_name
+from .encoders.cache import EmbeddingCache
 from .errors import HybridSearchError, IndexFormatError
 from .filters import Filter
 from .index import HybridIndex
@@ -125,7 +127,7 @@ class ProgressBars:
     lines of their own: `write_index(..., progress=bars, warn=bars.warn)`, then `bars.close()`."""
 
     _LABELS = {"reading files": "Reading", "tokenizing": "Tokenizing", "encoding chunks": "Encoding",
-               "encoding sentences": "Encoding"}  # fmt: skip
+               "encoding sentences": "Encoding", "encoding": "Encoding"}  # fmt: skip
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
@@ -217,7 +219,14 @@ def dense_options(command: Any) -> Any:
             "--sentences/--no-sentences",
             default=None,
             help="Also encode each sentence of a chunk; its dense score is then the mean of its own cosine and its "
-            "best sentence's (better ranking; 2-2.5x the encoding time) [default: on].",
+            "best sentence's (better ranking) [default: on].",
+        ),
+        click.option(
+            "--chunk-from-sentences/--chunk-pass",
+            default=None,
+            help="With sentence vectors: a chunk of two or more sentences gets the length-weighted mean of its "
+            "sentences' vectors (one pass over the sentences, about 2x faster indexing), or a pass of its own "
+            "[default: from sentences].",
         ),
     ]
     for option in reversed(options):
@@ -259,15 +268,21 @@ def dense_options(command: Any) -> Any:
 @click.option(
     "--rebuild", is_flag=True, help="Start from scratch (needed to change the settings or model of an index)."
 )
+@click.option(
+    "--no-cache", is_flag=True, help="Encode everything afresh, without reading or writing the embedding cache."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings; only the summary.")
 def index(
-    paths: tuple[Path, ...], index_dir: str, rebuild: bool, quiet: bool, device: str | None, **options: Any
-) -> None:
+    paths: tuple[Path, ...], index_dir: str, rebuild: bool, no_cache: bool, quiet: bool, device: str | None,
+    **options: Any,
+) -> None:  # fmt: skip
     """Index the documents under PATHS (folders or files): txt, md, html, csv, jsonl.
 
     Re-running updates the index: only added or changed files are read and encoded, and documents
     whose files are gone from PATHS are dropped; other folders indexed earlier stay. Settings not
-    given are the index's own. Exit status 3: written, but some input was skipped.
+    given are the index's own. Vectors computed before (by any index, or a run that was killed)
+    come from the embedding cache (see hsearch cache). Exit status 3: written, but some input was
+    skipped.
     """
     bars = ProgressBars(quiet)
     try:
@@ -275,7 +290,7 @@ def index(
             base = None if rebuild else HybridIndex.stored_config(index_dir)
             report = writer.write_index(
                 index_dir, list(paths), config=_config(base, options), device=device, rebuild=rebuild,
-                progress=bars, warn=bars.warn, access=_access(options),
+                progress=bars, warn=bars.warn, access=_access(options), cache=not no_cache,
             )  # fmt: skip
     finally:
         bars.close()
@@ -307,6 +322,7 @@ def _config(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | 
             "api_key_env",
             "send_input_type",
             "sentences",
+            "chunk_from_sentences",
         },
     }
     for part, keys in parts.items():
@@ -616,6 +632,59 @@ def mcp_command(index_options: tuple[str, ...], rerank_dir: Path | None, **optio
         build_server(indexes).run("stdio")
     finally:
         indexes.close()
+
+
+@cli.group()
+def cache() -> None:
+    """The embedding cache: document vectors by model and text, shared by every index on this machine.
+
+    It lives in $HSEARCH_EMBEDDING_CACHE (a file, or off), else embeddings.sqlite in the hybridsearch
+    cache folder, and holds at most $HSEARCH_EMBEDDING_CACHE_MB megabytes (default 2048): the least
+    recently used vectors go first.
+    """
+
+
+@cache.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
+def cache_info(as_json: bool) -> None:
+    """Where the cache is, how big, and how many vectors of which models it holds."""
+    with _user_errors(), _embedding_cache() as embeddings:
+        found = embeddings.info()
+    if as_json:
+        models = [{"model": name, "entries": entries, "bytes": size} for name, entries, size in found.models]
+        summary = {"path": str(found.path), "bytes": found.bytes, "max_bytes": found.max_bytes}
+        click.echo(json.dumps(summary | {"entries": found.entries, "models": models}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'cache:':9}{printable(str(found.path))}")
+    click.echo(f"{'size:':9}{found.bytes / 2**20:.1f} MB of {found.max_bytes / 2**20:.0f} MB, {found.entries} texts")
+    for name, entries, size in found.models:
+        click.echo(f"{'model:':9}{printable(name)}: {entries} texts, {size / 2**20:.1f} MB")
+
+
+@cache.command("clear")
+@click.option("--model", help="Only the vectors of this model (as `hsearch cache info` names it).")
+def cache_clear(model: str | None) -> None:
+    """Drop the cached vectors (all of them, or one model's)."""
+    with _user_errors(), _embedding_cache() as embeddings:
+        dropped = embeddings.clear(model)
+    _stderr(f"{embeddings.path}: dropped {dropped} cached vector(s)" + (f" of {model}" if model else ""))
+
+
+@contextmanager
+def _embedding_cache() -> Iterator[EmbeddingCache]:
+    path = EmbeddingCache.default_path()
+    if path is None:
+        raise click.ClickException("The embedding cache is off (HSEARCH_EMBEDDING_CACHE=off).")
+    try:
+        embeddings = EmbeddingCache(path, EmbeddingCache.default_max_bytes())
+    except (sqlite3.Error, OSError) as error:
+        raise click.ClickException(f"Cannot open the embedding cache {path}: {error}") from None
+    try:
+        yield embeddings
+    except sqlite3.Error as error:
+        raise click.ClickException(f"The embedding cache {path} is unusable: {error}") from None
+    finally:
+        embeddings.close()
 
 
 @cli.command("eval")

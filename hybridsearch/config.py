@@ -158,6 +158,9 @@ class DenseConfig:
     format a local model runs in (not part of what the vectors are: bf16 and fp32 agree to 0.99997).
     `api_base`, `api_key_env` and `send_input_type` apply to `openai:NAME` models only.
     `sentences` also encodes each sentence of a chunk, for the best-sentence share of its score (`vectors`).
+    With them, `chunk_from_sentences` gives a chunk of two or more sentences the normalised mean of its
+    sentences' vectors, weighted by their lengths, instead of a forward pass of its own (one pass
+    over the sentences rather than two over the text).
     """
 
     model: str = DEFAULT_MODEL
@@ -171,6 +174,7 @@ class DenseConfig:
     api_key_env: str = "OPENAI_API_KEY"
     send_input_type: bool = False
     sentences: bool = True
+    chunk_from_sentences: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "precision", Precision.parse(self.precision))
@@ -183,7 +187,10 @@ class DenseConfig:
 
     def shapes_vectors(self) -> dict[str, Any]:
         """The settings that change the stored vectors (model, dim, prompts, trust flag, input_type, sentences)."""
-        keys = ("model", "dim", "query_prompt", "document_prompt", "trust_remote_code", "send_input_type", "sentences")
+        keys = (
+            "model", "dim", "query_prompt", "document_prompt", "trust_remote_code", "send_input_type", "sentences",
+            "chunk_from_sentences",
+        )  # fmt: skip
         return {key: getattr(self, key) for key in keys}
 
 
@@ -304,7 +311,10 @@ class IndexConfig:
 
 #: Settings added after the first indexes were written, with the value those indexes were built with
 #: (a manifest without the key describes such an index).
-_BEFORE_ADDED: dict[str, dict[str, Any]] = {"tokenizer": {"word_pairs": False}, "dense": {"sentences": False}}
+_BEFORE_ADDED: dict[str, dict[str, Any]] = {
+    "tokenizer": {"word_pairs": False},
+    "dense": {"sentences": False, "chunk_from_sentences": False},
+}
 
 
 def check_alpha(alpha: float) -> float:

@@ -111,6 +111,7 @@ class HybridIndex:
         api_base: str | None = None,
         api_key_env: str | None = None,
         trust_remote_code: bool = False,
+        cache: bool = True,
     ) -> HybridIndex:
         """Index the supported files under `paths` into `index` and return the opened index.
 
@@ -122,7 +123,8 @@ class HybridIndex:
         `progress` (`ProgressEvent`s), skipped files to `warn` (default: the `hybridsearch` logger);
         nothing is printed. What happened is in the returned index's `report`. `api_base`,
         `api_key_env` and `trust_remote_code` grant an existing index's model what an index cannot
-        grant itself (see `open`).
+        grant itself (see `open`). Vectors computed before come from the embedding cache unless
+        `cache=False` (`hybridsearch.encoders.cache`).
         """
         sources = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not sources:
@@ -138,7 +140,7 @@ class HybridIndex:
         )
         report = write_index(
             index, sources, config=config, encoder=encoder, device=device, rebuild=rebuild, progress=progress,
-            warn=warn, access=access,
+            warn=warn, access=access, cache=cache,
         )  # fmt: skip
         opened = cls(open_backend(index), encoder, device, access)
         opened.report = report

@@ -14,16 +14,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
 
 from .backends import Batch, Location, Writer, open_writer
-from .chunking import chunk_text, model_input, sentence_inputs
+from .chunking import Span, chunk_text, model_input, sentence_spans
 from .config import DenseConfig, Fusion, IndexConfig, ModelAccess, check_alpha
-from .encoders import Encoder, ModelSpec, check_vectors, load_encoder, resolve_model_name
+from .encoders import Encoder, ModelSpec, check_vectors, load_encoder, resolve_model_name, unit_rows
+from .encoders.cache import CachedEncoder, cached_encoder, open_default_cache
 from .errors import IndexNotFoundError, InputError, ModelMismatchError
 from .loaders import LoadReport, PathArg, Warn, iter_documents
 from .schema import Chunk, Document, StoredDocument
@@ -33,7 +34,7 @@ __all__ = ["IndexReport", "Progress", "ProgressEvent", "set_defaults", "write_in
 
 logger = logging.getLogger("hybridsearch")
 
-_SENTENCE_BLOCK = 8192  # sentences encoded per call
+_BLOCK = 8192  # texts encoded per call
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class IndexReport:
     documents: int = 0
     chunks: int = 0
     encoded: int = 0
+    vectors: int = 0  # texts the encoded chunks needed vectors of (chunks, sentences), through the cache
+    cached: int = 0  # of those, the vectors that came from the embedding cache
     reused: int = 0
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     skipped_records: int = 0
@@ -72,11 +75,13 @@ class IndexReport:
 
     def summary(self) -> str:
         """One line for people: what changed, what was encoded, what was skipped."""
+        share = "all" if self.cached == self.vectors else f"{self.cached} of"
+        cached = f" ({share} {self.vectors} vectors from the embedding cache)" if self.cached else ""
         files = (
             f"{self.added} added, {self.changed} changed, {self.removed} removed, {self.unchanged} unchanged file(s)"
         )
         state = (
-            f"encoded {self.encoded} chunk(s), reused {self.reused}; index holds {self.documents} documents "
+            f"encoded {self.encoded} chunk(s){cached}, reused {self.reused}; index holds {self.documents} documents "
             f"in {self.chunks} chunks"
             if self.written
             else f"index is up to date ({self.documents} documents in {self.chunks} chunks)"
@@ -98,10 +103,12 @@ def write_index(
     progress: Progress | None = None,
     warn: Warn | None = None,
     access: ModelAccess | None = None,
+    cache: bool = True,
 ) -> IndexReport:
     """Add/update the documents under `paths` and drop those under `remove`, in one commit. For an
     existing index the model gets only what `access` grants (endpoint, key variable, own code),
-    never what the index itself records."""
+    never what the index itself records. Document vectors go through the embedding cache
+    (`encoders.cache`) unless `cache` is False."""
     started = time.perf_counter()
     missing = [str(p) for p in paths if not os.path.exists(p)]
     if missing:
@@ -146,21 +153,31 @@ def write_index(
         )  # fmt: skip
         if store.config is not None and not plan.is_dirty():
             return replace(base, chunks=reused, written=False, seconds=_since(started))
-        encoded, model = 0, store.model
+        encoded, from_cache, model = 0, (0, 0), store.model
         if plan.new:
             # an existing index's model gets what the caller grants, not what the index records
             dense = (
                 config.dense if store.config is None else (access or ModelAccess()).applied(config.dense, str(location))
             )
             encoder = encoder or _load(dense, device, store.model, progress)
-            batch = _encode(plan.new, config, encoder, progress)
+            embeddings = open_default_cache(warn) if cache else None
+            try:
+                through = cached_encoder(encoder, embeddings, warn)
+                batch = _encode(plan.new, config, through, progress)
+                from_cache = (through.texts, through.hits) if isinstance(through, CachedEncoder) else from_cache
+            finally:
+                if embeddings is not None:
+                    embeddings.close()
             encoded, model = len(batch.chunks), encoder.spec
             store.add(batch)
         store.remove(plan.dropped)
         assert model is not None  # a new index always has new documents
         sources = list(dict.fromkeys([*store.sources, *map(str, paths)]))
         store.commit(config, model, sources)
-    return replace(base, chunks=encoded + reused, encoded=encoded, seconds=_since(started))
+    vectors, cached = from_cache
+    return replace(
+        base, chunks=encoded + reused, encoded=encoded, vectors=vectors, cached=cached, seconds=_since(started)
+    )
 
 
 def set_defaults(location: Location, alpha: float, fusion: str) -> None:
@@ -304,39 +321,74 @@ def _load(dense: DenseConfig, device: str | None, known: ModelSpec | None, progr
 def _encode(documents: Sequence[Document], config: IndexConfig, encoder: Encoder, progress: Progress | None) -> Batch:
     """Chunk, tokenise and encode new documents (chunks and, with sentence vectors, their sentences)."""
     chunks: list[Chunk] = []
-    inputs: list[str] = []
-    sentences: list[list[str]] = []  # of each chunk (with `config.dense.sentences`)
+    titles: list[str] = []
     for document in documents:
         fits = partial(_fits_with_title, encoder, document.title)
         pieces = chunk_text(document.text, document.id, config.chunk, fits=fits, regions=document.regions)
         chunks.extend(pieces)
-        inputs.extend(model_input(document.title, piece.text) for piece in pieces)
-        if config.dense.sentences:
-            sentences.extend(sentence_inputs(document.title, piece.text) for piece in pieces)
+        titles.extend(document.title for _ in pieces)
+    inputs = [model_input(title, chunk.text) for title, chunk in zip(titles, chunks)]
     counts = count_terms(inputs, config.tokenizer, _Stage(progress, "tokenizing", len(inputs), "chunks").add)
-    encoding = _Stage(progress, "encoding chunks", len(inputs), "chunks")
-    vectors = check_vectors(
-        encoder.encode_documents(inputs, config.dense.batch_size, progress=encoding.add), len(inputs), encoder.spec.dim
-    )
-    sentence_counts = sentence_vectors = None
-    if config.dense.sentences:
-        sentence_counts = np.array([len(s) for s in sentences], dtype=np.int64)
-        flat = [sentence for chunk_sentences in sentences for sentence in chunk_sentences]
-        sentence_vectors = _sentence_vectors(
-            flat, config, encoder, _Stage(progress, "encoding sentences", len(flat), "sentences")
-        )
+    dim = encoder.spec.dim
+    if not config.dense.sentences:
+        stage = _Stage(progress, "encoding chunks", len(inputs), "chunks")
+        vectors = np.empty((len(inputs), dim), np.float32)
+        for start, block in _blocks(inputs, config, encoder, stage):
+            vectors[start : start + len(block)] = block
+        return Batch(documents, chunks, counts, vectors)
+    spans = [sentence_spans(title, chunk.text) for title, chunk in zip(titles, chunks)]
+    sentence_counts = np.array([len(s) for s in spans], dtype=np.int64)
+    sentences = [model_input(title, chunk.text[a:b]) for title, chunk, s in zip(titles, chunks, spans) for a, b in s]
+    if config.dense.chunk_from_sentences:
+        vectors, sentence_vectors = _vectors_from_sentences(inputs, sentences, spans, config, encoder, progress)
+    else:
+        vectors = np.empty((len(inputs), dim), np.float32)
+        for start, block in _blocks(
+            inputs, config, encoder, _Stage(progress, "encoding chunks", len(inputs), "chunks")
+        ):
+            vectors[start : start + len(block)] = block
+        sentence_vectors = np.empty((len(sentences), dim), np.float16)
+        stage = _Stage(progress, "encoding sentences", len(sentences), "sentences")
+        for start, block in _blocks(sentences, config, encoder, stage):
+            sentence_vectors[start : start + len(block)] = block
     return Batch(documents, chunks, counts, vectors, sentence_counts, sentence_vectors)
 
 
-def _sentence_vectors(sentences: list[str], config: IndexConfig, encoder: Encoder, stage: _Stage) -> np.ndarray:
-    """Sentence vectors encoded a block at a time into one float16 array (three sentences a chunk:
-    float32 copies of them all would take 4.4 GB at a million chunks)."""
-    vectors = np.empty((len(sentences), encoder.spec.dim), np.float16)
-    for start in range(0, len(sentences), _SENTENCE_BLOCK):
-        block = sentences[start : start + _SENTENCE_BLOCK]
+def _vectors_from_sentences(
+    inputs: list[str],
+    sentences: list[str],
+    spans: list[list[Span]],
+    config: IndexConfig,
+    encoder: Encoder,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk vectors and float16 sentence vectors from one pass: a chunk of one sentence is encoded
+    itself, a longer one gets the normalised mean of its sentences' vectors weighted by their lengths
+    (as mean pooling weighs every token alike)."""
+    dim = encoder.spec.dim
+    single = [i for i, chunk_spans in enumerate(spans) if not chunk_spans]
+    owner = np.repeat(np.arange(len(spans)), [len(chunk_spans) for chunk_spans in spans])
+    weight = np.array([end - start for chunk_spans in spans for start, end in chunk_spans], np.float32)
+    vectors = np.zeros((len(inputs), dim), np.float32)
+    sentence_vectors = np.empty((len(sentences), dim), np.float16)
+    texts = [inputs[i] for i in single] + sentences
+    for start, block in _blocks(texts, config, encoder, _Stage(progress, "encoding", len(texts), "texts")):
+        rows = np.arange(start, start + len(block))
+        own = rows < len(single)
+        vectors[np.asarray(single, dtype=np.int64)[rows[own]]] = block[own]
+        rows = rows[~own] - len(single)
+        sentence_vectors[rows] = block[~own]
+        np.add.at(vectors, owner[rows], block[~own] * weight[rows, None])
+    return unit_rows(vectors), sentence_vectors
+
+
+def _blocks(texts: list[str], config: IndexConfig, encoder: Encoder, stage: _Stage) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, vectors) of `texts`, encoded `_BLOCK` at a time (float32 vectors of all the sentences of a
+    million chunks would take 4.4 GB; each block goes into its float16 place)."""
+    for start in range(0, len(texts), _BLOCK):
+        block = texts[start : start + _BLOCK]
         encoded = encoder.encode_documents(block, config.dense.batch_size, progress=stage.add)
-        vectors[start : start + len(block)] = check_vectors(encoded, len(block), encoder.spec.dim)
-    return vectors
+        yield start, check_vectors(encoded, len(block), encoder.spec.dim)
 
 
 class _Stage:

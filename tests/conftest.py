@@ -63,6 +63,15 @@ register_encoder("fake", _load_fake)
 
 
 @pytest.fixture(autouse=True)
+def own_embedding_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each test its own empty embedding cache (not the user's): vectors a test encodes come from the
+    model, unless that same test encoded them before."""
+    path = tmp_path_factory.mktemp("embedding-cache") / "embeddings.sqlite"
+    monkeypatch.setenv("HSEARCH_EMBEDDING_CACHE", str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
 def close_every_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Close every HybridIndex a test opened (as sqlite-utils' tests close every Database); a handle
     that `close` leaves open still fails the test, as a ResourceWarning."""

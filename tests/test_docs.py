@@ -20,15 +20,20 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
 
 
-@pytest.mark.parametrize("command", ["index", "remove", "query", "get", "info", "eval", "serve", "mcp"])
+@pytest.mark.parametrize(
+    "command", ["index", "remove", "query", "get", "info", "eval", "serve", "mcp", "cache info", "cache clear"]
+)
 def test_every_option_in_the_readme_exists(command: str) -> None:
     usage, model_options = README.split("## Command line", 1)[1].split("```", 2)[1].split("\nMODEL OPTIONS:")
     lines = [line for line in usage.splitlines() if line.startswith(f"hsearch {command} ")]
-    block = usage[usage.index(lines[0]) :].split("\nhsearch ", 1)[0]
+    block = usage[usage.index(lines[0]) + len(f"hsearch {command}") :].split("\nhsearch ", 1)[0]
     if "[MODEL OPTIONS]" in block:
         block += model_options
     documented = set(re.findall(r"(--?[a-z][a-z-]*)", block))
-    actual = {opt for param in cli.commands[command].params for opt in [*param.opts, *param.secondary_opts]}
+    group, _, sub = command.partition(" ")
+    found = cli.commands[group]
+    found = found.commands[sub] if sub else found  # type: ignore[attr-defined]
+    actual = {opt for param in found.params for opt in [*param.opts, *param.secondary_opts]}
     assert documented <= actual, documented - actual
     assert {o for o in actual if o.startswith("--")} - {"--help"} <= documented
 

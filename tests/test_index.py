@@ -9,7 +9,7 @@ from conftest import FAKE_MODEL, LOADED, FakeEncoder
 from hybridsearch import HybridIndex, IndexConfig
 from hybridsearch.backends.local import LocalBackend
 from hybridsearch.backends.local.generations import POINTER
-from hybridsearch.chunking import model_input, sentence_inputs
+from hybridsearch.chunking import model_input, sentence_inputs, sentence_spans
 from hybridsearch.config import DenseConfig
 from hybridsearch.errors import EmptyQueryError, IndexFormatError, IndexNotFoundError, InputError, ModelMismatchError
 
@@ -70,34 +70,45 @@ def test_alpha_one_ranks_by_dense_similarity(built: HybridIndex) -> None:
     assert dense == sorted(dense, reverse=True)
 
 
-@pytest.mark.parametrize("sentences", [True, False])
+@pytest.mark.parametrize(("sentences", "from_sentences"), [(True, True), (True, False), (False, False)])
 def test_dense_score_is_the_chunks_cosine_mixed_with_its_best_sentences(
-    corpus: Path, tmp_path: Path, sentences: bool
+    corpus: Path, tmp_path: Path, sentences: bool, from_sentences: bool
 ) -> None:
     (corpus / "planets/mars.md").write_text(
         "# 火星\n\n火星は太陽から4番目の惑星で、赤い惑星と呼ばれる。地表の酸化鉄、つまり鉄さびが赤い色のもとだ。\n",
         encoding="utf-8",
     )
-    config = IndexConfig(dense=DenseConfig(FAKE_MODEL, sentences=sentences))
+    config = IndexConfig(dense=DenseConfig(FAKE_MODEL, sentences=sentences, chunk_from_sentences=from_sentences))
     index = HybridIndex.build(corpus, tmp_path / "idx", config=config)
     encoder, query = FakeEncoder(), "赤い色のもとは酸化鉄"
     hit = index.search(query, k=1, alpha=1)[0]
     assert hit.title == "火星" and ("sentences" in index.info()["counts"]) == sentences
     vector = encoder.encode_queries([query])[0]
-    cosine = float(encoder.encode_documents([model_input(hit.title, hit.text)])[0] @ vector)
-    best = max(encoder.encode_documents(sentence_inputs(hit.title, hit.text)) @ vector)
+    sentence_vectors = encoder.encode_documents(sentence_inputs(hit.title, hit.text))
+    if from_sentences:  # the chunk's vector is its sentences' mean, weighted by their lengths
+        lengths = np.array([end - start for start, end in sentence_spans(hit.title, hit.text)], np.float32)
+        chunk = (sentence_vectors * lengths[:, None]).sum(axis=0)
+        chunk /= np.linalg.norm(chunk)
+    else:
+        chunk = encoder.encode_documents([model_input(hit.title, hit.text)])[0]
+    cosine = float(chunk @ vector)
+    best = max(sentence_vectors @ vector)
     assert len(sentence_inputs(hit.title, hit.text)) == 2 and abs(best - cosine) > 0.05  # the mix shows
     assert hit.dense == pytest.approx(0.5 * cosine + 0.5 * best if sentences else cosine, abs=1e-3)  # float16
     assert index.info()["counts"].get("sentences") == (2 if sentences else None)
 
 
-def test_sentences_are_encoded_a_block_at_a_time(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("from_sentences", [True, False])
+def test_texts_are_encoded_a_block_at_a_time(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_sentences: bool
+) -> None:
     import hybridsearch.writer
 
     (corpus / "long.txt").write_text("火星は太陽から4番目の惑星で、赤い惑星と呼ばれる。" * 7, encoding="utf-8")
-    HybridIndex.build(corpus, tmp_path / "whole", model=FAKE_MODEL)
-    monkeypatch.setattr(hybridsearch.writer, "_SENTENCE_BLOCK", 3)
-    HybridIndex.build(corpus, tmp_path / "blocks", model=FAKE_MODEL)
+    config = IndexConfig(dense=DenseConfig(FAKE_MODEL, chunk_from_sentences=from_sentences))
+    HybridIndex.build(corpus, tmp_path / "whole", config=config, cache=False)
+    monkeypatch.setattr(hybridsearch.writer, "_BLOCK", 3)  # blocks that mix chunks and sentences
+    HybridIndex.build(corpus, tmp_path / "blocks", config=config, cache=False)
     with (
         closing(LocalBackend.open(tmp_path / "whole")) as whole,
         closing(LocalBackend.open(tmp_path / "blocks")) as blocks,
@@ -105,6 +116,8 @@ def test_sentences_are_encoded_a_block_at_a_time(corpus: Path, tmp_path: Path, m
         assert whole.sentences is not None and blocks.sentences is not None and len(whole.sentences) == 7
         np.testing.assert_array_equal(whole.sentences.vectors, blocks.sentences.vectors)
         np.testing.assert_array_equal(whole.sentences.starts, blocks.sentences.starts)
+        rows = np.arange(whole.num_chunks)
+        np.testing.assert_array_equal(whole.vectors.vectors(rows), blocks.vectors.vectors(rows))
 
 
 def test_rebuild_swaps_generations_and_keeps_two(corpus: Path, tmp_path: Path) -> None:
@@ -123,8 +136,8 @@ def test_failed_build_leaves_previous_index_intact(corpus: Path, tmp_path: Path)
         def encode_documents(self, texts, batch_size=32, progress=None):  # type: ignore[no-untyped-def]
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        HybridIndex.build(corpus, index_dir, encoder=Broken(), rebuild=True)
+    with pytest.raises(KeyboardInterrupt):  # without the cache, which holds every vector of the first build
+        HybridIndex.build(corpus, index_dir, encoder=Broken(), rebuild=True, cache=False)
     assert HybridIndex.open(index_dir).search("火星", k=1)[0].title == "火星"
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".building")]
 
@@ -228,5 +241,7 @@ def test_manifest_without_newer_keys_describes_an_index_built_without_them() -> 
     assert IndexConfig.from_dict(stored) == IndexConfig()
     del stored["tokenizer"]["word_pairs"]  # written before word pairs existed
     del stored["dense"]["sentences"]  # …and before sentence vectors
+    del stored["dense"]["chunk_from_sentences"]  # …and before chunk vectors came from them
     old = IndexConfig.from_dict(stored)
     assert old.tokenizer.word_pairs is False and old.dense.sentences is False
+    assert old.dense.chunk_from_sentences is False
