@@ -666,6 +666,8 @@ def cache_info(as_json: bool) -> None:
 def cache_clear(model: str | None) -> None:
     """Drop the cached vectors (all of them, or one model's)."""
     with _user_errors(), _embedding_cache() as embeddings:
+        if model is not None and model not in {name for name, _, _ in embeddings.info().models}:
+            raise click.ClickException(f"The embedding cache holds no vectors of {model!r}; see: hsearch cache info")
         dropped = embeddings.clear(model)
     _stderr(f"{embeddings.path}: dropped {dropped} cached vector(s)" + (f" of {model}" if model else ""))
 

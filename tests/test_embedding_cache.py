@@ -170,6 +170,8 @@ def test_cache_info_and_clear(corpus: Path, tmp_path: Path, own_embedding_cache:
     assert cleared.exit_code == 0 and "dropped" in cleared.output
     shown = json.loads(runner.invoke(cli, ["cache", "info", "--json"]).output)
     assert [m["model"] for m in shown["models"]] == ["fake:bigrams"]
+    unknown = runner.invoke(cli, ["cache", "clear", "--model", "fake:other"])  # nothing of it is left
+    assert unknown.exit_code == 1 and "holds no vectors of 'fake:other'" in unknown.output
     assert runner.invoke(cli, ["cache", "clear"]).exit_code == 0
     assert json.loads(runner.invoke(cli, ["cache", "info", "--json"]).output)["entries"] == 0
 
