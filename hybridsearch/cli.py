@@ -225,7 +225,7 @@ def dense_options(command: Any) -> Any:
             "--chunk-from-sentences/--chunk-pass",
             default=None,
             help="With sentence vectors: a chunk of two or more sentences gets the length-weighted mean of its "
-            "sentences' vectors (one pass over the sentences, about 2x faster indexing), or a pass of its own "
+            "sentences' vectors (one pass over the sentences, about 1.8x faster indexing), or a pass of its own "
             "[default: from sentences].",
         ),
     ]
