@@ -127,7 +127,7 @@ class ProgressBars:
     lines of their own: `write_index(..., progress=bars, warn=bars.warn)`, then `bars.close()`."""
 
     _LABELS = {"reading files": "Reading", "tokenizing": "Tokenizing", "encoding chunks": "Encoding",
-               "encoding sentences": "Encoding", "encoding": "Encoding"}  # fmt: skip
+               "encoding sentences": "Encoding"}  # fmt: skip
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
@@ -680,11 +680,15 @@ def _embedding_cache() -> Iterator[EmbeddingCache]:
     try:
         embeddings = EmbeddingCache(path, EmbeddingCache.default_max_bytes())
     except (sqlite3.Error, OSError) as error:
-        raise click.ClickException(f"Cannot open the embedding cache {path}: {error}") from None
+        raise click.ClickException(
+            f"Cannot open the embedding cache {path}: {error} (delete it to start anew)"
+        ) from None
     try:
         yield embeddings
     except sqlite3.Error as error:
-        raise click.ClickException(f"The embedding cache {path} is unusable: {error}") from None
+        raise click.ClickException(
+            f"The embedding cache {path} is unusable: {error} (delete it to start anew)"
+        ) from None
     finally:
         embeddings.close()
 

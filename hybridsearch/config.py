@@ -186,12 +186,11 @@ class DenseConfig:
             raise InputError(f"--api-base and --send-input-type apply to {OPENAI_PREFIX}NAME models only.")
 
     def shapes_vectors(self) -> dict[str, Any]:
-        """The settings that change the stored vectors (model, dim, prompts, trust flag, input_type, sentences)."""
-        keys = (
-            "model", "dim", "query_prompt", "document_prompt", "trust_remote_code", "send_input_type", "sentences",
-            "chunk_from_sentences",
-        )  # fmt: skip
-        return {key: getattr(self, key) for key in keys}
+        """The settings that change the stored vectors (model, dim, prompts, trust flag, input_type, sentences
+        and, with sentences, where chunk vectors come from)."""
+        keys = ("model", "dim", "query_prompt", "document_prompt", "trust_remote_code", "send_input_type", "sentences")
+        shaped = {key: getattr(self, key) for key in keys}
+        return shaped | {"chunk_from_sentences": self.sentences and self.chunk_from_sentences}
 
 
 @dataclass(frozen=True)

@@ -329,28 +329,16 @@ def _encode(documents: Sequence[Document], config: IndexConfig, encoder: Encoder
         titles.extend(document.title for _ in pieces)
     inputs = [model_input(title, chunk.text) for title, chunk in zip(titles, chunks)]
     counts = count_terms(inputs, config.tokenizer, _Stage(progress, "tokenizing", len(inputs), "chunks").add)
-    dim = encoder.spec.dim
     if not config.dense.sentences:
-        stage = _Stage(progress, "encoding chunks", len(inputs), "chunks")
-        vectors = np.empty((len(inputs), dim), np.float32)
-        for start, block in _blocks(inputs, config, encoder, stage):
-            vectors[start : start + len(block)] = block
-        return Batch(documents, chunks, counts, vectors)
+        return Batch(documents, chunks, counts, _encoded(inputs, np.float32, config, encoder, progress, "chunks"))
     spans = [sentence_spans(title, chunk.text) for title, chunk in zip(titles, chunks)]
     sentence_counts = np.array([len(s) for s in spans], dtype=np.int64)
     sentences = [model_input(title, chunk.text[a:b]) for title, chunk, s in zip(titles, chunks, spans) for a, b in s]
     if config.dense.chunk_from_sentences:
         vectors, sentence_vectors = _vectors_from_sentences(inputs, sentences, spans, config, encoder, progress)
     else:
-        vectors = np.empty((len(inputs), dim), np.float32)
-        for start, block in _blocks(
-            inputs, config, encoder, _Stage(progress, "encoding chunks", len(inputs), "chunks")
-        ):
-            vectors[start : start + len(block)] = block
-        sentence_vectors = np.empty((len(sentences), dim), np.float16)
-        stage = _Stage(progress, "encoding sentences", len(sentences), "sentences")
-        for start, block in _blocks(sentences, config, encoder, stage):
-            sentence_vectors[start : start + len(block)] = block
+        vectors = _encoded(inputs, np.float32, config, encoder, progress, "chunks")
+        sentence_vectors = _encoded(sentences, np.float16, config, encoder, progress, "sentences")
     return Batch(documents, chunks, counts, vectors, sentence_counts, sentence_vectors)
 
 
@@ -380,6 +368,16 @@ def _vectors_from_sentences(
         sentence_vectors[rows] = block[~own]
         np.add.at(vectors, owner[rows], block[~own] * weight[rows, None])
     return unit_rows(vectors), sentence_vectors
+
+
+def _encoded(
+    texts: list[str], dtype: type, config: IndexConfig, encoder: Encoder, progress: Progress | None, unit: str
+) -> np.ndarray:
+    """The vectors of `texts` (chunks or sentences: `unit`), in an array of `dtype`."""
+    vectors: np.ndarray = np.empty((len(texts), encoder.spec.dim), dtype)
+    for start, block in _blocks(texts, config, encoder, _Stage(progress, f"encoding {unit}", len(texts), unit)):
+        vectors[start : start + len(block)] = block
+    return vectors
 
 
 def _blocks(texts: list[str], config: IndexConfig, encoder: Encoder, stage: _Stage) -> Iterator[tuple[int, np.ndarray]]:

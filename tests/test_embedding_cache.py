@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,6 +118,26 @@ def test_the_cache_stays_within_its_bound(tmp_path: Path) -> None:
     cache.close()
 
 
+def test_counters_that_no_rows_back_do_not_stall_pruning(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = EmbeddingCache(path, max_bytes=10_000)
+    cache.put("m", "model", [(b"k" * 32, b"x" * 1000)])
+    cache.db.execute("UPDATE models SET bytes = 1000000000")  # a hand-edited or damaged file
+    cache.close()
+    done: list[bool] = []
+
+    def write() -> None:
+        other = EmbeddingCache(path, max_bytes=10_000)
+        other.put("m", "model", [(b"j" * 32, b"y" * 1000)])
+        other.close()
+        done.append(True)
+
+    writer = threading.Thread(target=write, daemon=True)  # a regression fails the test instead of hanging it
+    writer.start()
+    writer.join(timeout=30)
+    assert done, "pruning never ended"
+
+
 def _write_many(path: str, worker: int) -> None:
     cache = EmbeddingCache(Path(path))
     for n in range(50):
@@ -147,10 +168,13 @@ def test_a_damaged_cache_file_is_one_warning(corpus: Path, tmp_path: Path, own_e
     assert len(warnings) == 1 and "embedding cache" in warnings[0] and "without it" in warnings[0]
 
 
-def test_damaged_entries_are_encoded_again(corpus: Path, tmp_path: Path, own_embedding_cache: Path) -> None:
+@pytest.mark.parametrize("damage", ["x'00'", "zeroblob(256) || x'0000c07f' || substr(data, 261)"])
+def test_damaged_entries_are_encoded_again(
+    corpus: Path, tmp_path: Path, own_embedding_cache: Path, damage: str
+) -> None:
     built = _build(corpus, tmp_path / "a", CountingEncoder())
-    with sqlite3.connect(own_embedding_cache) as db:
-        db.execute("UPDATE vectors SET data = x'00'")  # every entry the wrong size
+    with sqlite3.connect(own_embedding_cache) as db:  # every entry the wrong size, or with a NaN in it
+        db.execute(f"UPDATE vectors SET data = {damage}")
     encoder = CountingEncoder()
     rebuilt = _build(corpus, tmp_path / "a", encoder, rebuild=True)
     assert rebuilt.report.cached == 0 and encoder.texts > 0

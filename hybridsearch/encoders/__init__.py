@@ -74,7 +74,10 @@ def load_encoder(
     One process loads a model once while anything uses it: indexes opened again and again (or many
     indexes of one model) share it, and it is released when the last of them is."""
     config = config or DenseConfig()
-    key = (replace(config, batch_size=DenseConfig.batch_size, sentences=True), device, known.dim if known else None)
+    key = (
+        replace(config, batch_size=DenseConfig.batch_size, sentences=True, chunk_from_sentences=True), device,
+        known.dim if known else None,
+    )  # fmt: skip
     with _LOADING:
         encoder = _LOADED.get(key)
         if encoder is None:

@@ -1,10 +1,10 @@
-"""The embedding cache: document vectors already computed, by model and normalised text, in one
+"""The embedding cache: document vectors already computed, by model and text, in one
 SQLite file that every index on the machine shares. A `--rebuild`, another chunk size, a second index
 over the same files or a re-run after a killed one encode only what was never encoded before.
 
-Entries are keyed by sha256 over the model's identity (name, revision, dimension, document prompt;
-a local model folder adds a fingerprint of its files) and the text as the model reads it, so two
-models never share a vector. Misses are written a block at a time, each block its own transaction:
+Entries are keyed by sha256 over the model's identity (name, revision, dimension, document prompt,
+length limit; a local model folder adds a fingerprint of its files) and the text as given to the
+model, so two models never share a vector. Misses are written a block at a time, each block its own transaction:
 a killed run keeps what it had finished. The file is bounded (least recently used entries go
 first) and safe for concurrent writers (WAL, a busy timeout). Query vectors are never cached.
 """
@@ -25,11 +25,10 @@ from typing import TypeVar
 import numpy as np
 
 from ..errors import InputError
-from ..textnorm import normalize
 from .base import Encoder, ModelSpec, Progress
 from .embedded_model import cache_dir
 
-__all__ = ["CacheInfo", "CachedEncoder", "EmbeddingCache", "cached_encoder", "model_identity"]
+__all__ = ["CacheInfo", "CachedEncoder", "EmbeddingCache", "cached_encoder", "model_identity", "open_default_cache"]
 
 T = TypeVar("T")
 
@@ -169,8 +168,9 @@ class EmbeddingCache:
         return int(total)
 
     def _prune(self, target: int) -> None:
-        while (total := self._bytes()) > target:
-            with self._transaction():
+        while True:
+            with self._transaction():  # counted and deleted in one transaction: two pruners never both delete
+                total = self._bytes()
                 oldest = self.db.execute("SELECT key, bytes FROM vectors ORDER BY used LIMIT ?", (_SQL_VARIABLES,))
                 keys = []
                 for key, size in oldest.fetchall():
@@ -178,6 +178,8 @@ class EmbeddingCache:
                         break
                     keys.append(key)
                     total -= size
+                if not keys:  # within the bound (or counters that no rows back: nothing left to drop)
+                    return
                 self.db.execute(f"DELETE FROM vectors WHERE key IN ({_marks(keys)})", keys)
 
     def _transaction(self) -> _Transaction:
@@ -203,6 +205,7 @@ def model_identity(spec: ModelSpec) -> str | None:
     (no revision and not a folder, e.g. a remote endpoint, whose model may change behind its name)."""
     identity: dict[str, object] = {
         "name": spec.name, "revision": spec.revision, "dim": spec.dim, "document_prompt": spec.document_prompt,
+        "max_seq_length": spec.max_seq_length,
     }  # fmt: skip
     if not spec.revision:
         folder = Path(spec.name)
@@ -236,7 +239,7 @@ class CachedEncoder:
         self, texts: Sequence[str], batch_size: int = 16, progress: Progress | None = None
     ) -> np.ndarray:
         dim = self.spec.dim
-        keys = [self._key(normalize(text)) for text in texts]
+        keys = [self._key(text) for text in texts]
         vectors = np.zeros((len(texts), dim), np.float32)
 
         def encode(rows: list[int]) -> list[bytes]:
@@ -262,7 +265,7 @@ class CachedEncoder:
         missing: dict[bytes, list[int]] = {}  # rows by key: a text repeated (overlapping chunks) is encoded once
         for i, key in enumerate(keys):
             data = found.get(key)
-            if data is not None and len(data) == self.spec.dim * 4:
+            if data is not None and _valid(data, self.spec.dim):
                 yield i, data
             else:
                 missing.setdefault(key, []).append(i)
@@ -287,9 +290,17 @@ class CachedEncoder:
         try:
             return method(self.cache, *args)
         except sqlite3.Error as error:
-            self.warn(f"embedding cache {self.cache.path} is unusable ({error}); going on without it")
+            self.warn(
+                f"embedding cache {self.cache.path} is unusable ({error}); going on without it "
+                "(delete the file to start a new one)"
+            )
             self.cache = None
             return fallback
+
+
+def _valid(data: bytes, dim: int) -> bool:
+    """A stored vector of the right size and finite (a damaged entry is encoded again)."""
+    return len(data) == dim * 4 and bool(np.isfinite(np.frombuffer(data, np.float32)).all())
 
 
 def _marks(values: Sequence[object]) -> str:
@@ -314,5 +325,6 @@ def open_default_cache(warn: Callable[[str], None]) -> EmbeddingCache | None:
     try:
         return EmbeddingCache.default()
     except (sqlite3.Error, OSError) as error:
-        warn(f"embedding cache {EmbeddingCache.default_path()} is unusable ({error}); indexing without it")
+        path = EmbeddingCache.default_path()
+        warn(f"embedding cache {path} is unusable ({error}); indexing without it (delete the file to start a new one)")
         return None
