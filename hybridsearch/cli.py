@@ -675,14 +675,14 @@ def cache_clear(model: str | None) -> None:
 @contextmanager
 def _embedding_cache() -> Iterator[EmbeddingCache]:
     path = EmbeddingCache.default_path()
-    if path is None:
-        raise click.ClickException("The embedding cache is off (HSEARCH_EMBEDDING_CACHE=off).")
     try:
-        embeddings = EmbeddingCache(path, EmbeddingCache.default_max_bytes())
+        embeddings = EmbeddingCache.default()
     except (sqlite3.Error, OSError) as error:
         raise click.ClickException(
             f"Cannot open the embedding cache {path}: {error} (delete it to start anew)"
         ) from None
+    if embeddings is None:
+        raise click.ClickException("The embedding cache is off (HSEARCH_EMBEDDING_CACHE=off).")
     try:
         yield embeddings
     except sqlite3.Error as error:

@@ -354,16 +354,16 @@ def _vectors_from_sentences(
     itself, a longer one gets the normalised mean of its sentences' vectors weighted by their lengths
     (as mean pooling weighs every token alike)."""
     dim = encoder.spec.dim
-    single = [i for i, chunk_spans in enumerate(spans) if not chunk_spans]
+    single = np.array([i for i, chunk_spans in enumerate(spans) if not chunk_spans], dtype=np.int64)
     owner = np.repeat(np.arange(len(spans)), [len(chunk_spans) for chunk_spans in spans])
     weight = np.array([end - start for chunk_spans in spans for start, end in chunk_spans], np.float32)
     vectors = np.zeros((len(inputs), dim), np.float32)
     sentence_vectors = np.empty((len(sentences), dim), np.float16)
-    texts = [inputs[i] for i in single] + sentences
+    texts = [inputs[i] for i in single.tolist()] + sentences
     for start, block in _blocks(texts, config, encoder, _Stage(progress, "encoding", len(texts), "texts")):
         rows = np.arange(start, start + len(block))
         own = rows < len(single)
-        vectors[np.asarray(single, dtype=np.int64)[rows[own]]] = block[own]
+        vectors[single[rows[own]]] = block[own]
         rows = rows[~own] - len(single)
         sentence_vectors[rows] = block[~own]
         np.add.at(vectors, owner[rows], block[~own] * weight[rows, None])

@@ -211,11 +211,8 @@ def model_identity(spec: ModelSpec) -> str | None:
         folder = Path(spec.name)
         if not folder.is_dir():
             return None
-        identity["files"] = sorted(
-            (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
-            for p in folder.rglob("*")
-            if p.is_file()
-        )
+        files = [(p, p.stat()) for p in folder.rglob("*") if p.is_file()]
+        identity["files"] = sorted((str(p.relative_to(folder)), stat.st_size, stat.st_mtime_ns) for p, stat in files)
     return json.dumps(identity, sort_keys=True, ensure_ascii=False)
 
 
@@ -238,15 +235,8 @@ class CachedEncoder:
     def encode_documents(
         self, texts: Sequence[str], batch_size: int = 16, progress: Progress | None = None
     ) -> np.ndarray:
-        dim = self.spec.dim
-        keys = [self._key(text) for text in texts]
-        vectors = np.zeros((len(texts), dim), np.float32)
-
-        def encode(rows: list[int]) -> list[bytes]:
-            block = self.inner.encode_documents([texts[i] for i in rows], batch_size, progress)
-            return [np.asarray(row, np.float32).tobytes() for row in block]
-
-        for i, data in self._through_cache(keys, encode, progress):
+        vectors = np.zeros((len(texts), self.spec.dim), np.float32)
+        for i, data in self._through_cache(texts, batch_size, progress):
             vectors[i] = np.frombuffer(data, np.float32)
         return vectors
 
@@ -254,13 +244,11 @@ class CachedEncoder:
         return hashlib.sha256(self.identity.encode() + b"\0" + text.encode("utf-8", "surrogatepass")).digest()
 
     def _through_cache(
-        self,
-        keys: list[bytes],
-        encode: Callable[[list[int]], list[bytes]],
-        progress: Progress | None,
+        self, texts: Sequence[str], batch_size: int, progress: Progress | None
     ) -> Iterator[tuple[int, bytes]]:
-        """(row, data) for every key: stored data where the cache has it (of the right size), else what
-        `encode` computes for the missing rows a block at a time, stored as each block finishes."""
+        """(row, float32 bytes) for every text: stored data where the cache has it (valid), else what
+        the inner encoder computes for the missing texts a block at a time, stored as each block finishes."""
+        keys = [self._key(text) for text in texts]
         found: dict[bytes, bytes] = self._safely(EmbeddingCache.get, {}, keys)
         missing: dict[bytes, list[int]] = {}  # rows by key: a text repeated (overlapping chunks) is encoded once
         for i, key in enumerate(keys):
@@ -276,8 +264,8 @@ class CachedEncoder:
             progress(len(keys) - len(firsts))
         for start in range(0, len(firsts), BLOCK):
             block = firsts[start : start + BLOCK]
-            encoded = encode(block)
-            items = [(keys[i], data) for i, data in zip(block, encoded)]
+            encoded = self.inner.encode_documents([texts[i] for i in block], batch_size, progress)
+            items = [(keys[i], np.asarray(row, np.float32).tobytes()) for i, row in zip(block, encoded)]
             self._safely(EmbeddingCache.put, None, self.identity, self.spec.name, items)
             for key, data in items:
                 for row in missing[key]:
