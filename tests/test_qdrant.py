@@ -5,6 +5,11 @@ http://127.0.0.1:6333) the same tests also run against that server."""
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +18,10 @@ from click.testing import CliRunner
 from conftest import FAKE_MODEL
 
 from hybridsearch import HybridIndex
-from hybridsearch.backends import qdrant
+from hybridsearch.backends import open_writer, qdrant
+from hybridsearch.backends.qdrant import lock
 from hybridsearch.cli import cli
-from hybridsearch.errors import InputError
+from hybridsearch.errors import IndexLockedError, InputError
 from hybridsearch.loaders import iter_documents
 from hybridsearch.schema import Hit
 from hybridsearch.writer import set_defaults
@@ -213,6 +219,78 @@ def test_rebuild_moves_the_alias(folder: Path, engine: str) -> None:
         assert reader.refresh() and reader.version == "gen-000002"
     with HybridIndex.build([folder], engine, model=FAKE_MODEL, rebuild=True) as index:
         assert index.info()["generation"] == "gen-000003" and len(index.info()["retired"]) == 1
+
+
+def _collections(engine: str) -> set[str]:
+    index = qdrant.QdrantBackend.open(engine)
+    try:
+        return {found.name for found in index.client.get_collections().collections}
+    finally:
+        index.close()
+
+
+def test_one_writer_at_a_time(folder: Path, engine: str) -> None:
+    HybridIndex.build([folder / "planets"], engine, model=FAKE_MODEL).close()
+    with open_writer(engine):
+        with pytest.raises(IndexLockedError, match=f"is being written by pid {os.getpid()} on .*; wait for it"):
+            open_writer(engine).__enter__()
+        shown = CliRunner().invoke(cli, ["index", str(folder), "--index", engine])
+        assert shown.exit_code == 1 and "is being written by pid" in shown.stderr
+        assert "Traceback" not in shown.output
+    with HybridIndex.build([folder], engine) as index:  # released: the next writer goes ahead
+        assert index.version == "gen-000002"
+    assert not any(name.endswith("--writer") for name in _collections(engine))
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from hybridsearch.backends import open_writer
+writer = open_writer({engine!r}).__enter__()
+print("holding", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_lock_of_a_killed_writer_is_taken_over(
+    folder: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    HybridIndex.build([folder / "planets"], engine, model=FAKE_MODEL).close()
+    script = textwrap.dedent(_KILLED_WRITER.format(tests=str(Path(__file__).parent), engine=engine))
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL and "holding" in run.stdout
+    assert any(name.endswith("--writer") for name in _collections(engine))  # left behind
+    if SERVER:  # its heartbeats stopped: stale once STALE seconds have passed
+        monkeypatch.setattr(lock, "STALE", 1.0)
+        time.sleep(1.5)
+    with HybridIndex.build([folder], engine) as index:
+        assert index.version == "gen-000002" and index.check() == []
+
+
+def test_a_writer_that_lost_its_lock_makes_nothing_visible(folder: Path, engine: str) -> None:
+    HybridIndex.build([folder / "planets"], engine, model=FAKE_MODEL).close()
+    writer = open_writer(engine).__enter__()
+    try:
+        held = writer._lock
+        assert held is not None
+        held.client.delete_collection(held.collection)  # taken over, as after a stall past STALE seconds
+        with lock.WriterLock(held.client, held.collection, engine, server=bool(SERVER)):
+            assert writer.config is not None and writer.model is not None
+            with pytest.raises(IndexLockedError, match="its writer lock was taken over by pid"):
+                writer.commit(writer.config, writer.model, writer.sources)
+    finally:
+        writer.__exit__(None, None, None)
+    with HybridIndex.open(engine) as index:
+        assert index.version == "gen-000001" and index.check() == []
+
+
+def test_a_lock_is_stale_when_its_holder_is_gone() -> None:
+    import socket
+
+    here = lock.Holder("t", socket.gethostname(), os.getpid(), 100.0, 100.0)
+    elsewhere = lock.Holder("t", socket.gethostname(), os.getpid() + 1, 100.0, 100.0)
+    assert not here.stale(server=False, now=1e9) and elsewhere.stale(server=False, now=100.0)
+    assert not here.stale(server=True, now=100.0 + lock.STALE) and here.stale(server=True, now=100.1 + lock.STALE)
 
 
 class _Payload:

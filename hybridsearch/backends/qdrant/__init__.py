@@ -42,14 +42,15 @@ from typing import Any
 
 import numpy as np
 
-from ..config import BM25Variant, IndexConfig
-from ..encoders import ModelSpec
-from ..errors import IndexFormatError, IndexNotFoundError, InputError, NotFoundError
-from ..filters import Filter, MetadataTable
-from ..schema import StoredChunk, StoredDocument
-from ..version import __version__
-from .base import Batch, PendingChanges, Side
-from .local.vectors import with_best_sentence
+from ...config import BM25Variant, IndexConfig
+from ...encoders import ModelSpec
+from ...errors import IndexFormatError, IndexNotFoundError, InputError, NotFoundError
+from ...filters import Filter, MetadataTable
+from ...schema import StoredChunk, StoredDocument
+from ...version import __version__
+from ..base import Batch, PendingChanges, Side
+from ..local.vectors import with_best_sentence
+from .lock import WriterLock, reason
 
 __all__ = ["QdrantBackend", "QdrantWriter", "parse_location", "qdrant_config"]
 
@@ -157,8 +158,7 @@ class _Clients:
                         _guard_local_storage()
                         client = QdrantClient(path=target.path)
                 except Exception as error:  # noqa: BLE001 - another process holds the folder, a bad URL…
-                    reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-                    raise InputError(f"Cannot open {target.location}: {reason}") from None
+                    raise InputError(f"Cannot open {target.location}: {reason(error)}") from None
             self._held[key] = (client, count + 1)
             return client
 
@@ -199,8 +199,7 @@ def _state(client: Any, target: Target, any_format: bool = False) -> dict[str, A
             return None
         found = client.retrieve(target.collection, ids=[_STATE], with_payload=True)
     except Exception as error:  # noqa: BLE001 - connection refused, a server's error response…
-        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise InputError(f"Cannot read {target.location}: {reason}") from None
+        raise InputError(f"Cannot read {target.location}: {reason(error)}") from None
     if not found or not isinstance(found[0].payload, dict) or found[0].payload.get("kind") != "index":
         raise IndexFormatError(f"{target.location} is a Qdrant collection, but not a hybridsearch index.")
     state = dict(found[0].payload)
@@ -533,6 +532,11 @@ def _terms(target: Target) -> str:
     return f"{target.collection}--terms"
 
 
+def _writer_lock(target: Target) -> str:
+    """The collection that is the index's writer lock while a writer holds it (see `lock.py`)."""
+    return f"{target.collection}--writer"
+
+
 def _term_ids(client: Any, target: Target, terms: Sequence[str] | None) -> dict[str, int]:
     """The stored ids of those `terms` that have one (of every term for None). A server looks them up
     in its payload index; local mode, which scans every point for every filter, reads all terms once."""
@@ -552,8 +556,8 @@ def _term_ids(client: Any, target: Target, terms: Sequence[str] | None) -> dict[
 
 class QdrantWriter(PendingChanges):
     """A write to an index in a Qdrant collection (see `Writer`): `commit` writes generation G+1's
-    points, makes them visible by writing point 0, then deletes the points it replaced. One writer
-    at a time (local mode: the client locks the folder; a server: the caller's job for now)."""
+    points, makes them visible by writing point 0, then deletes the points it replaced. It holds the
+    index's writer lock (`NAME--writer`, see `lock.py`) from `__enter__` to `__exit__`."""
 
     def __init__(self, location: str, rebuild: bool = False) -> None:
         self.target = parse_location(location)
@@ -567,10 +571,13 @@ class QdrantWriter(PendingChanges):
         self.sources: list[str] = []
         self._removed: set[str] = set()
         self._batches: list[Batch] = []
+        self._lock: WriterLock | None = None
 
     def __enter__(self) -> QdrantWriter:
         self.client = _CLIENTS.take(self.target)
         try:
+            lock = WriterLock(self.client, _writer_lock(self.target), self.location, server=bool(self.target.url))
+            self._lock = lock.__enter__()
             self.state = _state(self.client, self.target, any_format=self._rebuild)
             if self.state is not None and not self._rebuild:
                 with _damaged(self.target):
@@ -583,6 +590,9 @@ class QdrantWriter(PendingChanges):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.__exit__(None, None, None)
         if self.client is not None:
             self.client = None
             _CLIENTS.give_back(self.target)
@@ -651,6 +661,8 @@ class QdrantWriter(PendingChanges):
                        "terms": counters.get("term", 0)},  # term ids handed out (a vocabulary never shrinks)
             "counters": counters, "lengths": lengths | {"average": average},
         }  # fmt: skip
+        assert self._lock is not None, "a QdrantWriter commits inside its `with`"
+        self._lock.confirm()  # still this writer's index: only now does the write become visible
         client.upsert(collection, points=[m.PointStruct(id=_STATE, vector={}, payload=state)])
         if previous is None:
             self._point_alias(collection, before)
