@@ -702,8 +702,9 @@ def _embedding_cache() -> Iterator[EmbeddingCache]:
 )
 @dense_options
 @vectors_option
-@click.option("--index-root", type=click.Path(file_okay=False, path_type=Path), default=Path("indexes"),
-              show_default=True, help="Where evaluation indexes are kept (one per corpus and settings).")  # fmt: skip
+@click.option("--index-root", default="indexes", show_default=True,
+              help="Where evaluation indexes are kept, one per corpus and settings: a folder, or a Qdrant "
+                   "location without the name (qdrant+local://indexes/qdrant, qdrant://HOST:PORT).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw metric-vs-alpha curves to this PNG."
@@ -713,7 +714,7 @@ def _embedding_cache() -> Iterator[EmbeddingCache]:
               help="Write a JSON line per query: its relevant passages' ranks (BM25, dense, default).")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def evaluate_command(
-    dataset: Path, alpha_spec: str, fusion: str, index_root: Path, as_json: bool, plot: Path | None, tune: bool,
+    dataset: Path, alpha_spec: str, fusion: str, index_root: str, as_json: bool, plot: Path | None, tune: bool,
     per_query: TextIO | None, quiet: bool, device: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Measure retrieval quality on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv).
@@ -784,7 +785,7 @@ def evaluate_command(
         _stderr(f"Default alpha of {index_dir} is now {best:g} ({fusion})")
 
 
-def _usable(index_dir: Path, config: IndexConfig) -> bool:
+def _usable(index_dir: str | Path, config: IndexConfig) -> bool:
     """True when an evaluation index is there, readable by this version and of the model asked for
     (else it is rebuilt: it is a cache)."""
     try:

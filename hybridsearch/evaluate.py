@@ -207,15 +207,20 @@ def parse_alphas(spec: str) -> list[float]:
     return sorted(set(values))
 
 
-def eval_index_dir(dataset: Dataset, config: IndexConfig, root: Path = Path("indexes")) -> Path:
-    """Where the index of a dataset's corpus lives: keyed by the corpus's sha256 and the settings."""
+def eval_index_dir(dataset: Dataset, config: IndexConfig, root: str | Path = Path("indexes")) -> str | Path:
+    """Where the index of a dataset's corpus lives, under `root` (a folder, or an engine's location
+    without the index name, `qdrant+local://indexes/qdrant`): keyed by the corpus's sha256 and the
+    settings."""
     digest = hashlib.sha256()
     with open(dataset.corpus, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     settings = {k: v for k, v in config.to_dict().items() if k not in ("alpha", "fusion")}
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    return root / f"eval-{dataset.corpus.resolve().parent.parent.name}-{digest.hexdigest()[:12]}"
+    name = f"eval-{dataset.corpus.resolve().parent.parent.name}-{digest.hexdigest()[:12]}"
+    if "://" in str(root):
+        return f"{str(root).rstrip('/')}/{name}"
+    return Path(root) / name
 
 
 def best_alpha(results: dict[float, dict[str, float]], metric: str = "ndcg@10") -> float:

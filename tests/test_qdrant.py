@@ -3,6 +3,7 @@
 Runs on qdrant-client's local mode (`qdrant+local://`); with HSEARCH_QDRANT_URL set (e.g.
 http://127.0.0.1:6333) the same tests also run against that server."""
 
+import json
 import os
 import shutil
 import signal
@@ -221,6 +222,43 @@ def test_rebuild_moves_the_alias(folder: Path, engine: str) -> None:
         assert index.info()["generation"] == "gen-000003" and len(index.info()["retired"]) == 1
 
 
+def test_eval_keeps_its_index_in_qdrant(tmp_path: Path, engine: str) -> None:
+    from test_evaluate import write_beir
+
+    beir = write_beir(tmp_path / "beir")
+    args = ["eval", str(beir), "--model", FAKE_MODEL, "--alpha", "0,0.6,1", "--json", "-q"]
+    results = []
+    root = engine.rpartition("/")[0]  # the location without its index name
+    for where in (str(tmp_path / "folders"), root, root):  # the second run in Qdrant reuses its index
+        shown = CliRunner().invoke(cli, [*args, "--index-root", where])
+        assert shown.exit_code == 0, shown.output
+        results.append(json.loads(shown.stdout))
+    assert results[1]["index"].startswith(root + "/eval-") and results[1]["index"] == results[2]["index"]
+    assert [r["results"] for r in results[1:]] == [results[0]["results"]] * 2
+    with HybridIndex.open(results[1]["index"]) as index:
+        assert index.version == "gen-000001"  # built once
+
+
+def test_served_over_http_with_live_updates(folder: Path, engine: str) -> None:
+    import httpx
+    from serving import running
+
+    HybridIndex.build([folder], engine, model=FAKE_MODEL).close()
+    with running({"docs": engine}) as url:
+        hits = httpx.get(f"{url}/search", params={"q": "赤い惑星は?", "k": 3}).json()["hits"]
+        assert hits[0]["path"].endswith("mars.md") and hits[0]["location"] == {}
+        kept = httpx.get(f"{url}/search", params={"q": "惑星", "path": "planets/*", "k": 20}).json()["hits"]
+        assert kept and all("/planets/" in hit["path"] for hit in kept)
+        (folder / "pluto.txt").write_text("冥王星の軌道は大きく傾いている。", encoding="utf-8")
+        HybridIndex.build([folder], engine).close()
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{url}/health").json()["indexes"]["docs"] == "gen-000001":
+            assert time.monotonic() < deadline, "the server kept the old generation"
+            time.sleep(0.1)
+        hit = httpx.get(f"{url}/search", params={"q": "冥王星の軌道", "alpha": 0}).json()["hits"][0]
+        assert hit["path"].endswith("pluto.txt")
+
+
 def _collections(engine: str) -> set[str]:
     index = qdrant.QdrantBackend.open(engine)
     try:
@@ -252,9 +290,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_the_lock_of_a_killed_writer_is_taken_over(
-    folder: Path, engine: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_lock_of_a_killed_writer_is_taken_over(folder: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     HybridIndex.build([folder / "planets"], engine, model=FAKE_MODEL).close()
     script = textwrap.dedent(_KILLED_WRITER.format(tests=str(Path(__file__).parent), engine=engine))
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -9,7 +9,8 @@ One collection holds everything, behind an alias named COLLECTION (a rebuild wri
 and moves the alias in one step):
 
 - a chunk is a point with the named vectors `dense` (our L2-normalised vector, dot product),
-  `sentences` (its sentences' vectors, a multivector; the dense score mixes in the best one) and
+  `sentences` (its sentences' vectors, a float16 multivector, as the local backend stores them;
+  the dense score mixes in the best one) and
   `bm25` (sparse: per term, the tf and length part of the BM25 weight; the engine multiplies in the
   IDF, `modifier: idf`, which is Lucene's as ours is), and its text, offsets, location and its
   document's fields as payload;
@@ -59,6 +60,7 @@ API_KEY_ENV = "HSEARCH_QDRANT_API_KEY"
 FORMAT = 1
 _STATE = 0  # the point that holds the index's state
 _PAGE = 1000  # points per scroll page and per upsert
+_BEST_KEPT = 100_000  # terms whose best weight a reader keeps (it starts again past this)
 _EXACT_LIMIT = 20_000  # dense search scans every chunk up to this many (as the local backend does)
 #: BM25 weights use one average chunk length; a write re-weights every chunk when the true average
 #: has drifted further than this share from it (0: always, so scores equal a fresh build). Measured
@@ -282,6 +284,7 @@ class QdrantBackend:
         self._table: MetadataTable | None = None
         self._terms: dict[str, int] = {}  # looked up on a server (-1: not in the index)
         self._every_term: dict[str, int] | None = None  # local mode: every term, read at the first lookup
+        self._best_weight: dict[int, float] = {}  # a term's highest BM25 weight in this generation
 
     @classmethod
     def open(cls, location: str) -> QdrantBackend:
@@ -403,20 +406,30 @@ class QdrantBackend:
 
     def _best(self, counts: Mapping[int, int]) -> float:
         """The most a chunk could score: each term's highest weight in the index (its best chunk for
-        that term alone), times its count in the query."""
+        that term alone, asked of the engine once per term and generation), times its count in the
+        query."""
         m = _models()
-        requests = [
-            m.QueryRequest(
-                query=m.SparseVector(indices=[term], values=[1.0]),
-                using="bm25",
-                limit=1,
-                filter=_visible(self.generation, "chunk"),
-            )  # fmt: skip
-            for term in counts
-        ]
-        answers = self.client.query_batch_points(self.collection, requests=requests)
-        return float(sum(times * (answer.points[0].score if answer.points else 0.0)
-                         for times, answer in zip(counts.values(), answers)))  # fmt: skip
+        with self._lock:
+            known = {term: self._best_weight[term] for term in counts if term in self._best_weight}
+        unknown = [term for term in counts if term not in known]
+        if unknown:
+            requests = [
+                m.QueryRequest(
+                    query=m.SparseVector(indices=[term], values=[1.0]),
+                    using="bm25",
+                    limit=1,
+                    filter=_visible(self.generation, "chunk"),
+                )  # fmt: skip
+                for term in unknown
+            ]
+            answers = self.client.query_batch_points(self.collection, requests=requests)
+            asked = {term: answer.points[0].score if answer.points else 0.0 for term, answer in zip(unknown, answers)}
+            known |= asked
+            with self._lock:
+                if len(self._best_weight) > _BEST_KEPT:
+                    self._best_weight.clear()
+                self._best_weight |= asked
+        return float(sum(times * known[term] for term, times in counts.items()))
 
     def dense(self, vector: np.ndarray, depth: int, where: Filter | None) -> Side:
         conditions = self._where(where)
@@ -688,7 +701,7 @@ class QdrantWriter(PendingChanges):
         vectors = {"dense": m.VectorParams(size=model.dim, distance=m.Distance.DOT)}
         if config.dense.sentences:
             vectors["sentences"] = m.VectorParams(
-                size=model.dim, distance=m.Distance.DOT,
+                size=model.dim, distance=m.Distance.DOT, datatype=m.Datatype.FLOAT16,  # as the local backend's
                 multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
             )  # fmt: skip
         self.client.create_collection(
@@ -769,9 +782,8 @@ class QdrantWriter(PendingChanges):
             if sentence_ends is not None and batch.sentence_vectors is not None:
                 first = int(sentence_ends[row - 1]) if row else 0
                 if sentence_ends[row] > first:
-                    vector["sentences"] = (
-                        batch.sentence_vectors[first : int(sentence_ends[row])].astype(np.float32).tolist()
-                    )
+                    sentences = batch.sentence_vectors[first : int(sentence_ends[row])]  # float16 values, also
+                    vector["sentences"] = sentences.astype(np.float16).astype(np.float32).tolist()  # in local mode
             payload = {
                 "kind": "chunk", "added": generation, "chunk_id": chunk.id, "document_id": chunk.document_id,
                 "ordinal": chunk.ordinal, "start": chunk.start, "end": chunk.end, "text": chunk.text,
