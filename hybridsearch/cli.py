@@ -271,10 +271,13 @@ def dense_options(command: Any) -> Any:
 @click.option(
     "--no-cache", is_flag=True, help="Encode everything afresh, without reading or writing the embedding cache."
 )
+@click.option("--reweight", is_flag=True,
+              help="Qdrant: compute every chunk's BM25 weights from the true average length now (they are "
+                   "kept while it drifts under 10 %; a local index is always exact).")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings; only the summary.")
 def index(
-    paths: tuple[Path, ...], index_dir: str, rebuild: bool, no_cache: bool, quiet: bool, device: str | None,
-    **options: Any,
+    paths: tuple[Path, ...], index_dir: str, rebuild: bool, no_cache: bool, reweight: bool, quiet: bool,
+    device: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Index the documents under PATHS (folders or files): txt, md, html, csv, jsonl.
 
@@ -290,7 +293,7 @@ def index(
             base = None if rebuild else HybridIndex.stored_config(index_dir)
             report = writer.write_index(
                 index_dir, list(paths), config=_config(base, options), device=device, rebuild=rebuild,
-                progress=bars, warn=bars.warn, access=_access(options), cache=not no_cache,
+                progress=bars, warn=bars.warn, access=_access(options), cache=not no_cache, reweight=reweight,
             )  # fmt: skip
     finally:
         bars.close()

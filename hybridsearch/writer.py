@@ -104,11 +104,14 @@ def write_index(
     warn: Warn | None = None,
     access: ModelAccess | None = None,
     cache: bool = True,
+    reweight: bool = False,
 ) -> IndexReport:
     """Add/update the documents under `paths` and drop those under `remove`, in one commit. For an
     existing index the model gets only what `access` grants (endpoint, key variable, own code),
     never what the index itself records. Document vectors go through the embedding cache
-    (`encoders.cache`) unless `cache` is False."""
+    (`encoders.cache`) unless `cache` is False. `reweight`: compute every BM25 weight from the true
+    average chunk length, even when nothing else changed (an index in Qdrant keeps its stored
+    weights while the average drifts less than `REWEIGHT_DRIFT`; a local index always is exact)."""
     started = time.perf_counter()
     missing = [str(p) for p in paths if not os.path.exists(p)]
     if missing:
@@ -151,7 +154,9 @@ def write_index(
             removed=plan.removed, documents=len(plan.documents), skipped_files=report.skipped_files,
             skipped_records=report.skipped_records, reused=reused,
         )  # fmt: skip
-        if store.config is not None and not plan.is_dirty():
+        if reweight:
+            store.reweight()
+        if store.config is not None and not plan.is_dirty() and not reweight:
             return replace(base, chunks=reused, written=False, seconds=_since(started))
         encoded, from_cache, model = 0, (0, 0), store.model
         if plan.new:

@@ -145,7 +145,7 @@ def test_updates_and_removals_keep_them_equal(
     assert "guides/" not in runner.invoke(cli, ["query", "地震 Wi-Fi リサイクル", "--index", engine, "-k", "20"]).stdout
 
 
-def test_a_small_drift_keeps_the_stored_weights(folder: Path, engine: str) -> None:
+def test_a_small_drift_keeps_the_stored_weights_until_a_reweight(folder: Path, tmp_path: Path, engine: str) -> None:
     HybridIndex.build([folder], engine, model=FAKE_MODEL).close()
     with HybridIndex.open(engine) as index:
         before = index.info()["lengths"]["average"]
@@ -153,6 +153,13 @@ def test_a_small_drift_keeps_the_stored_weights(folder: Path, engine: str) -> No
     with HybridIndex.build([folder], engine) as index:
         lengths = index.info()["lengths"]
         assert lengths["average"] == before != lengths["total"] / lengths["chunks"]  # drifted under 10 %
+    shown = CliRunner().invoke(cli, ["index", str(folder), "--index", engine, "--reweight", "-q"])
+    assert shown.exit_code == 0, shown.output
+    with HybridIndex.open(engine) as index, HybridIndex.build([folder], tmp_path / "local", model=FAKE_MODEL) as local:
+        lengths = index.info()["lengths"]
+        assert lengths["average"] == lengths["total"] / lengths["chunks"] and index.check() == []
+        for query in ["火星の衛星", "短い文書", "新幹線の予約"]:
+            _same(local.search(query, k=5, alpha=0), index.search(query, k=5, alpha=0), tolerance=1e-6)
 
 
 def test_a_write_that_dies_before_its_commit_leaves_nothing_visible(

@@ -134,6 +134,11 @@ class Writer(Protocol):
 
     def add(self, batch: Batch) -> None: ...
 
+    def reweight(self) -> None:
+        """Have `commit` compute every BM25 weight from the index's true average chunk length (an
+        engine that stores weights keeps them while the average drifts a little)."""
+        ...
+
     def commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None: ...
 
     def __enter__(self) -> Writer: ...
@@ -148,6 +153,7 @@ class PendingChanges:
     old: Backend | None
     _removed: set[str]
     _batches: list[Batch]
+    _exact_weights = False  # set by `reweight`; a local index computes its weights afresh at every commit
 
     def documents(self) -> list[StoredDocument]:
         """The documents the index holds now (none for a new index)."""
@@ -158,3 +164,6 @@ class PendingChanges:
 
     def add(self, batch: Batch) -> None:
         self._batches.append(batch)
+
+    def reweight(self) -> None:
+        self._exact_weights = True

@@ -658,7 +658,7 @@ class QdrantWriter(PendingChanges):
             lengths["sentences"] += int(batch.sentence_counts.sum()) if batch.sentence_counts is not None else 0
         true = lengths["total"] / lengths["chunks"] if lengths["total"] > 0 else 1.0
         average = float(lengths.get("average", 0.0))  # the average every stored weight was computed with
-        if not average or abs(true - average) > REWEIGHT_DRIFT * true:
+        if self._exact_weights or not average or abs(true - average) > REWEIGHT_DRIFT * true:
             average = true
             if previous:
                 self._reweight(collection, generation, config, average)
