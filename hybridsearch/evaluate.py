@@ -11,6 +11,7 @@ import csv
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,9 +218,12 @@ def eval_index_dir(dataset: Dataset, config: IndexConfig, root: str | Path = Pat
             digest.update(block)
     settings = {k: v for k, v in config.to_dict().items() if k not in ("alpha", "fusion")}
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    name = f"eval-{dataset.corpus.resolve().parent.parent.name}-{digest.hexdigest()[:12]}"
-    if "://" in str(root):
-        return f"{str(root).rstrip('/')}/{name}"
+    corpus = re.sub(r"[^A-Za-z0-9_]+", "-", dataset.corpus.resolve().parent.parent.name).strip("-")
+    name = f"eval-{corpus or 'corpus'}-{digest.hexdigest()[:12]}"  # a name any engine takes
+    scheme, found, rest = str(root).partition("://")
+    if found:
+        where, _, options = rest.partition("?")
+        return f"{scheme}://{where.rstrip('/')}/{name}" + (f"?{options}" if options else "")
     return Path(root) / name
 
 

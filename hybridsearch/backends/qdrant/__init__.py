@@ -34,6 +34,7 @@ import itertools
 import os
 import pickle
 import threading
+import time
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -60,7 +61,8 @@ API_KEY_ENV = "HSEARCH_QDRANT_API_KEY"
 FORMAT = 1
 _STATE = 0  # the point that holds the index's state
 _PAGE = 1000  # points per scroll page and per upsert
-_BEST_KEPT = 100_000  # terms whose best weight a reader keeps (it starts again past this)
+_BEST_KEPT = 100_000  # terms whose best weight a reader keeps (it starts again past this …
+_BEST_FOR = 60.0  # … or after this many seconds)
 _EXACT_LIMIT = 20_000  # dense search scans every chunk up to this many (as the local backend does)
 #: BM25 weights use one average chunk length; a write re-weights every chunk when the true average
 #: has drifted further than this share from it (0: always, so scores equal a fresh build). Measured
@@ -284,7 +286,8 @@ class QdrantBackend:
         self._table: MetadataTable | None = None
         self._terms: dict[str, int] = {}  # looked up on a server (-1: not in the index)
         self._every_term: dict[str, int] | None = None  # local mode: every term, read at the first lookup
-        self._best_weight: dict[int, float] = {}  # a term's highest BM25 weight in this generation
+        self._best_weight: dict[int, float] = {}  # a term's highest BM25 weight in this generation …
+        self._best_since = time.monotonic()  # … as the engine gave it since then (see `_best`)
 
     @classmethod
     def open(cls, location: str) -> QdrantBackend:
@@ -406,10 +409,13 @@ class QdrantBackend:
 
     def _best(self, counts: Mapping[int, int]) -> float:
         """The most a chunk could score: each term's highest weight in the index (its best chunk for
-        that term alone, asked of the engine once per term and generation), times its count in the
-        query."""
+        that term alone), times its count in the query. A reader keeps what the engine said for
+        `_BEST_FOR` seconds: the engine's IDF counts the points of a write under way, and of the one
+        just made visible until the points it replaced are deleted."""
         m = _models()
         with self._lock:
+            if len(self._best_weight) > _BEST_KEPT or time.monotonic() - self._best_since > _BEST_FOR:
+                self._best_weight, self._best_since = {}, time.monotonic()
             known = {term: self._best_weight[term] for term in counts if term in self._best_weight}
         unknown = [term for term in counts if term not in known]
         if unknown:
@@ -426,8 +432,6 @@ class QdrantBackend:
             asked = {term: answer.points[0].score if answer.points else 0.0 for term, answer in zip(unknown, answers)}
             known |= asked
             with self._lock:
-                if len(self._best_weight) > _BEST_KEPT:
-                    self._best_weight.clear()
                 self._best_weight |= asked
         return float(sum(times * known[term] for term, times in counts.items()))
 
@@ -603,12 +607,24 @@ class QdrantWriter(PendingChanges):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._lock is not None:
-            lock, self._lock = self._lock, None
-            lock.__exit__(None, None, None)
-        if self.client is not None:
-            self.client = None
-            _CLIENTS.give_back(self.target)
+        try:
+            if self._lock is not None:
+                lock, self._lock = self._lock, None
+                try:
+                    lock.__exit__(None, None, None)
+                except InputError:
+                    if exc[0] is None:  # else the write's own error says more; the lock goes stale
+                        raise
+        finally:
+            if self.client is not None:
+                self.client = None
+                _CLIENTS.give_back(self.target)
+
+    def _still_mine(self) -> None:
+        """Stop (IndexLockedError) unless this writer still holds the index's writer lock: called
+        before each step that changes what the index holds."""
+        assert self._lock is not None, "a QdrantWriter writes inside its `with`"
+        self._lock.confirm()
 
     def commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None:
         m = _models()
@@ -616,6 +632,7 @@ class QdrantWriter(PendingChanges):
             raise InputError(
                 f"{self.location}: Qdrant applies Lucene's IDF; BM25 variant {config.bm25.variant} needs a local index."
             )
+        self._still_mine()
         client, alias = self.client, self.target.collection
         previous = self.state if self.old is not None else None
         generation = int(self.state["generation"]) + 1 if self.state else 1  # a rebuild goes on counting
@@ -674,8 +691,7 @@ class QdrantWriter(PendingChanges):
                        "terms": counters.get("term", 0)},  # term ids handed out (a vocabulary never shrinks)
             "counters": counters, "lengths": lengths | {"average": average},
         }  # fmt: skip
-        assert self._lock is not None, "a QdrantWriter commits inside its `with`"
-        self._lock.confirm()  # still this writer's index: only now does the write become visible
+        self._still_mine()  # only now does the write become visible
         client.upsert(collection, points=[m.PointStruct(id=_STATE, vector={}, payload=state)])
         if previous is None:
             self._point_alias(collection, before)
@@ -763,6 +779,7 @@ class QdrantWriter(PendingChanges):
     def _write_batch(self, collection: str, batch: Batch, generation: int, config: IndexConfig, average: float,
                      counters: dict[str, int]) -> None:  # fmt: skip
         m = _models()
+        self._still_mine()
         ids = self._term_ids({term for counts in batch.counts for term in counts}, counters)
         documents = {document.id: document for document in batch.documents}
         chunks_of: dict[str, list[tuple[str, int, int]]] = {}
@@ -815,6 +832,7 @@ class QdrantWriter(PendingChanges):
         kept.must_not.append(m.FieldCondition(key="average", range=m.Range(gte=average, lte=average)))
         records = _scroll(self.client, collection, kept, ["term_ids", "term_counts", "length"])
         while page := list(itertools.islice(records, _PAGE)):
+            self._still_mine()
             updates = [
                 m.PointVectors(id=record.id, vector={"bm25": m.SparseVector(
                     indices=record.payload["term_ids"],

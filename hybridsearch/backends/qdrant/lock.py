@@ -4,11 +4,12 @@ alike, so of two writers that try at once exactly one creates it; the winner wri
 the collection's one point and deletes the collection when it is done.
 
 A writer that dies leaves the collection behind. In local mode the folder itself is locked by the
-process that opened it, so a lock left by another process is always stale. On a server the holder
-beats, writing the time into its point every `BEAT` seconds from a thread, and a lock that has not
-beaten for `STALE` seconds is taken over. A writer checks just before its write becomes visible
-that the lock is still its own, so a writer that lost its lock (it stalled past `STALE` and was
-taken over) fails without making anything visible.
+process that opened it, so a lock that no live writer of this process holds is stale. On a server
+the holder beats, writing a new beat into its point every `BEAT` seconds from a thread; a lock is
+stale when its beat has not changed for `STALE` seconds, timed by the writer that waits on it (so
+the hosts' clocks need not agree), and is then taken over. A writer checks that the lock is still
+its own before each step that changes what the index holds, so one that stalled past `STALE` and
+was taken over stops without touching the new holder's work.
 """
 
 from __future__ import annotations
@@ -27,32 +28,29 @@ from ...errors import IndexLockedError, InputError
 __all__ = ["BEAT", "STALE", "Holder", "WriterLock", "reason"]
 
 BEAT = 10.0  # seconds between a server writer's heartbeats
-STALE = 60.0  # a server lock that has not beaten for this long belongs to a writer that is gone
+STALE = 60.0  # a server lock whose beat has not changed for this long belongs to a writer that is gone
 _OWNER = 0  # the lock collection's one point
-_STARTING = 1.0  # seconds to wait for the owner point of a lock that was just created
+_LOOK = 1.0  # seconds between looks at a lock that may be stale
+_LIVE: set[str] = set()  # the tokens of the locks this process holds
 
 
 @dataclass(frozen=True)
 class Holder:
-    """Who holds a writer lock: a token of its own, its host and process, and its last heartbeat
-    (seconds since the epoch, by the holder's clock)."""
+    """Who holds a writer lock: a token of its own, its host and process, when it took the lock and
+    its heartbeat count."""
 
     token: str
     host: str
     pid: int
     started: float
-    beat: float
-
-    def stale(self, server: bool, now: float) -> bool:
-        """True when the holder is gone: on a server, no heartbeat for `STALE` seconds; in local
-        mode, any other process (this one has the folder open, so that one cannot)."""
-        if server:
-            return now - self.beat > STALE
-        return (self.host, self.pid) != (socket.gethostname(), os.getpid())
+    beat: int
 
     def describe(self) -> str:
         since = datetime.fromtimestamp(self.started, timezone.utc).isoformat(timespec="seconds")
         return f"pid {self.pid} on {self.host} (since {since})"
+
+
+_NOBODY = Holder("", "?", 0, 0.0, 0)  # a lock point that names no writer (damaged, or not yet written)
 
 
 class WriterLock:
@@ -67,24 +65,26 @@ class WriterLock:
         self._token = os.urandom(8).hex()
         self._stop = threading.Event()
         self._beating: threading.Thread | None = None
+        self._lost = False
 
     def __enter__(self) -> WriterLock:
-        for attempt in range(3):
+        for _ in range(3):
             if self._create():
                 break
-            holder = self._holder()
-            if holder is None and attempt == 0:  # just created, its owner not yet written: look again
-                time.sleep(_STARTING)
-                continue
-            if holder is not None and not holder.stale(self.server, time.time()):
-                raise IndexLockedError(
-                    f"Index {self.location} is being written by {holder.describe()}; wait for it to finish."
-                )
-            self._drop()  # its writer is gone: take it over
+            stale = self._stale_holder()
+            if stale is None:
+                continue  # released meanwhile: try again
+            if self._holder() == stale:  # still the one that went stale: take it over
+                self._drop()
         else:
             raise IndexLockedError(f"Index {self.location}: another writer took its writer lock first; try again.")
-        now = time.time()
-        self._write(Holder(self._token, socket.gethostname(), os.getpid(), now, now))
+        _LIVE.add(self._token)
+        try:
+            self._write(Holder(self._token, socket.gethostname(), os.getpid(), time.time(), 0))
+        except BaseException:
+            _LIVE.discard(self._token)
+            self._drop()
+            raise
         if self.server:
             self._beating = threading.Thread(target=self._beat, name="hsearch-writer-lock", daemon=True)
             self._beating.start()
@@ -94,19 +94,49 @@ class WriterLock:
         self._stop.set()
         if self._beating is not None:
             self._beating.join()
+        _LIVE.discard(self._token)
         holder = self._holder()
         if holder is not None and holder.token == self._token:
             self._drop()
 
     def confirm(self) -> None:
         """Raise IndexLockedError unless this writer still holds the lock."""
-        holder = self._holder()
+        holder = None if self._lost else self._holder()
         if holder is None or holder.token != self._token:
             taken = f" by {holder.describe()}" if holder else ""
             raise IndexLockedError(
                 f"Index {self.location}: this write stalled past {STALE:g} s and its writer lock was taken "
-                f"over{taken}; nothing of it became visible. Run it again."
+                f"over{taken}; it stopped before changing the index. Run it again."
             )
+
+    def _stale_holder(self) -> Holder | None:
+        """Wait while the lock's holder is alive; return it once it is seen to be gone (None: the
+        lock was released meanwhile). A live holder is refused with IndexLockedError."""
+        first = self._holder()
+        if first is None:
+            return None
+        if not self.server:
+            if first == _NOBODY:  # perhaps a writer of this process about to say who it is
+                time.sleep(_LOOK)
+                first = self._holder()
+            if first is not None and first.token in _LIVE:
+                raise IndexLockedError(
+                    f"Index {self.location} is being written by {first.describe()}; wait for it to finish."
+                )
+            return first
+        waited = time.monotonic()
+        while time.monotonic() - waited < STALE:
+            time.sleep(_LOOK if first == _NOBODY else min(_LOOK * 2, STALE))
+            now = self._holder()
+            if now != first:
+                if now is None:
+                    return None
+                raise IndexLockedError(
+                    f"Index {self.location} is being written by {now.describe()}; wait for it to finish."
+                )
+            if first != _NOBODY and time.monotonic() - waited >= 2 * BEAT:
+                break  # has not beaten for two beats: it is gone, or stalled long enough to be taken over
+        return first
 
     def _call(self, request: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -119,33 +149,37 @@ class WriterLock:
         try:
             self.client.create_collection(self.collection, vectors_config={})
             return True
-        except Exception:  # noqa: BLE001 - "already exists", in the words of a server or of local mode
+        except Exception as error:  # noqa: BLE001 - "already exists", in the words of a server or of local mode
             if self._call(self.client.collection_exists, self.collection):
                 return False
-            raise
+            raise InputError(f"Cannot write {self.location}: {reason(error)}") from None
 
     def _drop(self) -> None:
         """Delete the lock collection (gone already is as good)."""
         try:
             self.client.delete_collection(self.collection)
-        except Exception:  # noqa: BLE001 - not there (any more): nothing to delete
+        except Exception as error:  # noqa: BLE001 - not there (any more): nothing to delete
             if self._call(self.client.collection_exists, self.collection):
-                raise InputError(f"Cannot write {self.location}: its writer lock cannot be deleted.") from None
+                raise InputError(f"Cannot write {self.location}: {reason(error)}") from None
 
     def _holder(self) -> Holder | None:
-        """Who holds the lock now (None: nobody, or a writer that has not yet said who it is)."""
+        """Who holds the lock now (None: nobody; `_NOBODY`: a point that names no writer yet)."""
+        if not self._call(self.client.collection_exists, self.collection):
+            return None
         try:
             found = self.client.retrieve(self.collection, ids=[_OWNER], with_payload=True)
-        except Exception:  # noqa: BLE001 - the collection is gone: the lock was released meanwhile
-            return None
+        except Exception as error:  # noqa: BLE001 - deleted between the two requests, or a failure
+            if not self._call(self.client.collection_exists, self.collection):
+                return None
+            raise InputError(f"Cannot read {self.location}'s writer lock: {reason(error)}") from None
         if not found:
-            return None
+            return _NOBODY
         payload = found[0].payload or {}
         try:
             fields = (payload["token"], payload["host"], payload["pid"], payload["started"], payload["beat"])
-            return Holder(str(fields[0]), str(fields[1]), int(fields[2]), float(fields[3]), float(fields[4]))
-        except (KeyError, TypeError, ValueError):  # not an owner's point: nobody is behind it
-            return Holder("", "?", 0, 0.0, 0.0)
+            return Holder(str(fields[0]), str(fields[1]), int(fields[2]), float(fields[3]), int(fields[4]))
+        except (KeyError, TypeError, ValueError):
+            return _NOBODY
 
     def _write(self, holder: Holder) -> None:
         from qdrant_client import models
@@ -154,12 +188,15 @@ class WriterLock:
         self._call(self.client.upsert, self.collection, points=[point])
 
     def _beat(self) -> None:
+        beat = 0
         while not self._stop.wait(BEAT):
-            holder = self._holder()
-            if holder is None or holder.token != self._token:
-                return  # taken over: `confirm` says so before the write becomes visible
             try:
-                self.client.set_payload(self.collection, payload={"beat": time.time()}, points=[_OWNER])
+                holder = self._holder()
+                if holder is None or holder.token != self._token:
+                    self._lost = True  # taken over: `confirm` stops the write at its next step
+                    return
+                beat += 1
+                self.client.set_payload(self.collection, payload={"beat": beat}, points=[_OWNER])
             except Exception:  # noqa: BLE001 - a dropped connection: the next beat tries again
                 continue
 
