@@ -46,3 +46,13 @@ def running(
         thread.join(timeout=20)
         listener.close()
         indexes.close()
+
+
+def wait_for_new_generation(url: str, name: str, old: str, seconds: float = 10) -> None:
+    """Wait until the server at `url` answers from a generation of index `name` other than `old`."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while httpx.get(f"{url}/health").json()["indexes"][name] == old:
+        assert time.monotonic() < deadline, "the server kept the old generation"
+        time.sleep(0.1)

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,7 +247,7 @@ def test_eval_keeps_its_index_in_qdrant(tmp_path: Path, engine: str) -> None:
 
 def test_served_over_http_with_live_updates(folder: Path, engine: str) -> None:
     import httpx
-    from serving import running
+    from serving import running, wait_for_new_generation
 
     HybridIndex.build([folder], engine, model=FAKE_MODEL).close()
     with running({"docs": engine}) as url:
@@ -258,10 +257,7 @@ def test_served_over_http_with_live_updates(folder: Path, engine: str) -> None:
         assert kept and all("/planets/" in hit["path"] for hit in kept)
         (folder / "pluto.txt").write_text("冥王星の軌道は大きく傾いている。", encoding="utf-8")
         HybridIndex.build([folder], engine).close()
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{url}/health").json()["indexes"]["docs"] == "gen-000001":
-            assert time.monotonic() < deadline, "the server kept the old generation"
-            time.sleep(0.1)
+        wait_for_new_generation(url, "docs", "gen-000001")
         hit = httpx.get(f"{url}/search", params={"q": "冥王星の軌道", "alpha": 0}).json()["hits"][0]
         assert hit["path"].endswith("pluto.txt")
 

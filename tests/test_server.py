@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from conftest import FAKE_MODEL
-from serving import running
+from serving import running, wait_for_new_generation
 
 from hybridsearch import HybridIndex
 from hybridsearch.cli import cli
@@ -150,10 +149,7 @@ def test_a_new_generation_is_answered_within_seconds(corpus: Path, built: Hybrid
         assert not any("冥王星" in hit["text"] for hit in before)
         (corpus / "pluto.txt").write_text("冥王星の軌道は大きく傾いている。", encoding="utf-8")
         write_index(built.location, [corpus])
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{url}/health").json()["indexes"]["docs"] == "gen-000001":
-            assert time.monotonic() < deadline, "the server kept the old generation"
-            time.sleep(0.1)
+        wait_for_new_generation(url, "docs", "gen-000001")
         hit = httpx.get(f"{url}/search", params={"q": "冥王星の軌道", "alpha": 0}).json()["hits"][0]
         assert hit["path"].endswith("pluto.txt")
 
