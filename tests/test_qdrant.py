@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -341,6 +342,33 @@ def test_a_lock_left_by_this_host_and_pid_but_no_live_writer_is_taken_over(folde
         pytest.skip("waiting out a server lock takes 2 × BEAT seconds")
     with HybridIndex.build([folder], engine) as built:
         assert built.version == "gen-000002"
+
+
+def test_a_server_lock_beats_and_is_taken_over_once_its_beat_stands_still(
+    folder: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server rules (heartbeats, staleness seen by the waiting writer), on whichever client."""
+    monkeypatch.setattr(lock, "BEAT", 0.2)
+    HybridIndex.build([folder / "planets"], engine, model=FAKE_MODEL).close()
+    index = qdrant.QdrantBackend.open(engine)
+    try:
+        name = f"{index.target.collection}--writer"
+        first = lock.WriterLock(index.client, name, engine, server=True).__enter__()
+        time.sleep(1.0)
+        beating = first._holder()
+        assert beating is not None and beating.beat > 0
+        with pytest.raises(IndexLockedError, match="is being written by pid"):
+            lock.WriterLock(index.client, name, engine, server=True).__enter__()  # it saw the beat move on
+        first._stop.set()  # the first writer dies: no more beats, its lock stays
+        first._beating.join()  # type: ignore[union-attr]
+        with lock.WriterLock(index.client, name, engine, server=True) as second:
+            assert second._holder().token == second._token  # type: ignore[union-attr]
+            with pytest.raises(IndexLockedError, match="taken over by pid"):
+                first.confirm()
+        first.__exit__(None, None, None)  # leaves the lock it lost alone
+        assert not index.client.collection_exists(name)
+    finally:
+        index.close()
 
 
 class _Payload:
