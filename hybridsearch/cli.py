@@ -34,7 +34,7 @@ from .config import (
     VectorKind,
 )
 from .encoders import resolve_model_name
-from .encoders.cache import EmbeddingCache
+from .encoders.cache import CacheInfo, EmbeddingCache
 from .errors import HybridSearchError, IndexFormatError
 from .filters import Filter
 from .index import HybridIndex
@@ -652,7 +652,12 @@ def cache() -> None:
 def cache_info(as_json: bool) -> None:
     """Where the cache is, how big, and how many vectors of which models it holds."""
     with _user_errors(), _embedding_cache() as embeddings:
-        found = embeddings.info()
+        path = EmbeddingCache.default_path()
+        if embeddings is None and path is not None:  # none yet
+            found = CacheInfo(path, 0, EmbeddingCache.default_max_bytes(), 0, [])
+        else:
+            assert embeddings is not None  # `_embedding_cache` refuses a cache that is off
+            found = embeddings.info()
     if as_json:
         models = [{"model": name, "entries": entries, "bytes": size} for name, entries, size in found.models]
         summary = {"path": str(found.path), "bytes": found.bytes, "max_bytes": found.max_bytes}
@@ -669,15 +674,21 @@ def cache_info(as_json: bool) -> None:
 def cache_clear(model: str | None) -> None:
     """Drop the cached vectors (all of them, or one model's)."""
     with _user_errors(), _embedding_cache() as embeddings:
-        if model is not None and model not in {name for name, _, _ in embeddings.info().models}:
+        if model is not None and (not embeddings or model not in {name for name, _, _ in embeddings.info().models}):
             raise click.ClickException(f"The embedding cache holds no vectors of {model!r}; see: hsearch cache info")
-        dropped = embeddings.clear(model)
-    _stderr(f"{embeddings.path}: dropped {dropped} cached vector(s)" + (f" of {model}" if model else ""))
+        dropped = embeddings.clear(model) if embeddings else 0
+    _stderr(f"{EmbeddingCache.default_path()}: dropped {dropped} cached vector(s)" + (f" of {model}" if model else ""))
 
 
 @contextmanager
-def _embedding_cache() -> Iterator[EmbeddingCache]:
+def _embedding_cache() -> Iterator[EmbeddingCache | None]:
+    """The machine's embedding cache, opened for `hsearch cache` (None: there is none yet; looking
+    does not create it)."""
     path = EmbeddingCache.default_path()
+    if path is not None and not path.exists():
+        EmbeddingCache.default_max_bytes()  # a bad bound is still an error
+        yield None
+        return
     try:
         embeddings = EmbeddingCache.default()
     except (sqlite3.Error, OSError) as error:

@@ -200,6 +200,17 @@ def test_cache_info_and_clear(corpus: Path, tmp_path: Path, own_embedding_cache:
     assert json.loads(runner.invoke(cli, ["cache", "info", "--json"]).output)["entries"] == 0
 
 
+def test_looking_at_the_cache_does_not_create_it(own_embedding_cache: Path) -> None:
+    runner = CliRunner()
+    shown = json.loads(runner.invoke(cli, ["cache", "info", "--json"]).output)
+    assert shown["entries"] == 0 and shown["path"] == str(own_embedding_cache)
+    cleared = runner.invoke(cli, ["cache", "clear"])
+    assert cleared.exit_code == 0 and "dropped 0 cached vector(s)" in cleared.output
+    unknown = runner.invoke(cli, ["cache", "clear", "--model", "fake:bigrams"])
+    assert unknown.exit_code == 1 and "holds no vectors of 'fake:bigrams'" in unknown.output
+    assert not own_embedding_cache.exists()
+
+
 def test_cache_commands_say_when_it_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HSEARCH_EMBEDDING_CACHE", "off")
     result = CliRunner().invoke(cli, ["cache", "info"])
