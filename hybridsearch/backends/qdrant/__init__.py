@@ -46,7 +46,7 @@ import numpy as np
 
 from ...config import BM25Variant, IndexConfig
 from ...encoders import ModelSpec
-from ...errors import IndexFormatError, IndexNotFoundError, InputError, NotFoundError
+from ...errors import HybridSearchError, IndexFormatError, IndexNotFoundError, InputError, NotFoundError
 from ...filters import Filter, MetadataTable
 from ...schema import StoredChunk, StoredDocument
 from ...version import __version__
@@ -589,6 +589,7 @@ class QdrantWriter(PendingChanges):
         self._removed: set[str] = set()
         self._batches: list[Batch] = []
         self._lock: WriterLock | None = None
+        self._terms_counted = False  # whether this write has counted the terms collection yet
 
     def __enter__(self) -> QdrantWriter:
         self.client = _CLIENTS.take(self.target)
@@ -601,8 +602,8 @@ class QdrantWriter(PendingChanges):
                     self.old = QdrantBackend(self.target, self.client, self.state)
                 self.config, self.model = self.old.config, self.old.model
                 self.sources = list(self.state.get("sources", []))
-        except BaseException:
-            self.__exit__(None, None, None)
+        except BaseException as error:
+            self.__exit__(type(error), error, error.__traceback__)
             raise
         return self
 
@@ -620,19 +621,30 @@ class QdrantWriter(PendingChanges):
                 self.client = None
                 _CLIENTS.give_back(self.target)
 
-    def _still_mine(self) -> None:
+    def _still_mine(self, ask: bool = False) -> None:
         """Stop (IndexLockedError) unless this writer still holds the index's writer lock: called
-        before each step that changes what the index holds."""
+        before every request that changes what the index holds. A server writer asks the engine
+        when `ask` (else its lease says), a local one always (it costs little there)."""
         assert self._lock is not None, "a QdrantWriter writes inside its `with`"
-        self._lock.confirm()
+        self._lock.confirm(ask=ask or not self.target.url)
 
     def commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None:
-        m = _models()
         if config.bm25.variant is not BM25Variant.LUCENE:
             raise InputError(
                 f"{self.location}: Qdrant applies Lucene's IDF; BM25 variant {config.bm25.variant} needs a local index."
             )
-        self._still_mine()
+        try:
+            self._commit(config, model, sources)
+        except HybridSearchError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a dropped connection, a server's error response…
+            raise InputError(  # what was written is undone by the next write
+                f"Cannot write {self.location}: {reason(error)}; nothing of this write became visible."
+            ) from None
+
+    def _commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None:
+        m = _models()
+        self._still_mine(ask=True)
         client, alias = self.client, self.target.collection
         previous = self.state if self.old is not None else None
         generation = int(self.state["generation"]) + 1 if self.state else 1  # a rebuild goes on counting
@@ -662,6 +674,7 @@ class QdrantWriter(PendingChanges):
                         lengths["sentences"] -= int(record.payload["sentences"])
                     else:
                         documents -= 1
+            self._still_mine()
             client.set_payload(
                 collection, payload={"removed": generation}, points=_visible(generation - 1, "chunk", gone)
             )
@@ -691,9 +704,10 @@ class QdrantWriter(PendingChanges):
                        "terms": counters.get("term", 0)},  # term ids handed out (a vocabulary never shrinks)
             "counters": counters, "lengths": lengths | {"average": average},
         }  # fmt: skip
-        self._still_mine()  # only now does the write become visible
+        self._still_mine(ask=True)  # only now does the write become visible
         client.upsert(collection, points=[m.PointStruct(id=_STATE, vector={}, payload=state)])
         if previous is None:
+            self._still_mine(ask=True)
             self._point_alias(collection, before)
         else:
             client.delete(collection, points_selector=m.FilterSelector(filter=m.Filter(
@@ -705,6 +719,7 @@ class QdrantWriter(PendingChanges):
         weights it had already rewritten for another average length."""
         m = _models()
         unfinished = [m.FieldCondition(key="added", range=m.Range(gte=generation))]
+        self._still_mine()
         self.client.delete(collection, points_selector=m.FilterSelector(filter=m.Filter(must=unfinished)))
         marked = m.Filter(must=[m.FieldCondition(key="removed", range=m.Range(gte=generation))])
         self.client.delete_payload(collection, keys=["removed"], points=marked)
@@ -766,13 +781,16 @@ class QdrantWriter(PendingChanges):
         ordered = sorted(terms)
         found = _term_ids(self.client, self.target, ordered)
         new = [term for term in ordered if term not in found]
-        if "term" not in counters:  # a new index: after the ids other writes handed out (they are dense)
-            counters["term"] = self.client.count(collection, exact=True).count
+        if not self._terms_counted:  # ids are dense: a write that died may have handed out more than
+            stored = self.client.count(collection, exact=True).count  # the state counts
+            counters["term"] = max(int(counters.get("term", 0)), stored)
+            self._terms_counted = True
         first = counters["term"]
         counters["term"] += len(new)
         points = [m.PointStruct(id=first + i, vector={}, payload={"term": term}) for i, term in enumerate(new)]
         found.update((term, first + i) for i, term in enumerate(new))
         for start in range(0, len(points), _PAGE):
+            self._still_mine()
             self.client.upsert(collection, points=points[start : start + _PAGE])
         return found
 
@@ -822,6 +840,7 @@ class QdrantWriter(PendingChanges):
             points.append(m.PointStruct(id=counters["point"], vector={}, payload=payload))
             counters["point"] += 1
         for start in range(0, len(points), _PAGE // 4):
+            self._still_mine()
             self.client.upsert(collection, points=points[start : start + _PAGE // 4])
 
     def _reweight(self, collection: str, generation: int, config: IndexConfig, average: float) -> None:

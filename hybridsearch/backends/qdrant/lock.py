@@ -5,11 +5,12 @@ the collection's one point and deletes the collection when it is done.
 
 A writer that dies leaves the collection behind. In local mode the folder itself is locked by the
 process that opened it, so a lock that no live writer of this process holds is stale. On a server
-the holder beats, writing a new beat into its point every `BEAT` seconds from a thread; a lock is
-stale when its beat has not changed for `STALE` seconds, timed by the writer that waits on it (so
-the hosts' clocks need not agree), and is then taken over. A writer checks that the lock is still
-its own before each step that changes what the index holds, so one that stalled past `STALE` and
-was taken over stops without touching the new holder's work.
+the holder beats, counting up the beat in its point every `BEAT` seconds from a thread (a failed
+beat is tried again a second later); a lock is stale when its beat has not changed for `STALE`
+seconds, timed by the writer that waits on it (so the hosts' clocks need not agree), and is then
+taken over. The holder has a lease: it goes on writing only while its last beat went through less
+than `STALE / 2` seconds ago, so by the time a waiter takes over, the holder has stopped. A writer
+checks that the lock is still its own before every request that changes what the index holds.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = ["BEAT", "STALE", "Holder", "WriterLock", "reason"]
 
 BEAT = 10.0  # seconds between a server writer's heartbeats
 STALE = 60.0  # a server lock whose beat has not changed for this long belongs to a writer that is gone
+_RETRY = 1.0  # seconds before a failed beat is tried again
 _OWNER = 0  # the lock collection's one point
 _LOOK = 1.0  # seconds between looks at a lock that may be stale
 _LIVE: set[str] = set()  # the tokens of the locks this process holds
@@ -66,6 +68,7 @@ class WriterLock:
         self._stop = threading.Event()
         self._beating: threading.Thread | None = None
         self._lost = False
+        self._beaten = time.monotonic()  # when the last beat went through
 
     def __enter__(self) -> WriterLock:
         for _ in range(3):
@@ -79,35 +82,47 @@ class WriterLock:
         else:
             raise IndexLockedError(f"Index {self.location}: another writer took its writer lock first; try again.")
         _LIVE.add(self._token)
-        try:
+        try:  # on failure the lock is left owner-less, to go stale: it may be another's by now
             self._write(Holder(self._token, socket.gethostname(), os.getpid(), time.time(), 0))
+            self._beaten = time.monotonic()
+            holder = self._holder()
         except BaseException:
             _LIVE.discard(self._token)
-            self._drop()
             raise
+        if holder is None or holder.token != self._token:  # a waiter dropped it as we created it
+            _LIVE.discard(self._token)
+            raise IndexLockedError(f"Index {self.location}: another writer took its writer lock first; try again.")
         if self.server:
             self._beating = threading.Thread(target=self._beat, name="hsearch-writer-lock", daemon=True)
             self._beating.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._beating is not None:
-            self._beating.join()
-        _LIVE.discard(self._token)
-        holder = self._holder()
-        if holder is not None and holder.token == self._token:
-            self._drop()
+        try:
+            holder = self._holder()
+            if holder is not None and holder.token == self._token:
+                self._drop()  # while still beating: the lock cannot go stale meanwhile
+        finally:
+            self._stop.set()
+            if self._beating is not None:
+                self._beating.join()
+            _LIVE.discard(self._token)
 
-    def confirm(self) -> None:
-        """Raise IndexLockedError unless this writer still holds the lock."""
-        holder = None if self._lost else self._holder()
-        if holder is None or holder.token != self._token:
-            taken = f" by {holder.describe()}" if holder else ""
-            raise IndexLockedError(
-                f"Index {self.location}: this write stalled past {STALE:g} s and its writer lock was taken "
-                f"over{taken}; it stopped before changing the index. Run it again."
-            )
+    def confirm(self, ask: bool = True) -> None:
+        """Raise IndexLockedError unless this writer still holds the lock: its lease is current (on a
+        server) and, when `ask`, the lock's point names it."""
+        holder = None
+        if not self._lost and not (self.server and time.monotonic() - self._beaten > STALE / 2):
+            if not ask:
+                return
+            holder = self._holder()
+            if holder is not None and holder.token == self._token:
+                return
+        taken = f" by {holder.describe()}" if holder not in (None, _NOBODY) else ""
+        raise IndexLockedError(
+            f"Index {self.location}: this writer lost its writer lock (taken over{taken} after its "
+            f"heartbeat stood still for {STALE:g} s); it stopped. Run it again."
+        )
 
     def _stale_holder(self) -> Holder | None:
         """Wait while the lock's holder is alive; return it once it is seen to be gone (None: the
@@ -131,12 +146,9 @@ class WriterLock:
             if now != first:
                 if now is None:
                     return None
-                raise IndexLockedError(
-                    f"Index {self.location} is being written by {now.describe()}; wait for it to finish."
-                )
-            if first != _NOBODY and time.monotonic() - waited >= 2 * BEAT:
-                break  # has not beaten for two beats: it is gone, or stalled long enough to be taken over
-        return first
+                who = "another writer" if now == _NOBODY else now.describe()
+                raise IndexLockedError(f"Index {self.location} is being written by {who}; wait for it to finish.")
+        return first  # its beat stood still for STALE seconds: its lease ran out long ago
 
     def _call(self, request: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -188,17 +200,18 @@ class WriterLock:
         self._call(self.client.upsert, self.collection, points=[point])
 
     def _beat(self) -> None:
-        beat = 0
-        while not self._stop.wait(BEAT):
+        beat, wait = 0, BEAT
+        while not self._stop.wait(wait):
             try:
                 holder = self._holder()
                 if holder is None or holder.token != self._token:
-                    self._lost = True  # taken over: `confirm` stops the write at its next step
+                    self._lost = True  # taken over: `confirm` stops the write at its next request
                     return
-                beat += 1
-                self.client.set_payload(self.collection, payload={"beat": beat}, points=[_OWNER])
-            except Exception:  # noqa: BLE001 - a dropped connection: the next beat tries again
-                continue
+                started = time.monotonic()
+                self.client.set_payload(self.collection, payload={"beat": beat + 1}, points=[_OWNER])
+                beat, wait, self._beaten = beat + 1, BEAT, started
+            except Exception:  # noqa: BLE001 - a dropped connection, a slow server: try again soon
+                wait = _RETRY
 
 
 def reason(error: BaseException) -> str:
