@@ -704,10 +704,10 @@ class QdrantWriter(PendingChanges):
                        "terms": counters.get("term", 0)},  # term ids handed out (a vocabulary never shrinks)
             "counters": counters, "lengths": lengths | {"average": average},
         }  # fmt: skip
-        self._still_mine(ask=True)  # only now does the write become visible
+        self._still_mine(ask=previous is not None)  # an update becomes visible with point 0 …
         client.upsert(collection, points=[m.PointStruct(id=_STATE, vector={}, payload=state)])
         if previous is None:
-            self._still_mine(ask=True)
+            self._still_mine(ask=True)  # … a new collection when the alias moves to it
             self._point_alias(collection, before)
         else:
             client.delete(collection, points_selector=m.FilterSelector(filter=m.Filter(
@@ -797,7 +797,6 @@ class QdrantWriter(PendingChanges):
     def _write_batch(self, collection: str, batch: Batch, generation: int, config: IndexConfig, average: float,
                      counters: dict[str, int]) -> None:  # fmt: skip
         m = _models()
-        self._still_mine()
         ids = self._term_ids({term for counts in batch.counts for term in counts}, counters)
         documents = {document.id: document for document in batch.documents}
         chunks_of: dict[str, list[tuple[str, int, int]]] = {}

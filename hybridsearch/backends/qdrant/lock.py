@@ -176,11 +176,9 @@ class WriterLock:
 
     def _holder(self) -> Holder | None:
         """Who holds the lock now (None: nobody; `_NOBODY`: a point that names no writer yet)."""
-        if not self._call(self.client.collection_exists, self.collection):
-            return None
         try:
             found = self.client.retrieve(self.collection, ids=[_OWNER], with_payload=True)
-        except Exception as error:  # noqa: BLE001 - deleted between the two requests, or a failure
+        except Exception as error:  # noqa: BLE001 - no lock collection (released), or a failure
             if not self._call(self.client.collection_exists, self.collection):
                 return None
             raise InputError(f"Cannot read {self.location}'s writer lock: {reason(error)}") from None
