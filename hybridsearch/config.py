@@ -85,16 +85,20 @@ class BM25Variant(_Choice):
 
 @dataclass(frozen=True)
 class LoaderConfig:
-    """Which fields of a CSV/JSONL record hold the text, title and record id; the largest file read."""
+    """Which fields of a CSV/JSONL record hold the text, title and record id; the largest file read
+    (also the most text taken from one file); the seconds reading one file may take."""
 
     text_field: str = "text"
     title_field: str = "title"
     id_field: str = "id"
     max_file_mb: int = 50
+    max_file_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if self.max_file_mb < 1:
             raise InputError(f"The file size limit must be at least 1 MB (got {self.max_file_mb}).")
+        if not self.max_file_seconds > 0:
+            raise InputError(f"The time limit per file must be above 0 seconds (got {self.max_file_seconds}).")
 
 
 @dataclass(frozen=True)

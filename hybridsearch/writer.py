@@ -223,8 +223,11 @@ def _resolve_config(store: Writer, config: IndexConfig | None, encoder: Encoder 
 
 
 def _content_differences(old: IndexConfig, new: IndexConfig) -> list[str]:
-    """Settings that change what is stored (not query defaults, batch size or API address), as 'key: old → new'."""
+    """Settings that change what is stored (not query defaults, batch size, API address or the time a
+    file may take to read), as 'key: old → new'."""
     a, b = old.to_dict(), new.to_dict()
+    for settings in (a, b):
+        settings["loader"].pop("max_file_seconds")
     a["dense"], b["dense"] = old.dense.shapes_vectors(), new.dense.shapes_vectors()
     a["vectors"], b["vectors"] = {"kind": a["vectors"]["kind"]}, {"kind": b["vectors"]["kind"]}  # not ef_search
     found = []

@@ -4,6 +4,7 @@ read in part or in spite of their oddities, and good files that must still be in
 from __future__ import annotations
 
 import codecs
+import gzip
 import json
 import os
 import random
@@ -21,11 +22,11 @@ SKIPPED = {
     "whitespace.txt": "empty file",
     "bom_only.txt": "no text",
     "nul_bytes.txt": "binary file (contains NUL bytes)",
-    "png_named.txt": "binary file",
+    "png_named.txt": "its content is a PNG image, not a .txt file",
     "random.md": "binary file",
     "controls.txt": "binary file",
     "bells.md": "binary file",
-    "elf.txt": "binary file (contains NUL bytes)",
+    "elf.txt": "its content is an executable (ELF), not a .txt file",
     "mixed_encodings.txt": "undecodable",
     "utf16_lone_surrogate.txt": "undecodable despite its utf-16 byte-order mark",
     "big.txt": "too large (100 MB > 50 MB); raise --max-file-mb to index it",
@@ -50,10 +51,14 @@ SKIPPED = {
     "bomb.xlsx": "a zip bomb? xl/worksheets/sheet1.xml would inflate",
     "encrypted.xlsx": "encrypted (password protected) or legacy binary Office file, not a .xlsx package",
     "sheet_named.docx": "not a .docx file (a zip package without word/document.xml)",
-    "pdf_named.pptx": "not a .pptx file (not a zip package)",
+    "pdf_named.pptx": "its content is a PDF document, not a .pptx file",
     "truncated.docx": "damaged or truncated .docx file (",
     "bad_xml.docx": "damaged .docx file (",
     "empty_sheets.xlsx": "no text (every sheet is empty)",
+    "pdf_named.md": "its content is a PDF document, not a .md file",
+    "word_named.txt": "its content is a zip package (an Office file or an archive), not a .txt file",
+    "program_named.html": "its content is an executable (Windows), not a .html file",
+    "gzip_named.csv": "its content is a gzip archive, not a .csv file",
     "Makefile": "unsupported file type (none)",
     "manifest.json": "unsupported file type .json",
 }
@@ -77,6 +82,7 @@ GOOD = {
     "deep/a/b/c/d/e/deep.md": "深い階層",
     "bad_xref.pdf": "相互参照表",
     "owner_password.pdf": "所有者パスワード",
+    "indented.xlsx": "粗大ごみ",
 }
 
 
@@ -159,3 +165,10 @@ def _write_office_files(root: Path) -> None:
         package.writestr("[Content_Types].xml", "<Types/>")
         package.writestr("word/document.xml", "<w:document><w:body><w:p>閉じていない")
     write_xlsx(root / "empty_sheets.xlsx", {"空": [], "空2": []})
+    write_xlsx(root / "indented.xlsx", {"料金": [[], [], [None, "粗大ごみの収集手数料は一点につき四百円である。"]]})
+    (root / "pdf_named.md").write_bytes(whole)
+    (root / "word_named.txt").write_bytes(document)
+    (root / "program_named.html").write_bytes(
+        b"MZ" + b"\x90" * 58 + (64).to_bytes(4, "little") + b"PE\x00\x00" + b"\x00" * 64
+    )
+    (root / "gzip_named.csv").write_bytes(gzip.compress("番号,質問\n1,火星\n".encode()))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -53,11 +54,21 @@ class SkipFile(Exception):
 
 @dataclass
 class LoadContext:
-    """What a loader may use besides the bytes: the loader settings, a warning channel, a record count."""
+    """What a loader may use besides the bytes: the loader settings, a warning channel, a record
+    count, and the time reading the file started (a loader calls `check_time` as it goes)."""
 
     config: LoaderConfig
     warn: Warn
     skipped_records: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def check_time(self) -> None:
+        """Raise `SkipFile` once reading this file has taken longer than `config.max_file_seconds`."""
+        if time.monotonic() - self.started > self.config.max_file_seconds:
+            raise SkipFile(
+                f"took over {self.config.max_file_seconds:g} s to read (the limit per file, --max-file-seconds); "
+                "not indexed"
+            )
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Folder walk → file bytes → the registered loader → Documents.
 
-Files that cannot be used (unsupported, binary, undecodable, empty, malformed, too large, not a
-regular file) are skipped with a one-line warning naming the file and the reason, and counted in
-`LoadReport`; nothing is skipped silently.
+Files that cannot be used (unsupported, binary, undecodable, empty, malformed, too large, slower
+to read than the time limit, another type than their suffix says, not a regular file) are skipped
+with a one-line warning naming the file and the reason, and counted in `LoadReport`; nothing is
+skipped silently.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..config import LoaderConfig
 from ..errors import InputError
 from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile, Warn, loader_for, supported_suffixes
+from .sniff import mismatch
 
 __all__ = ["LoadReport", "PathArg", "iter_documents"]
 
@@ -143,6 +145,9 @@ def _read_file(file: Path, context: LoadContext, report: LoadReport, unchanged: 
         raise _Unreadable(f"cannot read ({error.strerror}); what the index holds of it stays as it was") from None
     except OSError as error:
         raise SkipFile(f"cannot read ({error.strerror or error})") from None
+    wrong_type = mismatch(data, suffix)
+    if wrong_type:
+        raise SkipFile(wrong_type)
     abs_path, digest = os.path.realpath(file), hashlib.sha256(data).hexdigest()  # a file's identity
     if unchanged is not None and unchanged(abs_path, digest):
         report.unchanged.append(abs_path)

@@ -2,7 +2,9 @@
 
 Lines that wrap inside a paragraph are joined (no space between Japanese characters, one between Latin
 words), also across a page break; running headers, footers and page numbers repeated on the pages are
-left out; each page is a region, so a chunk's location names its first and last page.
+left out; each page is a region, so a chunk's location names its first and last page. A file is
+read up to `MAX_PAGES` pages, and a page whose text repeats an earlier page's is left out (a page
+tree may list one page thousands of times); warnings say so.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from ..locations import Region
 from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile
 
-__all__ = ["load_pdf", "reading_text"]
+__all__ = ["MAX_PAGES", "load_pdf", "reading_text"]
+
+#: pages read from one PDF at most (the rest is a warning)
+MAX_PAGES = 10_000
 
 _EDGE_LINES = 2  # lines at the top and bottom of a page that may be a running header or footer
 _RUNNING_SHARE = 0.6  # a line on at least this share of pages (3 or more) is a running header/footer
@@ -41,7 +46,8 @@ def load_pdf(data: bytes, file: FileInfo, context: LoadContext) -> list[Document
             raise SkipFile("encrypted PDF (password protected); not indexed") from None
         raise SkipFile(f"unreadable PDF ({error})") from None
     try:
-        pages = [_page_lines(pdf, number) for number in range(len(pdf))]
+        count = len(pdf)
+        pages, repeated = _pages(pdf, count, file, context)
         info = pdf.get_metadata_dict(skip_empty=True)
     except pdfium.PdfiumError as error:
         raise SkipFile(f"unreadable PDF ({error})") from None
@@ -50,12 +56,34 @@ def load_pdf(data: bytes, file: FileInfo, context: LoadContext) -> list[Document
     text, starts = reading_text(pages)
     if not text.strip():
         raise SkipFile("no text found; scanned PDF? OCR is not run")
-    empty = sum(1 for lines in pages if not any(line.strip() for line in lines))
+    empty = sum(1 for lines in pages if not any(line.strip() for line in lines)) - repeated
     if empty:
         file.warn(f"{file.path}: {empty} of {len(pages)} pages have no text layer (scanned?); they are not indexed")
     regions = [Region(start, {"page": number + 1}) for number, start in enumerate(starts) if start is not None]
-    metadata = {"pages": len(pages)} | _info_fields(info)
+    metadata = {"pages": count} | _info_fields(info)
     return [file.document(text, title=_title(info.get("Title", "")), metadata=metadata, regions=regions)]
+
+
+def _pages(pdf: object, count: int, file: FileInfo, context: LoadContext) -> tuple[list[list[str]], int]:
+    """The lines of the first `MAX_PAGES` pages, a page repeating an earlier page's text without
+    them, and how many such pages there are."""
+    if count > MAX_PAGES:
+        file.warn(f"{file.path}: read its first {MAX_PAGES:,} of {count:,} pages; the rest is not indexed")
+    pages: list[list[str]] = []
+    seen: set[tuple[str, ...]] = set()
+    repeated = 0
+    for number in range(min(count, MAX_PAGES)):
+        context.check_time()
+        lines = _page_lines(pdf, number)
+        key = tuple(lines)
+        if key in seen and any(line.strip() for line in lines):
+            repeated += 1
+            lines = []
+        seen.add(key)
+        pages.append(lines)
+    if repeated:
+        file.warn(f"{file.path}: {repeated:,} pages repeat an earlier page's text; they are read once")
+    return pages, repeated
 
 
 def _page_lines(pdf: object, number: int) -> list[str]:

@@ -2,7 +2,8 @@
 
 A slide's title comes first, then its text boxes, tables (one line per row, cells joined by " | ")
 and grouped shapes from top to bottom and left to right. Each slide starts a new chunk, so a chunk's
-location is one slide; a chunk that holds speaker notes is marked (`slide 4, notes`).
+location is one slide; a chunk that holds speaker notes is marked (`slide 4, notes`). A deck is read
+up to `MAX_SLIDES` slides, and a slide the deck lists again is read once; warnings say so.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile
 from .package import Lines, checked_package, core_metadata, reading
 
-__all__ = ["load_pptx"]
+__all__ = ["MAX_SLIDES", "load_pptx"]
+
+#: slides read from one deck at most (the rest is a warning)
+MAX_SLIDES = 5_000
 
 
 def load_pptx(data: bytes, file: FileInfo, context: LoadContext) -> list[Document]:
@@ -24,11 +28,11 @@ def load_pptx(data: bytes, file: FileInfo, context: LoadContext) -> list[Documen
     except ImportError:
         raise SkipFile("reading PowerPoint files needs python-pptx: pip install 'hybridsearch[office]'") from None
     stream = checked_package(data, file, context, ".pptx")
-    lines = Lines()
+    lines = Lines(context.config.max_file_mb)
     with reading(".pptx"):
         deck = pptx.Presentation(stream)
         first_title = ""
-        for number, slide in enumerate(deck.slides, start=1):
+        for number, slide in _distinct_slides(deck.slides, file, context):
             lines.mark({"slide": number, "notes": False}, hard=True)
             title = slide.shapes.title
             if title is not None and title.has_text_frame:
@@ -40,12 +44,35 @@ def load_pptx(data: bytes, file: FileInfo, context: LoadContext) -> list[Documen
                 lines.mark({"slide": number, "notes": True})
                 for line in _text_lines(notes.text):
                     lines.add(line)
+            if lines.full:
+                file.warn(f"{file.path}: {lines.full_warning}")
+                break
         properties = deck.core_properties
         title = (properties.title or "").strip() or first_title
         metadata = core_metadata(properties) | {"slides": len(deck.slides)}
     if not lines.text.strip():
         raise SkipFile("no text (no slide has text or notes)")
     return [file.document(lines.text, title=title, metadata=metadata, regions=lines.regions)]
+
+
+def _distinct_slides(slides: Any, file: FileInfo, context: LoadContext) -> Iterator[tuple[int, Any]]:
+    """(number, slide) for the first `MAX_SLIDES` slides of a deck, each slide the deck lists more
+    than once only where it is first listed."""
+    count = len(slides)
+    if count > MAX_SLIDES:
+        file.warn(f"{file.path}: read its first {MAX_SLIDES:,} of {count:,} slides; the rest is not indexed")
+    seen: set[str] = set()
+    for number, slide in enumerate(slides, start=1):
+        if number > MAX_SLIDES:
+            break
+        context.check_time()
+        if slide.part.partname in seen:
+            continue
+        seen.add(slide.part.partname)
+        yield number, slide
+    if len(seen) < min(count, MAX_SLIDES):
+        file.warn(f"{file.path}: lists the same slide more than once ({count:,} entries, {len(seen):,} slides); "
+                  "each is read once")  # fmt: skip
 
 
 def _reading_order(shapes: Any, title: Any = None) -> list[Any]:

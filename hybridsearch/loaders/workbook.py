@@ -4,7 +4,9 @@ A row becomes one line, its non-empty cells joined by " | " (values as last calc
 dates as ISO text); each sheet opens with its name and starts a new chunk, so a chunk's location is
 one sheet and the cell range of its rows (`売上!A2:D9`). Rows are read as a stream and a workbook
 stops at `MAX_ROWS` rows (the rest is a warning and counts as skipped records), so a sheet of a
-million rows cannot fill memory.
+million rows cannot fill memory. The shared strings (the text cells point at) are read as a stream
+too, at most `MAX_SHARED_STRINGS` of them and the file size limit of text; cells pointing past what
+was read are empty, and a warning says so.
 """
 
 from __future__ import annotations
@@ -18,29 +20,30 @@ from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile
 from .package import Lines, checked_package, core_metadata, reading
 
-__all__ = ["MAX_ROWS", "load_xlsx"]
+__all__ = ["MAX_ROWS", "MAX_SHARED_STRINGS", "load_xlsx"]
 
 #: rows of text read from one workbook at most (the rest is a warning)
 MAX_ROWS = 100_000
+#: shared strings read from one workbook at most
+MAX_SHARED_STRINGS = 1_000_000
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 
 
 def load_xlsx(data: bytes, file: FileInfo, context: LoadContext) -> list[Document]:
     """A workbook: one document of its sheets' rows; a region per row; core properties as metadata."""
-    try:
-        import openpyxl
-    except ImportError:
-        raise SkipFile("reading Excel files needs openpyxl: pip install 'hybridsearch[office]'") from None
     kind = ".xlsm" if file.suffix == ".xlsm" else ".xlsx"
     stream = checked_package(data, file, context, kind)
-    lines = Lines()
+    lines = Lines(context.config.max_file_mb)
     with reading(kind):
-        workbook = openpyxl.load_workbook(stream, read_only=True, data_only=True, keep_links=False)
+        workbook = _open_workbook(stream, file, context)
         try:
             rows = _read_rows(workbook.worksheets, lines, file, context)
             title = (workbook.properties.title or "").strip()
             metadata = core_metadata(workbook.properties) | {"sheets": len(workbook.worksheets)}
         finally:
             workbook.close()
+    if lines.full:
+        file.warn(f"{file.path}: {lines.full_warning}")
     if rows == 0:
         raise SkipFile("no text (every sheet is empty)")
     return [file.document(lines.text, title=title, metadata=metadata, regions=lines.regions)]
@@ -53,10 +56,11 @@ def _read_rows(sheets: list[Any], lines: Lines, file: FileInfo, context: LoadCon
     for position, sheet in enumerate(sheets):
         opened = False
         for row in sheet.iter_rows():
-            found = [(cell.column, text) for cell in row if (text := _cell_text(cell.value))]
+            context.check_time()
+            found = [(cell, text) for cell in row if (text := _cell_text(cell.value))]
             if not found:
                 continue
-            number = row[0].row
+            number = found[0][0].row  # an empty cell (before the first value) knows no row
             if rows == MAX_ROWS:
                 left = _rows_from(sheet, number) + sum(_rows_from(later, 1) for later in sheets[position + 1 :])
                 context.skipped_records += left
@@ -65,7 +69,7 @@ def _read_rows(sheets: list[Any], lines: Lines, file: FileInfo, context: LoadCon
                     f"{number:,} of sheet {sheet.title!r} on) is not indexed"
                 )
                 return rows
-            place = {"sheet": sheet.title, "cells": cell_range(number, found[0][0], number, found[-1][0])}
+            place = {"sheet": sheet.title, "cells": cell_range(number, found[0][0].column, number, found[-1][0].column)}
             if not opened:  # a sheet opens with its name and starts a new chunk
                 lines.mark(place, hard=True)
                 lines.add(sheet.title)
@@ -73,7 +77,65 @@ def _read_rows(sheets: list[Any], lines: Lines, file: FileInfo, context: LoadCon
             rows += 1
             lines.mark(place)
             lines.add(" | ".join(text for _, text in found))
+            if lines.full:
+                return rows
     return rows
+
+
+def _open_workbook(stream: Any, file: FileInfo, context: LoadContext) -> Any:
+    """openpyxl's read-only workbook, its shared strings read by `_shared_strings`."""
+    try:
+        from openpyxl.reader.excel import ExcelReader
+        from openpyxl.xml.constants import SHARED_STRINGS
+    except ImportError:
+        raise SkipFile("reading Excel files needs openpyxl: pip install 'hybridsearch[office]'") from None
+
+    class BoundedReader(ExcelReader):  # type: ignore[misc]
+        def read_strings(self) -> None:
+            part = self.package.find(SHARED_STRINGS)
+            if part is not None:
+                with self.archive.open(part.PartName[1:]) as source:
+                    self.shared_strings = _shared_strings(source, file, context)
+
+    reader = BoundedReader(stream, read_only=True, data_only=True, keep_links=False)
+    reader.read()
+    return reader.wb
+
+
+class _ReadStrings(list):  # type: ignore[type-arg]
+    """The shared strings read; a cell pointing past them is empty."""
+
+    def __getitem__(self, position: Any) -> Any:
+        try:
+            return super().__getitem__(position)
+        except IndexError:
+            return ""
+
+
+def _shared_strings(source: Any, file: FileInfo, context: LoadContext) -> list[str]:
+    """The shared string table, read as a stream: each entry's text without its phonetic guide
+    (rPh, furigana); at most `MAX_SHARED_STRINGS` entries and the file size limit of text."""
+    from lxml import etree
+
+    strings = _ReadStrings()
+    budget = context.config.max_file_mb * 2**20
+    events = etree.iterparse(source, events=("end",), tag=f"{_MAIN}si", resolve_entities=False, no_network=True)
+    for _, entry in events:
+        text = "".join(part.text or "" for part in entry.iter(f"{_MAIN}t") if part.getparent().tag != f"{_MAIN}rPh")
+        budget -= len(text) * 3
+        if len(strings) == MAX_SHARED_STRINGS or budget < 0:
+            file.warn(
+                f"{file.path}: read its first {len(strings):,} shared strings (at most {MAX_SHARED_STRINGS:,} and "
+                f"{context.config.max_file_mb} MB of text); cells holding the others are read as empty"
+            )
+            break
+        strings.append(text.replace("_x005F_", "_"))
+        entry.clear()
+        while entry.getprevious() is not None:
+            del entry.getparent()[0]
+        if len(strings) % 4096 == 0:
+            context.check_time()
+    return strings
 
 
 def _rows_from(sheet: Any, first: int) -> int:
