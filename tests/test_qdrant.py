@@ -395,6 +395,36 @@ def test_a_local_folder_is_data_not_code(folder: Path, tmp_path: Path, monkeypat
     assert not (tmp_path / "ran-from-the-index").exists()
 
 
+def _calls_eval_through_a_dotted_name(code: str) -> bytes:
+    """A pickle whose one global is an allowed module with a dotted name that walks attributes to a
+    builtin (`PointStruct.__init__.__builtins__.get`), then calls get("eval")(code)."""
+
+    def text(value: str) -> bytes:
+        encoded = value.encode()
+        return b"\x8c" + bytes([len(encoded)]) + encoded  # SHORT_BINUNICODE
+
+    walk = text("qdrant_client.http.models") + text("PointStruct.__init__.__builtins__.get") + b"\x93"  # STACK_GLOBAL
+    return b"\x80\x04" + walk + text("eval") + b"\x85R" + text(code) + b"\x85R."  # TUPLE1 REDUCE, twice
+
+
+def test_a_local_folder_cannot_reach_code_through_a_dotted_name(folder: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    location = f"qdrant+local://{tmp_path / 'q'}/evil"
+    HybridIndex.build([folder / "planets"], location, model=FAKE_MODEL).close()
+    (storage,) = [
+        path for path in (tmp_path / "q" / "collection").glob("evil--*/storage.sqlite") if "terms" not in str(path)
+    ]
+    marker = tmp_path / "ran-from-the-index"
+    with sqlite3.connect(storage) as connection:
+        payload = _calls_eval_through_a_dotted_name(f"open({str(marker)!r}, 'w').close()")
+        connection.execute("INSERT INTO points VALUES ('zz', ?)", (payload,))
+    connection.close()
+    with pytest.raises(InputError, match="may not hold qdrant_client.http.models.PointStruct.__init__"):
+        HybridIndex.open(location)
+    assert not marker.exists()
+
+
 def test_locations_name_a_server_or_a_folder_and_a_collection() -> None:
     server = qdrant.parse_location("qdrants://search.example:6333/manuals?shards=6&replicas=2")
     assert (server.url, server.collection, server.shards, server.replicas) == (

@@ -119,7 +119,8 @@ class _SafePickle:
 
     class _Unpickler(pickle.Unpickler):
         def find_class(self, module: str, name: str) -> Any:
-            if module.startswith("qdrant_client.http.models") or (module, name) in _SafePickle._PLAIN:
+            models = module == "qdrant_client.http.models" or module.startswith("qdrant_client.http.models.")
+            if "." not in name and (models or (module, name) in _SafePickle._PLAIN):  # a dotted name walks attributes
                 return super().find_class(module, name)
             raise pickle.UnpicklingError(f"a local Qdrant folder may not hold {module}.{name}")
 
