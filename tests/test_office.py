@@ -104,3 +104,22 @@ def test_a_sentence_from_each_file_is_found_first_with_its_location(office_folde
     removed = runner.invoke(cli, ["remove", str(office_folder / "sales.xlsx"), "--index", str(index_dir)])
     assert removed.exit_code == 0 and "1 removed" in removed.stderr
     assert not _query(index_dir, "研修費")["path"].endswith("sales.xlsx")
+
+
+def test_word_text_includes_links_insertions_and_content_controls_but_not_deletions(tmp_path: Path) -> None:
+    import zipfile
+
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    body = (
+        f"<w:document {w}><w:body><w:p><w:r><w:t>申請は</w:t></w:r>"
+        "<w:hyperlink><w:r><w:t>総務部の窓口</w:t></w:r></w:hyperlink>"
+        "<w:ins><w:r><w:t>または電子申請</w:t></w:r></w:ins><w:del><w:r><w:delText>郵送</w:delText></w:r></w:del>"
+        "<w:sdt><w:sdtContent><w:r><w:t>で受け付ける</w:t></w:r></w:sdtContent></w:sdt>"
+        "<w:r><w:tab/><w:t>。</w:t><w:br/><w:t>次行</w:t></w:r></w:p></w:body></w:document>"
+    )
+    path = tmp_path / "form.docx"
+    with zipfile.ZipFile(path, "w") as package:
+        package.writestr("[Content_Types].xml", "<Types/>")
+        package.writestr("word/document.xml", body)
+    (document,) = iter_documents([path])
+    assert document.text == "申請は総務部の窓口または電子申請で受け付ける\t。\n次行"

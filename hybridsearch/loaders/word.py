@@ -28,8 +28,10 @@ W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _HEADING_STYLE = re.compile(r"(?:heading|見出し)\s*([1-9])", re.I)
 _BODY_PART = "word/document.xml"
 _STYLES_PART = "word/styles.xml"
-#: a paragraph's children whose runs are its text (links, tracked insertions, fields), besides its runs
-_RUN_HOLDERS = frozenset(f"{W}{tag}" for tag in ("hyperlink", "ins", "smartTag", "fldSimple", "moveTo"))
+#: a paragraph's children whose runs are its text (links, tracked insertions, fields, content controls)
+_RUN_HOLDERS = frozenset(
+    f"{W}{tag}" for tag in ("hyperlink", "ins", "smartTag", "fldSimple", "moveTo", "sdt", "customXml")
+)
 #: what a run's children other than w:t stand for in its text
 _RUN_MARKS = {f"{W}tab": "\t", f"{W}ptab": "\t", f"{W}cr": "\n", f"{W}noBreakHyphen": "-"}
 
