@@ -570,6 +570,13 @@ def _served(index_options: tuple[str, ...], rerank_dir: Path | None, options: di
 )
 @click.option("--cors", multiple=True, metavar="ORIGIN", help="Let pages from this origin call the API (repeatable).")
 @click.option(
+    "--allow-host",
+    multiple=True,
+    metavar="NAME[:PORT]",
+    help="Also answer requests addressed to this name, e.g. a LAN name or a proxy's (repeatable; '*': any name, "
+    "which lets any web page read the index through DNS rebinding).",
+)
+@click.option(
     "--max-k", type=click.IntRange(min=1), default=100, show_default=True, help="The most hits one request may ask."
 )
 @rerank_option
@@ -577,12 +584,14 @@ def _served(index_options: tuple[str, ...], rerank_dir: Path | None, options: di
 @api_key_env_option
 @trust_option
 def serve(
-    index_options: tuple[str, ...], host: str, port: int, token_env: str | None, cors: tuple[str, ...], max_k: int,
-    rerank_dir: Path | None, **options: Any,
+    index_options: tuple[str, ...], host: str, port: int, token_env: str | None, cors: tuple[str, ...],
+    allow_host: tuple[str, ...], max_k: int, rerank_dir: Path | None, **options: Any,
 ) -> None:  # fmt: skip
     """Serve indexes over HTTP: the search page at /, the API (/search, /documents/ID, /docs…), MCP at /mcp.
 
-    New generations written by `hsearch index` are answered from within a second or two.
+    New generations written by `hsearch index` are answered from within a second or two. Requests must
+    be addressed to 127.0.0.1, localhost, [::1], the --host value, the address they arrived at, or a
+    name --allow-host adds (421 otherwise); a page of another origin may call only with --cors.
     """
     token = None
     if token_env:
@@ -608,7 +617,8 @@ def serve(
     with _user_errors():
         indexes = _served(index_options, rerank_dir, options)
     try:
-        app = create_app(indexes, token, cors, Limits(k=max_k), mcp=build_server(indexes))
+        with _user_errors():
+            app = create_app(indexes, token, cors, Limits(k=max_k), build_server(indexes), (host, *allow_host))
         _stderr(f"Serving {', '.join(indexes.names)} at http://{host}:{port}/ (API: /docs, MCP: /mcp)")
         uvicorn.run(app, host=host, port=port, log_level="warning", http=lenient_http())
     finally:
@@ -624,7 +634,7 @@ def serve(
 def mcp_command(index_options: tuple[str, ...], rerank_dir: Path | None, **options: Any) -> None:
     """Serve indexes to an MCP client over stdio: tools search, get_document, list_indexes."""
     try:
-        from .server.mcp import build_server
+        from .server.mcp import build_server, run_stdio
     except ImportError as error:
         raise click.ClickException(
             f"hsearch mcp needs the [mcp] extra: pip install 'hybridsearch[mcp]' ({error.name} is missing)."
@@ -632,7 +642,7 @@ def mcp_command(index_options: tuple[str, ...], rerank_dir: Path | None, **optio
     with _user_errors():
         indexes = _served(index_options, rerank_dir, options)
     try:
-        build_server(indexes).run("stdio")
+        run_stdio(build_server(indexes))
     finally:
         indexes.close()
 

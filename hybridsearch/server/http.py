@@ -14,34 +14,31 @@ the limits, 422 for a malformed request, 503 for a damaged index; never a stack 
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from starlette.responses import JSONResponse
 
 from ..errors import HybridSearchError, IndexAccessError, IndexFormatError, InputError, NotFoundError
 from ..filters import Filter
 from ..schema import StoredChunk, StoredDocument
 from ..search import checked_k, snippet
+from .guards import AllowedHosts, limit_body, require_token, same_site
 from .indexes import ServedIndexes
+from .text import encodable
 
 __all__ = ["Limits", "SearchRequest", "create_app", "lenient_http"]
 
 logger = logging.getLogger("hybridsearch.server")
 
 STATIC = Path(__file__).with_name("static")
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class SearchRequest(BaseModel):
@@ -74,17 +71,22 @@ def create_app(
     cors: Sequence[str] = (),
     limits: Limits | None = None,
     mcp: Any = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> Any:
     """The FastAPI app over `indexes`. `token` (bearer) guards everything but /health and the page's
     static files; `cors` lists the origins allowed to call from a browser (none by default); `mcp`,
-    an MCP server (`server.mcp.build_server`), is mounted at /mcp over streamable HTTP."""
+    an MCP server (`server.mcp.build_server`), is mounted at /mcp over streamable HTTP.
+    `allowed_hosts` (`NAME`, `NAME:PORT` or `*`) are the names besides localhost, 127.0.0.1, [::1]
+    and the address a client connected to that a request may address the server by (`AllowedHosts`)."""
     from fastapi import Body, FastAPI, Query, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+    from fastapi.responses import FileResponse, HTMLResponse
     from fastapi.staticfiles import StaticFiles
 
     limits = limits or Limits()
-    mcp_app = mcp.streamable_http_app(streamable_http_path="/") if mcp is not None else None
+    hosts = AllowedHosts.parse(allowed_hosts)
+    mcp_app = _mcp_app(mcp) if mcp is not None else None
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -96,7 +98,7 @@ def create_app(
 
     app = FastAPI(
         title="hybridsearch", summary="Japanese hybrid search: BM25 over MeCab words + dense embeddings",
-        docs_url=None, redoc_url=None, lifespan=lifespan,
+        docs_url=None, redoc_url=None, lifespan=lifespan, default_response_class=_Json,
     )  # fmt: skip
 
     @app.exception_handler(HybridSearchError)
@@ -107,12 +109,16 @@ def create_app(
             else 503 if isinstance(error, IndexFormatError | IndexAccessError)
             else 400
         )  # fmt: skip
-        return JSONResponse({"detail": str(error)}, status_code=status)
+        return _Json({"detail": str(error)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, error: RequestValidationError) -> JSONResponse:
+        return _Json({"detail": _malformed(error.errors())}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.exception("unexpected error in %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "Internal error; the server's log has the details."}, status_code=500)
+        return _Json({"detail": "Internal error; the server's log has the details."}, status_code=500)
 
     def run_search(request: SearchRequest) -> dict[str, Any]:
         if len(request.q) > limits.query_chars:
@@ -180,14 +186,14 @@ def create_app(
 
     @app.get("/documents/{id}", summary="A document: full text, metadata, its chunks")
     def document(id: str, index: str | None = None) -> dict[str, Any]:
-        found = indexes.get(index).get(id)
+        found = indexes.lookup(id, index)
         if not isinstance(found, StoredDocument):
             raise NotFoundError(f"{id!r} is a chunk, not a document; ask /chunks/{id}.")
         return found.to_dict()
 
     @app.get("/chunks/{id}", summary="A chunk: text, offsets, its document's metadata")
     def chunk(id: str, index: str | None = None) -> dict[str, Any]:
-        found = indexes.get(index).get(id)
+        found = indexes.lookup(id, index)
         if not isinstance(found, StoredChunk):
             raise NotFoundError(f"{id!r} is a document, not a chunk; ask /documents/{id}.")
         return found.to_dict()
@@ -233,11 +239,45 @@ def create_app(
             guarded, allow_origins=list(cors), allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )  # fmt: skip
-    return _limit_body(_require_token(guarded, token), limits.body_bytes)
+    return same_site(limit_body(require_token(guarded, token), limits.body_bytes), hosts, cors)
 
 
 class _TooLarge(InputError):
     """Bigger than the server accepts (a 413)."""
+
+
+class _Json(JSONResponse):
+    """JSON in which a lone surrogate (`"\\udc80"` in a request's JSON, not text in any encoding: echoed
+    back, it would be a 500) is U+FFFD."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return encodable(text).encode()
+
+
+def _malformed(errors: Sequence[Any]) -> str:
+    """A request of the wrong shape in one line: where and what, never the value sent (which JSON may
+    not be able to carry: NaN, Infinity, a lone surrogate)."""
+    said = "; ".join(_said(error) for error in errors[:5]) + ("; …" if len(errors) > 5 else "")
+    return f"Malformed request: {said}."
+
+
+def _said(error: Any) -> str:
+    source, *place = error["loc"] or ("request",)
+    if error["type"] == "json_invalid":
+        return f"the body is not JSON ({error.get('ctx', {}).get('error', 'JSON decode error')})"
+    return f"{'.'.join(map(str, place)) or source}: {error['msg'].rstrip('.')}"
+
+
+def _mcp_app(mcp: Any) -> Any:
+    """The MCP server's streamable HTTP app. Its own Host/Origin check is off: `same_site` makes the
+    same check on every path, /mcp included, with the names the operator allows (the SDK's would know
+    only loopback and refuse them)."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    return mcp.streamable_http_app(
+        streamable_http_path="/", transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    )
 
 
 def _json_filter(text: str | None) -> dict[str, Any] | None:
@@ -272,80 +312,6 @@ def _swagger_assets() -> Path | None:
     except ImportError:
         return None
     return Path(swagger_ui_bundle.swagger_ui_path)
-
-
-_OPEN_PATHS = frozenset({"/health", "/", "/docs", "/openapi.json", "/favicon.ico"})  # the page, the docs, health
-_OPEN_PREFIXES = ("/static/", "/docs-assets/")
-
-
-def _require_token(app: App, token: str | None) -> App:
-    """Every request but /health, the page and the docs needs `Authorization: Bearer <token>`."""
-    if token is None:
-        return app
-    expected = f"Bearer {token}".encode()
-
-    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _is_open(scope["path"]):
-            await app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"authorization", b"")
-        if not hmac.compare_digest(given, expected):
-            await _reply(send, 401, "A valid bearer token is needed: Authorization: Bearer <token>.",
-                         [(b"www-authenticate", b"Bearer")])  # fmt: skip
-            return
-        await app(scope, receive, send)
-
-    return guarded
-
-
-def _is_open(path: str) -> bool:
-    return path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES)
-
-
-def _limit_body(app: App, limit: int) -> App:
-    """Refuse request bodies over `limit` bytes (413), whether or not they say their length: the body
-    is read here first (it is small) and handed on whole."""
-
-    async def limited(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _reply(send, 413, f"The request body is over this server's limit of {limit} bytes.")
-            return
-        parts, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            parts.append(message.get("body", b""))
-            size += len(parts[-1])
-            if size > limit:
-                await _reply(send, 413, f"The request body is over this server's limit of {limit} bytes.")
-                return
-            if not message.get("more_body", False):
-                break
-        body, delivered = b"".join(parts), False
-
-        async def replay() -> Message:
-            nonlocal delivered
-            if delivered:
-                return await receive()  # then whatever follows (a disconnect)
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await app(scope, replay, send)
-
-    return limited
-
-
-async def _reply(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *(headers or [])]})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
 
 
 def lenient_http() -> type:

@@ -16,6 +16,7 @@ from ..config import ModelAccess
 from ..errors import HybridSearchError, NotFoundError
 from ..index import HybridIndex
 from ..rerank import Reranker
+from ..schema import StoredChunk, StoredDocument
 
 __all__ = ["ServedIndexes", "parse_index_options"]
 
@@ -78,6 +79,15 @@ class ServedIndexes:
         if index is None:
             raise NotFoundError(f"No index named {name!r} is served here; the indexes are: {', '.join(self.names)}.")
         return index
+
+    def lookup(self, id: str, name: str | None = None) -> StoredDocument | StoredChunk:
+        """The document or chunk `id` in the index named `name`; the `NotFoundError` for an unknown id
+        names the index as served, not where it lives."""
+        index = self.get(name)
+        try:
+            return index.get(id)
+        except NotFoundError:
+            raise NotFoundError(f"Index {name or self.names[0]!r} has no chunk or document with id {id!r}.") from None
 
     def _watch(self) -> None:
         while not self._stop.wait(self._every):

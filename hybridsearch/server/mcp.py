@@ -3,20 +3,28 @@ official `mcp` SDK (the `[mcp]` extra).
 
 Tools: `search` (query, k, alpha, where, index → hits with ids, sources, snippets and scores),
 `get_document` (an id → the document's or chunk's text and metadata), `list_indexes`.
+
+`run_stdio` serves over stdin/stdout and reads a lone surrogate escaped in a request (`"\\udc80"`,
+which the SDK's parser refuses without answering, so the client would wait forever) as U+FFFD.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 from ..errors import HybridSearchError
 from ..schema import Hit, StoredDocument
 from ..search import snippet
 from .indexes import ServedIndexes
+from .text import encodable
 
-__all__ = ["build_server"]
+__all__ = ["build_server", "run_stdio"]
 
 _MAX_K = 50
 _INSTRUCTIONS = (
@@ -62,7 +70,7 @@ def build_server(indexes: ServedIndexes) -> Any:
         """The whole document a hit's `document_id` names (or the chunk a hit's `id` names): its text,
         source and metadata."""
         with _told():
-            found = indexes.get(index).get(id)
+            found = indexes.lookup(id, index)
         kind = "document" if isinstance(found, StoredDocument) else "chunk"
         return {"kind": kind, "id": found.id, "source": found.source, "title": found.title, "text": found.text,
                 "metadata": dict(found.metadata)}  # fmt: skip
@@ -78,6 +86,37 @@ def build_server(indexes: ServedIndexes) -> Any:
         return {"indexes": found}
 
     return server
+
+
+def run_stdio(server: Any) -> None:
+    """Serve `server` (`build_server`'s) to one client over stdin and stdout until stdin closes."""
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    async def serve(lines: IO[str]) -> None:
+        async with stdio_server(stdin=anyio.wrap_file(lines)) as (read, write):
+            lowlevel = server._lowlevel_server  # MCPServer runs stdio only on the stdin it opens itself
+            await lowlevel.run(read, write, lowlevel.create_initialization_options())
+
+    with _Readable(os.fdopen(0, "rb", closefd=False), encoding="utf-8", errors="replace") as stdin:
+        anyio.run(serve, stdin)
+
+
+class _Readable(io.TextIOWrapper):
+    """Lines of JSON-RPC with each lone surrogate (escaped `\\udc80`: not text) read as U+FFFD."""
+
+    def readline(self, size: int = -1, /) -> str:  # type: ignore[override]  # as typeshed's TextIOWrapper
+        line = super().readline(size)
+        if not _ESCAPED_SURROGATE.search(line):
+            return line
+        try:
+            text = json.dumps(json.loads(line), ensure_ascii=False)
+        except (ValueError, RecursionError):  # not JSON: the SDK says so
+            return line
+        return encodable(text) + "\n"
+
+
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 @contextmanager
