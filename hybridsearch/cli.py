@@ -263,7 +263,12 @@ def dense_options(command: Any) -> Any:
 @click.option(
     "--max-file-mb",
     type=click.IntRange(min=1),
-    help=f"Skip files larger than this [default: {LoaderConfig.max_file_mb}].",
+    help=f"Skip files larger than this; also the most text read from one [default: {LoaderConfig.max_file_mb}].",
+)
+@click.option(
+    "--max-file-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    help=f"Skip a file that takes longer than this to read [default: {LoaderConfig.max_file_seconds:g}].",
 )
 @click.option(
     "--rebuild", is_flag=True, help="Start from scratch (needed to change the settings or model of an index)."
@@ -309,7 +314,7 @@ def _config(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | 
         return None
     config = base or IndexConfig()
     parts = {
-        "loader": {"text_field", "title_field", "id_field", "max_file_mb"},
+        "loader": {"text_field", "title_field", "id_field", "max_file_mb", "max_file_seconds"},
         "chunk": {"chunk_size": "size", "chunk_overlap": "overlap"},
         "tokenizer": {"term_form", "word_pairs"},
         "vectors": {"vectors": "kind"},
