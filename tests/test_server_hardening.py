@@ -108,6 +108,19 @@ def test_a_page_of_another_origin_is_403_unless_cors_names_it(built: HybridIndex
         assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == "http://example.test"
 
 
+def test_a_page_cors_allows_may_call_a_server_with_a_token(built: HybridIndex) -> None:
+    page = {"Origin": "http://example.test"}
+    with running({"docs": built.location}, token=TOKEN, cors=["http://example.test"]) as url:
+        preflight = page | {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        asked = httpx.options(f"{url}/search", headers=preflight)
+        assert asked.status_code == 200 and asked.headers["access-control-allow-origin"] == "http://example.test"
+        assert httpx.post(f"{url}/search", json={"q": "火星"}, headers=page).status_code == 401
+        called = httpx.post(f"{url}/search", json={"q": "火星"}, headers=page | {"Authorization": f"Bearer {TOKEN}"})
+        assert called.status_code == 200 and called.json()["hits"]
+        other = {"Origin": "http://evil.example.com", "Access-Control-Request-Method": "POST"}
+        assert httpx.options(f"{url}/search", headers=other).status_code == 403
+
+
 def test_serve_takes_allow_host_and_refuses_a_malformed_one(built: HybridIndex) -> None:
     built.close()
     refused = CliRunner().invoke(cli, ["serve", "--index", built.location, "--allow-host", "two words"])

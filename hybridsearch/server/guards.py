@@ -3,7 +3,8 @@
     same_site      the Host header must name this server (421: DNS rebinding), and an Origin header,
                    when sent, must be this server's own or one --cors allows (403)
     limit_body     request bodies over the limit (413)
-    require_token  `Authorization: Bearer <token>` on every path but /health, the page and the docs (401)
+    require_token  `Authorization: Bearer <token>` on every path but /health, the page and the docs, and
+                   on every request but a CORS preflight (401)
 
 Each refuses an HTTP request with a one-line `{"detail": ...}` and a websocket in its handshake
 (the same status and body where the server can send one, else closed); each lets the lifespan
@@ -156,7 +157,7 @@ def require_token(app: App, token: str | None) -> App:
     expected = f"Bearer {token}".encode()
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan" or (scope["type"] == "http" and _is_open(scope["path"])):
+        if scope["type"] == "lifespan" or (scope["type"] == "http" and _is_open(scope)):
             await app(scope, receive, send)
             return
         given = dict(scope.get("headers", ())).get(b"authorization", b"")
@@ -169,8 +170,12 @@ def require_token(app: App, token: str | None) -> App:
     return guarded
 
 
-def _is_open(path: str) -> bool:
-    return path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES)
+def _is_open(scope: Scope) -> bool:
+    """The page, the docs and health; and a browser's CORS preflight, which carries no token by the
+    standard and which the CORS layer answers (--cors) or the app refuses (405), with no data."""
+    path = scope["path"]
+    preflight = scope["method"] == "OPTIONS" and b"access-control-request-method" in dict(scope["headers"])
+    return preflight or path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES)
 
 
 def limit_body(app: App, limit: int) -> App:
