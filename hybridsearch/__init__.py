@@ -16,6 +16,7 @@ from .errors import (
 from .filters import Filter
 from .index import HybridIndex
 from .loaders import Loader, register_loader
+from .request import SearchRequest, SearchResponse
 from .schema import Hit, StoredChunk, StoredDocument
 from .version import __version__
 from .writer import IndexReport, ProgressEvent
@@ -42,6 +43,8 @@ __all__ = [
     "ModelSpec",
     "NotFoundError",
     "ProgressEvent",
+    "SearchRequest",
+    "SearchResponse",
     "StoredChunk",
     "StoredDocument",
     "Writer",

@@ -38,9 +38,10 @@ from .encoders.cache import CacheInfo, EmbeddingCache
 from .errors import HybridSearchError, IndexFormatError
 from .filters import Filter
 from .index import HybridIndex
+from .request import SearchRequest
 from .rerank import DEFAULT_DEPTH
 from .schema import Hit, StoredChunk
-from .search import snippet
+from .snippets import snippet
 from .version import __version__
 from .writer import ProgressEvent
 
@@ -383,9 +384,11 @@ def remove(paths: tuple[Path, ...], index_dir: str) -> None:
 @click.option("--rerank-depth", type=click.IntRange(min=1), default=DEFAULT_DEPTH, show_default=True,
               help="How many fused candidates the reranker re-scores.")  # fmt: skip
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=None,
-              help=f"Hide hits less likely than this to answer the query [default: {DEFAULT_THRESHOLD}].")  # fmt: skip
-@click.option("--show-weak", is_flag=True, help="Also show the hits below --min-confidence, marked as weak.")
-@click.option("--json", "as_json", is_flag=True, help="Print every field of every hit as JSON.")
+              help="Hits less likely than this to answer are weak and listed apart [default: the index's, "
+                   f"new indexes {DEFAULT_THRESHOLD}].")  # fmt: skip
+@click.option("--show-weak", is_flag=True, help="Also show the weak hits, after the others.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the whole response as JSON: settings, no_good_match, every hit (weak flagged).")  # fmt: skip
 @device_option
 @api_base_option
 @api_key_env_option
@@ -395,55 +398,37 @@ def query(
     path_glob: str | None, group_by: str | None, keep_duplicates: bool, rerank_dir: Path | None, rerank_depth: int,
     min_confidence: float | None, show_weak: bool, as_json: bool, device: str | None, **options: Any,
 ) -> None:  # fmt: skip
-    """Search the index for TEXT."""
+    """Search the index for TEXT. Hits less likely than the threshold to answer are weak: they are
+    listed apart with --show-weak, and 該当する文書が見つかりませんでした is said when every hit is."""
     with _user_errors():
-        condition = Filter.from_cli(where, path_glob)
+        request = SearchRequest(
+            query=text, k=k, alpha=alpha, fusion=None if fusion is None else Fusion.parse(fusion),
+            where=Filter.from_cli(where, path_glob), group_by=group_by, collapse=not keep_duplicates,
+            rerank_depth=rerank_depth, min_confidence=min_confidence,
+        )  # fmt: skip
         grants = _access(options)
         with HybridIndex.open(
             index_dir, device=device, api_base=grants.api_base, api_key_env=grants.api_key_env,
             trust_remote_code=grants.trust_remote_code,
         ) as opened:  # fmt: skip
-            hits = opened.search(
-                text, k=k, alpha=alpha, fusion=fusion, where=condition, group_by=group_by,
-                collapse=not keep_duplicates, rerank=rerank_dir, rerank_depth=rerank_depth,
-            )  # fmt: skip
-            used_alpha = opened.config.alpha if alpha is None else alpha
-            used_fusion = str(fusion or opened.config.fusion)
-            cut = opened.prepare(text).cut
-    if min_confidence is not None and hits and hits[0].confidence is None:
-        raise click.ClickException(
-            "--min-confidence needs a model whose confidence is calibrated; this index's has none "
-            "(the embedded default has; see hybridsearch/confidence.py)."
-        )
-    threshold = DEFAULT_THRESHOLD if min_confidence is None else min_confidence
-    strong = [hit for hit in hits if hit.confidence is None or hit.confidence >= threshold]
-    weak = [hit for hit in hits if hit.confidence is not None and hit.confidence < threshold] if show_weak else []
-    if cut and not as_json:
-        _stderr(f"Note: the query was cut to fit ({', '.join(f'{n} {what}' for what, n in cut.items())}).")
+            response = opened.respond(request, rerank_dir)
     if as_json:
-        payload: dict[str, Any] = {
-            "query": text, "alpha": used_alpha, "fusion": used_fusion, "min_confidence": threshold,
-            "no_good_match": bool(hits) and not strong,
-        }  # fmt: skip
-        if condition is not None:
-            payload["where"] = condition.describe()
-        if cut:
-            payload["cut"] = cut
-        shown = [h.to_dict() | {"weak": h.confidence is not None and h.confidence < threshold} for h in strong + weak]
-        click.echo(json.dumps(payload | {"hits": shown}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
         return
-    if not hits:
+    if response.cut:
+        _stderr(f"Note: the query was cut to fit ({', '.join(f'{n} {what}' for what, n in response.cut.items())}).")
+    if not response.hits:
         _stderr("No results.")
-    elif not strong:
-        _stderr(f"{NO_GOOD_MATCH}（確信度 {threshold:g} 以上の結果はありません）")
+    elif response.no_good_match:
+        _stderr(f"{NO_GOOD_MATCH}（確信度 {response.threshold:g} 以上の結果はありません）")
         if not show_weak:
             _stderr("弱い一致も見るには --show-weak を付けてください。")
-    for hit in strong:
+    for hit in response.strong:
         click.echo(_format_hit(hit))
-    if weak:
-        click.echo("--- 弱い一致 (weak matches, below --min-confidence) ---")
-    for hit in weak:
-        click.echo(_format_hit(hit))
+    if show_weak and response.weak:
+        click.echo("--- 弱い一致 (weak matches: less likely than the threshold to answer) ---")
+        for hit in response.weak:
+            click.echo(_format_hit(hit))
 
 
 @cli.command()

@@ -24,12 +24,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
+from .config import DEFAULT_MODEL, DEFAULT_THRESHOLD
 
-__all__ = ["DEFAULT_THRESHOLD", "FEATURES", "NO_GOOD_MATCH", "Calibration", "calibration", "features"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "FEATURES",
+    "NO_GOOD_MATCH",
+    "Calibration",
+    "calibration",
+    "features",
+    "register_calibration",
+]
 
 FEATURES = ("cosine", "behind_best", "coverage", "best_coverage")
-DEFAULT_THRESHOLD = 0.5
 #: What the CLI says when no hit reaches the threshold.
 NO_GOOD_MATCH = "該当する文書が見つかりませんでした"
 
@@ -53,6 +60,11 @@ _FITTED: dict[str, Calibration] = {
     DEFAULT_MODEL: Calibration((40.7492, -25.7887, 9.2851, -5.3631), -37.9594),
     "bm25": Calibration((0.0, 0.0, 12.7972, -7.1039), -4.3272),
 }
+
+
+def register_calibration(model: str, weights: Calibration) -> None:
+    """Use `weights` for hits of `model` (a model fitted with `bench/confidence.py`, or a test's fake)."""
+    _FITTED[model] = weights
 
 
 def calibration(model: str, dense: bool) -> Calibration | None:

@@ -13,6 +13,7 @@ __all__ = [
     "BM25Variant",
     "ChunkConfig",
     "DEFAULT_ALPHA",
+    "DEFAULT_THRESHOLD",
     "DEFAULT_API_BASE",
     "DEFAULT_MODEL",
     "HNSW_FROM",
@@ -42,6 +43,8 @@ DEFAULT_API_BASE = "https://api.openai.com/v1"
 
 #: Dense share used when neither the caller nor the index manifest names one.
 DEFAULT_ALPHA = 0.4
+#: Below this confidence a hit is weak (chosen on the dev sets: bench/README.md, "Confidence").
+DEFAULT_THRESHOLD = 0.5
 
 
 class _Choice(str, Enum):
@@ -271,7 +274,8 @@ class VectorConfig:
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """Everything that shapes an index; stored in `manifest.json`."""
+    """Everything that shapes an index, and its query defaults (`alpha`, `fusion`, the confidence
+    below which a hit is weak); stored in `manifest.json`."""
 
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     chunk: ChunkConfig = field(default_factory=ChunkConfig)
@@ -281,10 +285,13 @@ class IndexConfig:
     vectors: VectorConfig = field(default_factory=VectorConfig)
     alpha: float = DEFAULT_ALPHA
     fusion: Fusion = Fusion.COVERAGE
+    min_confidence: float = DEFAULT_THRESHOLD
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
         object.__setattr__(self, "fusion", Fusion.parse(self.fusion))
+        if isinstance(self.min_confidence, bool) or not 0 <= self.min_confidence <= 1:
+            raise InputError(f"min_confidence must be between 0 and 1 (got {self.min_confidence!r}).")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (enums as their string values)."""

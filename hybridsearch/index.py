@@ -22,8 +22,9 @@ from .backends import Backend, Location, open_backend, stored_config
 from .config import DenseConfig, Fusion, IndexConfig, ModelAccess
 from .encoders import Encoder, ModelSpec, load_encoder, resolve_model_name
 from .errors import HybridSearchError, InputError, ModelMismatchError
-from .filters import WhereArg
+from .filters import Filter, WhereArg
 from .loaders import PathArg, Warn
+from .request import SearchRequest, SearchResponse
 from .rerank import DEFAULT_DEPTH, Reranker, load_reranker
 from .schema import Hit, StoredChunk, StoredDocument
 from .search import Query, Searcher
@@ -252,13 +253,24 @@ class HybridIndex:
         `collapse` folds chunks whose text (nearly) repeats a better hit's into its `Hit.copies`.
         `rerank`: a local CrossEncoder folder (or a loaded `Reranker`) that re-scores the first
         `rerank_depth` candidates; the hits are then in its order, with `Hit.rerank_score`.
-        `min_confidence` drops the hits whose `Hit.confidence` is below it (an empty list: no good match)."""
+        `min_confidence`: the hits whose `Hit.confidence` is below it are left out (without it, every
+        hit is returned, those below the index's threshold marked `Hit.weak`; `respond` gives the
+        whole decision)."""
+        request = SearchRequest(
+            query=query, k=k, alpha=alpha, fusion=None if fusion is None else Fusion.parse(fusion),
+            where=Filter.parse(where), group_by=group_by, collapse=collapse, rerank_depth=rerank_depth,
+            min_confidence=min_confidence,
+        )  # fmt: skip
+        response = self.respond(request, rerank)
+        return list(response.hits) if min_confidence is None else response.strong
+
+    def respond(self, request: SearchRequest, rerank: str | Path | Reranker | None = None) -> SearchResponse:
+        """The answer to `request`: its hits, which are weak, what was cut, the generation read (what
+        every front door serves; `SearchResponse.to_dict` is its JSON form). `rerank` as for `search`."""
         if isinstance(rerank, (str, Path)):  # the caller's trust in remote code covers the model it names here too
             rerank = load_reranker(rerank, self.device, self._state.access.trust_remote_code)
         with self.searcher() as searcher:
-            return searcher.search(
-                query, k, alpha, fusion, where, group_by, collapse, rerank, rerank_depth, min_confidence
-            )
+            return searcher.respond(request, rerank)
 
     def prepare(self, query: str) -> Query:
         """What a search reads of `query` on each side, and what it cut (`Query.cut`) to stay fast."""

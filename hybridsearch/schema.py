@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .locations import Location, Region
+from .snippets import snippet_dict
 
 __all__ = [
     "Chunk",
@@ -185,7 +186,8 @@ class Hit:
     `rerank_score` is the cross-encoder's score when the search was reranked (the order is then its).
     `confidence` is the probability that the hit answers the query (`confidence.py`; None for a
     model without fitted weights). `location` says where the chunk lies in its source (page, slide,
-    sheet and cells, heading path, with a `label`; {} when the source has no such parts).
+    sheet and cells, heading path, with a `label`; {} when the source has no such parts). `weak`:
+    its confidence is below the search's threshold (`request.SearchResponse`).
     """
 
     rank: int
@@ -212,6 +214,7 @@ class Hit:
     rerank_score: float | None = None
     confidence: float | None = None
     location: Location = field(default_factory=dict)
+    weak: bool = False
 
     @property
     def chunk_highlights(self) -> list[tuple[int, int]]:
@@ -219,11 +222,12 @@ class Hit:
         return [(start - self.start, end - self.start) for start, end in self.highlights]
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, JSON-ready."""
+        """Every field, JSON-ready, and the `snippet` it is shown with ({"text", "marks"})."""
         data = asdict(self)
         data["metadata"] = dict(self.metadata)
         data["location"] = dict(self.location)
         data["matched_terms"] = list(self.matched_terms)
         data["highlights"] = [list(span) for span in self.highlights]
         data["copies"] = [asdict(copy) for copy in self.copies]
+        data["snippet"] = snippet_dict(self)
         return data

@@ -1,6 +1,6 @@
-"""The query pipeline every front door calls: query → terms and vector → each side's candidates from
-the backend (filters applied before the cut) → fusion → hits with highlights; and the snippet a hit
-is shown with.
+"""The query pipeline every front door calls: a `SearchRequest` → terms and vector → each side's
+candidates from the backend (filters applied before the cut) → fusion → hits with highlights and
+confidence → a `SearchResponse` that says which hits are weak.
 
 `Searcher` runs it on one consistent state of an index (a backend, its tokenizer and encoder);
 `HybridIndex.search` makes one per call, `hsearch eval` one per dataset.
@@ -8,8 +8,6 @@ is shown with.
 
 from __future__ import annotations
 
-import numbers
-import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -19,11 +17,12 @@ from .backends import Backend, Side
 from .confidence import calibration, features
 from .config import Fusion
 from .encoders import Encoder, check_vectors
-from .errors import EmptyQueryError, InputError
-from .filters import Filter, WhereArg
+from .errors import InputError
+from .filters import Filter
 from .fusion import Fused, fuse
-from .grouping import Grouped, check_group_by, group, pool_size
-from .rerank import DEFAULT_DEPTH, Reranker
+from .grouping import Grouped, group, pool_size
+from .request import SearchRequest, SearchResponse, checked_query
+from .rerank import Reranker
 from .schema import Copy, Hit, StoredChunk
 from .textnorm import normalize_with_offsets
 from .tokenization import PAIR_SEPARATOR, Tokenizer
@@ -35,10 +34,7 @@ __all__ = [
     "MAX_QUERY_TERMS",
     "Query",
     "Searcher",
-    "Snippet",
     "candidate_depth",
-    "checked_k",
-    "snippet",
 ]
 
 #: Searches over at most this many chunks (after filtering) score every one of them on both sides.
@@ -65,30 +61,6 @@ def candidate_depth(k: int, num_chunks: int) -> int:
     return num_chunks if num_chunks <= EXHAUSTIVE_LIMIT else max(100, 10 * k)
 
 
-def checked_k(k: object) -> int:
-    """`k` as a positive int (numpy integers too; not bools), or an `InputError`."""
-    if isinstance(k, bool):
-        raise InputError(f"k must be a positive whole number (got {k!r}).")
-    try:
-        value = operator.index(k)  # type: ignore[arg-type]
-    except TypeError:
-        raise InputError(f"k must be a positive whole number (got {k!r}).") from None
-    if value < 1:
-        raise InputError(f"k must be a positive whole number (got {k!r}).")
-    return value
-
-
-def _fraction(value: object, error: str) -> float:
-    """`value` as a float in [0, 1] (numpy numbers too; not bools, not NaN), else `InputError(error)`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= 1:
-        raise InputError(error)
-    return float(value)
-
-
-def _checked_alpha(alpha: object) -> float:
-    return _fraction(alpha, f"alpha must be between 0 and 1 (got {alpha!r}); 0 = BM25 only, 1 = dense only.")
-
-
 @dataclass(frozen=True)
 class Candidates:
     """Both sides' ranked lists for one query (backend keys with raw scores, best first), before fusion."""
@@ -111,52 +83,50 @@ class Searcher:
         self.tokenizer = tokenizer
         self._encoder = encoder
 
-    def search(
-        self,
-        query: str,
-        k: int,
-        alpha: float | None,
-        fusion: Fusion | str | None,
-        where: WhereArg,
-        group_by: str | None = None,
-        collapse: bool = True,
-        rerank: Reranker | None = None,
-        rerank_depth: int = DEFAULT_DEPTH,
-        min_confidence: float | None = None,
-    ) -> list[Hit]:
-        """The `k` best chunks for `query` among those `where` keeps (`HybridIndex.search` documents each)."""
-        query = checked_query(query)
-        k = checked_k(k)
-        wanted = max(k, checked_k(rerank_depth)) if rerank else k
-        group_by = check_group_by(group_by)
+    def respond(self, request: SearchRequest, rerank: Reranker | None = None) -> SearchResponse:
+        """The answer to `request` (`HybridIndex.search` documents each option); `rerank` re-scores
+        the first `request.rerank_depth` candidates."""
         config = self.backend.config
-        alpha = config.alpha if alpha is None else _checked_alpha(alpha)
-        if min_confidence is not None:
-            min_confidence = checked_confidence(min_confidence)
-            if calibration(self._calibrated_model(), alpha > 0) is None:
-                raise InputError(
-                    f"min_confidence needs a model whose confidence is calibrated; {self.backend.model.name} "
-                    "has none (see hybridsearch/confidence.py)."
-                )
-        fusion = config.fusion if fusion is None else Fusion.parse(fusion)
-        condition = Filter.parse(where)
-        matching = self.backend.count(condition)
-        prepared = self.prepare(query)
+        alpha = config.alpha if request.alpha is None else request.alpha
+        fusion = config.fusion if request.fusion is None else request.fusion
+        threshold = self._threshold(request.min_confidence, alpha)
+        prepared = self.prepare(request.query)
+        hits = self._hits(request, prepared, alpha, fusion, rerank)
+        response = SearchResponse(request, tuple(hits), alpha, fusion, threshold, prepared.cut, self.backend.version)
+        return response.flagged()
+
+    def _threshold(self, asked: float | None, alpha: float) -> float | None:
+        """The confidence below which a hit is weak: `asked`, else the index's; None when this model's
+        confidence is not calibrated (asking for a threshold then is an `InputError`)."""
+        if calibration(self._calibrated_model(), alpha > 0) is not None:
+            return self.backend.config.min_confidence if asked is None else asked
+        if asked is not None:
+            raise InputError(
+                f"min_confidence needs a model whose confidence is calibrated; {self.backend.model.name} "
+                "has none (see hybridsearch/confidence.py)."
+            )
+        return None
+
+    def _hits(
+        self, request: SearchRequest, prepared: Query, alpha: float, fusion: Fusion, rerank: Reranker | None
+    ) -> list[Hit]:
+        k = request.k
+        wanted = max(k, request.rerank_depth) if rerank else k
+        matching = self.backend.count(request.where)
         if not matching:
             return []
         vector = self.encode_queries([prepared.dense_text])[0] if alpha > 0 else None  # alpha = 0: no model load
         depth = candidate_depth(wanted, matching)
-        candidates = self.candidates(prepared.terms, vector, depth, condition)
+        candidates = self.candidates(prepared.terms, vector, depth, request.where)
         kept: list[Grouped] = []
-        if group_by is None and not collapse:
+        if request.group_by is None and not request.collapse:
             chosen = candidates.fuse(alpha, fusion, wanted)
         else:
             fused = candidates.fuse(alpha, fusion, pool_size(wanted))
-            kept = group(self._ranked(fused, wanted), wanted, group_by, collapse)
+            kept = group(self._ranked(fused, wanted), wanted, request.group_by, request.collapse)
             chosen = fused.take(np.array([entry.position for entry in kept], dtype=np.int64))
         hits = self.with_confidence(self.hits(chosen, prepared.terms, dense=alpha > 0, grouped=kept), candidates)
-        hits = reranked(hits, query, rerank)[:k] if rerank else hits
-        return hits if min_confidence is None else confident(hits, min_confidence)
+        return reranked(hits, request.query, rerank)[:k] if rerank else hits
 
     def _calibrated_model(self) -> str:
         """The model name confidence weights are looked up by (fitted with sentence scores on)."""
@@ -267,60 +237,8 @@ class Searcher:
         return tuple(spans)
 
 
-def checked_confidence(value: object) -> float:
-    """`value` as a threshold in [0, 1], or an `InputError`."""
-    return _fraction(value, f"min_confidence must be between 0 and 1 (got {value!r}).")
-
-
-def confident(hits: list[Hit], threshold: float) -> list[Hit]:
-    """The hits whose confidence reaches `threshold`."""
-    return [hit for hit in hits if hit.confidence is not None and hit.confidence >= threshold]
-
-
 def reranked(hits: list[Hit], query: str, reranker: Reranker) -> list[Hit]:
     """`hits` in the order of the reranker's scores (ties keep the fused order), each with its `rerank_score`."""
     scores = reranker.scores(query, [hit.title for hit in hits], [hit.text for hit in hits])
     order = np.argsort(-scores, kind="stable")
     return [replace(hits[i], rank=rank, rerank_score=float(scores[i])) for rank, i in enumerate(order.tolist(), 1)]
-
-
-def checked_query(query: object) -> str:
-    """A non-empty query string, lone surrogates (from undecodable argv) replaced; else `EmptyQueryError`."""
-    if not isinstance(query, str) or not query.strip():
-        raise EmptyQueryError("The query is empty; give some words to search for.")
-    return query.encode("utf-8", "replace").decode("utf-8")
-
-
-@dataclass(frozen=True)
-class Snippet:
-    """About `width` characters of a hit on one line, and the spans in it to mark (matched words)."""
-
-    text: str
-    marks: tuple[tuple[int, int], ...]
-
-
-_SNIPPET_WIDTH = 80
-
-
-def snippet(hit: Hit, width: int = _SNIPPET_WIDTH) -> Snippet:
-    """About `width` characters of a hit's text around its first matched word, on one line (runs of
-    whitespace become one space), "…" where text was cut, and the matched words' spans in that line."""
-    text, spans = hit.text, hit.chunk_highlights
-    start = max(0, min((spans[0][0] if spans else 0) - width // 3, len(text) - width))
-    end = min(len(text), start + width)
-    prefix = "…" if start > 0 else ""
-    out: list[str] = []
-    where: list[int] = []  # each window character's position in `out`
-    for ch in text[start:end]:
-        if not ch.isspace():
-            out.append(ch)
-        elif out and out[-1] != " ":
-            out.append(" ")
-        where.append(len(prefix) + max(len(out) - 1, 0))
-    line = "".join(out).rstrip()
-    marks = []
-    for span_start, span_end in spans:
-        span_start, span_end = max(span_start, start), min(span_end, end)
-        if span_start < span_end:
-            marks.append((where[span_start - start], min(where[span_end - 1 - start] + 1, len(prefix) + len(line))))
-    return Snippet(prefix + line + ("…" if end < len(text) else ""), tuple(marks))

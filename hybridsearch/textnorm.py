@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Normalized", "normalize", "normalize_with_offsets"]
+__all__ = ["Normalized", "encodable", "normalize", "normalize_with_offsets"]
 
 # A base character and the combining marks that follow it (incl. kana voicing marks, half-width too).
 _SEGMENT = re.compile(
@@ -73,3 +73,12 @@ def normalize_with_offsets(text: str) -> Normalized:
         starts.extend([match.start()] * len(folded))
         ends.extend([match.end()] * len(folded))
     return Normalized("".join(pieces), starts, ends)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """`text` with each lone surrogate (what a JSON escape such as `"\\udc80"` or undecodable argv
+    makes, and no encoding can carry) replaced by U+FFFD; a pair read from JSON is one character already."""
+    return _SURROGATE.sub("\ufffd", text)

@@ -219,7 +219,8 @@ def _resolve_config(store: Writer, config: IndexConfig | None, encoder: Encoder 
             f"Index {store.location} was built with other settings ({'; '.join(differences)}); keep them, "
             f"or rebuild it with the new ones: hsearch index PATH --index {store.location} --rebuild"
         )
-    return replace(config, alpha=store.config.alpha, fusion=store.config.fusion)  # keep a tuned default alpha
+    stored = store.config  # keep the query defaults a user tuned
+    return replace(config, alpha=stored.alpha, fusion=stored.fusion, min_confidence=stored.min_confidence)
 
 
 def _content_differences(old: IndexConfig, new: IndexConfig) -> list[str]:

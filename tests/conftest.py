@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 
 from hybridsearch import HybridIndex, register_encoder
+from hybridsearch.confidence import Calibration, register_calibration
 from hybridsearch.encoders import ModelSpec
 from hybridsearch.textnorm import normalize
 
 FAKE_MODEL = "fake:bigrams"
+#: A fake model with calibrated confidence (weights registered below), for tests of weak hits.
+CALIBRATED_MODEL = "fake:calibrated"
 
 
 class FakeEncoder:
@@ -60,6 +63,7 @@ def _load_fake(config, device, known):  # type: ignore[no-untyped-def]
 
 # models named fake:… are FakeEncoders, registered through the same door as the real ones
 register_encoder("fake", _load_fake)
+register_calibration(CALIBRATED_MODEL, Calibration((12.0, -20.0, 3.0, -1.0), -6.0))
 
 
 @pytest.fixture(autouse=True)

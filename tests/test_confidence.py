@@ -2,26 +2,31 @@
 
 import json
 import math
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import FAKE_MODEL
+from conftest import CALIBRATED_MODEL
 from serving import running
 
-from hybridsearch import HybridIndex, confidence
+from hybridsearch import HybridIndex
 from hybridsearch.cli import cli
 from hybridsearch.confidence import NO_GOOD_MATCH, Calibration, calibration, features
 from hybridsearch.errors import InputError
 
-# weights for the tests' fake encoder, so the pipeline can be checked without the real model
-FAKE = Calibration((12.0, -20.0, 3.0, -1.0), -6.0)
+# the weights conftest registers for the calibrated fake model, so the pipeline can be checked without the real one
+FAKE = calibration(CALIBRATED_MODEL, dense=True)
+assert Calibration((12.0, -20.0, 3.0, -1.0), -6.0) == FAKE
 
 
 @pytest.fixture
-def calibrated(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(confidence._FITTED, FAKE_MODEL, FAKE)
+def calibrated(corpus: Path, tmp_path: Path) -> Iterator[HybridIndex]:
+    """An index of `corpus` whose (fake) model has calibrated confidence: FAKE, registered in conftest."""
+    with HybridIndex.build(corpus, tmp_path / "calibrated", model=CALIBRATED_MODEL) as index:
+        yield index
 
 
 def by_hand(hit, best_dense: float, best_bm25: float, ceiling: float) -> float:  # type: ignore[no-untyped-def]
@@ -40,18 +45,18 @@ def test_features_and_the_logistic() -> None:
     assert calibration("no-such-model", dense=True) is None and calibration("no-such-model", dense=False) is not None
 
 
-def test_hits_carry_the_calibrated_probability(built: HybridIndex, calibrated: None) -> None:
-    hits = built.search("赤い惑星", k=5, collapse=False)
-    with built.searcher() as searcher:
+def test_hits_carry_the_calibrated_probability(calibrated: HybridIndex) -> None:
+    hits = calibrated.search("赤い惑星", k=5, collapse=False)
+    with calibrated.searcher() as searcher:
         prepared = searcher.prepare("赤い惑星")
         vector = searcher.encode_queries([prepared.dense_text])[0]
-        candidates = searcher.candidates(prepared.terms, vector, built.info()["counts"]["chunks"])
+        candidates = searcher.candidates(prepared.terms, vector, calibrated.info()["counts"]["chunks"])
     best_dense, best_bm25 = float(candidates.dense.scores.max()), float(candidates.bm25.scores.max())
     ceiling = candidates.bm25.best
     assert ceiling >= best_bm25 > 0
     for hit in hits:
         assert hit.confidence == pytest.approx(by_hand(hit, best_dense, best_bm25, ceiling), abs=1e-9)
-    kept = built.search("赤い惑星", k=5, collapse=False, min_confidence=0.5)
+    kept = calibrated.search("赤い惑星", k=5, collapse=False, min_confidence=0.5)
     assert [hit.id for hit in kept] == [hit.id for hit in hits if hit.confidence >= 0.5]  # type: ignore[operator]
 
 
@@ -66,8 +71,8 @@ def test_min_confidence_needs_a_calibrated_model(built: HybridIndex) -> None:
     assert refused.exit_code == 1 and "calibrated" in refused.output
 
 
-def test_cli_no_good_match_and_show_weak(built: HybridIndex, calibrated: None) -> None:
-    args = ["query", "赤い惑星", "--index", built.location, "-k", "3"]
+def test_cli_no_good_match_and_show_weak(calibrated: HybridIndex) -> None:
+    args = ["query", "赤い惑星", "--index", calibrated.location, "-k", "3"]
     strict = CliRunner().invoke(cli, [*args, "--min-confidence", "1"])
     assert strict.exit_code == 0 and NO_GOOD_MATCH in strict.stderr and "--show-weak" in strict.stderr
     assert strict.stdout == ""
@@ -79,10 +84,11 @@ def test_cli_no_good_match_and_show_weak(built: HybridIndex, calibrated: None) -
     assert not loose["no_good_match"] and len(loose["hits"]) == 3 and loose["hits"][0]["confidence"] > 0
 
 
-def test_http_min_confidence(built: HybridIndex, calibrated: None) -> None:
-    with running({"docs": built.location}) as url:
+def test_http_min_confidence(calibrated: HybridIndex) -> None:
+    with running({"docs": calibrated.location}) as url:
         hits = httpx.get(f"{url}/search", params={"q": "赤い惑星", "k": 3}).json()["hits"]
         assert all(0 <= hit["confidence"] <= 1 for hit in hits)
-        none = httpx.get(f"{url}/search", params={"q": "赤い惑星", "min_confidence": 1}).json()["hits"]
-        assert none == [] or all(hit["confidence"] >= 1 for hit in none)
+        strict = httpx.get(f"{url}/search", params={"q": "赤い惑星", "min_confidence": 1}).json()
+        assert strict["no_good_match"] and strict["min_confidence"] == 1  # every hit returned, flagged weak
+        assert strict["hits"] and all(hit["weak"] and hit["confidence"] < 1 for hit in strict["hits"])
         assert httpx.get(f"{url}/search", params={"q": "赤い惑星", "min_confidence": 2}).status_code == 400

@@ -139,16 +139,15 @@ def test_serve_takes_allow_host_and_refuses_a_malformed_one(built: HybridIndex) 
         ('{"q": "火星", "k": -Infinity}', "k"),
         ('{"q": "火星", "k": NaN}', "k"),
         ('{"q": "火星", "k": 1e400}', "k"),
-        ('{"q": NaN}', "q"),
+        ('{"q": NaN}', "query"),
         ('{"q": "火星", "collapse": NaN}', "collapse"),
     ],
 )
-def test_numbers_json_cannot_carry_are_a_422_in_one_line(served: str, body: str, field: str) -> None:
+def test_numbers_json_cannot_carry_are_a_400_in_one_line(served: str, body: str, field: str) -> None:
     with httpx.Client() as client:
         reply = client.post(f"{served}/search", content=body, headers={"Content-Type": "application/json"})
-        assert reply.status_code == 422, reply.text
-        detail = _one_line(reply)
-        assert detail.startswith(f"Malformed request: {field}: ") and not {"inf", "nan"} & set(detail.lower().split())
+        assert reply.status_code == 400, reply.text
+        assert _one_line(reply).startswith((f"{field} must be", f"{field} is", f"The {field} must be"))
         assert client.get(f"{served}/health").status_code == 200  # the same connection still answers
 
 

@@ -6,7 +6,9 @@
     documents = retriever.invoke("有給休暇の申請方法")   # langchain_core Documents
 
 Each Document holds the chunk's text, its stable id, and in `metadata` the document's metadata, ids,
-source, offsets and the fused and raw scores.
+source, offsets and the fused and raw scores. Weak hits (confidence below the index's threshold, or
+`min_confidence`) are left out, so a chain gets nothing rather than passages that do not answer;
+`include_weak=True` hands them on too (each with `metadata["weak"]`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, field_validator
 
 from ..index import HybridIndex
-from . import hit_metadata, opened
+from . import answering_hits, hit_metadata, opened
 
 __all__ = ["HybridSearchRetriever"]
 
@@ -33,6 +35,8 @@ class HybridSearchRetriever(BaseRetriever):
     k: int = 4
     alpha: float | None = None
     where: dict[str, Any] | None = None
+    min_confidence: float | None = None
+    include_weak: bool = False
 
     @field_validator("index", mode="before")
     @classmethod
@@ -40,5 +44,5 @@ class HybridSearchRetriever(BaseRetriever):
         return opened(value)
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        hits = self.index.search(query, k=self.k, alpha=self.alpha, where=self.where)
+        hits = answering_hits(self.index, query, self.k, self.alpha, self.where, self.min_confidence, self.include_weak)
         return [Document(page_content=hit.text, metadata=hit_metadata(hit), id=hit.id) for hit in hits]

@@ -6,7 +6,9 @@
     nodes = retriever.retrieve("有給休暇の申請方法")   # NodeWithScore, best first
 
 Each node is a TextNode with the chunk's text and stable id; its metadata holds the document's
-metadata, ids, source, offsets and raw scores; the NodeWithScore's score is the fused score.
+metadata, ids, source, offsets and raw scores; the NodeWithScore's score is the fused score. Weak
+hits (confidence below the index's threshold, or `min_confidence`) are left out, so a query engine
+gets nothing rather than passages that do not answer; `include_weak=True` hands them on too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from ..index import HybridIndex
 from ..loaders import PathArg
-from . import hit_metadata, opened
+from . import answering_hits, hit_metadata, opened
 
 __all__ = ["HybridSearchRetriever"]
 
@@ -32,13 +34,18 @@ class HybridSearchRetriever(BaseRetriever):
         k: int = 4,
         alpha: float | None = None,
         where: dict[str, Any] | None = None,
+        min_confidence: float | None = None,
+        include_weak: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.index = opened(index)
         self.k, self.alpha, self.where = k, alpha, where
+        self.min_confidence, self.include_weak = min_confidence, include_weak
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = self.index.search(query_bundle.query_str, k=self.k, alpha=self.alpha, where=self.where)
+        hits = answering_hits(
+            self.index, query_bundle.query_str, self.k, self.alpha, self.where, self.min_confidence, self.include_weak
+        )
         return [NodeWithScore(node=TextNode(text=hit.text, id_=hit.id, metadata=hit_metadata(hit)), score=hit.score)
                 for hit in hits]  # fmt: skip

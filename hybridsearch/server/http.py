@@ -1,6 +1,6 @@
 """The HTTP API and the web page: `hsearch serve` (FastAPI + uvicorn; the `[serve]` extra).
 
-    GET/POST /search     q, k, alpha, fusion, where (JSON), path (glob), index → hits (Hit.to_dict + snippet)
+    GET/POST /search     q and the other SearchRequest options, path (glob), index → SearchResponse.to_dict
     GET /documents/{id}  a document: full text, metadata, its chunks' ids and offsets
     GET /chunks/{id}     a chunk
     GET /indexes         the indexes served;  GET /info?index=NAME  one index's manifest and fields
@@ -17,43 +17,27 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ..errors import HybridSearchError, IndexAccessError, IndexFormatError, InputError, NotFoundError
-from ..filters import Filter
+from ..request import SearchRequest, option_schema
 from ..schema import StoredChunk, StoredDocument
-from ..search import checked_k, snippet
+from ..textnorm import encodable
 from .guards import AllowedHosts, limit_body, require_token, same_site
 from .indexes import ServedIndexes
-from .text import encodable
 
-__all__ = ["Limits", "SearchRequest", "create_app", "lenient_http"]
+__all__ = ["Limits", "create_app", "lenient_http"]
 
 logger = logging.getLogger("hybridsearch.server")
 
 STATIC = Path(__file__).with_name("static")
-
-
-class SearchRequest(BaseModel):
-    """A search: what `GET /search` takes as parameters, with `where` as an object instead of JSON text."""
-
-    q: str
-    k: int = 10
-    alpha: float | None = None
-    fusion: Literal["coverage", "minmax", "zscore", "rrf"] | None = None
-    where: dict[str, Any] | None = None
-    path: str | None = None
-    index: str | None = None
-    group_by: Literal["document"] | None = None
-    collapse: bool = True
-    min_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +62,7 @@ def create_app(
     an MCP server (`server.mcp.build_server`), is mounted at /mcp over streamable HTTP.
     `allowed_hosts` (`NAME`, `NAME:PORT` or `*`) are the names besides localhost, 127.0.0.1, [::1]
     and the address a client connected to that a request may address the server by (`AllowedHosts`)."""
-    from fastapi import Body, FastAPI, Query, Request
+    from fastapi import Body, FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import FileResponse, HTMLResponse
@@ -120,69 +104,30 @@ def create_app(
         logger.exception("unexpected error in %s %s", request.method, request.url.path)
         return _Json({"detail": "Internal error; the server's log has the details."}, status_code=500)
 
-    def run_search(request: SearchRequest) -> dict[str, Any]:
-        if len(request.q) > limits.query_chars:
-            raise _TooLarge(
-                f"The query has {len(request.q)} characters; this server takes at most {limits.query_chars}."
-            )
-        k = checked_k(request.k)
-        if k > limits.k:
-            raise InputError(f"k must be at most {limits.k} on this server (got {k}).")
-        index = indexes.get(request.index)
-        condition = Filter.parse(request.where)
-        if request.path:
-            glob = Filter.from_cli((), request.path)
-            condition = Filter((*(condition.conditions if condition else ()), *glob.conditions)) if glob else condition
-        with index.searcher() as searcher:
-            hits = searcher.search(
-                request.q, k, request.alpha, request.fusion, condition, request.group_by, request.collapse,
-                indexes.reranker, min_confidence=request.min_confidence,
-            )  # fmt: skip
-            prepared = searcher.prepare(request.q)
-            generation = searcher.backend.version
-        config = index.config
-        return {
-            "query": request.q,
-            "index": request.index or indexes.names[0],
-            "generation": generation,
-            "alpha": config.alpha if request.alpha is None else request.alpha,
-            "fusion": str(request.fusion or config.fusion),
-            **({"where": condition.describe()} if condition else {}),
-            **({"cut": prepared.cut} if prepared.cut else {}),
-            "hits": [hit.to_dict() | {"snippet": _snippet(hit)} for hit in hits],
-        }
+    def run_search(given: Mapping[str, Any], text: bool) -> dict[str, Any]:
+        """`given` (JSON, or with `text` URL parameters) as a `SearchRequest`, answered from its index."""
+        options = dict(given)
+        name = options.pop("index", None)
+        if "q" in options:
+            if "query" in options:
+                raise InputError("Give the query once: q or query, not both.")
+            options["query"] = options.pop("q")
+        query = options.get("query")
+        if isinstance(query, str) and len(query) > limits.query_chars:
+            raise _TooLarge(f"The query has {len(query)} characters; this server takes at most {limits.query_chars}.")
+        request = SearchRequest.from_mapping(options, text=text)
+        if request.k > limits.k:
+            raise InputError(f"k must be at most {limits.k} on this server (got {request.k}).")
+        response = indexes.get(name).respond(request, indexes.reranker)
+        return response.to_dict() | {"index": name or indexes.names[0]}
 
-    @app.get("/search", summary="Search an index")
-    def search_get(
-        q: str,
-        k: int = 10,
-        alpha: float | None = None,
-        fusion: Literal["coverage", "minmax", "zscore", "rrf"] | None = None,
-        where: str | None = Query(None, description='A filter as JSON, e.g. {"type": "md"}'),
-        path: str | None = Query(None, description="A path glob, e.g. planets/*.md"),
-        index: str | None = None,
-        group_by: Literal["document"] | None = Query(None, description="document: each document's best chunk"),
-        collapse: bool = Query(True, description="fold chunks that (nearly) repeat a better hit's text into it"),
-        min_confidence: float | None = Query(None, description="drop hits less likely than this to answer (0-1)"),
-    ) -> dict[str, Any]:
-        return run_search(
-            SearchRequest(
-                q=q,
-                k=k,
-                alpha=alpha,
-                fusion=fusion,
-                where=_json_filter(where),
-                path=path,
-                index=index,
-                group_by=group_by,
-                collapse=collapse,
-                min_confidence=min_confidence,
-            )
-        )
+    @app.get("/search", summary="Search an index", openapi_extra={"parameters": _parameters()})
+    def search_get(request: Request) -> dict[str, Any]:
+        return run_search(request.query_params, text=True)
 
-    @app.post("/search", summary="Search an index (the filter as a JSON object)")
-    def search_post(request: SearchRequest = Body(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
-        return run_search(request)
+    @app.post("/search", summary="Search an index (the filter as a JSON object)", openapi_extra=_body())
+    def search_post(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
+        return run_search(body, text=False)
 
     @app.get("/documents/{id}", summary="A document: full text, metadata, its chunks")
     def document(id: str, index: str | None = None) -> dict[str, Any]:
@@ -280,23 +225,32 @@ def _mcp_app(mcp: Any) -> Any:
     )
 
 
-def _json_filter(text: str | None) -> dict[str, Any] | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        raise InputError(
-            f'The where parameter is not JSON; write a filter such as {{"type": "md"}} (got {text[:100]!r}).'
-        ) from None
-    if not isinstance(value, dict):
-        raise InputError(f'The where parameter is a JSON object such as {{"type": "md"}} (got {text[:100]!r}).')
-    return value
+def _options() -> dict[str, dict[str, Any]]:
+    """The search options as the HTTP API names them (the query is `q`), with `path` and `index`."""
+    schema = option_schema()
+    return {
+        "q": schema.pop("query"),
+        **schema,
+        "path": {"type": "string", "description": "Only documents whose path matches this glob, e.g. 規程/**."},
+        "index": {"type": "string", "description": "Which index (GET /indexes); default: the first."},
+    }
 
 
-def _snippet(hit: Any) -> dict[str, Any]:
-    shown = snippet(hit)
-    return {"text": shown.text, "marks": [list(mark) for mark in shown.marks]}
+def _parameters() -> list[dict[str, Any]]:
+    """`GET /search`'s parameters for the OpenAPI page (`where` as JSON text)."""
+    found = []
+    for name, schema in _options().items():
+        if name == "where":
+            schema = schema | {"type": "string", "description": schema["description"] + " As JSON text."}
+        described = {"name": name, "in": "query", "required": name == "q", "schema": schema}
+        found.append(described | {"description": schema["description"]})
+    return found
+
+
+def _body() -> dict[str, Any]:
+    """`POST /search`'s body for the OpenAPI page."""
+    body = {"type": "object", "required": ["q"], "properties": _options(), "additionalProperties": False}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
 
 
 def _summary(name: str, index: Any) -> dict[str, Any]:

@@ -10,19 +10,21 @@ which the SDK's parser refuses without answering, so the client would wait forev
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
 from ..errors import HybridSearchError
-from ..schema import Hit, StoredDocument
-from ..search import snippet
+from ..filters import Filter
+from ..request import SearchRequest
+from ..schema import StoredDocument
+from ..textnorm import encodable
 from .indexes import ServedIndexes
-from .text import encodable
 
 __all__ = ["build_server", "run_stdio"]
 
@@ -39,9 +41,16 @@ def build_server(indexes: ServedIndexes) -> Any:
     """An MCP server answering from `indexes`."""
     from mcp.server.mcpserver import MCPServer
 
-    server = MCPServer("hybridsearch", instructions=_INSTRUCTIONS, log_level="WARNING")
+    parameters: dict[str, frozenset[str]] = {}
+    server = MCPServer(
+        "hybridsearch", instructions=_INSTRUCTIONS, log_level="WARNING", middleware=[_KnownArguments(parameters)]
+    )
 
-    @server.tool()
+    def tool(function: Callable[..., Any]) -> Callable[..., Any]:
+        parameters[function.__name__] = frozenset(inspect.signature(function).parameters)
+        return server.tool()(function)
+
+    @tool
     def search(
         query: str,
         k: int = 5,
@@ -57,15 +66,19 @@ def build_server(indexes: ServedIndexes) -> Any:
         `index`: which index (see list_indexes; default: the first). `group_by_document` (default
         true): one passage per document, with `more` = its other matching passages; false: every
         passage. Copies of a passage in other files are listed on it (`copies`), not repeated. Each hit
-        has a `confidence` (probability that it answers the query); `min_confidence` (e.g. 0.5) drops
-        the hits below it, and `no_good_match` is then true when none is left."""
+        has a `confidence` (probability that it answers the query) and is `weak` when that is below the
+        index's threshold (or `min_confidence`, 0 to 1); `no_good_match` is true when every hit is
+        weak (or none matched): then say the documents do not answer rather than use weak hits."""
         with _told():
-            hits = indexes.get(index).search(query, k=max(1, min(k, _MAX_K)), alpha=alpha, where=where,
-                                             group_by="document" if group_by_document else None,
-                                             rerank=indexes.reranker, min_confidence=min_confidence)  # fmt: skip
-        return {"query": query, "no_good_match": not hits, "hits": [_hit(hit) for hit in hits]}
+            request = SearchRequest(
+                query=query, k=max(1, min(k, _MAX_K)) if isinstance(k, int) else k, alpha=alpha,
+                where=Filter.parse(where), group_by="document" if group_by_document else None,
+                min_confidence=min_confidence,
+            )  # fmt: skip
+            response = indexes.get(index).respond(request, indexes.reranker)
+        return response.to_dict() | {"index": index or indexes.names[0]}
 
-    @server.tool()
+    @tool
     def get_document(id: str, index: str | None = None) -> dict[str, Any]:
         """The whole document a hit's `document_id` names (or the chunk a hit's `id` names): its text,
         source and metadata."""
@@ -75,7 +88,7 @@ def build_server(indexes: ServedIndexes) -> Any:
         return {"kind": kind, "id": found.id, "source": found.source, "title": found.title, "text": found.text,
                 "metadata": dict(found.metadata)}  # fmt: skip
 
-    @server.tool()
+    @tool
     def list_indexes() -> dict[str, Any]:
         """The indexes this server answers from, with their sizes and metadata fields."""
         found = []
@@ -86,6 +99,27 @@ def build_server(indexes: ServedIndexes) -> Any:
         return {"indexes": found}
 
     return server
+
+
+class _KnownArguments:
+    """MCP middleware: a `tools/call` naming an argument its tool does not take is a tool error that
+    names it (the SDK would drop it silently, and a misspelt `min_confidence` would search without it)."""
+
+    def __init__(self, parameters: Mapping[str, frozenset[str]]) -> None:
+        self.parameters = parameters  # filled as the tools are registered
+
+    async def __call__(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        from mcp.types import CallToolResult, TextContent
+
+        params = ctx.params if ctx.method == "tools/call" and isinstance(ctx.params, dict) else {}
+        name, given = str(params.get("name")), params.get("arguments")
+        known = self.parameters.get(name)
+        unknown = sorted(set(given) - known) if known is not None and isinstance(given, dict) else []
+        if not unknown or known is None:
+            return await call_next(ctx)
+        said = f"Unknown argument{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} of {name}"
+        text = f"{said}; it takes {', '.join(sorted(known))}."
+        return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
 def run_stdio(server: Any) -> None:
@@ -129,15 +163,3 @@ def _told() -> Iterator[None]:
         yield
     except HybridSearchError as error:
         raise ToolError(str(error)) from error
-
-
-def _hit(hit: Hit) -> dict[str, Any]:
-    return {
-        "rank": hit.rank, "id": hit.id, "document_id": hit.document_id, "source": hit.source, "title": hit.title,
-        "score": round(hit.score, 4), "bm25": round(hit.bm25, 4),
-        "dense": None if hit.dense is None else round(hit.dense, 4), "snippet": snippet(hit).text,
-        "text": hit.text, "location": dict(hit.location), "metadata": dict(hit.metadata), "more": hit.more,
-        "copies": [copy.source for copy in hit.copies],
-        **({} if hit.rerank_score is None else {"rerank_score": round(hit.rerank_score, 4)}),
-        **({} if hit.confidence is None else {"confidence": round(hit.confidence, 3)}),
-    }  # fmt: skip

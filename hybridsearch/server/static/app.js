@@ -69,9 +69,8 @@ async function search() {
 
 function render(result) {
   hits = result.hits; selected = -1;
-  const weak = hits.length && hits[0].confidence !== null && hits[0].confidence < 0.5;
   status.textContent = !hits.length ? "該当する文書が見つかりませんでした。"
-    : weak ? "該当する文書が見つかりませんでした（確信度の低い結果を表示しています）。"
+    : result.no_good_match ? "該当する文書が見つかりませんでした（確信度の低い結果を表示しています）。"
     : `${hits.length} 件（${result.index}、α=${result.alpha}）`;
   hitsList.replaceChildren(...hits.map((hit, number) => {
     const item = el("li");
@@ -87,7 +86,7 @@ function render(result) {
     const dense = hit.dense === null ? "-" : hit.dense.toFixed(3);
     const confidence = hit.confidence === null ? "" : `　確信度 ${Math.round(hit.confidence * 100)}%`;
     item.append(el("div", "scores", `スコア ${hit.score.toFixed(3)}　BM25 ${hit.bm25.toFixed(2)}　意味 ${dense}${confidence}`));
-    if (hit.confidence !== null && hit.confidence < 0.5) item.classList.add("weak");
+    if (hit.weak) item.classList.add("weak");
     const also = [];
     if (hit.more) also.push(`この文書の他の該当箇所 ${hit.more} 件`);
     if (hit.copies.length) also.push(`同じ内容: ${hit.copies.map((copy) => copy.source).join("、")}`);
