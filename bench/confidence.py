@@ -1,6 +1,6 @@
 """Fit and evaluate the hits' `confidence`: a logistic regression over a hit's evidence, from dev sets.
 
-    .venv/bin/python bench/confidence.py [--sets jsquad,jaquad,niilc]
+    .venv/bin/python bench/confidence.py [--sets jsquad,jaquad,niilc] [--thresholds 0.1,0.2,...]
 
 Answerable queries: each set's judged questions on its own corpus; unanswerable ones: each set's
 questions on another set's corpus (a question whose article is in that corpus is left out;
@@ -11,24 +11,35 @@ Prints the coefficients to put in `hybridsearch/confidence.py`, then, for the fi
 query (what "no good match" decides on): ROC AUC, and precision / recall at the default
 threshold; also with each set left out of the fit (fitted on the others), which is what a corpus
 we have not seen would get.
+
+With `--thresholds`, nothing is fitted: the weights that ship (`hybridsearch.confidence.calibration`,
+what `Hit.confidence` is computed with) score every query's first hit, and for each threshold it
+prints the share of answerable queries whose right first hit is weak (hidden), whose wrong first hit
+passes (shown as strong), of unanswerable queries whose first hit passes, of queries with no good
+match (first hit weak), and the precision of the first hits that pass. `--alpha` and `--term-form`
+default to the library's (`hybridsearch.config`), which the shipped weights were fitted with.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 from fusion_study import collect, coverage
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from hybridsearch.confidence import DEFAULT_THRESHOLD, FEATURES, features
+from hybridsearch.confidence import DEFAULT_THRESHOLD, FEATURES, calibration, features
+from hybridsearch.config import DEFAULT_ALPHA, DEFAULT_MODEL, TokenizerConfig
 
 TOP = 10
+#: (features, relevant, is the query's first hit) of a group's rows.
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def rows(data: dict[str, np.ndarray], alpha: float, dense: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rows(data: dict[str, np.ndarray], alpha: float, dense: bool = True) -> Rows:
     """(features, relevant, is the query's first hit) of every query's first TOP hits."""
     x, y, first = [], [], []
     for i in range(len(data["keys"])):
@@ -47,19 +58,75 @@ def rows(data: dict[str, np.ndarray], alpha: float, dense: bool = True) -> tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="jsquad,niilc")
-    parser.add_argument("--alpha", type=float, default=0.6)
-    parser.add_argument("--term-form", default="base")
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="the library's default unless given")
+    parser.add_argument("--term-form", default=str(TokenizerConfig().term_form), help="the library's default")
+    parser.add_argument("--thresholds", help="comma-separated: the shipped weights' first hits at each (no fit)")
     args = parser.parse_args()
     sets = args.sets.split(",")
+    thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else None
+    if thresholds and not all(0 <= t <= 1 for t in thresholds):
+        parser.error(f"--thresholds must lie between 0 and 1 (got {args.thresholds}).")
+    print(f"term form {args.term_form}, alpha {args.alpha:g}, fusion coverage")
     for dense in (True, False):
         print(f"\n### {'hybrid' if dense else 'BM25 only (alpha 0)'}")
-        study(sets, args.term_form, args.alpha if dense else 0.0, dense)
+        alpha = args.alpha if dense else 0.0
+        if thresholds:
+            sweep(grouped_rows(sets, args.term_form, alpha, dense), thresholds, dense)
+        else:
+            study(sets, args.term_form, alpha, dense)
+
+
+def grouped_rows(sets: list[str], term_form: str, alpha: float, dense: bool) -> dict[str, Rows]:
+    """The rows of every set on its own corpus, then of every pair ("a on b": unanswerable)."""
+    found = {name: rows(collect(name, term_form), alpha, dense) for name in sets}
+    for a, b in itertools.permutations(sets, 2):
+        found[f"{a} on {b}"] = rows(collect(a, term_form, b), alpha, dense)
+    return found
+
+
+def sweep(groups: dict[str, Rows], thresholds: list[float], dense: bool) -> None:
+    """Per threshold, what the shipped weights do with each query's first hit (no refit)."""
+    fitted = calibration(DEFAULT_MODEL, dense)
+    if fitted is None:
+        raise SystemExit(f"{DEFAULT_MODEL} has no fitted weights in hybridsearch/confidence.py.")
+    first = {name: (fitted.confidence(x[top]), y[top]) for name, (x, y, top) in groups.items()}
+    answerable = {name: first[name] for name in first if " on " not in name}
+    unanswerable = {name: first[name] for name in first if " on " in name}
+
+    def pooled(names: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate([p for p, _ in names.values()]), np.concatenate([y for _, y in names.values()])
+
+    known = answerable | {"**answerable, pooled**": pooled(answerable)}
+    tables: list[tuple[str, dict[str, tuple[np.ndarray, np.ndarray]], Callable[[np.ndarray, np.ndarray], float]]] = [
+        ("Right first hits hidden (relevant but weak), share of answerable queries",
+         known, lambda passed, y: (y & ~passed).mean()),
+        ("Wrong first hits shown (not relevant, yet passing), share of answerable queries",
+         known, lambda passed, y: (~y & passed).mean()),
+        ("Unanswerable queries whose first hit passes (a false good match)",
+         unanswerable | {"**unanswerable, pooled**": pooled(unanswerable)}, lambda passed, y: passed.mean()),
+        ("No good match (the first hit weak), share of queries",
+         first | {"**all, pooled**": pooled(first)}, lambda passed, y: (~passed).mean()),
+        ("Precision of the first hits that pass (relevant among those passing)",
+         known | {"**all, pooled** (unanswerable too)": pooled(first)},
+         lambda passed, y: y[passed].mean() if passed.any() else np.nan),
+        ("Recall: the right first hits that pass, share of the right first hits",
+         known, lambda passed, y: passed[y].mean() if y.any() else np.nan),
+    ]  # fmt: skip
+    for title, names, cell in tables:
+        print(f"\n{title}:\n")
+        print("| first hits of | queries | " + " | ".join(f"{t:g}" for t in thresholds) + " |")
+        print("|---|---|" + "---|" * len(thresholds))
+        for label, (p, y) in names.items():
+            cells = " | ".join(_share(cell(p >= t, y)) for t in thresholds)
+            print(f"| {label} | {len(y):,} | {cells} |")
+
+
+def _share(value: float) -> str:
+    return "–" if np.isnan(value) else f"{value:.3f}"
 
 
 def study(sets: list[str], term_form: str, alpha: float, dense: bool) -> None:
-    groups = {name: rows(collect(name, term_form), alpha, dense) for name in sets}
-    for a, b in itertools.permutations(sets, 2):
-        groups[f"{a} on {b}"] = rows(collect(a, term_form, b), alpha, dense)
+    groups = grouped_rows(sets, term_form, alpha, dense)
 
     def fit(names: list[str]) -> LogisticRegression:
         x = np.concatenate([groups[n][0] for n in names])
