@@ -3,13 +3,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hybridsearch.config import Fusion
 from hybridsearch.errors import InputError
-from hybridsearch.fusion import RRF_K, fuse
+from hybridsearch.fusion import RRF_K, Side, fuse, linear_rule, register_fusion
 
 SCORES = st.lists(st.floats(-5, 50, allow_nan=False), min_size=1, max_size=30)
 
 
-def sides(bm25: list[float], dense: list[float]) -> tuple[np.ndarray, ...]:
+def sides(bm25: list[float], dense: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Both sides over the same ids 0..n-1, each sorted best first."""
     n = min(len(bm25), len(dense))
     b, d = np.array(bm25[:n]), np.array(dense[:n])
@@ -20,22 +21,22 @@ def sides(bm25: list[float], dense: list[float]) -> tuple[np.ndarray, ...]:
 @given(SCORES, SCORES)
 def test_alpha_one_is_dense_order_and_zero_is_bm25_order(bm25: list[float], dense: list[float]) -> None:
     b_ids, b_scores, d_ids, d_scores = sides(bm25, dense)
-    dense_only = fuse(b_ids, b_scores, d_ids, d_scores, alpha=1.0, k=len(b_ids))
-    bm25_only = fuse(b_ids, b_scores, d_ids, d_scores, alpha=0.0, k=len(b_ids))
+    dense_only = fuse(b_ids, b_scores, d_ids, d_scores, alpha=1.0, fusion="minmax", k=len(b_ids))
+    bm25_only = fuse(b_ids, b_scores, d_ids, d_scores, alpha=0.0, fusion="minmax", k=len(b_ids))
     assert np.all(np.diff(dense_only.dense) <= 0)
     assert np.all(np.diff(bm25_only.bm25) <= 0)
 
 
 @given(SCORES, SCORES, st.floats(0, 1))
 def test_minmax_scores_are_in_unit_interval(bm25: list[float], dense: list[float], alpha: float) -> None:
-    fused = fuse(*sides(bm25, dense), alpha=alpha, k=100)
+    fused = fuse(*sides(bm25, dense), alpha=alpha, fusion="minmax", k=100)
     for values in (fused.bm25_norm, fused.dense_norm, fused.score):
         assert np.all((values >= -1e-12) & (values <= 1 + 1e-12))
     np.testing.assert_allclose(fused.score, alpha * fused.dense_norm + (1 - alpha) * fused.bm25_norm)
 
 
 def test_missing_side_gets_that_sides_minimum() -> None:
-    fused = fuse(np.array([1, 2]), np.array([9.0, 3.0]), np.array([2, 5]), np.array([0.8, 0.4]), alpha=0.5, k=3)
+    fused = fuse(np.array([1, 2]), np.array([9.0, 3.0]), np.array([2, 5]), np.array([0.8, 0.4]), 0.5, "minmax", k=3)
     by_id = dict(zip(fused.ids.tolist(), zip(fused.bm25, fused.bm25_norm, fused.dense, fused.dense_norm)))
     assert by_id[1] == (9.0, 1.0, 0.4, 0.0)  # not among dense candidates
     assert by_id[5] == (3.0, 0.0, 0.4, 0.0)  # not among BM25 candidates
@@ -59,12 +60,39 @@ def test_zscore_and_constant_sides() -> None:
 @pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan"), "0.5"])
 def test_alpha_is_validated(alpha: object) -> None:
     with pytest.raises(InputError, match="alpha must be between 0 and 1"):
-        fuse(np.array([0]), np.array([1.0]), np.array([0]), np.array([1.0]), alpha=alpha)  # type: ignore[arg-type]
+        fuse(np.array([0]), np.array([1.0]), np.array([0]), np.array([1.0]), alpha, "minmax")  # type: ignore[arg-type]
 
 
 def test_unknown_fusion_is_an_input_error() -> None:
-    with pytest.raises(InputError, match="choose one of: coverage, minmax, zscore, rrf"):
+    with pytest.raises(InputError, match="Unknown fusion 'max'; choose one of: coverage, minmax, zscore, rrf"):
         fuse(np.array([0]), np.array([1.0]), np.array([0]), np.array([1.0]), alpha=0.5, fusion="max")
+
+
+@pytest.mark.parametrize("fusion", list(Fusion))
+def test_every_fusion_option_is_a_registered_rule(fusion: Fusion) -> None:
+    lists = np.array([0, 1]), np.array([2.0, 1.0]), np.array([1, 0]), np.array([0.9, 0.8])
+    by_member, by_name = (fuse(*lists, 0.4, choice, 2, 3.0) for choice in (fusion, fusion.value))
+    np.testing.assert_array_equal(by_member.score, by_name.score)
+    assert by_member.ids.tolist() == by_name.ids.tolist() and np.all(np.isfinite(by_member.score))
+
+
+def test_a_registered_rule_is_used_by_name() -> None:
+    def raw_sum(bm25: Side, dense: Side, alpha: float, ceiling: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return bm25.raw, dense.raw, bm25.raw + dense.raw + ceiling
+
+    register_fusion("test-raw-sum", raw_sum)
+    lists = np.array([1, 2]), np.array([9.0, 3.0]), np.array([2, 1]), np.array([8.0, 0.5])
+    fused = fuse(*lists, 0.5, "test-raw-sum", 2, 1.0)
+    assert fused.ids.tolist() == [2, 1]
+    assert fused.score.tolist() == [12.0, 10.5]
+
+
+@given(SCORES, SCORES, st.floats(0, 1))
+def test_linear_rule_mixes_each_sides_scale_with_alpha(bm25: list[float], dense: list[float], alpha: float) -> None:
+    register_fusion("test-raw", linear_rule(lambda side: side.raw))
+    fused = fuse(*sides(bm25, dense), alpha=alpha, fusion="test-raw", k=100)
+    np.testing.assert_array_equal(fused.bm25_norm, fused.bm25)
+    np.testing.assert_array_equal(fused.score, alpha * fused.dense + (1 - alpha) * fused.bm25)
 
 
 POSITIVE = st.lists(st.floats(0, 50, allow_nan=False), min_size=1, max_size=30)
