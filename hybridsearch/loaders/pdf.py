@@ -36,7 +36,7 @@ def load_pdf(data: bytes, file: FileInfo, context: LoadContext) -> list[Document
     try:
         import pypdfium2 as pdfium
     except ImportError:
-        raise SkipFile("reading PDF needs pypdfium2: pip install 'hybridsearch[pdf]'") from None
+        raise SkipFile("reading PDF needs pypdfium2, which this install lacks: pip install pypdfium2") from None
     if b"%PDF-" not in data[:1024]:
         raise SkipFile("not a PDF (no %PDF- header)")
     try:

@@ -26,7 +26,9 @@ def load_pptx(data: bytes, file: FileInfo, context: LoadContext) -> list[Documen
     try:
         import pptx
     except ImportError:
-        raise SkipFile("reading PowerPoint files needs python-pptx: pip install 'hybridsearch[office]'") from None
+        raise SkipFile(
+            "reading PowerPoint files needs python-pptx, which this install lacks: pip install python-pptx"
+        ) from None
     stream = checked_package(data, file, context, ".pptx")
     lines = Lines(context.config.max_file_mb)
     with reading(".pptx"):

@@ -88,7 +88,7 @@ def _open_workbook(stream: Any, file: FileInfo, context: LoadContext) -> Any:
         from openpyxl.reader.excel import ExcelReader
         from openpyxl.xml.constants import SHARED_STRINGS
     except ImportError:
-        raise SkipFile("reading Excel files needs openpyxl: pip install 'hybridsearch[office]'") from None
+        raise SkipFile("reading Excel files needs openpyxl, which this install lacks: pip install openpyxl") from None
 
     class BoundedReader(ExcelReader):  # type: ignore[misc]
         def read_strings(self) -> None:
