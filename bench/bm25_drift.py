@@ -9,8 +9,8 @@ are short), adds 10 %, 50 % and 100 % more chunks from the `--added` corpus, and
 corpus's dev queries two ways over the grown index: with every weight at the true average (what a
 fresh build or a re-weight gives) and with every weight at the base's average (no re-weighting). It
 reports the drift of the average, the share of queries whose top 10 is identical, and nDCG@10 of
-both on the base's judgements (the added chunks are distractors). The weights are the same formula
-the backend stores; IDF uses the grown index's counts in both, as the engine's does.
+both on the base's judgements (the added chunks are distractors). The weights are the backends'
+formula (`hybridsearch.scoring.bm25`); IDF uses the grown index's counts in both, as the engine's does.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from hybridsearch.bm25 import _idf
 from hybridsearch.chunking import model_input
 from hybridsearch.config import BM25Config, TokenizerConfig
 from hybridsearch.evaluate import load_dataset, score_ranking
+from hybridsearch.scoring.bm25 import idf, length_norms, term_weights
 from hybridsearch.tokenization import Tokenizer, count_terms
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
@@ -41,10 +41,9 @@ def corpus(name: str) -> list[tuple[str, str]]:
 def rankings(tf: sparse.csr_matrix, average: float, queries: list[list[int]], config: BM25Config) -> list[list[int]]:
     """Each query's top 10 rows by BM25 with every weight's length part at `average`."""
     lengths = np.asarray(tf.sum(axis=1)).ravel()
-    idf = _idf(np.bincount(tf.indices, minlength=tf.shape[1]), tf.shape[0], config.variant)
-    norm = config.k1 * (1 - config.b + config.b * lengths / average)
+    idfs = idf(np.bincount(tf.indices, minlength=tf.shape[1]), tf.shape[0], config.variant)
     rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
-    data = idf[tf.indices] * tf.data * (config.k1 + 1) / (tf.data + norm[rows])
+    data = term_weights(tf.data, length_norms(lengths, average, config)[rows], config, idfs[tf.indices])
     weights = sparse.csr_matrix((data, tf.indices, tf.indptr), shape=tf.shape).T.tocsr()
     found = []
     for terms in queries:

@@ -1,14 +1,5 @@
-"""Sparse BM25: raw term frequencies on disk, the whole corpus scored in one sparse product.
-
-For a query term t with document frequency df(t) in a corpus of N chunks, chunk d scores
-
-    idf(t) * tf(t, d) * (k1 + 1) / (tf(t, d) + k1 * (1 - b + b * len(d) / avglen))
-
-summed over the query's terms (a repeated query term counts each time, as in rank_bm25). IDF:
-
-- `lucene` (default): log(1 + (N - df + 0.5) / (df + 0.5)), always positive;
-- `okapi`: log((N - df + 0.5) / (df + 0.5)), with negative values replaced by
-  0.25 * (mean IDF over the vocabulary), exactly as `rank_bm25.BM25Okapi`.
+"""Sparse BM25: raw term frequencies on disk, the whole corpus scored in one sparse product (the
+formula, shared with the other backends: `scoring/bm25.py`).
 
 Raw counts and lengths are stored, and with them the per-term weights computed from them when the
 index is written (IDF and average length are exact for whatever chunks the index holds). Loading
@@ -33,18 +24,19 @@ from typing import BinaryIO
 import numpy as np
 from scipy import sparse
 
-from .config import BM25Config, BM25Variant
+from .config import BM25Config
+from .scoring.bm25 import idf, length_norms, term_weights
 
-__all__ = ["BM25Index", "Vocabulary", "top_k"]
+__all__ = ["BM25Index", "Vocabulary", "term_hash", "top_k"]
 
-_OKAPI_EPSILON = 0.25
 _FILES = ("data.npy", "indices.npy", "indptr.npy", "doc_len.npy")
 _WEIGHT_FILES = ("weights_data.npy", "weights_indices.npy", "weights_indptr.npy")  # terms × chunks
 _TERMS_FILE = "vocab.json"
 _HASH_FILES = ("term_hashes.npy", "term_ids_by_hash.npy")
 
 
-def _term_hash(term: str) -> int:
+def term_hash(term: str) -> int:
+    """The 64-bit hash of `term` that a saved vocabulary is sorted by (see `Vocabulary`)."""
     return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
 
 
@@ -100,7 +92,7 @@ class Vocabulary:
     def save(self, folder: Path) -> None:
         terms = self.terms
         (folder / _TERMS_FILE).write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
-        hashes = np.fromiter((_term_hash(term) for term in terms), dtype=np.uint64, count=len(terms))
+        hashes = np.fromiter((term_hash(term) for term in terms), dtype=np.uint64, count=len(terms))
         order = np.argsort(hashes, kind="stable")
         np.save(folder / _HASH_FILES[0], hashes[order])
         np.save(folder / _HASH_FILES[1], order.astype(np.int64))
@@ -120,7 +112,7 @@ class Vocabulary:
         """The id of `term`, or None when the index does not hold it."""
         if self._ids is not None:
             return self._ids.get(term)
-        wanted = np.uint64(_term_hash(term))
+        wanted = np.uint64(term_hash(term))
         first = int(np.searchsorted(self._hashes, wanted, side="left"))
         if first == len(self._hashes) or self._hashes[first] != wanted:
             return None
@@ -152,8 +144,8 @@ class BM25Index:
 
     def computed_weights(self) -> sparse.csr_matrix:
         """The terms × chunks weight matrix, computed from the raw counts."""
-        idf = _idf(np.bincount(self.tf.indices, minlength=len(self.vocab)), self.tf.shape[0], self.config.variant)
-        return _weights(self.tf, self.doc_len, idf, self.config).T.tocsr()
+        idfs = idf(np.bincount(self.tf.indices, minlength=len(self.vocab)), self.tf.shape[0], self.config.variant)
+        return _weights(self.tf, self.doc_len, idfs, self.config).T.tocsr()
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]], config: BM25Config | None = None) -> BM25Index:
@@ -294,23 +286,12 @@ def _structure_problems(
     return []
 
 
-def _idf(df: np.ndarray, n: int, variant: BM25Variant) -> np.ndarray:
-    df = df.astype(np.float64)
-    if variant is BM25Variant.LUCENE:
-        return np.log1p((n - df + 0.5) / (df + 0.5))
-    idf = np.log(n - df + 0.5) - np.log(df + 0.5)
-    if len(idf):
-        idf[idf < 0] = _OKAPI_EPSILON * idf.mean()
-    return idf
-
-
-def _weights(tf: sparse.csr_matrix, doc_len: np.ndarray, idf: np.ndarray, config: BM25Config) -> sparse.csr_matrix:
-    k1, b = config.k1, config.b
+def _weights(tf: sparse.csr_matrix, doc_len: np.ndarray, idfs: np.ndarray, config: BM25Config) -> sparse.csr_matrix:
+    """The chunks × terms weight matrix of the counts `tf` (the average length: of these chunks)."""
     avg_len = doc_len.mean() if len(doc_len) and doc_len.mean() > 0 else 1.0
-    norm = k1 * (1 - b + b * doc_len / avg_len)  # per chunk
+    norms = length_norms(doc_len, avg_len, config)  # per chunk
     rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
-    counts = np.asarray(tf.data, dtype=np.float64)
-    data = idf[tf.indices] * counts * (k1 + 1) / (counts + norm[rows])
+    data = term_weights(np.asarray(tf.data, dtype=np.float64), norms[rows], config, idfs[tf.indices])
     return sparse.csr_matrix((data, np.asarray(tf.indices), np.asarray(tf.indptr)), shape=tf.shape)
 
 

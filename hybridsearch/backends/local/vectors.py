@@ -2,9 +2,8 @@
 `sq8`: 8-bit scalar-quantised) or approximate (`hnsw`, `hnsw-sq8`).
 
 With sentence vectors (`DenseConfig.sentences`), every sentence of a chunk of two or more sentences
-is also encoded (title + sentence), and a chunk's dense score is the mean of its own cosine and its
-best sentence's: a chunk vector averages what all its sentences say, while a question is usually
-answered by one of them (measured: bench/README.md).
+is also encoded (title + sentence), and a chunk's dense score mixes its own cosine with its best
+sentence's (`scoring/dense.py`, shared with the other backends).
 """
 
 from __future__ import annotations
@@ -20,11 +19,11 @@ import numpy as np
 
 from ...bm25 import top_k
 from ...config import VectorConfig, VectorKind
+from ...scoring.dense import with_best_sentence
 
-__all__ = ["EXACT_SCAN_MAX", "SENTENCE_SHARE", "SentenceVectors", "VectorStore", "with_best_sentence"]
+# with_best_sentence: also re-exported for bench/ablate.py, which imports it from here
+__all__ = ["EXACT_SCAN_MAX", "SentenceVectors", "VectorStore", "with_best_sentence"]
 
-#: A chunk's dense score: (1 - SENTENCE_SHARE) × its own cosine + SENTENCE_SHARE × its best sentence's.
-SENTENCE_SHARE = 0.5
 SENTENCE_VECTORS = "sentence-vectors.npy"
 SENTENCE_STARTS = "sentence-starts.npy"
 
@@ -321,11 +320,6 @@ class SentenceVectors:
         if not valid or starts[-1] != len(vectors):
             raise ValueError(f"{SENTENCE_STARTS} does not match the {len(vectors)} sentence vectors")
         return cls(vectors, starts, open(folder / SENTENCE_VECTORS, "rb"))  # held for `_rows`
-
-
-def with_best_sentence(chunk_scores: np.ndarray, best_sentence_scores: np.ndarray) -> np.ndarray:
-    """A chunk's score mixed with its best sentence's (`SENTENCE_SHARE` of the latter)."""
-    return (1 - SENTENCE_SHARE) * chunk_scores + SENTENCE_SHARE * best_sentence_scores
 
 
 def _dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
