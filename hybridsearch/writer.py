@@ -224,19 +224,10 @@ def _resolve_config(store: Writer, config: IndexConfig | None, encoder: Encoder 
 
 
 def _content_differences(old: IndexConfig, new: IndexConfig) -> list[str]:
-    """Settings that change what is stored (not query defaults, batch size, API address or the time a
-    file may take to read), as 'key: old → new'."""
-    a, b = old.to_dict(), new.to_dict()
-    for settings in (a, b):
-        settings["loader"].pop("max_file_seconds")
-    a["dense"], b["dense"] = old.dense.shapes_vectors(), new.dense.shapes_vectors()
-    a["vectors"], b["vectors"] = {"kind": a["vectors"]["kind"]}, {"kind": b["vectors"]["kind"]}  # not ef_search
-    found = []
-    for part in ("loader", "chunk", "tokenizer", "bm25", "dense", "vectors"):
-        for key in a[part]:
-            if a[part][key] != b[part][key]:
-                found.append(f"{part}.{key}: {a[part][key]!r} → {b[part][key]!r}")
-    return found
+    """Settings that change what is stored (declared `rebuild`; not query defaults, batch size, API
+    address or the time a file may take to read), as 'key: old → new'."""
+    a, b = old.stored_settings(), new.stored_settings()
+    return [f"{key}: {a[key]!r} → {b[key]!r}" for key in a if a[key] != b[key]]
 
 
 class _Plan:

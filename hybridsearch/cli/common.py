@@ -7,24 +7,18 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..config import (
-    DEFAULT_API_BASE,
-    DEFAULT_MODEL,
-    DenseConfig,
-    IndexConfig,
     ModelAccess,
-    Precision,
-    VectorKind,
 )
 from ..errors import HybridSearchError
 from ..version import __version__
 from ..writer import ProgressEvent
+from .options import config_option, config_options, configured
 
 __all__ = [
     "DEFAULT_INDEX",
@@ -33,8 +27,8 @@ __all__ = [
     "api_base_option",
     "api_key_env_option",
     "cli",
+    "config_options",
     "configured",
-    "dense_options",
     "device_option",
     "grants_of",
     "index_option",
@@ -43,45 +37,19 @@ __all__ = [
     "say",
     "trust_option",
     "user_errors",
-    "vectors_option",
 ]
 
 DEFAULT_INDEX = "indexes/default"
 
-vectors_option = click.option(
-    "--vectors",
-    type=click.Choice([kind.value for kind in VectorKind]),
-    help="FAISS index: flat (exact), hnsw (approximate graph search), sq8 (exact over 8-bit vectors, a quarter "
-    "of the memory), hnsw-sq8 (both), auto (flat below 50,000 chunks, hnsw below 500,000, hnsw-sq8 beyond) "
-    "[default: the index's, else auto].",
-)
-
 device_option = click.option("--device", help="Torch device for a local model: cpu, cuda, mps… [default: cpu].")
 
-trust_option = click.option(
-    "--trust-remote-code",
-    is_flag=True,
-    default=None,
-    help="Let the model folder run its own Python code (off unless given in this command; an index cannot grant it).",
-)
+trust_option = config_option("dense", "trust_remote_code")
+api_base_option = config_option("dense", "api_base")
+api_key_env_option = config_option("dense", "api_key_env")
 rerank_option = click.option(
     "--rerank", "rerank_dir", type=click.Path(file_okay=False, path_type=Path), metavar="MODEL_DIR",
     help="Re-score the best candidates with this local CrossEncoder folder (off by default).",
 )  # fmt: skip
-
-
-api_base_option = click.option(
-    "--api-base",
-    envvar="HSEARCH_API_BASE",
-    help=f"openai:NAME only: the endpoint's base URL (env: HSEARCH_API_BASE; an existing index is queried and "
-    f"updated only at an endpoint given here) [default for a new index: {DEFAULT_API_BASE}].",
-)
-api_key_env_option = click.option(
-    "--api-key-env",
-    envvar="HSEARCH_API_KEY_ENV",
-    help=f"openai:NAME only: variable with the API key (env: HSEARCH_API_KEY_ENV; never taken from an index) "
-    f"[default: {DenseConfig.api_key_env}].",
-)
 
 
 def grants_of(options: dict[str, Any]) -> ModelAccess:
@@ -174,95 +142,3 @@ def cli() -> None:
 
 #: Exit status of `hsearch index` when the index was written but some input had to be skipped.
 EXIT_SKIPPED = 3
-
-
-def dense_options(command: Any) -> Any:
-    """The model options of `index` and `eval`. Each defaults to None: the index's own setting, else
-    the DenseConfig default."""
-    options = [
-        click.option(
-            "--model",
-            help="sentence-transformers model (a local folder or a name in the local HF cache) or openai:NAME "
-            f"[default: the index's, else {DEFAULT_MODEL}].",
-        ),
-        click.option(
-            "--dim",
-            type=click.IntRange(min=1),
-            help="Keep the first N vector components, re-normalised (Matryoshka models) [default: all].",
-        ),
-        click.option("--query-prompt", help="Text put before every query [default: the model's, else its family's]."),
-        click.option(
-            "--document-prompt", help="Text put before every chunk [default: the model's, else its family's]."
-        ),
-        trust_option,
-        click.option(
-            "--batch-size",
-            type=click.IntRange(min=1),
-            help=f"Chunks per encoder batch or API request [default: {DenseConfig.batch_size}].",
-        ),
-        click.option(
-            "--precision",
-            type=click.Choice([precision.value for precision in Precision]),
-            help="Weights of a local model: bf16 (about 3x faster on CPUs with AMX/AVX512-BF16), fp32, or auto "
-            "(bf16 where the CPU has those instructions) [default: the index's, else auto].",
-        ),
-        device_option,
-        api_base_option,
-        api_key_env_option,
-        click.option(
-            "--send-input-type",
-            is_flag=True,
-            default=None,
-            help="openai:NAME only: send input_type query/document, for servers that add the prompts themselves.",
-        ),
-        click.option(
-            "--sentences/--no-sentences",
-            default=None,
-            help="Also encode each sentence of a chunk; its dense score is then the mean of its own cosine and its "
-            "best sentence's (better ranking) [default: on].",
-        ),
-        click.option(
-            "--chunk-from-sentences/--chunk-pass",
-            default=None,
-            help="With sentence vectors: a chunk of two or more sentences gets the length-weighted mean of its "
-            "sentences' vectors (one pass over the sentences, about 1.8x faster indexing), or a pass of its own "
-            "[default: from sentences].",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def configured(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | None:
-    """`base` (or the defaults) with the options the user gave; None when none was given."""
-    given = {key: value for key, value in options.items() if value is not None}
-    if not given and base is not None:
-        return None
-    config = base or IndexConfig()
-    parts = {
-        "loader": {"text_field", "title_field", "id_field", "max_file_mb", "max_file_seconds"},
-        "chunk": {"chunk_size": "size", "chunk_overlap": "overlap"},
-        "tokenizer": {"term_form", "word_pairs"},
-        "vectors": {"vectors": "kind"},
-        "dense": {
-            "model",
-            "batch_size",
-            "dim",
-            "query_prompt",
-            "document_prompt",
-            "trust_remote_code",
-            "precision",
-            "api_base",
-            "api_key_env",
-            "send_input_type",
-            "sentences",
-            "chunk_from_sentences",
-        },
-    }
-    for part, keys in parts.items():
-        renames = keys if isinstance(keys, dict) else {key: key for key in keys}
-        changes = {renames[key]: value for key, value in given.items() if key in renames}
-        if changes:
-            config = replace(config, **{part: replace(getattr(config, part), **changes)})
-    return config

@@ -23,12 +23,12 @@ from ..index import HybridIndex
 from .common import (
     ProgressBars,
     cli,
+    config_options,
     configured,
-    dense_options,
+    device_option,
     grants_of,
     say,
     user_errors,
-    vectors_option,
 )
 
 
@@ -39,8 +39,8 @@ from .common import (
 @click.option(
     "--fusion", type=click.Choice([f.value for f in Fusion]), default=Fusion.COVERAGE.value, show_default=True
 )
-@dense_options
-@vectors_option
+@config_options("dense", "vectors")
+@device_option
 @click.option("--index-root", default="indexes", show_default=True,
               help="Where evaluation indexes are kept, one per corpus and settings: a folder, or a Qdrant "
                    "location without the name (qdrant+local://indexes/qdrant, qdrant://HOST:PORT).")  # fmt: skip

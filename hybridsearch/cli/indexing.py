@@ -9,63 +9,26 @@ from typing import Any
 import click
 
 from .. import writer
-from ..config import (
-    ChunkConfig,
-    LoaderConfig,
-    TermForm,
-    TokenizerConfig,
-)
 from ..index import HybridIndex
 from .common import (
     EXIT_SKIPPED,
     ProgressBars,
     cli,
+    config_options,
     configured,
-    dense_options,
+    device_option,
     grants_of,
     index_option,
     say,
     user_errors,
-    vectors_option,
 )
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @index_option
-@dense_options
-@click.option(
-    "--chunk-size", type=click.IntRange(min=20), help=f"Target chunk size in characters [default: {ChunkConfig.size}]."
-)
-@click.option(
-    "--chunk-overlap",
-    type=click.IntRange(min=0),
-    help=f"Characters of whole sentences repeated between neighbouring chunks [default: {ChunkConfig.overlap}].",
-)
-@vectors_option
-@click.option(
-    "--term-form",
-    type=click.Choice([t.value for t in TermForm]),
-    help=f"BM25 term: UniDic base form, surface form or lemma [default: {TokenizerConfig.term_form}].",
-)
-@click.option(
-    "--word-pairs/--no-word-pairs",
-    default=None,
-    help="Also index neighbouring content words as one BM25 term (日本 共産) [default: on].",
-)
-@click.option("--text-field", help=f"CSV/JSONL field with the text [default: {LoaderConfig.text_field}].")
-@click.option("--title-field", help=f"CSV/JSONL field with the title [default: {LoaderConfig.title_field}].")
-@click.option("--id-field", help=f"CSV/JSONL field with the record id [default: {LoaderConfig.id_field}].")
-@click.option(
-    "--max-file-mb",
-    type=click.IntRange(min=1),
-    help=f"Skip files larger than this; also the most text read from one [default: {LoaderConfig.max_file_mb}].",
-)
-@click.option(
-    "--max-file-seconds",
-    type=click.FloatRange(min=0, min_open=True),
-    help=f"Skip a file that takes longer than this to read [default: {LoaderConfig.max_file_seconds:g}].",
-)
+@config_options("dense", "chunk", "vectors", "tokenizer", "loader")
+@device_option
 @click.option(
     "--rebuild", is_flag=True, help="Start from scratch (needed to change the settings or model of an index)."
 )

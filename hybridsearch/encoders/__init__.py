@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +73,7 @@ def load_encoder(
     One process loads a model once while anything uses it: indexes opened again and again (or many
     indexes of one model) share it, and it is released when the last of them is."""
     config = config or DenseConfig()
-    key = (
-        replace(config, batch_size=DenseConfig.batch_size, sentences=True, chunk_from_sentences=True), device,
-        known.dim if known else None,
-    )  # fmt: skip
+    key = (config.encoder_key(), device, known.dim if known else None)
     with _LOADING:
         encoder = _LOADED.get(key)
         if encoder is None:
