@@ -11,8 +11,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +21,7 @@ from conftest import FAKE_MODEL
 
 from hybridsearch import HybridIndex
 from hybridsearch.backends import open_writer, qdrant
-from hybridsearch.backends.qdrant import lock
+from hybridsearch.backends.qdrant import lock, writer
 from hybridsearch.cli import cli
 from hybridsearch.errors import IndexLockedError, InputError
 from hybridsearch.loaders import iter_documents
@@ -124,7 +125,7 @@ def test_the_same_corpus_gives_the_same_hits(pair: tuple[HybridIndex, HybridInde
 def test_updates_and_removals_keep_them_equal(
     folder: Path, tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(qdrant, "REWEIGHT_DRIFT", 0.0)  # re-weight on every change of the average: exact
+    monkeypatch.setattr(writer, "REWEIGHT_DRIFT", 0.0)  # re-weight on every change of the average: exact
     queries = _queries(folder)
     HybridIndex.build([folder], engine, model=FAKE_MODEL).close()
     (folder / "planets" / "mars.md").write_text(
@@ -162,19 +163,32 @@ def test_a_small_drift_keeps_the_stored_weights_until_a_reweight(folder: Path, t
             _same(local.search(query, k=5, alpha=0), index.search(query, k=5, alpha=0), tolerance=1e-6)
 
 
+def _die_at_upsert(monkeypatch: pytest.MonkeyPatch, stops: Callable[[list], bool]) -> None:
+    """Make a writer die (KeyboardInterrupt) at its first upsert of points into the index or its terms
+    for which `stops(points)` holds (the writer lock's own upserts go through)."""
+    from qdrant_client import QdrantClient
+
+    upsert = QdrantClient.upsert
+
+    def dies(client: QdrantClient, collection_name: str, points: list, **options: Any) -> Any:
+        if not collection_name.endswith("--writer") and stops(points):
+            raise KeyboardInterrupt
+        return upsert(client, collection_name, points, **options)
+
+    monkeypatch.setattr(QdrantClient, "upsert", dies)
+
+
 def test_a_write_that_dies_before_its_commit_leaves_nothing_visible(
     folder: Path, engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     HybridIndex.build([folder], engine, model=FAKE_MODEL).close()
     (folder / "everyday" / "cats.txt").write_text("書きかけの更新。途中で止まった。", encoding="utf-8")
     (folder / "everyday" / "zz_gone.txt").write_text("途中で消えた文書。", encoding="utf-8")
-    written = qdrant.QdrantWriter._write_batch
 
-    def dies(self: qdrant.QdrantWriter, *args: object) -> None:
-        written(self, *args)  # type: ignore[arg-type]
-        raise KeyboardInterrupt  # after its points are written, before point 0 says so
+    def stops(points: list) -> bool:  # after its points are written, before point 0 says so
+        return any((point.payload or {}).get("kind") == "index" for point in points)
 
-    monkeypatch.setattr(qdrant.QdrantWriter, "_write_batch", dies)
+    _die_at_upsert(monkeypatch, stops)
     with pytest.raises(KeyboardInterrupt):
         HybridIndex.build([folder], engine)
     monkeypatch.undo()
@@ -198,10 +212,8 @@ def test_weights_rewritten_by_a_write_that_died_are_restored(
     for i in range(40):  # short documents: the average length drifts past the threshold
         (extra / f"s{i}.txt").write_text(f"短い{i}。", encoding="utf-8")
 
-    def dies(self: qdrant.QdrantWriter, *args: object) -> None:
-        raise KeyboardInterrupt  # after the kept chunks were re-weighted, before anything was added
-
-    monkeypatch.setattr(qdrant.QdrantWriter, "_write_batch", dies)
+    # after the kept chunks were re-weighted (which upserts nothing), before anything was added
+    _die_at_upsert(monkeypatch, lambda points: True)
     with pytest.raises(KeyboardInterrupt):
         HybridIndex.build([folder], engine)
     monkeypatch.undo()
@@ -310,7 +322,7 @@ def test_a_writer_that_lost_its_lock_leaves_the_new_holders_work_alone(folder: P
     HybridIndex.build([folder / "planets"], engine, model=FAKE_MODEL).close()
     stalled = open_writer(engine).__enter__()
     try:
-        held = stalled._lock
+        held = stalled.lock
         assert held is not None and stalled.config is not None and stalled.model is not None
         held.client.delete_collection(held.collection)  # taken over, as after a stall past STALE seconds …
         HybridIndex.build([folder], engine).close()  # … by a writer that committed generation 2
@@ -356,14 +368,14 @@ def test_a_server_lock_beats_and_is_taken_over_once_its_beat_stands_still(
         name = f"{index.target.collection}--writer"
         first = lock.WriterLock(index.client, name, engine, server=True).__enter__()
         time.sleep(1.0)
-        beating = first._holder()
+        beating = first.holder()
         assert beating is not None and beating.beat > 0
         with pytest.raises(IndexLockedError, match="is being written by pid"):
             lock.WriterLock(index.client, name, engine, server=True).__enter__()  # it saw the beat move on
-        first._stop.set()  # the first writer dies: no more beats, its lock stays
-        first._beating.join()  # type: ignore[union-attr]
+        first.stop_beating()  # the first writer dies: no more beats, its lock stays
         with lock.WriterLock(index.client, name, engine, server=True) as second:
-            assert second._holder().token == second._token  # type: ignore[union-attr]
+            held_by = second.holder()
+            assert held_by is not None and held_by.token == second.token
             with pytest.raises(IndexLockedError, match="lost its writer lock"):
                 first.confirm(ask=False)  # its lease ran out: it stops without asking the engine
         first.__exit__(None, None, None)  # leaves the lock it lost alone

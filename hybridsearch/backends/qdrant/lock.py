@@ -57,7 +57,7 @@ _NOBODY = Holder("", "?", 0, 0.0, 0)  # a lock point that names no writer (damag
 
 class WriterLock:
     """The writer lock of the index at `location` (lock collection `collection`), held from
-    `__enter__` to `__exit__`."""
+    `__enter__` to `__exit__`; `confirm` stops a writer that lost it, `holder` says who holds it."""
 
     def __init__(self, client: Any, collection: str, location: str, server: bool) -> None:
         self.client = client
@@ -77,7 +77,7 @@ class WriterLock:
             stale = self._stale_holder()
             if stale is None:
                 continue  # released meanwhile: try again
-            if self._holder() == stale:  # still the one that went stale: take it over
+            if self.holder() == stale:  # still the one that went stale: take it over
                 self._drop()
         else:
             raise IndexLockedError(f"Index {self.location}: another writer took its writer lock first; try again.")
@@ -85,7 +85,7 @@ class WriterLock:
         try:  # on failure the lock is left owner-less, to go stale: it may be another's by now
             self._write(Holder(self._token, socket.gethostname(), os.getpid(), time.time(), 0))
             self._beaten = time.monotonic()
-            holder = self._holder()
+            holder = self.holder()
         except BaseException:
             _LIVE.discard(self._token)
             raise
@@ -99,14 +99,24 @@ class WriterLock:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            holder = self._holder()
+            holder = self.holder()
             if holder is not None and holder.token == self._token:
                 self._drop()  # while still beating: the lock cannot go stale meanwhile
         finally:
-            self._stop.set()
-            if self._beating is not None:
-                self._beating.join()
+            self.stop_beating()
             _LIVE.discard(self._token)
+
+    @property
+    def token(self) -> str:
+        """This writer's own token: the lock is its own while `holder().token` is this."""
+        return self._token
+
+    def stop_beating(self) -> None:
+        """Stop the heartbeat (a server lock) and wait for its thread, leaving the lock as it is: what
+        `__exit__` does last, and what a writer that dies amounts to (its lock goes stale)."""
+        self._stop.set()
+        if self._beating is not None:
+            self._beating.join()
 
     def confirm(self, ask: bool = True) -> None:
         """Raise IndexLockedError unless this writer still holds the lock: its lease is current (on a
@@ -115,7 +125,7 @@ class WriterLock:
         if not self._lost and not (self.server and time.monotonic() - self._beaten > STALE / 2):
             if not ask:
                 return
-            holder = self._holder()
+            holder = self.holder()
             if holder is not None and holder.token == self._token:
                 return
         taken = f" by {holder.describe()}" if holder not in (None, _NOBODY) else ""
@@ -127,13 +137,13 @@ class WriterLock:
     def _stale_holder(self) -> Holder | None:
         """Wait while the lock's holder is alive; return it once it is seen to be gone (None: the
         lock was released meanwhile). A live holder is refused with IndexLockedError."""
-        first = self._holder()
+        first = self.holder()
         if first is None:
             return None
         if not self.server:
             if first == _NOBODY:  # perhaps a writer of this process about to say who it is
                 time.sleep(_LOOK)
-                first = self._holder()
+                first = self.holder()
             if first is not None and first.token in _LIVE:
                 raise IndexLockedError(
                     f"Index {self.location} is being written by {first.describe()}; wait for it to finish."
@@ -142,7 +152,7 @@ class WriterLock:
         waited = time.monotonic()
         while time.monotonic() - waited < STALE:
             time.sleep(_LOOK if first == _NOBODY else min(_LOOK * 2, STALE))
-            now = self._holder()
+            now = self.holder()
             if now != first:
                 if now is None:
                     return None
@@ -174,8 +184,9 @@ class WriterLock:
             if self._call(self.client.collection_exists, self.collection):
                 raise InputError(f"Cannot write {self.location}: {reason(error)}") from None
 
-    def _holder(self) -> Holder | None:
-        """Who holds the lock now (None: nobody; `_NOBODY`: a point that names no writer yet)."""
+    def holder(self) -> Holder | None:
+        """Who holds the lock now, as its point says (asked of the engine): None when nobody does, a
+        `Holder` with an empty `token` when the point names no writer (yet)."""
         try:
             found = self.client.retrieve(self.collection, ids=[_OWNER], with_payload=True)
         except Exception as error:  # noqa: BLE001 - no lock collection (released), or a failure
@@ -201,7 +212,7 @@ class WriterLock:
         beat, wait = 0, BEAT
         while not self._stop.wait(wait):
             try:
-                holder = self._holder()
+                holder = self.holder()
                 if holder is None or holder.token != self._token:
                     self._lost = True  # taken over: `confirm` stops the write at its next request
                     return
