@@ -22,6 +22,7 @@ import numpy as np
 from .config import Fusion, IndexConfig
 from .errors import InputError
 from .index import HybridIndex
+from .location import IndexLocation
 from .search import Searcher, candidate_depth
 
 __all__ = [
@@ -220,11 +221,8 @@ def eval_index_dir(dataset: Dataset, config: IndexConfig, root: str | Path = Pat
     digest.update(json.dumps(settings, sort_keys=True).encode())
     corpus = re.sub(r"[^A-Za-z0-9_]+", "-", dataset.corpus.resolve().parent.parent.name).strip("-")
     name = f"eval-{corpus or 'corpus'}-{digest.hexdigest()[:12]}"  # a name any engine takes
-    scheme, found, rest = str(root).partition("://")
-    if found:
-        where, _, options = rest.partition("?")
-        return f"{scheme}://{where.rstrip('/')}/{name}" + (f"?{options}" if options else "")
-    return Path(root) / name
+    child = IndexLocation.parse(root).child(name)
+    return child.folder if child.is_local else child.text
 
 
 def best_alpha(results: dict[float, dict[str, float]], metric: str = "ndcg@10") -> float:

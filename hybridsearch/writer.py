@@ -27,6 +27,7 @@ from .encoders import Encoder, ModelSpec, check_vectors, load_encoder, resolve_m
 from .encoders.cache import CachedEncoder, cached_encoder, open_default_cache
 from .errors import IndexNotFoundError, InputError, ModelMismatchError
 from .loaders import LoadReport, PathArg, Warn, iter_documents
+from .location import IndexLocation
 from .schema import Chunk, Document, StoredDocument
 from .tokenization import count_terms
 
@@ -132,7 +133,7 @@ def write_index(
         report = LoadReport()
         if paths:
             reading = _Stage(progress, "reading files", None, "files")
-            folder = [] if "://" in os.fspath(location) else [location]  # a local index is not its own input
+            folder = [location] if IndexLocation.parse(location).is_local else []  # an index is not its own input
             for document in iter_documents(paths, config.loader, report, warn, plan.is_unchanged, folder):
                 plan.add(document)
                 reading.to(report.files)

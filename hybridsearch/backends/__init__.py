@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 from ..config import IndexConfig
+from ..location import IndexLocation, Location
 from .base import Backend, Batch, Side, Writer
 from .local import LocalBackend, LocalWriter, local_config
 from .local import check_files as local_check_files
@@ -27,7 +27,6 @@ __all__ = [
     "stored_config",
 ]
 
-Location = str | os.PathLike[str]
 Opener = Callable[[str], Backend]
 WriterOpener = Callable[[str, bool], Writer]
 ConfigReader = Callable[[str], "IndexConfig | None"]
@@ -42,33 +41,36 @@ def register_backend(scheme: str, opener: Opener, writer: WriterOpener, config: 
 
 
 def _scheme(location: Location) -> tuple[Opener, WriterOpener, ConfigReader] | None:
-    text = os.fspath(location)
-    scheme = text.split("://", 1)[0] if "://" in text else None
+    scheme = IndexLocation.parse(location).scheme
     return _SCHEMES.get(scheme) if scheme else None
 
 
 def open_backend(location: Location) -> Backend:
     """The index at `location`, opened for reading."""
     engine = _scheme(location)
-    return engine[0](os.fspath(location)) if engine else LocalBackend.open(Path(location))
+    return engine[0](os.fspath(location)) if engine else LocalBackend.open(IndexLocation.parse(location).folder)
 
 
 def open_writer(location: Location, rebuild: bool = False) -> Writer:
     """A writer for the index at `location` (use it as a context manager: it holds the writer lock)."""
     engine = _scheme(location)
-    return engine[1](os.fspath(location), rebuild) if engine else LocalWriter(Path(location), rebuild)
+    return (
+        engine[1](os.fspath(location), rebuild)
+        if engine
+        else LocalWriter(IndexLocation.parse(location).folder, rebuild)
+    )
 
 
 def check_files(location: Location) -> list[str]:
     """What a file-level check finds wrong with an index that may be too damaged to open (local
     indexes; an engine checks itself when opened)."""
-    return [] if _scheme(location) else local_check_files(Path(location))
+    return [] if _scheme(location) else local_check_files(IndexLocation.parse(location).folder)
 
 
 def stored_config(location: Location) -> IndexConfig | None:
     """The settings of the index at `location`, or None when there is none yet."""
     engine = _scheme(location)
-    return engine[2](os.fspath(location)) if engine else local_config(Path(location))
+    return engine[2](os.fspath(location)) if engine else local_config(IndexLocation.parse(location).folder)
 
 
 for _scheme_name in QDRANT_SCHEMES:
