@@ -17,36 +17,26 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ..errors import HybridSearchError, IndexAccessError, IndexFormatError, InputError, NotFoundError
-from ..request import SearchRequest, option_schema
-from ..schema import StoredChunk, StoredDocument
+from ..errors import HybridSearchError, IndexAccessError, IndexFormatError, NotFoundError
 from ..textnorm import encodable
 from .guards import AllowedHosts, limit_body, require_token, same_site
 from .indexes import ServedIndexes
+from .routes import Limits, TooLarge, lookup_routes, search_routes
 
 __all__ = ["Limits", "create_app", "lenient_http"]
 
 logger = logging.getLogger("hybridsearch.server")
 
 STATIC = Path(__file__).with_name("static")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask: query characters, k, request body bytes."""
-
-    query_chars: int = 4000
-    k: int = 100
-    body_bytes: int = 64 * 1024
 
 
 def create_app(
@@ -62,10 +52,6 @@ def create_app(
     an MCP server (`server.mcp.build_server`), is mounted at /mcp over streamable HTTP.
     `allowed_hosts` (`NAME`, `NAME:PORT` or `*`) are the names besides localhost, 127.0.0.1, [::1]
     and the address a client connected to that a request may address the server by (`AllowedHosts`)."""
-    from fastapi import Body, FastAPI
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import FileResponse, HTMLResponse
     from fastapi.staticfiles import StaticFiles
 
     limits = limits or Limits()
@@ -85,89 +71,10 @@ def create_app(
         docs_url=None, redoc_url=None, lifespan=lifespan, default_response_class=_Json,
     )  # fmt: skip
 
-    @app.exception_handler(HybridSearchError)
-    async def library_error(request: Request, error: HybridSearchError) -> JSONResponse:
-        status = (
-            404 if isinstance(error, NotFoundError)
-            else 413 if isinstance(error, _TooLarge)
-            else 503 if isinstance(error, IndexFormatError | IndexAccessError)
-            else 400
-        )  # fmt: skip
-        return _Json({"detail": str(error)}, status_code=status)
-
-    @app.exception_handler(RequestValidationError)
-    async def malformed(request: Request, error: RequestValidationError) -> JSONResponse:
-        return _Json({"detail": _malformed(error.errors())}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        logger.exception("unexpected error in %s %s", request.method, request.url.path)
-        return _Json({"detail": "Internal error; the server's log has the details."}, status_code=500)
-
-    def run_search(given: Mapping[str, Any], text: bool) -> dict[str, Any]:
-        """`given` (JSON, or with `text` URL parameters) as a `SearchRequest`, answered from its index."""
-        options = dict(given)
-        name = options.pop("index", None)
-        if "q" in options:
-            if "query" in options:
-                raise InputError("Give the query once: q or query, not both.")
-            options["query"] = options.pop("q")
-        query = options.get("query")
-        if isinstance(query, str) and len(query) > limits.query_chars:
-            raise _TooLarge(f"The query has {len(query)} characters; this server takes at most {limits.query_chars}.")
-        request = SearchRequest.from_mapping(options, text=text)
-        if request.k > limits.k:
-            raise InputError(f"k must be at most {limits.k} on this server (got {request.k}).")
-        response = indexes.get(name).respond(request, indexes.reranker)
-        return response.to_dict() | {"index": name or indexes.names[0]}
-
-    @app.get("/search", summary="Search an index", openapi_extra={"parameters": _parameters()})
-    def search_get(request: Request) -> dict[str, Any]:
-        return run_search(request.query_params, text=True)
-
-    @app.post("/search", summary="Search an index (the filter as a JSON object)", openapi_extra=_body())
-    def search_post(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
-        return run_search(body, text=False)
-
-    @app.get("/documents/{id}", summary="A document: full text, metadata, its chunks")
-    def document(id: str, index: str | None = None) -> dict[str, Any]:
-        found = indexes.lookup(id, index)
-        if not isinstance(found, StoredDocument):
-            raise NotFoundError(f"{id!r} is a chunk, not a document; ask /chunks/{id}.")
-        return found.to_dict()
-
-    @app.get("/chunks/{id}", summary="A chunk: text, offsets, its document's metadata")
-    def chunk(id: str, index: str | None = None) -> dict[str, Any]:
-        found = indexes.lookup(id, index)
-        if not isinstance(found, StoredChunk):
-            raise NotFoundError(f"{id!r} is a document, not a chunk; ask /documents/{id}.")
-        return found.to_dict()
-
-    @app.get("/indexes", summary="The indexes this server answers from")
-    def served() -> dict[str, Any]:
-        return {"indexes": [_summary(name, indexes.get(name)) for name in indexes.names]}
-
-    @app.get("/info", summary="One index: its manifest (settings, model, counts) and metadata fields")
-    def info(index: str | None = None) -> dict[str, Any]:
-        opened = indexes.get(index)
-        return opened.info() | {
-            "name": index or indexes.names[0], "fields": opened.fields(), "values": opened.field_values(),
-        }  # fmt: skip
-
-    @app.get("/health", summary="Is the server up (no token needed)")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "indexes": {name: indexes.get(name).version for name in indexes.names}}
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="hybridsearch API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js", swagger_css_url="/docs-assets/swagger-ui.css",
-        )  # fmt: skip
-
-    @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+    _answer_errors(app)
+    app.include_router(search_routes(indexes, limits))
+    app.include_router(lookup_routes(indexes))
+    app.include_router(_page_routes())
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     swagger = _swagger_assets()
@@ -187,8 +94,51 @@ def create_app(
     return same_site(limit_body(require_token(guarded, token), limits.body_bytes), hosts, cors)
 
 
-class _TooLarge(InputError):
-    """Bigger than the server accepts (a 413)."""
+def _answer_errors(app: FastAPI) -> None:
+    """Every error as `{"detail": one line}`: the library's with its status (404 unknown, 413 too
+    large, 503 damaged, else 400), a request of the wrong shape 422, anything else 500 (logged)."""
+    from fastapi.exceptions import RequestValidationError
+
+    @app.exception_handler(HybridSearchError)
+    async def library_error(request: Request, error: HybridSearchError) -> JSONResponse:
+        status = (
+            404 if isinstance(error, NotFoundError)
+            else 413 if isinstance(error, TooLarge)
+            else 503 if isinstance(error, IndexFormatError | IndexAccessError)
+            else 400
+        )  # fmt: skip
+        return _Json({"detail": str(error)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, error: RequestValidationError) -> JSONResponse:
+        return _Json({"detail": _malformed(error.errors())}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unexpected error in %s %s", request.method, request.url.path)
+        return _Json({"detail": "Internal error; the server's log has the details."}, status_code=500)
+
+
+def _page_routes() -> Any:
+    """The search page and the API's documentation page (its assets are served from the package)."""
+    from fastapi import APIRouter
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import FileResponse, HTMLResponse
+
+    router = APIRouter()
+
+    @router.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="hybridsearch API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js", swagger_css_url="/docs-assets/swagger-ui.css",
+        )  # fmt: skip
+
+    @router.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    return router
 
 
 class _Json(JSONResponse):
@@ -223,41 +173,6 @@ def _mcp_app(mcp: Any) -> Any:
     return mcp.streamable_http_app(
         streamable_http_path="/", transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
     )
-
-
-def _options() -> dict[str, dict[str, Any]]:
-    """The search options as the HTTP API names them (the query is `q`), with `path` and `index`."""
-    schema = option_schema()
-    return {
-        "q": schema.pop("query"),
-        **schema,
-        "path": {"type": "string", "description": "Only documents whose path matches this glob, e.g. 規程/**."},
-        "index": {"type": "string", "description": "Which index (GET /indexes); default: the first."},
-    }
-
-
-def _parameters() -> list[dict[str, Any]]:
-    """`GET /search`'s parameters for the OpenAPI page (`where` as JSON text)."""
-    found = []
-    for name, schema in _options().items():
-        if name == "where":
-            schema = schema | {"type": "string", "description": schema["description"] + " As JSON text."}
-        described = {"name": name, "in": "query", "required": name == "q", "schema": schema}
-        found.append(described | {"description": schema["description"]})
-    return found
-
-
-def _body() -> dict[str, Any]:
-    """`POST /search`'s body for the OpenAPI page."""
-    body = {"type": "object", "required": ["q"], "properties": _options(), "additionalProperties": False}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
-
-
-def _summary(name: str, index: Any) -> dict[str, Any]:
-    details = index.info()
-    return {"name": name, "location": details["path"], "generation": details["generation"],
-            "documents": details["counts"]["documents"], "chunks": details["counts"]["chunks"],
-            "model": details["model"]["name"]}  # fmt: skip
 
 
 def _swagger_assets() -> Path | None:
