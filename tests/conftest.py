@@ -14,6 +14,11 @@ from hybridsearch.confidence import Calibration, register_calibration
 from hybridsearch.encoders import ModelSpec
 from hybridsearch.textnorm import normalize
 
+#: This folder (the shared helpers, fake_hsearch.py among them; the tiers are unit/, integration/, hostile/)
+#: and the repository root, for tests at any depth.
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
 FAKE_MODEL = "fake:bigrams"
 #: A fake model with calibrated confidence (weights registered below), for tests of weak hits.
 CALIBRATED_MODEL = "fake:calibrated"

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import DOCS, FAKE_MODEL
+from conftest import DOCS, FAKE_MODEL, TESTS
 from hostile_index import edit_manifest, generation, mutate, plant_remote_code, point_at_endpoint, point_outside
 
 from hybridsearch import HybridIndex
@@ -25,7 +25,6 @@ from hybridsearch.cli import cli
 from hybridsearch.errors import IndexFormatError, IndexLockedError, InputError
 from hybridsearch.search import MAX_QUERY_CHARS, MAX_QUERY_TERMS
 
-ROOT = Path(__file__).parent.parent
 SETPRIV = shutil.which("setpriv")
 
 
@@ -61,7 +60,7 @@ def listener() -> Iterator[str]:
 # --- 1. a doctored index runs no code and sends nothing anywhere ---------------------------------------
 
 
-def test_1a_a_planted_endpoint_gets_neither_queries_nor_keys(built: HybridIndex, corpus: Path, listener: str) -> None:
+def test_a_planted_endpoint_gets_neither_queries_nor_keys(built: HybridIndex, corpus: Path, listener: str) -> None:
     built.close()
     point_at_endpoint(Path(built.location), listener, "SECRET_TOKEN")
     env = {"SECRET_TOKEN": "s3cr3t", "HSEARCH_API_BASE": ""}
@@ -78,7 +77,7 @@ def test_1a_a_planted_endpoint_gets_neither_queries_nor_keys(built: HybridIndex,
         index.search("赤い惑星", alpha=0.5)
 
 
-def test_1b_planted_model_code_never_runs(built: HybridIndex, tmp_path: Path) -> None:
+def test_planted_model_code_never_runs(built: HybridIndex, tmp_path: Path) -> None:
     import tiny_models
 
     built.close()
@@ -92,7 +91,7 @@ def test_1b_planted_model_code_never_runs(built: HybridIndex, tmp_path: Path) ->
     assert "manifest.json does not match the checksum in CURRENT" in checked.stderr and not marker.exists()
 
 
-def test_1c_check_covers_the_manifest_and_unknown_files(built: HybridIndex) -> None:
+def test_check_covers_the_manifest_and_unknown_files(built: HybridIndex) -> None:
     built.close()
     edit_manifest(Path(built.location), lambda manifest: manifest["config"].update(alpha=0.1))
     (generation(Path(built.location)) / "extra.bin").write_bytes(b"?")
@@ -104,7 +103,7 @@ def test_1c_check_covers_the_manifest_and_unknown_files(built: HybridIndex) -> N
     )
 
 
-def test_1d_current_names_only_a_generation_inside_the_index(built: HybridIndex) -> None:
+def test_current_names_only_a_generation_inside_the_index(built: HybridIndex) -> None:
     built.close()
     point_outside(Path(built.location))
     with pytest.raises(IndexFormatError, match="damaged CURRENT file .* not 'gen-000001/../../outside/evilgen'"):
@@ -124,7 +123,7 @@ def test_1d_current_names_only_a_generation_inside_the_index(built: HybridIndex)
 # --- 2. no loader's work grows faster than its input --------------------------------------------------
 
 
-def test_2_html_of_unclosed_tags_is_read_in_one_pass(tmp_path: Path) -> None:
+def test_html_of_unclosed_tags_is_read_in_one_pass(tmp_path: Path) -> None:
     """400,000 characters of '<a' (html.parser took 22.9 s at 80,000 and grows with the square): the
     page is indexed; a loose 60 s limit turns a hang into a failure instead of a stuck test run."""
     (tmp_path / "docs").mkdir()
@@ -132,7 +131,7 @@ def test_2_html_of_unclosed_tags_is_read_in_one_pass(tmp_path: Path) -> None:
     (tmp_path / "docs" / "y.html").write_text(
         "<p>正しい</p>" + "< " * 100_000 + ">" + "<!--" * 50_000, encoding="utf-8"
     )
-    command = [sys.executable, str(ROOT / "tests" / "fake_hsearch.py"), "index", str(tmp_path / "docs"), "--index",
+    command = [sys.executable, str(TESTS / "fake_hsearch.py"), "index", str(tmp_path / "docs"), "--index",
                str(tmp_path / "idx"), "--model", FAKE_MODEL, "-q"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -144,7 +143,7 @@ def test_2_html_of_unclosed_tags_is_read_in_one_pass(tmp_path: Path) -> None:
 # --- 3. one bad file is a warning, never the end of the run -------------------------------------------
 
 
-def test_3_bad_records_and_names_are_one_line_skips(tmp_path: Path) -> None:
+def test_bad_records_and_names_are_one_line_skips(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "good.txt").write_text("良い文書です。", encoding="utf-8")
@@ -167,7 +166,7 @@ def test_3_bad_records_and_names_are_one_line_skips(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("query", ["火星の話をしよう。" * 600, "梅雨" * 50_000])
-def test_4_long_queries_are_cut_and_say_so(built: HybridIndex, query: str) -> None:
+def test_long_queries_are_cut_and_say_so(built: HybridIndex, query: str) -> None:
     prepared = built.prepare(query)
     assert len(prepared.terms) <= MAX_QUERY_TERMS and len(prepared.dense_text) == built.model.max_seq_length
     assert prepared.cut["characters"] == MAX_QUERY_CHARS and "dense_characters" in prepared.cut
@@ -181,7 +180,7 @@ def test_4_long_queries_are_cut_and_say_so(built: HybridIndex, query: str) -> No
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmRSS from /proc")
-def test_5_memory_stays_flat_over_300_open_search_close_cycles(built: HybridIndex) -> None:
+def test_memory_stays_flat_over_300_open_search_close_cycles(built: HybridIndex) -> None:
     def resident() -> tuple[int, int]:
         status = Path("/proc/self/status").read_text().splitlines()
         rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
@@ -203,7 +202,7 @@ def test_5_memory_stays_flat_over_300_open_search_close_cycles(built: HybridInde
 
 
 @pytest.mark.parametrize("name", ["bm25/indices.npy", "bm25/weights_indices.npy", "docs.sqlite", "bm25/indptr.npy"])
-def test_6_check_reports_flipped_bytes_without_crashing(built: HybridIndex, name: str) -> None:
+def test_check_reports_flipped_bytes_without_crashing(built: HybridIndex, name: str) -> None:
     built.close()
     path = generation(Path(built.location)) / name
     for offset in (0.3, 0.5, 0.7, 0.9, 0.95, 0.99):
@@ -213,7 +212,7 @@ def test_6_check_reports_flipped_bytes_without_crashing(built: HybridIndex, name
         path.write_bytes(bytes(data))
         for args in (["info", "--check"], ["query", "赤い惑星"]):
             result = subprocess.run(
-                [sys.executable, str(ROOT / "tests" / "fake_hsearch.py"), *args, "--index", built.location],
+                [sys.executable, str(TESTS / "fake_hsearch.py"), *args, "--index", built.location],
                 capture_output=True, text=True,
             )  # fmt: skip
             assert result.returncode in (0, 1), (name, offset, args, result.returncode, result.stderr)
@@ -226,7 +225,7 @@ def test_6_check_reports_flipped_bytes_without_crashing(built: HybridIndex, name
 # --- 7. two first builds started together ---------------------------------------------------------------
 
 
-def test_7_a_first_build_that_loses_the_lock_leaves_the_winners_folder(corpus: Path, tmp_path: Path) -> None:
+def test_a_first_build_that_loses_the_lock_leaves_the_winners_folder(corpus: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "new-index"
     code = (
         "import time, sys\nfrom pathlib import Path\nfrom hybridsearch.backends.local.generations import writer_lock\n"
@@ -257,8 +256,8 @@ def _without_permission_override(command: list[str]) -> list[str]:
     return [SETPRIV, f"--bounding-set={drop}", f"--inh-caps={drop}", *command]
 
 
-def test_8_an_unreadable_folder_is_a_warning_and_keeps_its_documents(corpus: Path, tmp_path: Path) -> None:
-    hsearch = [sys.executable, str(ROOT / "tests" / "fake_hsearch.py")]
+def test_an_unreadable_folder_is_a_warning_and_keeps_its_documents(corpus: Path, tmp_path: Path) -> None:
+    hsearch = [sys.executable, str(TESTS / "fake_hsearch.py")]
     index = ["--index", str(tmp_path / "idx"), "--model", FAKE_MODEL]
     assert subprocess.run([*hsearch, "index", str(corpus), *index, "-q"], capture_output=True).returncode == 0
     (corpus / "planets").chmod(0)
@@ -288,7 +287,7 @@ def test_8_an_unreadable_folder_is_a_warning_and_keeps_its_documents(corpus: Pat
         ("npy header", "is damaged"),
     ],
 )
-def test_9_damage_at_open_is_one_line(built: HybridIndex, damage: str, message: str) -> None:
+def test_damage_at_open_is_one_line(built: HybridIndex, damage: str, message: str) -> None:
     built.close()
     folder = generation(Path(built.location))
     if damage == "deep manifest":
@@ -304,7 +303,7 @@ def test_9_damage_at_open_is_one_line(built: HybridIndex, damage: str, message: 
 
 
 @pytest.mark.parametrize("from_end", [1, 2, 3, 5, 8, 13, 21, 34, 64, 200])
-def test_9_flips_near_the_end_of_the_vectors_are_no_traceback(built: HybridIndex, from_end: int) -> None:
+def test_flips_near_the_end_of_the_vectors_are_no_traceback(built: HybridIndex, from_end: int) -> None:
     """FAISS reads what it is given: a flip may make the index unreadable (one line) or change a
     vector (the search answers; --check finds the checksum mismatch), never a traceback."""
     built.close()
@@ -312,7 +311,7 @@ def test_9_flips_near_the_end_of_the_vectors_are_no_traceback(built: HybridIndex
     data = bytearray(path.read_bytes())
     data[-from_end] ^= 0xFF
     path.write_bytes(bytes(data))
-    command = [sys.executable, str(ROOT / "tests" / "fake_hsearch.py"), "query", "赤い惑星", "--index", built.location]
+    command = [sys.executable, str(TESTS / "fake_hsearch.py"), "query", "赤い惑星", "--index", built.location]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr
     assert "vectors.faiss does not match its checksum" in run("info", "--index", built.location, "--check").stderr
@@ -328,10 +327,10 @@ def _limited(command: list[str], file_size: int) -> Any:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
 
 
-def test_9_a_write_that_fails_leaves_the_index_as_it_was(built: HybridIndex, corpus: Path) -> None:
+def test_a_write_that_fails_leaves_the_index_as_it_was(built: HybridIndex, corpus: Path) -> None:
     built.close()
     (corpus / "more.txt").write_text("追加の文書。" * 2000, encoding="utf-8")
-    command = [sys.executable, str(ROOT / "tests" / "fake_hsearch.py"), "index", str(corpus), "--index", built.location]
+    command = [sys.executable, str(TESTS / "fake_hsearch.py"), "index", str(corpus), "--index", built.location]
     result = _limited(command, 20_000)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().endswith("the index is unchanged."), result.stderr
@@ -340,10 +339,10 @@ def test_9_a_write_that_fails_leaves_the_index_as_it_was(built: HybridIndex, cor
     )
 
 
-def test_9_permissions_are_not_damage(built: HybridIndex) -> None:
+def test_permissions_are_not_damage(built: HybridIndex) -> None:
     built.close()
     folder = generation(Path(built.location))
-    command = [sys.executable, str(ROOT / "tests" / "fake_hsearch.py"), "query", "火星", "--index", built.location]
+    command = [sys.executable, str(TESTS / "fake_hsearch.py"), "query", "火星", "--index", built.location]
     (folder / "docs.sqlite").chmod(0)
     try:
         result = subprocess.run(_without_permission_override(command), capture_output=True, text=True)
@@ -356,7 +355,7 @@ def test_9_permissions_are_not_damage(built: HybridIndex) -> None:
 # --- 10. sentence vectors: found by --check ---------------------------------------------------------------
 
 
-def test_10_a_flipped_sentence_vector_is_found_by_check(built: HybridIndex) -> None:
+def test_a_flipped_sentence_vector_is_found_by_check(built: HybridIndex) -> None:
     built.close()
     mutate(generation(Path(built.location)) / "sentence-vectors.npy", "flip in the middle")
     result = run("info", "--index", built.location, "--check")
@@ -366,14 +365,14 @@ def test_10_a_flipped_sentence_vector_is_found_by_check(built: HybridIndex) -> N
 # --- 11. small things -------------------------------------------------------------------------------------
 
 
-def test_11_an_index_inside_the_folder_it_indexes_is_not_read(corpus: Path) -> None:
+def test_an_index_inside_the_folder_it_indexes_is_not_read(corpus: Path) -> None:
     first = run("index", str(corpus), "--index", str(corpus / "idx"), "--model", FAKE_MODEL)
     again = run("index", str(corpus), "--index", str(corpus / "idx"))
     assert first.exit_code == 0 and again.exit_code == 0 and "warning" not in again.stderr, again.stderr
     assert "index is up to date" in again.stderr
 
 
-def test_11_file_names_reach_the_terminal_escaped(tmp_path: Path) -> None:
+def test_file_names_reach_the_terminal_escaped(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "evil\x1b[2Jname\nx.txt").write_text("火星の文書。", encoding="utf-8")
     (tmp_path / "docs" / "bad\x07.bin").write_bytes(b"\x00")
@@ -383,7 +382,7 @@ def test_11_file_names_reach_the_terminal_escaped(tmp_path: Path) -> None:
     assert "evil\\x1b[2Jname\\nx.txt" in found.stdout and "\x1b" not in found.stdout
 
 
-def test_11_numpy_numbers_are_numbers_and_bools_are_not(built: HybridIndex) -> None:
+def test_numpy_numbers_are_numbers_and_bools_are_not(built: HybridIndex) -> None:
     assert len(built.search("火星", k=np.int64(2), alpha=np.float32(0.3))) == 2
     with pytest.raises(InputError, match="k must be a positive whole number"):
         built.search("火星", k=True)
@@ -391,10 +390,10 @@ def test_11_numpy_numbers_are_numbers_and_bools_are_not(built: HybridIndex) -> N
         built.search("火星", alpha=True)
 
 
-def test_9_an_index_folder_without_write_permission_is_said_so(built: HybridIndex, corpus: Path) -> None:
+def test_an_index_folder_without_write_permission_is_said_so(built: HybridIndex, corpus: Path) -> None:
     built.close()
     (corpus / "new.txt").write_text("新しい文書。", encoding="utf-8")
-    command = [sys.executable, str(ROOT / "tests" / "fake_hsearch.py"), "index", str(corpus), "--index", built.location]
+    command = [sys.executable, str(TESTS / "fake_hsearch.py"), "index", str(corpus), "--index", built.location]
     Path(built.location).chmod(0o555)
     try:
         result = subprocess.run(_without_permission_override(command), capture_output=True, text=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import FAKE_MODEL
+from conftest import FAKE_MODEL, TESTS
 from hostile import GOOD, PARTIAL, SKIPPED, make_hostile_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -54,7 +54,7 @@ def test_hostile_folder_indexes_with_a_warning_per_bad_file(hostile: Path, tmp_p
 
 def _indexing_peak_mb(folder: Path, index_dir: Path) -> tuple[int, float]:
     """(exit status, peak resident MB) of `hsearch index folder` in a child process."""
-    fake_cli = str(Path(__file__).parent / "fake_hsearch.py")
+    fake_cli = str(TESTS / "fake_hsearch.py")
     args = ["index", str(folder), "--index", str(index_dir), "--model", FAKE_MODEL, "-q"]
     # the child's own peak (VmHWM): ru_maxrss would include the pytest process it was forked from
     code = (

@@ -18,13 +18,14 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from conftest import TESTS
 from serving import running, serving
 
 from hybridsearch import HybridIndex
 from hybridsearch.cli import cli
 
 TOKEN = "a-test-token-of-some-length"
-FAKE_HSEARCH = str(Path(__file__).parent / "fake_hsearch.py")
+FAKE_HSEARCH = str(TESTS / "fake_hsearch.py")
 MCP_INIT = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT
 
 from hybridsearch.cli import cli
 
-CORPORA = Path(__file__).parent.parent / "corpora"
+CORPORA = ROOT / "corpora"
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from conftest import TESTS
 from serving import running
 
 from hybridsearch import HybridIndex
 
-FAKE_HSEARCH = str(Path(__file__).parent / "fake_hsearch.py")
+FAKE_HSEARCH = str(TESTS / "fake_hsearch.py")
 
 
 def _structured(result: Any) -> dict[str, Any]:

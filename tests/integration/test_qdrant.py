@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import FAKE_MODEL
+from conftest import FAKE_MODEL, ROOT, TESTS
 
 from hybridsearch import HybridIndex
 from hybridsearch.backends import open_writer, qdrant
@@ -32,7 +32,7 @@ pytest.importorskip(
     "qdrant_client", reason="the Qdrant backend needs qdrant-client (pip install 'hybridsearch[qdrant]')"
 )
 
-CORPORA = Path(__file__).parent.parent / "corpora"
+CORPORA = ROOT / "corpora"
 SERVER = os.environ.get("HSEARCH_QDRANT_URL", "")
 WHERE = [None, {"type": "md"}, {"path": {"glob": "planets/*"}}, {"type": ["txt", "html"]}]
 
@@ -308,7 +308,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 def test_the_lock_of_a_killed_writer_is_taken_over(folder: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     HybridIndex.build([folder / "planets"], engine, model=FAKE_MODEL).close()
-    script = textwrap.dedent(_KILLED_WRITER.format(tests=str(Path(__file__).parent), engine=engine))
+    script = textwrap.dedent(_KILLED_WRITER.format(tests=str(TESTS), engine=engine))
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert run.returncode == -signal.SIGKILL and "holding" in run.stdout
     assert any(name.endswith("--writer") for name in _collections(engine))  # left behind

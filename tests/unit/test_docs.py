@@ -1,13 +1,12 @@
 """The README says what the code does: its two commands, and every CLI option it lists."""
 
 import re
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from hybridsearch.cli import cli
 
-ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 

@@ -19,14 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import FakeEncoder
+from conftest import TESTS, FakeEncoder
 
 from hybridsearch import HybridIndex
 from hybridsearch.cli import cli
 from hybridsearch.config import ChunkConfig, IndexConfig
 from hybridsearch.encoders.cache import CachedEncoder, EmbeddingCache, model_identity
-
-HERE = Path(__file__).resolve().parent
 
 
 class CountingEncoder(FakeEncoder):
@@ -242,7 +240,7 @@ def test_a_killed_run_resumes_without_encoding_twice(tmp_path: Path, own_embeddi
     for n in range(40):
         lines = "".join(f"第{n}章の{i}番目の文では、惑星{n * 100 + i}について述べる。" for i in range(30))
         (corpus / f"{n:02}.txt").write_text(lines, encoding="utf-8")
-    script = _SLOW_RUN.format(tests=str(HERE), corpus=str(corpus), index=str(tmp_path / "index"))
+    script = _SLOW_RUN.format(tests=str(TESTS), corpus=str(corpus), index=str(tmp_path / "index"))
     run = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=os.environ.copy())
     try:
         deadline = time.monotonic() + 120

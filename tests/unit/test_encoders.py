@@ -1,16 +1,12 @@
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from tiny_models import QWEN3_QUERY_PROMPT
 
 from hybridsearch.config import DenseConfig
 from hybridsearch.encoders import ModelSpec, SentenceTransformerEncoder, check_vectors, truncate
 from hybridsearch.errors import InputError, ModelMismatchError
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_models import QWEN3_QUERY_PROMPT  # noqa: E402
 
 
 class StubModel:

@@ -2,10 +2,10 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import tomllib
+from conftest import ROOT
 
 import hybridsearch
 
@@ -26,7 +26,7 @@ def test_no_heavy_imports(code: str) -> None:
 
 
 def test_version_matches_pyproject() -> None:
-    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert pyproject["project"]["version"] == hybridsearch.__version__
 
 

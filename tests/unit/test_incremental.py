@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_MODEL, LOADED, FakeEncoder
+from conftest import FAKE_MODEL, LOADED, ROOT, TESTS, FakeEncoder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -143,10 +143,9 @@ def test_lock_of_a_killed_writer_is_recovered(built: HybridIndex, corpus: Path) 
 
 @pytest.mark.slow
 def test_index_survives_sigkill_at_random_moments() -> None:
-    root = Path(__file__).parent.parent
     command = [
-        sys.executable, str(root / "bench" / "crash.py"), "--trials", "8", "--model", FAKE_MODEL,
-        "--hsearch", f"{sys.executable} {root / 'tests' / 'fake_hsearch.py'}",
+        sys.executable, str(ROOT / "bench" / "crash.py"), "--trials", "8", "--model", FAKE_MODEL,
+        "--hsearch", f"{sys.executable} {TESTS / 'fake_hsearch.py'}",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HSEARCH_FAKE_DELAY": "0.05"})
     assert result.returncode == 0, result.stderr

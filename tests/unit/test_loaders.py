@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from hybridsearch.config import LoaderConfig
 from hybridsearch.errors import InputError
@@ -112,7 +113,7 @@ def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
 
 
 def test_sample_corpus_legacy_encodings_decode() -> None:
-    corpora = Path(__file__).parent.parent / "corpora" / "everyday"
+    corpora = ROOT / "corpora" / "everyday"
     docs = {Path(d.path).name: d for d in iter_documents([corpora])}
     assert docs["sakura_sjis.txt"].encoding == "cp932" and "桜前線" in docs["sakura_sjis.txt"].text
     assert docs["onsen_eucjp.txt"].encoding == "euc_jp" and "かけ湯" in docs["onsen_eucjp.txt"].text

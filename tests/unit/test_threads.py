@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_MODEL
+from conftest import FAKE_MODEL, TESTS
 
 from hybridsearch import HybridIndex, HybridSearchError
 from hybridsearch.writer import write_index
@@ -121,7 +121,7 @@ def test_readers_and_a_writer_process_with_refresh(tmp_path: Path) -> None:
         "        (root / f'doc{i}.txt').write_text(f'第{version}版の文書{i}です。惑星の話をする。', encoding='utf-8')\n"
         "    write_index(Path(sys.argv[3]), [root], encoder=FakeEncoder(name=sys.argv[4]))\n"
     )
-    tests = str(Path(__file__).parent)
+    tests = str(TESTS)
     writer = subprocess.Popen([sys.executable, "-c", code, tests, str(root), str(tmp_path / "idx"), FAKE_MODEL])
     failures: list[BaseException] = []
     seen: set[str] = set()
@@ -157,7 +157,7 @@ def test_a_script_without_a_main_guard_tokenizes_in_worker_processes(tmp_path: P
     script = tmp_path / "plain.py"
     script.write_text(
         "import sys\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        f"sys.path.insert(0, {str(TESTS)!r})\n"
         "import conftest  # registers the fake:… encoder\n"
         "from hybridsearch import HybridIndex\n"
         f"index = HybridIndex.build({str(tmp_path / 'docs')!r}, {str(tmp_path / 'idx')!r}, model={FAKE_MODEL!r})\n"
