@@ -1,5 +1,5 @@
-"""An index is data, never code: doctored indexes, hostile files, long-running use (issue 13's cases,
-numbered as there)."""
+"""An index is data, never code: doctored indexes, hostile files, long-running use (issue 13's cases; the
+section comments below carry its numbers)."""
 
 from __future__ import annotations
 
