@@ -7,10 +7,24 @@ from pathlib import Path
 from conftest import FAKE_MODEL
 
 from hybridsearch import HybridIndex
-from hybridsearch.backends.local.docstore import _SCHEMA_2, DocStore
+from hybridsearch.backends.local.docstore import DocStore
 from hybridsearch.chunking import chunk_text
 from hybridsearch.config import ChunkConfig, IndexConfig
 from hybridsearch.locations import Locator, Region, cell_range, column_letters
+
+#: docs.sqlite as index format 2 wrote it: chunks without a location.
+FORMAT_2_SCHEMA = """
+CREATE TABLE documents (
+    row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, path TEXT NOT NULL, abs_path TEXT NOT NULL,
+    record TEXT NOT NULL, title TEXT NOT NULL, encoding TEXT NOT NULL, sha256 TEXT NOT NULL,
+    mtime REAL NOT NULL, size INTEGER NOT NULL, metadata TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, doc INTEGER NOT NULL REFERENCES documents(row),
+    ord INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL
+);
+CREATE INDEX chunks_doc ON chunks(doc);
+"""
 
 
 def test_pages_slides_and_cells_merge_over_the_regions_a_span_covers() -> None:
@@ -49,7 +63,7 @@ def test_markdown_hits_carry_their_heading_path(tmp_path: Path) -> None:
 def test_a_format_2_docstore_reads_without_locations(tmp_path: Path) -> None:
     path = tmp_path / "docs.sqlite"
     with closing(sqlite3.connect(path)) as db, db:
-        db.executescript(_SCHEMA_2)
+        db.executescript(FORMAT_2_SCHEMA)
         db.execute("INSERT INTO documents VALUES (0, 'd', 'a.txt', '/a.txt', '', '', 'utf-8', '', 0, 3, '{}', 'abc')")
         db.execute("INSERT INTO chunks VALUES (0, 'd-1', 0, 0, 0, 3)")
     store = DocStore(path, ValueError)
