@@ -1,12 +1,14 @@
 """Fit and evaluate the hits' `confidence`: a logistic regression over a hit's evidence, from dev sets.
 
-    .venv/bin/python bench/confidence.py [--sets jsquad,jaquad,niilc] [--thresholds 0.1,0.2,...]
+    .venv/bin/python bench/confidence.py [--sets jsquad,jaquad,niilc] [--corpora ...] [--thresholds 0.1,0.2,...]
 
 Answerable queries: each set's judged questions on its own corpus; unanswerable ones: each set's
 questions on another set's corpus (a question whose article is in that corpus is left out;
-bench/fusion_study.py's `collect`). Every query's first 10 hits under the default fusion become
-rows: features (`hybridsearch.confidence.features`) and whether the hit is relevant. Answerable and
-unanswerable queries weigh half each in the fit, each set (each pair) the same within its half.
+bench/fusion_study.py's `collect`; `--corpora` names those corpora when they are not just the sets',
+e.g. a set whose own questions are too many to encode here). Every query's first 10 hits under the
+default fusion become rows: features (`hybridsearch.confidence.features`) and whether the hit is
+relevant. Answerable and unanswerable queries weigh half each in the fit, each set (each pair) the
+same within its half.
 Prints the coefficients to put in `hybridsearch/confidence.py`, then, for the first hit of every
 query (what "no good match" decides on): ROC AUC, and precision / recall at the default
 threshold; also with each set left out of the fit (fitted on the others), which is what a corpus
@@ -58,11 +60,13 @@ def rows(data: dict[str, np.ndarray], alpha: float, dense: bool = True) -> Rows:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="jsquad,niilc")
+    parser.add_argument("--corpora", help="the corpora the sets' questions are asked of unanswered (default: --sets)")
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="the library's default unless given")
     parser.add_argument("--term-form", default=str(TokenizerConfig().term_form), help="the library's default")
     parser.add_argument("--thresholds", help="comma-separated: the shipped weights' first hits at each (no fit)")
     args = parser.parse_args()
     sets = args.sets.split(",")
+    corpora = args.corpora.split(",") if args.corpora else sets
     thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else None
     if thresholds and not all(0 <= t <= 1 for t in thresholds):
         parser.error(f"--thresholds must lie between 0 and 1 (got {args.thresholds}).")
@@ -71,16 +75,17 @@ def main() -> None:
         print(f"\n### {'hybrid' if dense else 'BM25 only (alpha 0)'}")
         alpha = args.alpha if dense else 0.0
         if thresholds:
-            sweep(grouped_rows(sets, args.term_form, alpha, dense), thresholds, dense)
+            sweep(grouped_rows(sets, corpora, args.term_form, alpha, dense), thresholds, dense)
         else:
-            study(sets, args.term_form, alpha, dense)
+            study(sets, corpora, args.term_form, alpha, dense)
 
 
-def grouped_rows(sets: list[str], term_form: str, alpha: float, dense: bool) -> dict[str, Rows]:
-    """The rows of every set on its own corpus, then of every pair ("a on b": unanswerable)."""
+def grouped_rows(sets: list[str], corpora: list[str], term_form: str, alpha: float, dense: bool) -> dict[str, Rows]:
+    """The rows of every set on its own corpus, then of every set on each other corpus ("a on b": unanswerable)."""
     found = {name: rows(collect(name, term_form), alpha, dense) for name in sets}
-    for a, b in itertools.permutations(sets, 2):
-        found[f"{a} on {b}"] = rows(collect(a, term_form, b), alpha, dense)
+    for a, b in itertools.product(sets, corpora):
+        if a != b:
+            found[f"{a} on {b}"] = rows(collect(a, term_form, b), alpha, dense)
     return found
 
 
@@ -125,8 +130,8 @@ def _share(value: float) -> str:
     return "–" if np.isnan(value) else f"{value:.3f}"
 
 
-def study(sets: list[str], term_form: str, alpha: float, dense: bool) -> None:
-    groups = grouped_rows(sets, term_form, alpha, dense)
+def study(sets: list[str], corpora: list[str], term_form: str, alpha: float, dense: bool) -> None:
+    groups = grouped_rows(sets, corpora, term_form, alpha, dense)
 
     def fit(names: list[str]) -> LogisticRegression:
         x = np.concatenate([groups[n][0] for n in names])
