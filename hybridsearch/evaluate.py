@@ -217,8 +217,7 @@ def eval_index_dir(dataset: Dataset, config: IndexConfig, root: str | Path = Pat
     with open(dataset.corpus, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("alpha", "fusion")}
-    digest.update(json.dumps(settings, sort_keys=True).encode())
+    digest.update(json.dumps(config.stored_settings(), sort_keys=True).encode())  # not the query defaults
     corpus = re.sub(r"[^A-Za-z0-9_]+", "-", dataset.corpus.resolve().parent.parent.name).strip("-")
     name = f"eval-{corpus or 'corpus'}-{digest.hexdigest()[:12]}"  # a name any engine takes
     child = IndexLocation.parse(root).child(name)
