@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import FAKE_MODEL, TESTS
 
-from hybridsearch import HybridIndex, HybridSearchError
+from hybridsearch import HybridIndex, HybridSearchError, SearchRequest
 from hybridsearch.writer import write_index
 
 QUERIES = ["赤い惑星", "味噌汁の作り方", "経費精算", "明けの明星", "米を炊く", "青い海"]
@@ -74,7 +74,7 @@ def test_a_search_in_flight_finishes_on_its_generation(tmp_path: Path) -> None:
             write_index(tmp_path / "idx", [root])
         assert index.refresh() is True
         assert not (tmp_path / "idx" / "gen-000001").exists()
-        old = searcher.search("文書 惑星", 5, 0.5, None, None)  # files unlinked, still open
+        old = searcher.respond(SearchRequest("文書 惑星", k=5, alpha=0.5)).hits  # files unlinked, still open
         assert len(old) == 5 and all("第1版" in h.text for h in old)
         assert all("第4版" in h.text for h in index.search("文書", k=5, alpha=0.5))
     assert _open_files(tmp_path / "idx" / "gen-000001") == []  # closed when its last search ended
@@ -192,6 +192,6 @@ def test_a_search_keeps_the_model_of_its_generation(tmp_path: Path) -> None:
     with index.searcher() as old:
         HybridIndex.build(root, tmp_path / "idx", model="fake:second", rebuild=True).close()
         assert index.refresh() is True
-        assert old.backend.model.name == "fake:first" and old.search("文書", 3, 0.5, None, None)
+        assert old.backend.model.name == "fake:first" and old.respond(SearchRequest("文書", k=3, alpha=0.5)).hits
         assert old.encoder.spec.name == "fake:first"  # the old generation's search encodes with its model
         assert index.encoder.spec.name == "fake:second"
