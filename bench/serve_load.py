@@ -35,7 +35,7 @@ from pathlib import Path
 
 from threads import MARKER_QUERY, MARKERS, make_folder, write_markers
 
-from hybridsearch import HybridIndex
+from hybridsearch import HybridIndex, SearchRequest
 
 MIX = (0.0, 0.6, 1.0)
 HSEARCH = shutil.which("hsearch", path=str(Path(sys.executable).parent)) or "hsearch"
@@ -99,7 +99,7 @@ def loop(index: HybridIndex, questions: list[str], alphas: tuple[float, ...], se
         text, alpha, marker = plan(i)
         started = time.perf_counter()
         with index.searcher() as searcher:
-            hits = searcher.search(text, 10, alpha, None, None)
+            hits = searcher.respond(SearchRequest(query=text, k=10, alpha=alpha)).hits
             generation = searcher.backend.version
         tally.add(started, generation, [{"text": h.text} for h in hits] if marker else None)
         i += 1

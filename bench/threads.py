@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from hybridsearch import HybridIndex
+from hybridsearch import HybridIndex, SearchRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 JSQUAD = ROOT.parent / "shared" / "bench" / "jsquad" / "dev"
@@ -79,7 +79,7 @@ def phase(index: HybridIndex, questions: list[str], threads: int, searches: int)
             started = time.perf_counter()
             try:
                 with index.searcher() as searcher:
-                    hits = searcher.search(text, 10, alpha, None, None)
+                    hits = searcher.respond(SearchRequest(query=text, k=10, alpha=alpha)).hits
                     version = searcher.backend.version
             except Exception as error:  # noqa: BLE001 - counted and shown
                 with lock:
