@@ -50,7 +50,8 @@ __all__ = [
 
 #: From this many texts on, `count_terms` tags in one process per CPU core.
 PARALLEL_MIN_TEXTS = 4000
-_BATCH = 500
+#: Texts each worker process tags at a time when many texts are tokenized in parallel.
+TAG_BATCH = 500
 
 #: UniDic top-level parts of speech that never become BM25 terms.
 DROPPED_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"})
@@ -175,8 +176,8 @@ def count_terms(
 ) -> list[Counter[str]]:
     """Each text's document-term counts, in order; many texts are tagged by a worker process per CPU
     core (`python -c`, so the caller's script is never imported again: no main guard is needed)."""
-    workers = min(os.cpu_count() or 1, -(-len(texts) // _BATCH))
-    batches = [texts[start : start + _BATCH] for start in range(0, len(texts), _BATCH)]
+    workers = min(os.cpu_count() or 1, -(-len(texts) // TAG_BATCH))
+    batches = [texts[start : start + TAG_BATCH] for start in range(0, len(texts), TAG_BATCH)]
     if len(texts) < PARALLEL_MIN_TEXTS or workers < 2 or not sys.executable:
         tokenizer, counted = Tokenizer(config), []
         for batch in batches:

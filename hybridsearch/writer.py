@@ -35,7 +35,8 @@ __all__ = ["IndexReport", "Progress", "ProgressEvent", "set_defaults", "write_in
 
 logger = logging.getLogger("hybridsearch")
 
-_BLOCK = 8192  # texts encoded per call
+#: Texts encoded per encoder call while writing (a test sets it small to mix chunks and sentences in a block).
+ENCODE_BLOCK = 8192
 
 
 @dataclass(frozen=True)
@@ -382,10 +383,10 @@ def _encoded(
 
 
 def _blocks(texts: list[str], config: IndexConfig, encoder: Encoder, stage: _Stage) -> Iterator[tuple[int, np.ndarray]]:
-    """(start, vectors) of `texts`, encoded `_BLOCK` at a time (float32 vectors of all the sentences of a
+    """(start, vectors) of `texts`, encoded `ENCODE_BLOCK` at a time (float32 vectors of all the sentences of a
     million chunks would take 4.4 GB; each block goes into its float16 place)."""
-    for start in range(0, len(texts), _BLOCK):
-        block = texts[start : start + _BLOCK]
+    for start in range(0, len(texts), ENCODE_BLOCK):
+        block = texts[start : start + ENCODE_BLOCK]
         encoded = encoder.encode_documents(block, config.dense.batch_size, progress=stage.add)
         yield start, check_vectors(encoded, len(block), encoder.spec.dim)
 

@@ -81,7 +81,7 @@ def test_count_terms_in_worker_processes_equals_one_process(monkeypatch: pytest.
     texts = [f"{i}番目の惑星は火星で、赤い惑星と呼ばれる。東京都庁に行った。" for i in range(12)]
     serial = tokenization.count_terms(texts, TokenizerConfig())
     monkeypatch.setattr(tokenization, "PARALLEL_MIN_TEXTS", 1)
-    monkeypatch.setattr(tokenization, "_BATCH", 3)
+    monkeypatch.setattr(tokenization, "TAG_BATCH", 3)
     monkeypatch.setattr(tokenization.os, "cpu_count", lambda: 2)
     done: list[int] = []
     assert tokenization.count_terms(texts, TokenizerConfig(), done.append) == serial
