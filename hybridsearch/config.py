@@ -394,12 +394,14 @@ class IndexConfig:
     vectors: VectorConfig = setting(factory=VectorConfig)
     alpha: float = setting(DEFAULT_ALPHA, rebuild=False)  # query defaults: a user may tune them on a built index
     fusion: Fusion = setting(Fusion.COVERAGE, rebuild=False)
-    min_confidence: float = setting(DEFAULT_THRESHOLD, rebuild=False)
+    min_confidence: float | None = setting(None, rebuild=False)  # None: the fitted default, DEFAULT_THRESHOLD
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
         object.__setattr__(self, "fusion", Fusion.parse(self.fusion))
-        if isinstance(self.min_confidence, bool) or not 0 <= self.min_confidence <= 1:
+        if self.min_confidence is not None and (
+            isinstance(self.min_confidence, bool) or not 0 <= self.min_confidence <= 1
+        ):
             raise InputError(f"min_confidence must be between 0 and 1 (got {self.min_confidence!r}).")
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,8 +8,8 @@ MCP print it; the retrievers hand on its strong hits.
     response.strong, response.weak, response.no_good_match
 
 A hit is weak when its `confidence` is below the threshold: the request's `min_confidence`, else
-the index's (`IndexConfig.min_confidence`). A model without calibrated confidence has no threshold
-and no weak hits.
+the index's (`IndexConfig.min_confidence`; the fitted `DEFAULT_THRESHOLD` until a user sets one). A
+model without calibrated confidence has no threshold and no weak hits.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import numpy as np
 
 from .backends import Backend, Side
 from .confidence import calibration, features
-from .config import Fusion
+from .config import DEFAULT_THRESHOLD, Fusion
 from .encoders import Encoder, check_vectors
 from .errors import InputError
 from .filters import Filter
@@ -99,7 +99,8 @@ class Searcher:
         """The confidence below which a hit is weak: `asked`, else the index's; None when this model's
         confidence is not calibrated (asking for a threshold then is an `InputError`)."""
         if calibration(self._calibrated_model(), alpha > 0) is not None:
-            return self.backend.config.min_confidence if asked is None else asked
+            stored = self.backend.config.min_confidence  # None until a user calibrates one
+            return asked if asked is not None else DEFAULT_THRESHOLD if stored is None else stored
         if asked is not None:
             raise InputError(
                 f"min_confidence needs a model whose confidence is calibrated; {self.backend.model.name} "
