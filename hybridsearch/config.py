@@ -316,6 +316,27 @@ class ModelAccess:
     api_key_env: str | None = None
     trust_remote_code: bool = False
 
+    @classmethod
+    def given_in(cls, dense: DenseConfig) -> ModelAccess:
+        """What a caller's own model settings grant (`HybridIndex.build(config=…)`): their endpoint, a
+        key variable other than the default, and their trust flag."""
+        key_env = dense.api_key_env if dense.api_key_env != DenseConfig.api_key_env else None
+        return cls(dense.api_base, key_env, dense.trust_remote_code)
+
+    def merged(self, other: ModelAccess) -> ModelAccess:
+        """These grants, each completed by `other`'s where this one gives none."""
+        return ModelAccess(
+            self.api_base or other.api_base, self.api_key_env or other.api_key_env,
+            self.trust_remote_code or other.trust_remote_code,
+        )  # fmt: skip
+
+    def recorded_in(self, dense: DenseConfig) -> DenseConfig:
+        """A new index's model settings with these grants recorded in them (what it was built with)."""
+        return replace(
+            dense, api_base=self.api_base or dense.api_base, api_key_env=self.api_key_env or dense.api_key_env,
+            trust_remote_code=dense.trust_remote_code or self.trust_remote_code,
+        )  # fmt: skip
+
     def applied(self, recorded: DenseConfig, index: str) -> DenseConfig:
         """`recorded` (an index's model settings) with these grants in place of its own."""
         remote = recorded.model.startswith(OPENAI_PREFIX)

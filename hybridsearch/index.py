@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .backends import Backend, Location, open_backend, stored_config
-from .config import DenseConfig, Fusion, IndexConfig, ModelAccess
+from .config import Fusion, IndexConfig, ModelAccess
 from .encoders import Encoder, ModelSpec, load_encoder, resolve_model_name
 from .errors import HybridSearchError, InputError, ModelMismatchError
 from .filters import Filter, WhereArg
@@ -133,12 +133,9 @@ class HybridIndex:
         if model is not None:
             config = config or (None if rebuild else cls.stored_config(index)) or IndexConfig()
             config = replace(config, dense=replace(config.dense, model=model))
-        dense = config.dense if config is not None else None  # what the caller chose in this call is granted
-        access = ModelAccess(
-            api_base or (dense.api_base if dense else None),
-            api_key_env or (dense.api_key_env if dense and dense.api_key_env != DenseConfig.api_key_env else None),
-            trust_remote_code or bool(dense and dense.trust_remote_code),
-        )
+        access = ModelAccess(api_base, api_key_env, trust_remote_code)
+        if config is not None:  # what the caller chose in this call is granted
+            access = access.merged(ModelAccess.given_in(config.dense))
         report = write_index(
             index, sources, config=config, encoder=encoder, device=device, rebuild=rebuild, progress=progress,
             warn=warn, access=access, cache=cache,
@@ -175,6 +172,7 @@ class HybridIndex:
         api_base: str | None = None,
         api_key_env: str | None = None,
         trust_remote_code: bool = False,
+        access: ModelAccess | None = None,
     ) -> HybridIndex:
         """Open an index. `model`, `dim` and `encoder`, if given, must match the index's (a
         `ModelMismatchError` otherwise); `device` runs its model on cuda/mps.
@@ -182,7 +180,8 @@ class HybridIndex:
         Opening never runs code or sends anything anywhere on the index's word: an `openai:NAME`
         index is queried at the `api_base` given here (with the key in `api_key_env`, default
         OPENAI_API_KEY), and a model that runs its own code needs `trust_remote_code=True` here;
-        without them, the first dense search is an `InputError` that says what to pass."""
+        without them, the first dense search is an `InputError` that says what to pass. `access`
+        gives the three grants as one record (`config.ModelAccess`), completed by the others."""
         backend = open_backend(index)
         try:
             recorded = backend.model
@@ -199,7 +198,8 @@ class HybridIndex:
         except BaseException:
             backend.close()
             raise
-        return cls(backend, encoder, device, ModelAccess(api_base, api_key_env, trust_remote_code))
+        granted = ModelAccess(api_base, api_key_env, trust_remote_code)
+        return cls(backend, encoder, device, granted if access is None else access.merged(granted))
 
     @property
     def location(self) -> str:

@@ -124,12 +124,7 @@ def write_index(
             raise IndexNotFoundError(f"No index at {location} to remove documents from.")
         config = _resolve_config(store, config, encoder)
         if store.config is None and access is not None:  # a new index: what the caller grants is what it records
-            dense = config.dense
-            granted = replace(
-                dense, api_base=access.api_base or dense.api_base, api_key_env=access.api_key_env or dense.api_key_env,
-                trust_remote_code=dense.trust_remote_code or access.trust_remote_code,
-            )  # fmt: skip
-            config = replace(config, dense=granted)
+            config = replace(config, dense=access.recorded_in(config.dense))
         plan = _Plan(store.documents())
         report = LoadReport()
         if paths:

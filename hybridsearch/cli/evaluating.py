@@ -83,9 +83,8 @@ def evaluate_command(
         grants = grants_of(options)  # the evaluation index's model is the one named in this command
         endpoint = grants.api_base or (DEFAULT_API_BASE if config.dense.model.startswith(OPENAI_PREFIX) else None)
         with HybridIndex.open(
-            index_dir, model=config.dense.model, device=device, api_base=endpoint, api_key_env=grants.api_key_env,
-            trust_remote_code=grants.trust_remote_code,
-        ) as opened:  # fmt: skip
+            index_dir, model=config.dense.model, device=device, access=replace(grants, api_base=endpoint)
+        ) as opened:
             if not quiet:
                 say(f"Evaluating {len(data.queries)} queries on {index_dir} …")
             default = {"fusion": str(opened.config.fusion), "alpha": opened.config.alpha}

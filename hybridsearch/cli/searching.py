@@ -92,11 +92,7 @@ def query(
             where=Filter.from_cli(where, path_glob), group_by=group_by, collapse=not keep_duplicates,
             rerank_depth=rerank_depth, min_confidence=min_confidence,
         )  # fmt: skip
-        grants = grants_of(options)
-        with HybridIndex.open(
-            index_dir, device=device, api_base=grants.api_base, api_key_env=grants.api_key_env,
-            trust_remote_code=grants.trust_remote_code,
-        ) as opened:  # fmt: skip
+        with HybridIndex.open(index_dir, device=device, access=grants_of(options)) as opened:
             response = opened.respond(request, rerank_dir)
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))

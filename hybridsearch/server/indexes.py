@@ -55,10 +55,7 @@ class ServedIndexes:
         self.indexes: dict[str, HybridIndex] = {}
         try:
             for name, location in locations.items():
-                self.indexes[name] = HybridIndex.open(
-                    location, api_base=access.api_base, api_key_env=access.api_key_env,
-                    trust_remote_code=access.trust_remote_code,
-                )  # fmt: skip
+                self.indexes[name] = HybridIndex.open(location, access=access)
         except BaseException:
             self.close()
             raise

@@ -69,3 +69,19 @@ def test_what_needs_a_rebuild_shapes_vectors_or_loads_an_encoder_comes_from_the_
     assert replace(dense, dim=8).shapes_vectors() != dense.shapes_vectors()
     assert replace(dense, precision="fp32").encoder_key() != dense.encoder_key()
     assert replace(dense, precision="fp32").shapes_vectors() == dense.shapes_vectors()
+
+
+def test_model_grants_are_one_record() -> None:
+    from hybridsearch.config import ModelAccess
+
+    chosen = DenseConfig(model="openai:m", api_base="http://127.0.0.1:9/v1", api_key_env="MY_KEY")
+    assert ModelAccess.given_in(chosen) == ModelAccess("http://127.0.0.1:9/v1", "MY_KEY", False)
+    assert ModelAccess.given_in(DenseConfig()) == ModelAccess(
+        None, None, False
+    )  # the default key variable grants nothing
+    merged = ModelAccess(None, "OTHER_KEY", True).merged(ModelAccess.given_in(chosen))
+    assert merged == ModelAccess("http://127.0.0.1:9/v1", "OTHER_KEY", True)  # the call's own grants come first
+    recorded = merged.recorded_in(DenseConfig(model="openai:m"))
+    assert (recorded.api_base, recorded.api_key_env, recorded.trust_remote_code) == (
+        "http://127.0.0.1:9/v1", "OTHER_KEY", True,
+    )  # fmt: skip
