@@ -17,12 +17,22 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from ..locations import Location, Region
 from .base import FileInfo, LoadContext, SkipFile
 
-__all__ = ["TREE_PART_MB", "Lines", "checked_package", "core_metadata", "core_properties", "parsed_part", "reading"]
+__all__ = [
+    "TREE_PART_MB",
+    "Lines",
+    "checked_package",
+    "core_metadata",
+    "core_properties",
+    "forget",
+    "parsed_part",
+    "reading",
+    "streamed_part",
+]
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a Compound File: a legacy .doc/.xls/.ppt, or an encrypted package
 _BOMB_RATIO = 200  # a member that inflates to more than this many times its compressed size …
@@ -107,6 +117,23 @@ def parsed_part(package: zipfile.ZipFile, name: str, context: LoadContext) -> An
     context.check_time()
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     return etree.fromstring(data, parser)
+
+
+def streamed_part(source: IO[bytes], tags: str | tuple[str, ...]) -> Iterator[Any]:
+    """Each element of a part read as a stream whose tag is one of `tags`, as it ends (entities not
+    resolved, nothing fetched); `forget` one once it is read, so the part never fills memory."""
+    from lxml import etree
+
+    events = etree.iterparse(source, events=("end",), tag=tags, resolve_entities=False, no_network=True)
+    return (element for _, element in events)
+
+
+def forget(element: Any) -> None:
+    """Drop a streamed element that was read, and what precedes it in its parent."""
+    parent = element.getparent()
+    element.clear()
+    while element.getprevious() is not None:
+        del parent[0]
 
 
 _CORE = {

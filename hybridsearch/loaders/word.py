@@ -20,7 +20,7 @@ from typing import IO, Any
 from ..locations import heading_regions
 from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile
-from .package import Lines, checked_package, core_properties, parsed_part, reading
+from .package import Lines, checked_package, core_properties, forget, parsed_part, reading, streamed_part
 
 __all__ = ["load_docx"]
 
@@ -85,14 +85,8 @@ def _style_names(package: zipfile.ZipFile, context: LoadContext) -> dict[str, st
 def _body_blocks(body: IO[bytes]) -> Iterator[tuple[str, Any]]:
     """The body's paragraphs, as ("paragraph", (text, style id)), and its tables' rows, as ("row",
     text), in reading order; each is dropped from memory once read."""
-    from lxml import etree
-
     merges: dict[int, str] = {}  # grid column → the text its vertical merge started with
-    events = etree.iterparse(
-        body, events=("end",), tag=(f"{W}p", f"{W}tr", f"{W}tbl", f"{W}sdt"),
-        resolve_entities=False, no_network=True, huge_tree=False,
-    )  # fmt: skip
-    for _, element in events:
+    for element in streamed_part(body, (f"{W}p", f"{W}tr", f"{W}tbl", f"{W}sdt")):
         parent = element.getparent()
         if parent is None:
             continue
@@ -107,9 +101,7 @@ def _body_blocks(body: IO[bytes]) -> Iterator[tuple[str, Any]]:
         elif element.tag == f"{W}tbl":
             merges.clear()
         # a block-level content control (w:sdt) is left out, as Word's body model leaves it
-        element.clear()
-        while element.getprevious() is not None:
-            del parent[0]
+        forget(element)
 
 
 def _tag(element: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from ..locations import cell_range
 from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile
-from .package import Lines, checked_package, core_metadata, reading
+from .package import Lines, checked_package, core_metadata, forget, reading, streamed_part
 
 __all__ = ["MAX_ROWS", "MAX_SHARED_STRINGS", "load_xlsx"]
 
@@ -115,12 +115,9 @@ class _ReadStrings(list):  # type: ignore[type-arg]
 def _shared_strings(source: Any, file: FileInfo, context: LoadContext) -> list[str]:
     """The shared string table, read as a stream: each entry's text without its phonetic guide
     (rPh, furigana); at most `MAX_SHARED_STRINGS` entries and the file size limit of text."""
-    from lxml import etree
-
     strings = _ReadStrings()
     budget = context.config.max_file_mb * 2**20
-    events = etree.iterparse(source, events=("end",), tag=f"{_MAIN}si", resolve_entities=False, no_network=True)
-    for _, entry in events:
+    for entry in streamed_part(source, f"{_MAIN}si"):
         text = "".join(part.text or "" for part in entry.iter(f"{_MAIN}t") if part.getparent().tag != f"{_MAIN}rPh")
         budget -= len(text) * 3
         if len(strings) == MAX_SHARED_STRINGS or budget < 0:
@@ -130,9 +127,7 @@ def _shared_strings(source: Any, file: FileInfo, context: LoadContext) -> list[s
             )
             break
         strings.append(text.replace("_x005F_", "_"))
-        entry.clear()
-        while entry.getprevious() is not None:
-            del entry.getparent()[0]
+        forget(entry)
         if len(strings) % 4096 == 0:
             context.check_time()
     return strings
