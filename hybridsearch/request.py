@@ -19,7 +19,7 @@ import math
 import numbers
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from typing import Any, get_args, get_type_hints
 
@@ -147,14 +147,6 @@ class SearchResponse:
             **({"cut": dict(self.cut)} if self.cut else {}),
             "hits": [hit.to_dict() for hit in self.hits],
         }
-
-    def flagged(self) -> SearchResponse:
-        """The same response with each hit's `weak` set from `threshold`."""
-        if self.threshold is None:
-            return self
-        threshold = self.threshold
-        hits = tuple(replace(hit, weak=hit.confidence is not None and hit.confidence < threshold) for hit in self.hits)
-        return replace(self, hits=hits)
 
 
 #: The request's options, in order, with what each does.

@@ -91,9 +91,8 @@ class Searcher:
         fusion = config.fusion if request.fusion is None else request.fusion
         threshold = self._threshold(request.min_confidence, alpha)
         prepared = self.prepare(request.query)
-        hits = self._hits(request, prepared, alpha, fusion, rerank)
-        response = SearchResponse(request, tuple(hits), alpha, fusion, threshold, prepared.cut, self.backend.version)
-        return response.flagged()
+        hits = self._hits(request, prepared, alpha, fusion, threshold, rerank)
+        return SearchResponse(request, tuple(hits), alpha, fusion, threshold, prepared.cut, self.backend.version)
 
     def _threshold(self, asked: float | None, alpha: float) -> float | None:
         """The confidence below which a hit is weak: `asked`, else the index's; None when this model's
@@ -109,7 +108,13 @@ class Searcher:
         return None
 
     def _hits(
-        self, request: SearchRequest, prepared: Query, alpha: float, fusion: Fusion, rerank: Reranker | None
+        self,
+        request: SearchRequest,
+        prepared: Query,
+        alpha: float,
+        fusion: Fusion,
+        threshold: float | None,
+        rerank: Reranker | None,
     ) -> list[Hit]:
         k = request.k
         wanted = max(k, request.rerank_depth) if rerank else k
@@ -126,15 +131,17 @@ class Searcher:
             fused = candidates.fuse(alpha, fusion, pool_size(wanted))
             kept = group(self._ranked(fused, wanted), wanted, request.group_by, request.collapse)
             chosen = fused.take(np.array([entry.position for entry in kept], dtype=np.int64))
-        hits = self.with_confidence(self.hits(chosen, prepared.terms, dense=alpha > 0, grouped=kept), candidates)
+        hits = self.hits(chosen, prepared.terms, dense=alpha > 0, grouped=kept)
+        hits = self.with_confidence(hits, candidates, threshold)
         return reranked(hits, request.query, rerank)[:k] if rerank else hits
 
     def _calibrated_model(self) -> str:
         """The model name confidence weights are looked up by (fitted with sentence scores on)."""
         return self.backend.model.name if self.backend.config.dense.sentences else ""
 
-    def with_confidence(self, hits: list[Hit], candidates: Candidates) -> list[Hit]:
-        """`hits` with their `confidence`, when the index's model has fitted weights (`confidence.py`)."""
+    def with_confidence(self, hits: list[Hit], candidates: Candidates, threshold: float | None = None) -> list[Hit]:
+        """`hits` with their `confidence`, when the index's model has fitted weights (`confidence.py`),
+        each `weak` when that is below `threshold`."""
         dense = bool(hits) and hits[0].dense is not None
         fitted = calibration(self._calibrated_model(), dense)
         if fitted is None or not hits:
@@ -143,7 +150,10 @@ class Searcher:
         best_bm25 = float(candidates.bm25.scores.max(initial=0.0))
         rows = features(np.array([hit.dense for hit in hits]) if dense else None, best_dense,
                         np.array([hit.bm25 for hit in hits]), best_bm25, candidates.bm25.best)  # fmt: skip
-        return [replace(hit, confidence=float(p)) for hit, p in zip(hits, fitted.confidence(rows))]
+        return [
+            replace(hit, confidence=float(p), weak=threshold is not None and float(p) < threshold)
+            for hit, p in zip(hits, fitted.confidence(rows))
+        ]
 
     def _ranked(self, fused: Fused, k: int) -> Iterator[StoredChunk]:
         """The fused candidates' chunks in order, read in blocks as grouping asks for them."""
