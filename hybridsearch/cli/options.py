@@ -21,7 +21,7 @@ Decorator = Callable[[Any], Any]
 
 def config_options(*parts: str) -> Decorator:
     """Add the option of every declared flag of these parts of `IndexConfig` ("loader", "dense", …), in order."""
-    options = [config_option(part, found.name) for part in parts for found, setting in _flagged(part)]
+    options = [_option(IndexConfig.parts()[part], found) for part in parts for found, _ in _flagged(part)]
 
     def add(command: Any) -> Any:
         for option in reversed(options):
@@ -33,21 +33,25 @@ def config_options(*parts: str) -> Decorator:
 
 def config_option(part: str, name: str) -> Decorator:
     """The click option of field `name` of `IndexConfig`'s `part`, as its declaration says."""
-    kind = _kind(IndexConfig.parts()[part], name)
-    found = _field(part, name)
-    setting = found.metadata["setting"]
-    flag = setting.flag
-    if flag is None:
+    found = next((found for found, _ in _flagged(part) if found.name == name), None)
+    if found is None:
         raise ValueError(f"{part}.{name} declares no CLI flag")
+    return _option(IndexConfig.parts()[part], found)
+
+
+def _option(part: type, found: Any) -> Decorator:
+    """The click option a declared field of `part` (one with a flag) says it is."""
+    setting = found.metadata["setting"]
+    kind = _kind(part, found.name)
     extra: dict[str, Any] = {"envvar": setting.envvar} if setting.envvar else {}
-    if kind is bool and "/" not in flag:
+    if kind is bool and "/" not in setting.flag:
         extra["is_flag"] = True
     elif isinstance(kind, type) and issubclass(kind, Enum):
         extra["type"] = click.Choice([member.value for member in kind])
     elif kind in (int, float):
         extra["type"] = kind
     shown = setting.help if "[default" in setting.help else f"{setting.help.rstrip('.')} [default: {_plain(found)}]."
-    return click.option(flag, default=None, help=shown, **extra)
+    return click.option(setting.flag, default=None, help=shown, **extra)
 
 
 def configured(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig | None:
@@ -72,10 +76,6 @@ def configured(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig
 
 def _flagged(part: str) -> list[tuple[Any, Any]]:
     return [(found, setting) for found, setting in declared(IndexConfig.parts()[part]) if setting.flag]
-
-
-def _field(part: str, name: str) -> Any:
-    return next(found for found, _ in declared(IndexConfig.parts()[part]) if found.name == name)
 
 
 def _plain(found: Any) -> str:
