@@ -9,12 +9,15 @@ cache key all derive from these declarations; a field without one fails a test.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from enum import Enum
 from typing import Any, cast
 
 from .errors import InputError
+from .synonyms import read_synonyms
+from .userdict import UserWord, read_user_dictionary
 
 __all__ = [
     "BM25Config",
@@ -71,7 +74,8 @@ class Setting:
     """What a configuration field is besides its value. `flag`: its CLI option ("--chunk-size",
     "--sentences/--no-sentences"; None: none); `envvar`: the variable that option also reads;
     `rebuild`: changing it changes what is stored (for the model: the vectors); `encoder`: a loaded
-    encoder depends on it; `before`: its value in indexes written before it existed."""
+    encoder depends on it; `before`: its value in indexes written before it existed; `read`: how the
+    option's text becomes the value (a file named on the command line read into it)."""
 
     flag: str | None = None
     help: str = ""
@@ -79,6 +83,7 @@ class Setting:
     rebuild: bool = True
     encoder: bool = False
     before: Any = FROM_THE_START
+    read: Callable[[str], Any] | None = None
 
 
 def setting(default: Any = MISSING, *, factory: Any = MISSING, **declared: Any) -> Any:
@@ -174,6 +179,19 @@ class ChunkConfig:
             )
 
 
+def _synonyms_path(text: str) -> str | None:
+    """The absolute path of a synonyms file given on the command line, once it reads (None for '')."""
+    if not text:
+        return None
+    read_synonyms(text)
+    return str(Path(text).resolve())
+
+
+def _user_words(text: str) -> tuple[UserWord, ...]:
+    """The words of a user dictionary file given on the command line (none for '')."""
+    return read_user_dictionary(text) if text else ()
+
+
 @dataclass(frozen=True)
 class TokenizerConfig:
     """How chunk text becomes BM25 terms."""
@@ -186,9 +204,22 @@ class TokenizerConfig:
         True, flag="--word-pairs/--no-word-pairs", before=False,
         help="Also index neighbouring content words as one BM25 term (日本 共産) [default: on].",
     )  # fmt: skip
+    user_dictionary: tuple[UserWord, ...] = setting(
+        (), flag="--user-dictionary", before=(), read=_user_words,
+        help="A user dictionary file (kuromoji format: word[,segmentation,reading,part of speech] per line) whose "
+        "words MeCab keeps whole; its words are stored in the index, so a change needs --rebuild ('' for none) "
+        "[default: the index's, else none].",
+    )  # fmt: skip
+    synonyms: str | None = setting(
+        None, flag="--synonyms", rebuild=False, before=None, read=_synonyms_path,
+        help="A synonyms file (Solr/Elasticsearch format: 'a, b, c' or 'a => b' per line) applied to the words of "
+        "every query at search time and read again when it changes, so no --rebuild ('' for none) "
+        "[default: the index's, else none].",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "term_form", TermForm.parse(self.term_form))
+        object.__setattr__(self, "user_dictionary", tuple(tuple(word) for word in self.user_dictionary))
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,16 @@ import re
 import sys
 import threading
 from collections import Counter
+from dataclasses import asdict
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import TermForm, TokenizerConfig
 from .errors import EmptyQueryError, HybridSearchError
+from .synonyms import Expansion, SynonymFile
 from .textnorm import normalize
+from .userdict import compiled_dictionary
 
 if TYPE_CHECKING:
     import fugashi
@@ -71,29 +74,37 @@ QUESTION_WORDS = frozenset(
 _LOANWORD_GLOSS = re.compile(r"-[A-Za-z][A-Za-z_ ]*$")  # UniDic lemma "コンピューター-computer"
 
 
-_taggers = threading.local()  # a MeCab tagger is not thread-safe; one per thread serves every Tokenizer
+_taggers = threading.local()  # a MeCab tagger is not thread-safe; one per thread and user dictionary
 
 
-def _tagger() -> fugashi.Tagger:
-    tagger = getattr(_taggers, "tagger", None)
+def _tagger(user_dictionary: Path | None) -> fugashi.Tagger:
+    found: dict[Path | None, fugashi.Tagger] = _taggers.__dict__.setdefault("by_dictionary", {})
+    tagger = found.get(user_dictionary)
     if tagger is None:
         import fugashi
         import unidic_lite
 
-        tagger = _taggers.tagger = fugashi.Tagger(f'-d "{unidic_lite.DICDIR}"')
+        arguments = f'-d "{unidic_lite.DICDIR}"' + (f' -u "{user_dictionary}"' if user_dictionary else "")
+        tagger = found[user_dictionary] = fugashi.Tagger(arguments)
     return tagger
 
 
 class Tokenizer:
     """Turns text into BM25 terms. Safe to share between threads: each thread tags with its own MeCab
-    tagger, created on its first use and shared by every Tokenizer of that thread."""
+    tagger, created on its first use and shared by every Tokenizer of that thread with the same user
+    dictionary (`userdict`). Queries get the synonyms of `config.synonyms` (`synonyms`)."""
 
     def __init__(self, config: TokenizerConfig | None = None) -> None:
         self.config = config or TokenizerConfig()
+        words = self.config.user_dictionary
+        self._user_dictionary = compiled_dictionary(words) if words else None
+        self._parts = {word[0]: word[2:] for word in words if word[2:] != (word[0],)}
+        self._synonyms = SynonymFile(self.config.synonyms) if self.config.synonyms else None
+        self._expansion: Expansion | None = None
 
     @property
     def tagger(self) -> fugashi.Tagger:
-        return _tagger()
+        return _tagger(self._user_dictionary)
 
     def document_terms(self, text: str) -> list[str]:
         """Content-word terms of a document chunk, then its word pairs (may be empty)."""
@@ -105,12 +116,20 @@ class Tokenizer:
         if not text.strip():
             raise EmptyQueryError("The query is empty; give some words to search for.")
         tagged = self.tagged(text)
+        kept, synonyms = self._with_synonyms(tagged)
         if self.config.drop_question_words:
             # a dropped question word joins its neighbours: 火星の何の衛星 → 火星 衛星
-            kept = [word for word in tagged if not (word[1] and word[0] in QUESTION_WORDS)]
-        else:
-            kept = tagged
-        return self.terms_of(kept) or [term for term, _, _ in tagged]
+            kept = [word for word in kept if not (word[1] and word[0] in QUESTION_WORDS)]
+        return (self.terms_of(kept) or [term for term, _, _ in tagged]) + synonyms
+
+    def _with_synonyms(self, tagged: list[tuple[str, bool, bool]]) -> tuple[list[tuple[str, bool, bool]], list[str]]:
+        """The query's tokens once its synonym rules apply (a replaced phrase cut out), and the terms they add."""
+        if self._synonyms is None:
+            return tagged, []
+        rules, changed = self._synonyms.rules()
+        if changed or self._expansion is None:
+            self._expansion = Expansion(rules, self.tagged, self.terms_of)
+        return self._expansion.apply(tagged)
 
     def terms_of(self, tagged: list[tuple[str, bool, bool]]) -> list[str]:
         """The content words of tagged tokens, then (with `word_pairs`) the pairs within each run."""
@@ -148,7 +167,14 @@ class Tokenizer:
         """(term, is a content word, ends a run of words) for each MeCab token of normalised `text`
         (with `terms_of`, what a subclass overrides to try another term rule: bench/ablate.py)."""
         form = self.config.term_form
-        return [analyse(word, form) for word in self.tagger(normalize(text))]
+        tagged = [analyse(word, form) for word in self.tagger(normalize(text))]
+        if not self._parts:
+            return tagged
+        split: list[tuple[str, bool, bool]] = []
+        for token in tagged:  # a user word with a segmentation is indexed as its parts
+            parts = self._parts.get(token[0])
+            split += [(part, True, False) for part in parts] if parts else [token]
+        return split
 
 
 def analyse(word: Any, form: TermForm) -> tuple[str, bool, bool]:
@@ -197,8 +223,7 @@ def _in_workers(
 
     package_root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-    settings = json.dumps({"term_form": str(config.term_form), "drop_question_words": config.drop_question_words,
-                           "word_pairs": config.word_pairs}).encode() + b"\n"  # fmt: skip
+    settings = _encode(asdict(config))
     results: list[list[Counter[str]] | None] = [None] * len(batches)
     todo: queue.Queue[int] = queue.Queue()
     for number in range(len(batches)):

@@ -74,6 +74,7 @@ class IndexReport:
     skipped_records: int = 0
     seconds: float = 0.0
     written: bool = True
+    retuned: bool = False  # only settings that need no rebuild changed (synonyms, query defaults)
 
     def summary(self) -> str:
         """One line for people: what changed, what was encoded, what was skipped."""
@@ -82,12 +83,12 @@ class IndexReport:
         files = (
             f"{self.added} added, {self.changed} changed, {self.removed} removed, {self.unchanged} unchanged file(s)"
         )
+        holds = f"{self.documents} documents in {self.chunks} chunks"
         state = (
-            f"encoded {self.encoded} chunk(s){cached}, reused {self.reused}; index holds {self.documents} documents "
-            f"in {self.chunks} chunks"
-            if self.written
-            else f"index is up to date ({self.documents} documents in {self.chunks} chunks)"
-        )
+            f"settings saved; index is up to date ({holds})" if self.retuned
+            else f"encoded {self.encoded} chunk(s){cached}, reused {self.reused}; index holds {holds}" if self.written
+            else f"index is up to date ({holds})"
+        )  # fmt: skip
         skipped = f"; skipped {len(self.skipped_files)} file(s)" if self.skipped_files else ""
         records = f" and {self.skipped_records} record(s)" if self.skipped_records else ""
         return f"{files}; {state}{skipped}{records} ({self.seconds:.1f} s)"
@@ -154,7 +155,10 @@ def write_index(
         if reweight:
             store.reweight()
         if store.config is not None and not plan.is_dirty() and not reweight:
-            return replace(base, chunks=reused, written=False, seconds=_since(started))
+            retuned = _without_model(config) != _without_model(store.config)  # a setting that needs no rebuild
+            if retuned and store.model is not None:
+                store.commit(config, store.model, store.sources)
+            return replace(base, chunks=reused, written=retuned, retuned=retuned, seconds=_since(started))
         encoded, from_cache, model = 0, (0, 0), store.model
         if plan.new:
             # an existing index's model gets what the caller grants, not what the index records
@@ -220,11 +224,22 @@ def _resolve_config(store: Writer, config: IndexConfig | None, encoder: Encoder 
     return replace(config, alpha=stored.alpha, fusion=stored.fusion, min_confidence=stored.min_confidence)
 
 
+def _without_model(config: IndexConfig) -> IndexConfig:
+    """`config` without its model's name (an index records it resolved, a caller may give it as typed)."""
+    return replace(config, dense=replace(config.dense, model=""))
+
+
 def _content_differences(old: IndexConfig, new: IndexConfig) -> list[str]:
     """Settings that change what is stored (declared `rebuild`; not query defaults, batch size, API
     address or the time a file may take to read), as 'key: old → new'."""
     a, b = old.stored_settings(), new.stored_settings()
-    return [f"{key}: {a[key]!r} → {b[key]!r}" for key in a if a[key] != b[key]]
+    return [f"{key}: {_shown(a[key])} → {_shown(b[key])}" for key in a if a[key] != b[key]]
+
+
+def _shown(value: object) -> str:
+    """A setting's value in a message: a long list (a user dictionary's words) by its length."""
+    shown = repr(value)
+    return f"{len(value)} entries" if isinstance(value, tuple | list) and len(shown) > 60 else shown
 
 
 class _Plan:

@@ -58,7 +58,9 @@ def configured(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig
     """`base` (or the defaults) with the options the user gave (`config_options`' parameters; any
     other key is an `InputError`); None when none was given."""
     params = {
-        _param(setting.flag): (part, found.name) for part in IndexConfig.parts() for found, setting in _flagged(part)
+        _param(setting.flag): (part, found.name, setting.read)
+        for part in IndexConfig.parts()
+        for found, setting in _flagged(part)
     }
     unknown = sorted(set(options) - set(params))
     if unknown:
@@ -69,8 +71,8 @@ def configured(base: IndexConfig | None, options: dict[str, Any]) -> IndexConfig
     config = base or IndexConfig()
     changes: dict[str, dict[str, Any]] = {}
     for key, value in given.items():
-        part, name = params[key]
-        changes.setdefault(part, {})[name] = value
+        part, name, read = params[key]
+        changes.setdefault(part, {})[name] = read(value) if read else value
     return replace(config, **{part: replace(getattr(config, part), **values) for part, values in changes.items()})
 
 

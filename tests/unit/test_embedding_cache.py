@@ -23,7 +23,7 @@ from conftest import TESTS, FakeEncoder
 
 from hybridsearch import HybridIndex
 from hybridsearch.cli import cli
-from hybridsearch.config import ChunkConfig, IndexConfig
+from hybridsearch.config import ChunkConfig, DenseConfig, IndexConfig
 from hybridsearch.encoders.cache import CachedEncoder, EmbeddingCache, model_identity
 
 
@@ -67,12 +67,18 @@ def test_another_chunk_size_reuses_the_sentences(tmp_path: Path) -> None:
     (corpus / "short.txt").write_text("火星は赤い惑星だ。", encoding="utf-8")
     articles = [f"第{n}条　この規程の{n}番目の条文として、社員が守るべき事項を定める。" for n in range(1, 41)]
     (corpus / "rules.txt").write_text("".join(articles), encoding="utf-8")
-    first = _build(corpus, tmp_path / "a", CountingEncoder())
+    from_sentences = DenseConfig(chunk_from_sentences=True)
+    first = _build(corpus, tmp_path / "a", CountingEncoder(), config=IndexConfig(dense=from_sentences))
     small = CountingEncoder()
-    other = _build(corpus, tmp_path / "b", small, config=IndexConfig(chunk=ChunkConfig(size=120, overlap=0)))
+    smaller = IndexConfig(chunk=ChunkConfig(size=120, overlap=0), dense=from_sentences)
+    other = _build(corpus, tmp_path / "b", small, config=smaller)
     assert other.report.encoded > first.report.encoded  # cut into more, smaller chunks
     # chunk vectors come from their sentences, and a sentence reads the same in a chunk of any size
     assert other.report.cached >= 0.9 * other.report.vectors
+    passes = CountingEncoder()
+    chunk_pass = _build(corpus, tmp_path / "c", passes, config=IndexConfig(chunk=ChunkConfig(size=120, overlap=0)))
+    # by default (a pass per chunk) the sentences come from the cache and only the chunks are encoded
+    assert 0 < passes.texts == chunk_pass.report.vectors - chunk_pass.report.cached <= chunk_pass.report.encoded
     assert small.texts == other.report.vectors - other.report.cached
 
 
