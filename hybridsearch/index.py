@@ -113,6 +113,7 @@ class HybridIndex:
         api_key_env: str | None = None,
         trust_remote_code: bool = False,
         cache: bool = True,
+        ignore: Sequence[str] = (),
     ) -> HybridIndex:
         """Index the supported files under `paths` into `index` and return the opened index.
 
@@ -125,7 +126,8 @@ class HybridIndex:
         nothing is printed. What happened is in the returned index's `report`. `api_base`,
         `api_key_env` and `trust_remote_code` grant an existing index's model what an index cannot
         grant itself (see `open`). Vectors computed before come from the embedding cache unless
-        `cache=False` (`hybridsearch.encoders.cache`).
+        `cache=False` (`hybridsearch.encoders.cache`). `ignore` adds gitignore patterns (relative to
+        each folder of `paths`) to the built-in ones and `.hsearchignore` files (`loaders.ignore`).
         """
         sources = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not sources:
@@ -138,7 +140,7 @@ class HybridIndex:
             access = access.merged(ModelAccess.given_in(config.dense))
         report = write_index(
             index, sources, config=config, encoder=encoder, device=device, rebuild=rebuild, progress=progress,
-            warn=warn, access=access, cache=cache,
+            warn=warn, access=access, cache=cache, ignore=ignore,
         )  # fmt: skip
         opened = cls(open_backend(index), encoder, device, access)
         opened.report = report

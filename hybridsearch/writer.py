@@ -72,6 +72,8 @@ class IndexReport:
     reused: int = 0
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     skipped_records: int = 0
+    unsupported: dict[str, int] = field(default_factory=dict)  # files of types no loader reads, by suffix
+    ignored: int = 0  # files the ignore rules left out
     seconds: float = 0.0
     written: bool = True
     retuned: bool = False  # only settings that need no rebuild changed (synonyms, query defaults)
@@ -91,7 +93,10 @@ class IndexReport:
         )  # fmt: skip
         skipped = f"; skipped {len(self.skipped_files)} file(s)" if self.skipped_files else ""
         records = f" and {self.skipped_records} record(s)" if self.skipped_records else ""
-        return f"{files}; {state}{skipped}{records} ({self.seconds:.1f} s)"
+        kinds = ", ".join(f"{suffix} {count}" for suffix, count in sorted(self.unsupported.items()))
+        unsupported = f"; not read: {sum(self.unsupported.values())} file(s) of other types ({kinds})" if kinds else ""
+        ignored = f"; ignored {self.ignored} file(s)" if self.ignored else ""
+        return f"{files}; {state}{skipped}{records}{unsupported}{ignored} ({self.seconds:.1f} s)"
 
 
 def write_index(
@@ -108,8 +113,10 @@ def write_index(
     access: ModelAccess | None = None,
     cache: bool = True,
     reweight: bool = False,
+    ignore: Sequence[str] = (),
 ) -> IndexReport:
-    """Add/update the documents under `paths` and drop those under `remove`, in one commit. For an
+    """Add/update the documents under `paths` and drop those under `remove`, in one commit; `ignore`
+    adds gitignore patterns to the walk's built-in ones and `.hsearchignore` files. For an
     existing index the model gets only what `access` grants (endpoint, key variable, own code),
     never what the index itself records. Document vectors go through the embedding cache
     (`encoders.cache`) unless `cache` is False. `reweight`: compute every BM25 weight from the true
@@ -131,7 +138,8 @@ def write_index(
         if paths:
             reading = _Stage(progress, "reading files", None, "files")
             folder = [location] if IndexLocation.parse(location).is_local else []  # an index is not its own input
-            for document in iter_documents(paths, config.loader, report, warn, plan.is_unchanged, folder):
+            documents = iter_documents(paths, config.loader, report, warn, plan.is_unchanged, folder, ignore)
+            for document in documents:
                 plan.add(document)
                 reading.to(report.files)
             reading.to(report.files)
@@ -150,7 +158,8 @@ def write_index(
         base = IndexReport(
             files=report.files, added=plan.added, changed=plan.changed, unchanged=len(report.unchanged),
             removed=plan.removed, documents=len(plan.documents), skipped_files=report.skipped_files,
-            skipped_records=report.skipped_records, reused=reused,
+            skipped_records=report.skipped_records, reused=reused, unsupported=dict(report.unsupported),
+            ignored=report.ignored,
         )  # fmt: skip
         if reweight:
             store.reweight()

@@ -38,18 +38,22 @@ from .common import (
 @click.option("--reweight", is_flag=True,
               help="Qdrant: compute every chunk's BM25 weights from the true average length now (they are "
                    "kept while it drifts under 10 %; a local index is always exact).")  # fmt: skip
+@click.option("--exclude", "exclude", multiple=True, metavar="PATTERN",
+              help="Leave out files and folders matching this gitignore pattern, relative to each folder given "
+                   "(repeatable; also .hsearchignore files; lock files, Thumbs.db and the like always).")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings; only the summary.")
 def index(
-    paths: tuple[Path, ...], index_dir: str, rebuild: bool, no_cache: bool, reweight: bool, quiet: bool,
-    device: str | None, **options: Any,
+    paths: tuple[Path, ...], index_dir: str, rebuild: bool, no_cache: bool, reweight: bool, exclude: tuple[str, ...],
+    quiet: bool, device: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Index the documents under PATHS (folders or files): txt, md, html, csv, jsonl.
 
     Re-running updates the index: only added or changed files are read and encoded, and documents
     whose files are gone from PATHS are dropped; other folders indexed earlier stay. Settings not
     given are the index's own. Vectors computed before (by any index, or a run that was killed)
-    come from the embedding cache (see hsearch cache). Exit status 3: written, but some input was
-    skipped.
+    come from the embedding cache (see hsearch cache). Files the ignore rules leave out and files of
+    types no loader reads are counted in the summary. Exit status 3: written, but a file that should
+    have been read (or a record of one) could not be.
     """
     bars = ProgressBars(quiet)
     try:
@@ -58,6 +62,7 @@ def index(
             report = writer.write_index(
                 index_dir, list(paths), config=configured(base, options), device=device, rebuild=rebuild,
                 progress=bars, warn=bars.warn, access=grants_of(options), cache=not no_cache, reweight=reweight,
+                ignore=exclude,
             )  # fmt: skip
     finally:
         bars.close()

@@ -1,9 +1,11 @@
 """Folder walk → file bytes → the registered loader → Documents.
 
-Files that cannot be used (unsupported, binary, undecodable, empty, malformed, too large, slower
-to read than the time limit, another type than their suffix says, not a regular file) are skipped
-with a one-line warning naming the file and the reason, and counted in `LoadReport`; nothing is
-skipped silently.
+Files that cannot be used (binary, undecodable, empty, malformed, too large, slower to read than
+the time limit, another type than their suffix says, not a regular file) are skipped with a
+one-line warning naming the file and the reason, and counted in `LoadReport`; nothing is skipped
+silently. Files of a type no loader reads are counted apart, by suffix (a share holds .zip and
+.exe files that nobody expects to be searched), and files the ignore rules leave out (`ignore`:
+lock files, Thumbs.db, `.hsearchignore`, `--exclude`) are only counted.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import LoaderConfig
 from ..errors import InputError
 from ..schema import Document
-from .base import FileInfo, LoadContext, SkipFile, Warn, loader_for, supported_suffixes
+from .base import FileInfo, LoadContext, SkipFile, Warn, loader_for
+from .ignore import IgnoreRules
 from .sniff import mismatch
 
 __all__ = ["LoadReport", "PathArg", "iter_documents"]
@@ -29,8 +33,9 @@ Unchanged = Callable[[str, str], bool]
 
 @dataclass
 class LoadReport:
-    """What a load saw: files read, files and records skipped (with reasons), files unchanged, and the
-    resolved paths of folders and files that could not be read (their documents stay as they were)."""
+    """What a load saw: files read, files and records skipped (with reasons), files unchanged, the
+    resolved paths of folders and files that could not be read (their documents stay as they were),
+    files of unsupported types (by suffix) and files the ignore rules left out."""
 
     files: int = 0
     documents: int = 0
@@ -38,10 +43,16 @@ class LoadReport:
     skipped_records: int = 0
     unchanged: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    unsupported: Counter[str] = field(default_factory=Counter)
+    ignored: int = 0
 
 
 class _Unreadable(SkipFile):
     """A file that exists but cannot be read now (permissions): what the index holds of it stays."""
+
+
+class _Unsupported(SkipFile):
+    """A file of a type no loader reads."""
 
 
 def iter_documents(
@@ -51,22 +62,28 @@ def iter_documents(
     warn: Warn | None = None,
     unchanged: Unchanged | None = None,
     exclude: Collection[PathArg] = (),
+    ignore: Sequence[str] = (),
 ) -> Iterator[Document]:
     """Yield the documents under each path (a folder, walked recursively, or a single file).
 
     `unchanged(abs_path, sha256)` may say that a file is already indexed as it is: such a file is
     not parsed, and its absolute path is listed in `report.unchanged` instead. Folders in `exclude`
-    (the index being written) and folders that are hybridsearch indexes are not walked.
+    (the index being written) and folders that are hybridsearch indexes are not walked; `ignore`
+    adds gitignore patterns, relative to each folder given, to the built-in ones and `.hsearchignore`
+    files (`loaders.ignore`).
     """
     config = config or LoaderConfig()
     report = report if report is not None else LoadReport()
     warn = warn or (lambda message: None)
     skipped = {os.path.realpath(folder) for folder in exclude}
-    for file in _walk(paths, report, warn, skipped):
+    for file in _walk(paths, report, warn, skipped, ignore):
         report.files += 1
         context = LoadContext(config, warn)
         try:
             documents = _read_file(file, context, report, unchanged)
+        except _Unsupported:
+            report.unsupported[file.suffix.lower() or "(none)"] += 1
+            continue
         except SkipFile as reason:
             if isinstance(reason, _Unreadable):
                 report.unreadable.append(os.path.realpath(file))
@@ -78,7 +95,9 @@ def iter_documents(
         yield from documents
 
 
-def _walk(paths: Iterable[PathArg], report: LoadReport, warn: Warn, exclude: set[str]) -> Iterator[Path]:
+def _walk(
+    paths: Iterable[PathArg], report: LoadReport, warn: Warn, exclude: set[str], ignore: Sequence[str]
+) -> Iterator[Path]:
     """Every file under `paths` once, in order (a file reached twice, through overlapping paths or a
     link, is read the first time only). A folder that cannot be read is a warning and is noted in
     `report.unreadable`; folders that are hybridsearch indexes are not documents."""
@@ -90,29 +109,44 @@ def _walk(paths: Iterable[PathArg], report: LoadReport, warn: Warn, exclude: set
         warn(f"skipped {folder}: cannot read folder ({error.strerror}); its documents stay in the index as they were")
 
     seen: set[str] = set()
-    for file in _files(paths, unreadable, exclude):
+    for file in _files(paths, report, unreadable, exclude, ignore):
         real = os.path.realpath(file)
         if real not in seen:
             seen.add(real)
             yield file
 
 
-def _files(paths: Iterable[PathArg], unreadable: Callable[[OSError], None], exclude: set[str]) -> Iterator[Path]:
+def _files(
+    paths: Iterable[PathArg],
+    report: LoadReport,
+    unreadable: Callable[[OSError], None],
+    exclude: set[str],
+    ignore: Sequence[str],
+) -> Iterator[Path]:
     for given in paths:
         root = Path(given)
-        if root.is_file():
+        if root.is_file():  # a file named on its own is read whatever the rules say
             yield root
             continue
         if not root.is_dir():
             raise InputError(f"No such file or folder: {root}")
+        rules = IgnoreRules(root, ignore)
         # symlinked folders are not followed (no loops)
-        for folder, dirnames, filenames in os.walk(root, onerror=unreadable):
+        for walked, dirnames, filenames in os.walk(root, onerror=unreadable):
+            folder = Path(walked)
+            rules.enter(folder)
             dirnames[:] = sorted(
-                name for name in dirnames if not name.startswith(".") and not _is_index(Path(folder) / name, exclude)
-            )
+                name for name in dirnames
+                if not name.startswith(".") and not _is_index(folder / name, exclude)
+                and not rules.ignored(folder / name, is_folder=True)
+            )  # fmt: skip
             for name in sorted(filenames):
-                if not name.startswith("."):
-                    yield Path(folder) / name
+                if name.startswith("."):
+                    continue
+                if rules.ignored(folder / name):
+                    report.ignored += 1
+                else:
+                    yield folder / name
 
 
 def _is_index(folder: Path, exclude: set[str]) -> bool:
@@ -128,7 +162,7 @@ def _read_file(file: Path, context: LoadContext, report: LoadReport, unchanged: 
     suffix = file.suffix.lower()
     loader = loader_for(suffix)
     if loader is None:
-        raise SkipFile(f"unsupported file type {suffix or '(none)'}; supported: {', '.join(supported_suffixes())}")
+        raise _Unsupported(suffix)
     try:
         str(file).encode("utf-8")
     except UnicodeEncodeError:

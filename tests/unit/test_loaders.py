@@ -72,8 +72,9 @@ def test_walks_folders_skipping_hidden_and_bad_files(tmp_path: Path) -> None:
         ("b.md", "見出し", "utf-8"),
     ]
     assert docs[0].text == "日本語の文書"
-    assert sorted(Path(p).name for p, _ in report.skipped_files) == ["bin.txt", "empty.txt", "image.png"]
-    assert len(warnings) == 3 and all(w.startswith("skipped ") for w in warnings)
+    assert sorted(Path(p).name for p, _ in report.skipped_files) == ["bin.txt", "empty.txt"]
+    assert len(warnings) == 2 and all(w.startswith("skipped ") for w in warnings)
+    assert report.unsupported == {".png": 1}  # counted apart, without a warning
     assert report.files == 5 and report.documents == 2
 
 
