@@ -124,7 +124,10 @@ class Expansion:
     against a query's tokens in a row), each output phrase as the BM25 terms it adds."""
 
     def __init__(
-        self, rules: list[SynonymRule], tag: Callable[[str], list[Tagged]], terms_of: Callable[[list[Tagged]], list[str]]
+        self,
+        rules: list[SynonymRule],
+        tag: Callable[[str], list[Tagged]],
+        terms_of: Callable[[list[Tagged]], list[str]],
     ) -> None:
         self._rules = [
             (

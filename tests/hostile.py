@@ -104,7 +104,7 @@ def make_hostile_folder(root: Path) -> Path:
         "no_text_column.csv": "name,value\n火星,4\n".encode(),
         "header_only.csv": b"id,text\n",
         "huge_field.csv": b"id,text\n1," + "あ".encode() * 140_000 + b"\n",
-        "all_bad.jsonl": b'not json\n[1, 2]\n{"body": "x"}\n',
+        "all_bad.jsonl": b'not json\n[1, 2]\n{"count": 3}\n',
         "empty_text.jsonl": b'{"text": ""}\n{"text": "   "}\n',
         "image.png": b"\x89PNG\r\n\x1a\n",
         "archive.zip": b"PK\x03\x04",

@@ -56,7 +56,9 @@ def test_a_share_with_junk_and_ignore_files_indexes_with_exit_0(share: Path, tmp
     assert result.exit_code == 0, result.output
     assert "warning" not in result.stderr  # junk and unsupported types are not worth a warning each
     summary = result.stderr.splitlines()[-1]
-    assert "; not read: 2 file(s) of other types (.exe 1, .zip 1); ignored 8 file(s) (" in summary  # folders left out are not counted
+    assert (
+        "; not read: 2 file(s) of other types (.exe 1, .zip 1); ignored 8 file(s) (" in summary
+    )  # folders left out are not counted
     assert "skipped" not in summary
     assert indexed(tmp_path / "idx") == ["公開.txt", "就業規則.txt"]
 

@@ -104,8 +104,41 @@ def test_csv_without_text_column_is_skipped(tmp_path: Path) -> None:
     report = LoadReport()
     assert list(iter_documents([root], report=report)) == []
     assert report.skipped_files[0][1] == (
-        "no record with a non-empty 'text' field; no 'text' field or not valid CSV (line 2)"
+        "no record with a non-empty 'text' field (columns: name, value; name the text column with --text-field); "
+        "no 'text' field or not valid CSV (line 2)"
     )
+
+
+def test_an_excel_faq_csv_is_read_by_its_japanese_headers(tmp_path: Path) -> None:
+    header = "番号,質問,回答,カテゴリ,更新日"  # an Excel FAQ saved as CSV: CP932, CRLF
+    faq = f"{header}\r\n1,有給休暇の申請方法,勤怠システムから3日前までに申請します。,人事,2024/4/1\r\n"
+    root = _write(
+        tmp_path, {"faq.csv": faq.encode("cp932"), "notes.jsonl": '{"件名": "会議", "本文": "議事録です。"}\n'.encode()}
+    )
+    warnings: list[str] = []
+    docs = sorted(iter_documents([root], warn=warnings.append), key=lambda document: document.path)
+    assert [(d.title, d.text, d.record, d.metadata.get("カテゴリ")) for d in docs] == [
+        ("有給休暇の申請方法", "勤怠システムから3日前までに申請します。", "1", "人事"),
+        ("会議", "議事録です。", "line-1", None),
+    ]
+    assert warnings == []  # named columns are taken without a word
+
+
+def test_without_a_named_text_column_the_longest_is_read_with_a_warning(tmp_path: Path) -> None:
+    rows = "コード,メモ,日付\nA1,倉庫の鍵は総務部の金庫に保管しています。,2024-01-01\n"
+    root = _write(tmp_path, {"keys.csv": rows.encode()})
+    warnings: list[str] = []
+    docs = list(iter_documents([root], warn=warnings.append))
+    assert [d.text for d in docs] == ["倉庫の鍵は総務部の金庫に保管しています。"]
+    assert warnings == [f"{root / 'keys.csv'}: no text column by name; reading 'メモ', its longest "
+                        "(columns: コード, メモ, 日付; name it with --text-field)"]  # fmt: skip
+
+
+def test_a_text_field_given_is_never_guessed_past(tmp_path: Path) -> None:
+    root = _write(tmp_path, {"faq.csv": "質問,回答\nQ,長い回答の文章です。\n".encode()})
+    report = LoadReport()
+    assert list(iter_documents([root], LoaderConfig(text_field="本文"), report=report)) == []
+    assert "no record with a non-empty '本文' field (columns: 質問, 回答;" in report.skipped_files[0][1]
 
 
 def test_missing_path_is_an_input_error(tmp_path: Path) -> None:

@@ -75,8 +75,8 @@ def test_a_query_gets_the_words_of_its_synonyms(tmp_path: Path) -> None:
     tokenizer = Tokenizer(TokenizerConfig(synonyms=str(tmp_path / "syn.txt")))
     plain = Tokenizer()
     # equivalent: the query keeps its own words and also looks for the phrase's (words and pairs)
-    assert tokenizer.query_terms("夏休みはいつから?") == [*plain.query_terms("夏休みはいつから?"), "夏休み", "夏季", "休暇",
-                                                   "夏季 休暇"]  # fmt: skip
+    added = ["夏休み", "夏季", "休暇", "夏季 休暇"]
+    assert tokenizer.query_terms("夏休みはいつから?") == [*plain.query_terms("夏休みはいつから?"), *added]
     # explicit: 給料 is looked for as 給与 only, and no word pair spans where it stood
     assert tokenizer.query_terms("給料の振込日") == ["振り込み", "日", "振り込み 日", "給与"]
     # a phrase is read by the tokenizer: 問合せ is 問い合わせ
@@ -118,7 +118,10 @@ def test_a_bad_synonyms_file_is_one_line_and_changes_nothing(hr: Path, tmp_path:
     (tmp_path / "bad.txt").write_text("夏休み\n", encoding="utf-8")
     result = run("index", str(hr), "--index", index_dir, "--synonyms", str(tmp_path / "bad.txt"), "-q")
     assert result.exit_code == 1
-    assert result.stderr == f"Error: {tmp_path / 'bad.txt'} line 1: give two or more words separated by commas, or 'A => B'.\n"
+    assert (
+        result.stderr
+        == f"Error: {tmp_path / 'bad.txt'} line 1: give two or more words separated by commas, or 'A => B'.\n"
+    )
     assert run("index", str(hr), "--index", index_dir, "--synonyms", str(tmp_path / "none.txt")).exit_code == 1
     with HybridIndex.open(index_dir) as index:
         assert index.config.tokenizer.synonyms is None
@@ -130,5 +133,8 @@ def test_a_synonyms_file_gone_since_is_a_clear_error_at_search(hr: Path, tmp_pat
     config = IndexConfig(tokenizer=TokenizerConfig(synonyms=str(synonyms)))
     HybridIndex.build(hr, tmp_path / "idx", config=config, model=FAKE_MODEL).close()
     synonyms.unlink()
-    with HybridIndex.open(tmp_path / "idx") as index, pytest.raises(IndexFormatError, match="synonyms file .*--synonyms"):
+    with (
+        HybridIndex.open(tmp_path / "idx") as index,
+        pytest.raises(IndexFormatError, match="synonyms file .*--synonyms"),
+    ):
         index.search("夏休み")

@@ -11,7 +11,9 @@ from hybridsearch.errors import InputError
 from hybridsearch.tokenization import PARALLEL_MIN_TEXTS, Tokenizer, count_terms
 from hybridsearch.userdict import parse_user_dictionary, read_user_dictionary
 
-COMPANY = "# 社内システム\n経費ナビ\n経費精算システム,経費精算 システム,ケイヒセイサン システム,カスタム名詞\nＡＩ窓口\n"
+COMPANY = (
+    "# 社内システム\n経費ナビ\n経費精算システム,経費精算 システム,ケイヒセイサン システム,カスタム名詞\nＡＩ窓口\n"
+)
 
 
 def run(*args: str) -> Result:
