@@ -10,9 +10,9 @@ cache key all derive from these declarations; a field without one fails a test.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from enum import Enum
+from pathlib import Path
 from typing import Any, cast
 
 from .errors import InputError
