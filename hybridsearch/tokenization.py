@@ -26,8 +26,8 @@ import re
 import sys
 import threading
 from collections import Counter
-from dataclasses import asdict
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,9 +66,11 @@ _NAME_DOT = "・"
 PAIR_SEPARATOR = " "
 
 #: Words that make a query a question (何, 誰, いつ…): they say what is asked, not what it is about.
+#: Each as written and as UniDic's lemma spells it (いつ → 何時, どこ → 何処, どちら → 何方, いくら → 幾ら).
 QUESTION_WORDS = frozenset(
-    {"何", "なに", "なん", "誰", "だれ", "どこ", "いつ", "どれ", "どちら", "どっち", "どの", "どう", "どんな",
-     "なぜ", "何故", "いくつ", "いくら", "如何"}
+    {"何", "なに", "なん", "誰", "だれ", "どこ", "何処", "いつ", "何時", "いつ頃", "何時頃", "どれ", "何れ",
+     "どちら", "どっち", "どなた", "何方", "どの", "何の", "どう", "どんな", "なぜ", "何故", "いくつ", "幾つ",
+     "いくら", "幾ら", "如何"}
 )  # fmt: skip
 
 _LOANWORD_GLOSS = re.compile(r"-[A-Za-z][A-Za-z_ ]*$")  # UniDic lemma "コンピューター-computer"

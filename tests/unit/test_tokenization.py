@@ -3,7 +3,7 @@ import pytest
 from hybridsearch.config import TermForm, TokenizerConfig
 from hybridsearch.errors import EmptyQueryError
 from hybridsearch.textnorm import normalize
-from hybridsearch.tokenization import Tokenizer
+from hybridsearch.tokenization import QUESTION_WORDS, Tokenizer
 
 SENTENCE = "東京の赤い惑星をコンピューターで見ました。"
 
@@ -73,6 +73,22 @@ def test_question_words_are_not_query_terms() -> None:
     assert keep.query_terms("党員は誰か") == ["党員", "誰"]
     # a dropped question word joins its neighbours into a pair
     assert Tokenizer(BASE).query_terms("火星の何の衛星か") == ["火星", "衛星", "火星 衛星"]
+
+
+@pytest.mark.parametrize(
+    ("query", "terms"),
+    [
+        ("夏休みはいつから?", ["夏休み"]),  # いつ's lemma is 何時
+        ("会議室はどこ?", ["会議", "室", "会議 室"]),  # どこ: 何処
+        ("住民票はいくらですか", ["住民", "票", "住民 票"]),  # いくら: 幾ら
+        ("どちらの窓口へ行く?", ["窓口", "行く", "窓口 行く"]),  # どちら: 何方
+        ("いつ頃届きますか", ["届く"]),  # いつ頃: 何時頃
+    ],
+)
+def test_question_words_are_dropped_in_every_term_form(query: str, terms: list[str]) -> None:
+    assert Tokenizer().query_terms(query) == terms  # the default: UniDic lemmas
+    surface = Tokenizer(TokenizerConfig(term_form=TermForm.SURFACE)).query_terms(query)
+    assert not QUESTION_WORDS & set(surface) and surface
 
 
 def test_count_terms_in_worker_processes_equals_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
