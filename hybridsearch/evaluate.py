@@ -124,7 +124,8 @@ def evaluate(
         vectors = searcher.encode_queries(texts)
         depth = candidate_depth(_DEPTH, searcher.backend.num_chunks)
         for i, (query_id, text) in enumerate(zip(query_ids, texts)):
-            candidates = searcher.candidates(searcher.terms(text), vectors[i], depth)
+            prepared = searcher.prepare(text)
+            candidates = searcher.candidates(prepared.terms, vectors[i], depth, own_terms=prepared.own_terms)
             relevant = dataset.qrels[query_id]
             scored = {}
             for alpha in alphas:

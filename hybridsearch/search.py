@@ -54,6 +54,11 @@ class Query:
     terms: list[str]
     dense_text: str
     cut: dict[str, int]
+    own: int = -1  # the terms before this are the query's own, those after it from its synonyms (-1: all own)
+
+    @property
+    def own_terms(self) -> list[str]:
+        return self.terms if self.own < 0 else self.terms[: self.own]
 
 
 def candidate_depth(k: int, num_chunks: int) -> int:
@@ -123,7 +128,7 @@ class Searcher:
             return []
         vector = self.encode_queries([prepared.dense_text])[0] if alpha > 0 else None  # alpha = 0: no model load
         depth = candidate_depth(wanted, matching)
-        candidates = self.candidates(prepared.terms, vector, depth, request.where)
+        candidates = self.candidates(prepared.terms, vector, depth, request.where, prepared.own_terms)
         kept: list[Grouped] = []
         if request.group_by is None and not request.collapse:
             chosen = candidates.fuse(alpha, fusion, wanted)
@@ -166,14 +171,17 @@ class Searcher:
         """What each side reads of `query`: BM25 terms (question words dropped, word pairs added) of its
         first MAX_QUERY_CHARS characters, at most MAX_QUERY_TERMS of them, and the text for the encoder."""
         text = checked_query(query)
-        terms = list(dict.fromkeys(self.tokenizer.query_terms(text[:MAX_QUERY_CHARS])))
+        own, added = self.tokenizer.expanded_query(text[:MAX_QUERY_CHARS])
+        own = list(dict.fromkeys(own))
+        terms = own + [term for term in dict.fromkeys(added) if term not in own]
         dense_limit = self.backend.model.max_seq_length or MAX_QUERY_CHARS
         cut = {"characters": MAX_QUERY_CHARS} if len(text) > MAX_QUERY_CHARS else {}
-        if len(terms) > MAX_QUERY_TERMS:
+        if len(own) > MAX_QUERY_TERMS:
             cut["terms"] = MAX_QUERY_TERMS
         if len(text) > dense_limit:
             cut["dense_characters"] = dense_limit
-        return Query(text, terms[:MAX_QUERY_TERMS], text[:dense_limit], cut)
+        own_count = min(len(own), MAX_QUERY_TERMS) if added else -1  # synonyms fill what the query leaves
+        return Query(text, terms[:MAX_QUERY_TERMS], text[:dense_limit], cut, own_count)
 
     def terms(self, query: str) -> list[str]:
         """The BM25 terms of a query, as `search` uses them (`prepare`)."""
@@ -189,11 +197,24 @@ class Searcher:
         return check_vectors(self.encoder.encode_queries(queries), len(queries), self.backend.model.dim)
 
     def candidates(
-        self, terms: Sequence[str], vector: np.ndarray | None, depth: int, where: Filter | None = None
+        self,
+        terms: Sequence[str],
+        vector: np.ndarray | None,
+        depth: int,
+        where: Filter | None = None,
+        own_terms: Sequence[str] | None = None,
     ) -> Candidates:
-        """Each side's top `depth` chunks for a query's BM25 terms and vector (None: no dense side)."""
+        """Each side's top `depth` chunks for a query's BM25 terms and vector (None: no dense side).
+        With synonyms (`own_terms`, the query's own terms, fewer than `terms`), the BM25 ceiling is
+        that of the query's own words, or the best candidate's score if a synonym scores above it: a
+        chunk uses one wording, so the most any chunk could score is not every wording's at once."""
         dense = Side.empty() if vector is None else self.backend.dense(vector, depth, where)
-        return Candidates(self.backend.sparse(terms, depth, where), dense)
+        sparse = self.backend.sparse(terms, depth, where)
+        if own_terms is not None and len(own_terms) < len(terms):
+            own_best = self.backend.sparse(own_terms, 1, where).best if own_terms else 0.0
+            best = max(own_best, float(sparse.scores.max(initial=0.0)))
+            sparse = replace(sparse, best=best)
+        return Candidates(sparse, dense)
 
     def hits(
         self, fused: Fused, terms: Sequence[str], dense: bool = True, grouped: Sequence[Grouped] = ()

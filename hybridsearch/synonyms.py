@@ -8,7 +8,8 @@ Each side is a comma-separated list of words or phrases (`\\,` is a comma inside
 read by the index's own tokenizer, so it matches in every spelling and inflection the tokenizer
 folds together (問合せ and 問い合わせ are one word already). Only the BM25 side changes: the dense
 model reads meaning by itself. The file is read again when it changes, so an edit needs no
-`--rebuild`; if an edit breaks it, searches go on with the last good version and a warning is logged.
+`--rebuild`; if an edit breaks it (or the file is gone), searches go on with the last good version (or
+none) and a warning is logged.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import IndexFormatError, InputError
+from .errors import InputError
 
 __all__ = ["MAX_SYNONYMS_BYTES", "Expansion", "SynonymFile", "SynonymRule", "parse_synonyms", "read_synonyms"]
 
@@ -99,8 +100,9 @@ class SynonymFile:
         self._rules: list[SynonymRule] | None = None
 
     def rules(self) -> tuple[list[SynonymRule], bool]:
-        """The current rules, and whether they were (re)read by this call; `IndexFormatError` when the
-        file was never readable (a later bad edit keeps the last good rules, with a warning)."""
+        """The current rules, and whether they were (re)read by this call. A file that cannot be read
+        or does not parse is a logged warning (once per change of the file), never a failed search:
+        the last good rules stay, or none when there were none."""
         try:
             found = self.path.stat()
             stamp: tuple[int, int] | None = (found.st_mtime_ns, found.st_size)
@@ -112,9 +114,10 @@ class SynonymFile:
             try:
                 self._rules = read_synonyms(self.path)
             except InputError as error:
-                if self._rules is None:
-                    raise IndexFormatError(f"{error} Fix it, or set another: hsearch index --synonyms FILE.") from None
-                logger.warning("%s; searching with its last good version", error)
+                kept = "its last good version" if self._rules else "no synonyms"
+                fix = "fix the file, or set another with hsearch index PATH --index INDEX --synonyms FILE ('' for none)"
+                logger.warning("%s Searching with %s; %s.", error, kept, fix)
+                self._rules = self._rules or []
             self._stamp = stamp
             return self._rules, True
 
@@ -129,32 +132,40 @@ class Expansion:
         tag: Callable[[str], list[Tagged]],
         terms_of: Callable[[list[Tagged]], list[str]],
     ) -> None:
-        self._rules = [
-            (
-                [tuple(term for term, _, _ in tag(phrase)) for phrase in rule.inputs],
-                [terms_of(tag(phrase)) for phrase in rule.outputs],
-                rule.replace,
-            )
-            for rule in rules
-        ]
+        # each input phrase as the terms of its tokens, filed under its first term (a query looks up
+        # only the phrases that start at each of its tokens); an equivalent phrase adds its words but
+        # not its word pairs, so a chunk in the query's own wording, which matches its pairs too,
+        # stays ahead of one in another; a replacing one adds all its terms
+        self._starting: dict[str, list[tuple[tuple[str, ...], list[str], bool]]] = {}
+        for rule in rules:
+            tagged = {phrase: tag(phrase) for phrase in rule.outputs}
+            added = [
+                term
+                for phrase in rule.outputs
+                for term in (terms_of(tagged[phrase]) if rule.replace else _words(tagged[phrase]))
+            ]
+            for phrase in rule.inputs:
+                tokens = tag(phrase)
+                if not any(content for _, content, _ in tokens):
+                    logger.warning("synonym %r has no word to look for (only particles or symbols); left out", phrase)
+                    continue
+                sequence = tuple(term for term, _, _ in tokens)
+                self._starting.setdefault(sequence[0], []).append((sequence, added, rule.replace))
 
     def apply(self, tagged: list[Tagged]) -> tuple[list[Tagged], list[str]]:
         """The query's tokens (a replaced phrase's cut out) and the terms its synonyms add."""
         terms = [term for term, _, _ in tagged]
         added: list[str] = []
         replaced: set[int] = set()
-        for inputs, outputs, replace in self._rules:
-            for sequence in inputs:
-                for start in _occurrences(terms, sequence):
-                    added += [term for output in outputs for term in output]
+        for start, term in enumerate(terms):
+            for sequence, adds, replace in self._starting.get(term, ()):
+                if tuple(terms[start : start + len(sequence)]) == sequence:
+                    added += adds
                     if replace:
                         replaced.update(range(start, start + len(sequence)))
         kept = [_GAP if position in replaced else token for position, token in enumerate(tagged)]
         return kept, added
 
 
-def _occurrences(terms: list[str], sequence: tuple[str, ...]) -> list[int]:
-    width = len(sequence)
-    if not width:
-        return []
-    return [start for start in range(len(terms) - width + 1) if tuple(terms[start : start + width]) == sequence]
+def _words(tagged: list[Tagged]) -> list[str]:
+    return [term for term, content, _ in tagged if content]

@@ -100,7 +100,8 @@ class Tokenizer:
         self.config = config or TokenizerConfig()
         words = self.config.user_dictionary
         self._user_dictionary = compiled_dictionary(words) if words else None
-        self._parts = {word[0]: word[2:] for word in words if word[2:] != (word[0],)}
+        self._segmentations = {word[0]: word[2:] for word in words if word[2:] != (word[0],)}
+        self._parts: dict[str, list[tuple[str, bool, bool]]] | None = None
         self._synonyms = SynonymFile(self.config.synonyms) if self.config.synonyms else None
         self._expansion: Expansion | None = None
 
@@ -114,15 +115,21 @@ class Tokenizer:
 
     def query_terms(self, text: str) -> list[str]:
         """Content-word terms of a query (question words dropped) and its word pairs, or all its
-        words when no content word is left."""
+        words when no content word is left; then the terms its synonyms add."""
+        own, added = self.expanded_query(text)
+        return own + added
+
+    def expanded_query(self, text: str) -> tuple[list[str], list[str]]:
+        """A query's own terms (`query_terms` without synonyms, less a phrase a `=>` rule replaces) and
+        the terms its synonyms add."""
         if not text.strip():
             raise EmptyQueryError("The query is empty; give some words to search for.")
         tagged = self.tagged(text)
-        kept, synonyms = self._with_synonyms(tagged)
+        kept, added = self._with_synonyms(tagged)
         if self.config.drop_question_words:
             # a dropped question word joins its neighbours: 火星の何の衛星 → 火星 衛星
             kept = [word for word in kept if not (word[1] and word[0] in QUESTION_WORDS)]
-        return (self.terms_of(kept) or [term for term, _, _ in tagged]) + synonyms
+        return self.terms_of(kept) or ([] if added else [term for term, _, _ in tagged]), added
 
     def _with_synonyms(self, tagged: list[tuple[str, bool, bool]]) -> tuple[list[tuple[str, bool, bool]], list[str]]:
         """The query's tokens once its synonym rules apply (a replaced phrase cut out), and the terms they add."""
@@ -168,15 +175,20 @@ class Tokenizer:
     def tagged(self, text: str) -> list[tuple[str, bool, bool]]:
         """(term, is a content word, ends a run of words) for each MeCab token of normalised `text`
         (with `terms_of`, what a subclass overrides to try another term rule: bench/ablate.py)."""
-        form = self.config.term_form
-        tagged = [analyse(word, form) for word in self.tagger(normalize(text))]
-        if not self._parts:
+        tagged = self._analysed(normalize(text))
+        if not self._segmentations:
             return tagged
+        if self._parts is None:  # each part read as the tokenizer reads it, so a query of it alone matches
+            self._parts = {word: [token for part in parts for token in self._analysed(part)]
+                           for word, parts in self._segmentations.items()}  # fmt: skip
         split: list[tuple[str, bool, bool]] = []
         for token in tagged:  # a user word with a segmentation is indexed as its parts
-            parts = self._parts.get(token[0])
-            split += [(part, True, False) for part in parts] if parts else [token]
+            split += self._parts.get(token[0], [token])
         return split
+
+    def _analysed(self, normalized: str) -> list[tuple[str, bool, bool]]:
+        form = self.config.term_form
+        return [analyse(word, form) for word in self.tagger(normalized)]
 
 
 def analyse(word: Any, form: TermForm) -> tuple[str, bool, bool]:

@@ -7,7 +7,8 @@ Elasticsearch's kuromoji reads (everything after the word is optional):
 
 Each word becomes one MeCab entry, a proper noun whose cost makes it win wherever it appears (as a
 kuromoji user word does); a segmentation with spaces makes BM25 index those parts instead of the
-whole word. The words are stored in the index's configuration, so queries are always read with the
+whole word, each read as the tokenizer reads it (so 申込 matches 申し込み, and 経費精算 the query
+経費精算 however MeCab cuts it). The words are stored in the index's configuration, so queries are always read with the
 dictionary the documents were read with, and a changed dictionary asks for `--rebuild`. They are
 compiled once per dictionary into the user cache, in a child process (MeCab's compiler ends the
 process it runs in on an error).
@@ -24,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import HybridSearchError, InputError
+from .errors import HybridSearchError, IndexAccessError, InputError
 from .textnorm import normalize
 
 __all__ = ["MAX_USER_WORDS", "UserWord", "compiled_dictionary", "parse_user_dictionary", "read_user_dictionary"]
@@ -44,7 +45,11 @@ def parse_user_dictionary(text: str, source: str = "user dictionary") -> tuple[U
     """The words of a user dictionary's text, each (surface, reading, *parts); `InputError` naming
     `source` and the line for a bad one."""
     words: dict[str, UserWord] = {}
-    for number, row in enumerate(csv.reader(text.splitlines()), 1):
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            row = next(csv.reader([line], strict=True), [])
+        except csv.Error as error:
+            raise InputError(f"{source} line {number}: not a CSV line ({error}).") from None
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
         surface = normalize(row[0].strip())
@@ -82,13 +87,19 @@ def compiled_dictionary(words: tuple[UserWord, ...]) -> Path:
     target = cache_dir() / "user-dictionaries" / f"{digest}.dic"
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as work:
-        source, built = Path(work) / "user.csv", Path(work) / "user.dic"
-        with source.open("w", encoding="utf-8", newline="") as file:
-            csv.writer(file, lineterminator="\n").writerows(_entry(word) for word in words)
-        _compile(source, built)
-        os.replace(built, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as work:
+            source, built = Path(work) / "user.csv", Path(work) / "user.dic"
+            with source.open("w", encoding="utf-8", newline="") as file:
+                csv.writer(file, lineterminator="\n").writerows(_entry(word) for word in words)
+            _compile(source, built)
+            os.replace(built, target)
+    except OSError as error:
+        raise IndexAccessError(
+            f"Cannot write the compiled user dictionary to {target.parent} ({error.strerror or error}); "
+            "set HSEARCH_CACHE to a writable folder."
+        ) from None
     return target
 
 

@@ -74,6 +74,7 @@ class IndexReport:
     skipped_records: int = 0
     unsupported: dict[str, int] = field(default_factory=dict)  # files of types no loader reads, by suffix
     ignored: int = 0  # files the ignore rules left out
+    ignored_folders: int = 0  # folders they left out (their files are not counted: they are never walked)
     seconds: float = 0.0
     written: bool = True
     retuned: bool = False  # only settings that need no rebuild changed (synonyms, query defaults)
@@ -95,7 +96,8 @@ class IndexReport:
         records = f" and {self.skipped_records} record(s)" if self.skipped_records else ""
         kinds = ", ".join(f"{suffix} {count}" for suffix, count in sorted(self.unsupported.items()))
         unsupported = f"; not read: {sum(self.unsupported.values())} file(s) of other types ({kinds})" if kinds else ""
-        ignored = f"; ignored {self.ignored} file(s)" if self.ignored else ""
+        folders = f" and {self.ignored_folders} folder(s)" if self.ignored_folders else ""
+        ignored = f"; ignored {self.ignored} file(s){folders}" if self.ignored or self.ignored_folders else ""
         return f"{files}; {state}{skipped}{records}{unsupported}{ignored} ({self.seconds:.1f} s)"
 
 
@@ -159,7 +161,7 @@ def write_index(
             files=report.files, added=plan.added, changed=plan.changed, unchanged=len(report.unchanged),
             removed=plan.removed, documents=len(plan.documents), skipped_files=report.skipped_files,
             skipped_records=report.skipped_records, reused=reused, unsupported=dict(report.unsupported),
-            ignored=report.ignored,
+            ignored=report.ignored, ignored_folders=report.ignored_folders,
         )  # fmt: skip
         if reweight:
             store.reweight()

@@ -169,6 +169,8 @@ def info(index_dir: str, as_json: bool, check: bool) -> None:
             f"{details['vectors']} ({details.get('engine', 'FAISS')}; setting: {config['vectors']['kind']})"
             + (f" + {counts['sentences']} sentence vectors" if config["dense"].get("sentences") else ""),
         ),
+        ("user words", len(config["tokenizer"].get("user_dictionary") or ()) or "none"),
+        ("synonyms", config["tokenizer"].get("synonyms") or "none"),
         ("default alpha", f"{config['alpha']} ({config['fusion']})"),
         ("fields", ", ".join(details["fields"])),
     ]

@@ -35,7 +35,7 @@ Unchanged = Callable[[str, str], bool]
 class LoadReport:
     """What a load saw: files read, files and records skipped (with reasons), files unchanged, the
     resolved paths of folders and files that could not be read (their documents stay as they were),
-    files of unsupported types (by suffix) and files the ignore rules left out."""
+    files of unsupported types (by suffix) and the files and folders the ignore rules left out."""
 
     files: int = 0
     documents: int = 0
@@ -45,6 +45,7 @@ class LoadReport:
     unreadable: list[str] = field(default_factory=list)
     unsupported: Counter[str] = field(default_factory=Counter)
     ignored: int = 0
+    ignored_folders: int = 0
 
 
 class _Unreadable(SkipFile):
@@ -135,11 +136,11 @@ def _files(
         for walked, dirnames, filenames in os.walk(root, onerror=unreadable):
             folder = Path(walked)
             rules.enter(folder)
-            dirnames[:] = sorted(
-                name for name in dirnames
-                if not name.startswith(".") and not _is_index(folder / name, exclude)
-                and not rules.ignored(folder / name, is_folder=True)
-            )  # fmt: skip
+            walked_into = [
+                name for name in dirnames if not name.startswith(".") and not _is_index(folder / name, exclude)
+            ]
+            dirnames[:] = sorted(name for name in walked_into if not rules.ignored(folder / name, is_folder=True))
+            report.ignored_folders += len(walked_into) - len(dirnames)
             for name in sorted(filenames):
                 if name.startswith("."):
                     continue

@@ -3,12 +3,17 @@ given with `--exclude`, and `.hsearchignore` files, in gitignore syntax (read wi
 
 An ignored file is not read and not reported as skipped; a document indexed from it before is
 dropped, as for a deleted file. A `.hsearchignore` applies to its folder and everything under it,
-its patterns relative to that folder; `--exclude` patterns are relative to each folder given. A
-pattern that does not parse is an error naming the file and line, never a file silently indexed.
+its patterns relative to that folder, whichever folder the walk starts from (those of the folders
+above it count too); `--exclude` patterns are relative to each folder given. As in git, the
+deepest rule that matches decides, so `!keep.txt` in a subfolder brings back what a folder above
+left out. User patterns match case as written (the built-in ones in any case). A pattern that does
+not parse, or that writes folders with a backslash (`old\\*.txt`, a Windows habit that gitignore
+reads as an escape), is an error naming the file and line, never a file silently indexed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -31,6 +36,9 @@ DEFAULT_IGNORES = (
 )  # fmt: skip
 
 _DEFAULTS = GitIgnoreSpec.from_lines(DEFAULT_IGNORES)
+#: A backslash that is a Windows folder separator, not an escape: before anything but what gitignore
+#: escapes in a file name (a backslash, [, !, # or a space; * and ? cannot be in a Windows file name).
+_FOLDER_BACKSLASH = re.compile(r"\\[^\\\[!# ]")
 
 
 class IgnoreRules:
@@ -41,9 +49,12 @@ class IgnoreRules:
         self.root = root
         self._given = _spec(patterns, "--exclude")
         self._by_folder: dict[Path, GitIgnoreSpec] = {}
+        for folder in reversed(root.absolute().parents):  # the rules of the folders above the walk's
+            self.enter(folder)
 
     def enter(self, folder: Path) -> None:
         """Read `folder`'s `.hsearchignore`, if it has one (call on each folder before its entries)."""
+        folder = folder.absolute()
         rules = folder / IGNORE_FILE
         if not rules.is_file():
             return
@@ -54,30 +65,28 @@ class IgnoreRules:
         self._by_folder[folder] = _spec(text.splitlines(), str(rules))
 
     def ignored(self, path: Path, is_folder: bool = False) -> bool:
-        """Whether the walk leaves `path` (a file, or a folder with `is_folder`) out."""
+        """Whether the walk leaves `path` (a file, or a folder with `is_folder`) out: the deepest
+        `.hsearchignore` with a rule for it decides, then `--exclude`, then the built-in rules."""
         slash = "/" if is_folder else ""
-        if _DEFAULTS.match_file(path.name.lower() + slash):
-            return True
-        if self._given.match_file(_relative(path, self.root) + slash):
-            return True
-        return any(spec.match_file(_relative(path, folder) + slash) for folder, spec in self._applying(path))
-
-    def _applying(self, path: Path) -> Iterable[tuple[Path, GitIgnoreSpec]]:
-        for folder in path.parents:
+        absolute = path.absolute()
+        for folder in absolute.parents:
             spec = self._by_folder.get(folder)
             if spec is not None:
-                yield folder, spec
-            if folder == self.root:
-                return
-
-
-def _relative(path: Path, folder: Path) -> str:
-    return path.relative_to(folder).as_posix()
+                decided = spec.check_file(absolute.relative_to(folder).as_posix() + slash).include
+                if decided is not None:
+                    return decided
+        decided = self._given.check_file(path.relative_to(self.root).as_posix() + slash).include
+        if decided is not None:
+            return decided
+        return _DEFAULTS.match_file(path.name.lower() + slash)
 
 
 def _spec(lines: Iterable[str], source: str) -> GitIgnoreSpec:
     patterns = []
     for number, line in enumerate(lines, 1):
+        if _FOLDER_BACKSLASH.search(line) and not line.lstrip().startswith("#"):
+            fixed = line.strip().replace("\\", "/")
+            raise InputError(f"{source} line {number}: write folders with '/' ({fixed!r}, not {line.strip()!r}).")
         try:
             GitIgnoreSpec.from_lines([line])  # pathspec's error does not say which line
         except ValueError:

@@ -57,7 +57,7 @@ def test_a_share_with_junk_and_ignore_files_indexes_with_exit_0(share: Path, tmp
     assert "warning" not in result.stderr  # junk and unsupported types are not worth a warning each
     summary = result.stderr.splitlines()[-1]
     assert (
-        "; not read: 2 file(s) of other types (.exe 1, .zip 1); ignored 8 file(s) (" in summary
+        "; not read: 2 file(s) of other types (.exe 1, .zip 1); ignored 8 file(s) and 3 folder(s) (" in summary
     )  # folders left out are not counted
     assert "skipped" not in summary
     assert indexed(tmp_path / "idx") == ["公開.txt", "就業規則.txt"]
@@ -99,3 +99,26 @@ def test_rules_match_as_gitignore_does(tmp_path: Path) -> None:
     assert not rules.ignored(tmp_path / "報告.xlsx")
     with pytest.raises(InputError, match="--exclude line 1"):
         IgnoreRules(tmp_path, [" \\"])
+
+
+def test_the_deepest_rule_decides_as_in_git(tmp_path: Path) -> None:
+    (tmp_path / "sub" / "deep").mkdir(parents=True)
+    (tmp_path / ".hsearchignore").write_text("*.txt\n!keep.txt\n", encoding="utf-8")
+    (tmp_path / "sub" / ".hsearchignore").write_text("!*.txt\n", encoding="utf-8")
+    rules = IgnoreRules(tmp_path)
+    rules.enter(tmp_path)
+    rules.enter(tmp_path / "sub")
+    assert rules.ignored(tmp_path / "a.txt") and not rules.ignored(tmp_path / "keep.txt")
+    assert not rules.ignored(tmp_path / "sub" / "b.txt") and not rules.ignored(tmp_path / "sub" / "deep" / "c.txt")
+
+
+def test_the_rules_of_folders_above_apply_when_a_subfolder_is_indexed(share: Path) -> None:
+    (share / "old" / "2019" / "note.md").write_text("古い", encoding="utf-8")
+    rules = IgnoreRules(share / "old" / "2019")  # the share's .hsearchignore leaves old/ out
+    assert rules.ignored(share / "old" / "2019" / "note.md")
+
+
+@pytest.mark.parametrize("pattern", ["old\\*.txt", "総務\\規程", "sub\\deep\\"])
+def test_a_windows_path_is_an_error_that_shows_the_pattern_to_write(tmp_path: Path, pattern: str) -> None:
+    with pytest.raises(InputError, match="--exclude line 1: write folders with '/' \\('.*/.*', not"):
+        IgnoreRules(tmp_path, [pattern])

@@ -8,7 +8,7 @@ from conftest import FAKE_MODEL
 from hybridsearch import HybridIndex, IndexConfig
 from hybridsearch.cli import cli
 from hybridsearch.config import TokenizerConfig
-from hybridsearch.errors import IndexFormatError, InputError
+from hybridsearch.errors import InputError
 from hybridsearch.synonyms import SynonymRule, parse_synonyms, read_synonyms
 from hybridsearch.tokenization import Tokenizer
 
@@ -75,7 +75,7 @@ def test_a_query_gets_the_words_of_its_synonyms(tmp_path: Path) -> None:
     tokenizer = Tokenizer(TokenizerConfig(synonyms=str(tmp_path / "syn.txt")))
     plain = Tokenizer()
     # equivalent: the query keeps its own words and also looks for the phrase's (words and pairs)
-    added = ["夏休み", "夏季", "休暇", "夏季 休暇"]
+    added = ["夏休み", "夏季", "休暇"]  # an equivalent phrase's words, not its pairs
     assert tokenizer.query_terms("夏休みはいつから?") == [*plain.query_terms("夏休みはいつから?"), *added]
     # explicit: 給料 is looked for as 給与 only, and no word pair spans where it stood
     assert tokenizer.query_terms("給料の振込日") == ["振り込み", "日", "振り込み 日", "給与"]
@@ -97,6 +97,7 @@ def test_synonyms_change_hits_without_a_rebuild_and_an_edit_is_read_at_once(
     result = run("index", str(hr), "--index", index_dir, "--synonyms", str(synonyms), "-q")
     assert result.exit_code == 0, result.output
     assert "settings saved; index is up to date (3 documents in 3 chunks)" in result.stderr
+    assert f"synonyms:      {synonyms}\n" in run("info", "--index", index_dir).stdout
     with HybridIndex.open(index_dir) as index:
         assert matched(index, "夏休み") == ["summer.txt"]
         assert matched(index, "給料") == []
@@ -127,14 +128,47 @@ def test_a_bad_synonyms_file_is_one_line_and_changes_nothing(hr: Path, tmp_path:
         assert index.config.tokenizer.synonyms is None
 
 
-def test_a_synonyms_file_gone_since_is_a_clear_error_at_search(hr: Path, tmp_path: Path) -> None:
+def test_a_synonyms_file_gone_since_is_a_warning_and_searches_go_on(
+    hr: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     synonyms = tmp_path / "synonyms.txt"
     synonyms.write_text("夏休み, 夏季休暇\n", encoding="utf-8")
     config = IndexConfig(tokenizer=TokenizerConfig(synonyms=str(synonyms)))
     HybridIndex.build(hr, tmp_path / "idx", config=config, model=FAKE_MODEL).close()
     synonyms.unlink()
-    with (
-        HybridIndex.open(tmp_path / "idx") as index,
-        pytest.raises(IndexFormatError, match="synonyms file .*--synonyms"),
-    ):
-        index.search("夏休み")
+    with HybridIndex.open(tmp_path / "idx") as index, caplog.at_level(logging.WARNING, logger="hybridsearch.synonyms"):
+        assert matched(index, "夏季休暇") == ["summer.txt"] and matched(index, "夏休み") == []
+        assert matched(index, "給与") == ["pay.txt"]
+    assert caplog.text.count("Cannot read the synonyms file") == 1  # once, not at every search
+    assert "Searching with no synonyms" in caplog.text
+
+
+def test_synonyms_leave_a_query_that_uses_the_documents_word_as_it_was(hr: Path, tmp_path: Path) -> None:
+    synonyms = tmp_path / "synonyms.txt"
+    synonyms.write_text("夏休み, 夏季休暇, 夏期休暇, 盆休み, サマーホリデー, 夏の休暇\n", encoding="utf-8")
+    (hr / "kids.txt").write_text("子どもの夏休みの宿題。", encoding="utf-8")  # other wordings in other documents
+    (hr / "obon.txt").write_text("盆休みは8月13日から。", encoding="utf-8")
+    (hr / "pc.txt").write_text("夏期休暇中のPCの持ち出し。", encoding="utf-8")
+    plain = HybridIndex.build(hr, tmp_path / "plain", model=FAKE_MODEL)
+    config = IndexConfig(tokenizer=TokenizerConfig(synonyms=str(synonyms)))
+    expanded = HybridIndex.build(hr, tmp_path / "expanded", config=config, model=FAKE_MODEL)
+    before, after = plain.search("夏季休暇の日数", alpha=0)[0], expanded.search("夏季休暇の日数", alpha=0)[0]
+    assert Path(after.path).name == Path(before.path).name == "summer.txt"
+    # the ceiling counts one wording, not all six at once, so the match scores as it did
+    assert after.bm25_norm == pytest.approx(before.bm25_norm) and after.score == pytest.approx(before.score)
+    assert after.confidence == pytest.approx(before.confidence)
+
+
+def test_a_large_table_expands_as_a_small_one(tmp_path: Path) -> None:
+    lines = [f"語{n}, 別語{n}" for n in range(20_000)] + ["夏休み, 夏季休暇"]
+    (tmp_path / "syn.txt").write_text("\n".join(lines), encoding="utf-8")
+    tokenizer = Tokenizer(TokenizerConfig(synonyms=str(tmp_path / "syn.txt")))
+    assert tokenizer.expanded_query("夏休みの日程")[1] == ["夏休み", "夏季", "休暇"]
+
+
+def test_a_phrase_without_a_word_is_left_out_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "syn.txt").write_text("の => 夏季休暇\n夏休み, 夏季休暇\n", encoding="utf-8")
+    tokenizer = Tokenizer(TokenizerConfig(synonyms=str(tmp_path / "syn.txt")))
+    with caplog.at_level(logging.WARNING, logger="hybridsearch.synonyms"):
+        assert tokenizer.expanded_query("東京の天気")[1] == []
+    assert "synonym 'の' has no word to look for" in caplog.text

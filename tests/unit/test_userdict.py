@@ -7,7 +7,7 @@ from conftest import FAKE_MODEL
 from hybridsearch import HybridIndex
 from hybridsearch.cli import cli
 from hybridsearch.config import TokenizerConfig
-from hybridsearch.errors import InputError
+from hybridsearch.errors import IndexAccessError, InputError
 from hybridsearch.tokenization import PARALLEL_MIN_TEXTS, Tokenizer, count_terms
 from hybridsearch.userdict import parse_user_dictionary, read_user_dictionary
 
@@ -47,6 +47,18 @@ def test_a_bad_line_is_named_with_its_number(line: str, problem: str) -> None:
         parse_user_dictionary(f"経費ナビ\n{line}\n", "user.csv")
 
 
+def test_an_unclosed_quote_is_an_error_not_a_word_of_many_lines() -> None:
+    with pytest.raises(InputError, match="^user.csv line 2: not a CSV line"):
+        parse_user_dictionary('経費ナビ\n"勤怠ネット\nＴｅａｍｓ会議\n', "user.csv")
+
+
+def test_an_unwritable_cache_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("HSEARCH_CACHE", str(tmp_path / "afile" / "cache"))
+    with pytest.raises(IndexAccessError, match="Cannot write the compiled user dictionary .*set HSEARCH_CACHE"):
+        Tokenizer(TokenizerConfig(user_dictionary=parse_user_dictionary("経費ナビ\n")))
+
+
 def test_a_file_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "user.csv").write_bytes("経費ナビ\n".encode("cp932"))
     with pytest.raises(InputError, match="is not UTF-8"):
@@ -57,7 +69,9 @@ def test_mecab_keeps_a_user_word_whole_and_bm25_takes_its_segmentation(own_cache
     plain, company = Tokenizer(), Tokenizer(TokenizerConfig(user_dictionary=parse_user_dictionary(COMPANY)))
     assert plain.document_terms("経費ナビで申請") == ["経費", "ナビ", "申請", "経費 ナビ", "ナビ 申請"]
     assert company.document_terms("経費ナビで申請") == ["経費ナビ", "申請", "経費ナビ 申請"]
-    assert company.query_terms("経費精算システムの使い方")[:2] == ["経費精算", "システム"]
+    # a segmentation's parts are read as the tokenizer reads them: a query of one part alone matches
+    assert company.document_terms("経費精算システムの使い方")[:3] == ["経費", "精算", "システム"]
+    assert set(company.query_terms("経費精算")) <= set(company.document_terms("経費精算システムの使い方"))
     assert company.document_terms("ＡＩ窓口に聞く")[0] == "ai窓口"
     assert company.document_terms("mailで送る")[0] == "mail"  # a user word never splits a longer one apart
     assert len(list(own_cache.glob("user-dictionaries/*.dic"))) == 1  # compiled once, into the cache
@@ -94,6 +108,7 @@ def test_a_user_dictionary_changes_hits_after_a_rebuild(tmp_path: Path) -> None:
     )
     assert rebuilt.exit_code == 0, rebuilt.output
     assert matched() == ["navi.txt"]
+    assert "user words:    1\n" in run("info", "--index", index_dir).stdout
     (tmp_path / "bad.csv").write_text("経費 ナビ\n", encoding="utf-8")
     bad = run("index", str(docs), "--index", index_dir, "--user-dictionary", str(tmp_path / "bad.csv"), "--rebuild")
     assert bad.exit_code == 1
