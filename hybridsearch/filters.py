@@ -97,7 +97,7 @@ class Filter:
             else:
                 conditions.append(Condition(field, {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[op], (value,)))
         if path_glob is not None:
-            conditions.append(Condition("path", "glob", (_checked_glob(path_glob),)))
+            conditions.append(Condition("path", "glob", (_checked_glob(path_glob, "path"),)))
         return cls(tuple(conditions)) if conditions else None
 
 
@@ -134,7 +134,7 @@ def _conditions_of(field: str, op: str, value: Any) -> list[Condition]:
     if op == "glob":
         if not isinstance(value, str):
             raise InputError(f"A glob on {field!r} is text such as 'docs/*.md' (got {value!r}).")
-        value = _checked_glob(value)
+        value = _checked_glob(value, field)
     return [Condition(field, op, (value,))]
 
 
@@ -144,10 +144,12 @@ def _is_scalar(value: Any) -> bool:
     return isinstance(value, str | int | bool | np.integer | np.floating)
 
 
-def _checked_glob(pattern: str) -> str:
+def _checked_glob(pattern: str, field: str) -> str:
+    """A glob, checked; on the path, a Windows habit's backslashes are the folder separators they mean
+    (総務\\規程\\** is 総務/規程/**): stored paths always use '/'."""
     if not pattern.strip():
         raise InputError("A path glob cannot be empty; try '*.md' or 'docs/**'.")
-    return pattern
+    return pattern.replace("\\", "/") if field == "path" else pattern
 
 
 @lru_cache(maxsize=256)

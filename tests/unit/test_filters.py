@@ -116,6 +116,7 @@ def test_metadata_table_semantics() -> None:
     assert keeps({"flag": "true"}) == [2]
     assert keeps({"path": {"glob": "規程/*.md"}}) == [0] and keeps({"path": {"glob": "規程/**"}}) == [0, 2]
     assert keeps({"path": {"glob": "*.md"}}) == [0, 2] and keeps({"path": {"glob": "/d/*"}}) == [1]
+    assert keeps({"path": {"glob": "規程\\**"}}) == [0, 2]  # a Windows habit: backslashes are folders
     assert keeps({"type": "md", "year": {"lt": 2030}}) == [0]  # AND; a missing field never matches
     with pytest.raises(InputError, match=r"Unknown filter field\(s\) 'author'; this index's documents have: date, "):
         table.mask(Filter((Condition("author", "eq", ("x",)),)))
