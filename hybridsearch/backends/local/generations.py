@@ -45,6 +45,7 @@ __all__ = [
     "BM25_DIR",
     "DOCSTORE",
     "FORMAT_VERSION",
+    "LOCK",
     "MANIFEST",
     "POINTER",
     "VECTORS",
