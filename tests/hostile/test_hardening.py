@@ -375,9 +375,11 @@ def test_an_index_inside_the_folder_it_indexes_is_not_read(corpus: Path) -> None
 def test_file_names_reach_the_terminal_escaped(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "evil\x1b[2Jname\nx.txt").write_text("火星の文書。", encoding="utf-8")
-    (tmp_path / "docs" / "bad\x07.bin").write_bytes(b"\x00")
+    (tmp_path / "docs" / "bad\x07.txt").write_bytes(b"\x00")  # skipped, with a warning that names it
+    (tmp_path / "docs" / "odd.b\x07n").write_bytes(b"x")  # an unsupported type, counted by its suffix
     built = run("index", str(tmp_path / "docs"), "--index", str(tmp_path / "idx"), "--model", FAKE_MODEL)
-    assert "\x1b" not in built.output and "\x07" not in built.output and "bad\\x07.bin" in built.stderr
+    assert "\x1b" not in built.output and "\x07" not in built.output and "bad\\x07.txt" in built.stderr
+    assert "(.b\\x07n 1)" in built.stderr
     found = run("query", "火星", "--index", str(tmp_path / "idx"))
     assert "evil\\x1b[2Jname\\nx.txt" in found.stdout and "\x1b" not in found.stdout
 
