@@ -488,6 +488,14 @@ class IndexConfig:
             if found.default_factory is not MISSING
         }
 
+    def searched_as(self, other: IndexConfig) -> IndexConfig:
+        """This configuration with `other`'s settings of how it is searched, which no rebuild changes:
+        the query defaults and the synonyms file (what `--rebuild` keeps of the index it replaces)."""
+        tokenizer = replace(self.tokenizer, synonyms=other.tokenizer.synonyms)
+        return replace(
+            self, tokenizer=tokenizer, alpha=other.alpha, fusion=other.fusion, min_confidence=other.min_confidence
+        )
+
     def stored_settings(self) -> dict[str, Any]:
         """The settings that change what is stored, as {"part.field": value}: a built index keeps them
         (the model's: those that shape its vectors)."""

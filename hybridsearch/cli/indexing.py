@@ -11,6 +11,7 @@ import click
 
 from .. import writer
 from ..backends.local.backup import backup_index
+from ..config import IndexConfig
 from ..errors import InputError
 from ..index import HybridIndex
 from ..location import IndexLocation
@@ -54,7 +55,8 @@ def index(
 
     Re-running updates the index: only added or changed files are read and encoded, and documents
     whose files are gone from PATHS are dropped; other folders indexed earlier stay. Settings not
-    given are the index's own. Vectors computed before (by any index, or a run that was killed)
+    given are the index's own; --rebuild starts from the defaults but keeps the index's query
+    defaults and synonyms file. Vectors computed before (by any index, or a run that was killed)
     come from the embedding cache (see hsearch cache). Files the ignore rules leave out and files of
     types no loader reads are counted in the summary. Exit status 3: written, but a file that should
     have been read (or a record of one) could not be.
@@ -62,9 +64,11 @@ def index(
     bars = ProgressBars(quiet)
     try:
         with user_errors():
-            base = None if rebuild else HybridIndex.stored_config(index_dir)
+            stored = HybridIndex.stored_config(index_dir)
+            base = IndexConfig().searched_as(stored) if rebuild and stored else stored
             report = writer.write_index(
-                index_dir, list(paths), config=configured(base, options), device=device, rebuild=rebuild,
+                index_dir, list(paths), config=configured(base, options) or (base if rebuild else None), device=device,
+                rebuild=rebuild,
                 progress=bars, warn=bars.warn, access=grants_of(options), cache=not no_cache, reweight=reweight,
                 ignore=exclude,
             )  # fmt: skip

@@ -107,6 +107,10 @@ def test_synonyms_change_hits_without_a_rebuild_and_an_edit_is_read_at_once(
         with caplog.at_level(logging.WARNING, logger="hybridsearch.synonyms"):
             assert matched(index, "給料") == ["pay.txt"]  # the last good rules
         assert "line 2: '=>' may appear once" in caplog.text and "last good version" in caplog.text
+    rebuilt = run(
+        "index", str(hr), "--index", index_dir, "--chunk-size", "300", "--model", FAKE_MODEL, "--rebuild", "-q"
+    )
+    assert rebuilt.exit_code == 0 and f"synonyms:      {synonyms}\n" in run("info", "--index", index_dir).stdout
     removed = run("index", str(hr), "--index", index_dir, "--synonyms", "", "-q")
     assert removed.exit_code == 0 and "settings saved" in removed.stderr
     with HybridIndex.open(index_dir) as index:
