@@ -26,6 +26,7 @@ from hybridsearch.backends.local.vectors import with_best_sentence
 from hybridsearch.bm25 import BM25Index
 from hybridsearch.chunking import model_input, sentence_inputs, split_sentences
 from hybridsearch.config import BM25Config, IndexConfig, LoaderConfig, TermForm, TokenizerConfig
+from hybridsearch.encoders import load_encoder
 from hybridsearch.evaluate import eval_index_dir, load_dataset, score_ranking
 from hybridsearch.fusion import RRF_K
 from hybridsearch.index import HybridIndex
@@ -291,6 +292,31 @@ class NoCounterAfterQuestionWord(Tokenizer):
         return super().query_terms(kept) if kept.strip() else super().query_terms(text)
 
 
+class NoRequestFrame(Tokenizer):
+    """Queries also drop the words that only make a request (〜を教えてください, 〜について知りたい,
+    どうすればいいですか, お〜): they say how the user asks, not what about."""
+
+    POLITE = frozenset({"下さる", "頂く", "戴く", "欲しい", "仕舞う", "願う"})
+    ASKING = frozenset({"教える", "知る", "聞く", "伺う", "尋ねる"})
+
+    def query_terms(self, text: str) -> list[str]:
+        words = list(self.tagger(normalize(text)))
+        tagged = [analyse(word, self.config.term_form) for word in words]
+        lemmas = [term for term, _, _ in tagged]
+        following = [next((lemmas[j] for j in range(i + 1, len(words)) if words[j].feature.pos1 != "助詞"), "")
+                     for i in range(len(words))]  # fmt: skip
+        dropped = {
+            i for i, word in enumerate(words)
+            if lemmas[i] in self.POLITE
+            or word.feature.pos1 == "接頭辞"
+            or (lemmas[i] in self.ASKING and following[i] in self.POLITE | {"たい", "為る"})  # お聞きしたい
+            or (lemmas[i] == "つく" and i and words[i - 1].surface == "に")  # について
+            or (lemmas[i] == "良い" and i and words[i - 1].surface == "ば")  # どうすればいい
+        }  # fmt: skip
+        kept = [token for i, token in enumerate(tagged) if i not in dropped and token[0] not in QUESTION_WORDS]
+        return self.terms_of(kept) or super().query_terms(text)
+
+
 # --- the variants ------------------------------------------------------------------------------------
 
 OLD = BM25Config(k1=1.5, b=0.75)
@@ -335,6 +361,36 @@ def dense_feedback(beta: float) -> Callable[[Bench, np.ndarray], tuple[np.ndarra
     return scores
 
 
+def title_cosines(bench: Bench) -> np.ndarray:
+    """Each query's cosine to each chunk's title read alone (as a passage); -1 for a chunk without one."""
+    titles = sorted({title for title in bench.chunk_titles if title})
+    encoder = load_encoder(HybridIndex.stored_config(bench.index_dir).dense)  # type: ignore[union-attr]
+    vectors = encoder.encode_documents(titles) if titles else np.zeros((0, bench.query_vectors.shape[1]))
+    row = {title: i for i, title in enumerate(titles)}
+    cosines = bench.query_vectors.astype(np.float64) @ np.asarray(vectors, np.float64).T
+    found = np.array([row.get(title, -1) for title in bench.chunk_titles])
+    by_chunk = cosines[:, np.maximum(found, 0)]
+    by_chunk[:, found < 0] = -1.0
+    return by_chunk
+
+
+def title_as_sentence(bench: Bench, bm25: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The title alone as one more sentence of every chunk: ½ chunk + ½ the best of its sentences and
+    its title (a chunk of one sentence: ½ chunk + ½ the better of itself and its title)."""
+    best = 2 * bench.dense - bench.chunk_dense  # a chunk's best sentence, or the chunk when it has none
+    return bm25, 0.5 * bench.chunk_dense + 0.5 * np.maximum(best, title_cosines(bench))
+
+
+def title_mixed(weight: float) -> Callable[[Bench, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The dense score mixed with the title's own cosine: (1 − weight) × dense + weight × title."""
+
+    def scores(bench: Bench, bm25: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        titles = title_cosines(bench)
+        return bm25, np.where(titles > -1, (1 - weight) * bench.dense + weight * titles, bench.dense)
+
+    return scores
+
+
 def chunk_vectors_only(bench: Bench, bm25: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The dense score without sentence vectors: the chunk's own cosine."""
     return bm25, bench.chunk_dense
@@ -374,9 +430,12 @@ VARIANTS = [
     Variant("lemma", Tokenizer(TokenizerConfig(term_form=TermForm.LEMMA))),
     Variant("lemma, base form for proper nouns", LemmaButNames(TokenizerConfig(term_form=TermForm.LEMMA))),
     Variant("+ counter after a question word dropped (何年)", NoCounterAfterQuestionWord()),
+    Variant("+ request words dropped (教えてください, について, お〜)", NoRequestFrame()),
     Variant("+ 0.25 × best sentence's BM25", scores=best_sentence(0.25)),
     Variant("+ dense feedback, beta 0.2", scores=dense_feedback(0.2)),
     Variant("chunk vectors only (no sentence vectors)", scores=chunk_vectors_only),
+    Variant("+ the title alone as one more sentence", scores=title_as_sentence),
+    Variant("+ 0.25 × the title alone's cosine", scores=title_mixed(0.25)),
     Variant("+ best sentence's BM25 too (½ chunk + ½ best sentence)", scores=sentence_bm25),
     Variant("z-score instead of min-max", norm=zscore),
     Variant("mean ± 3 std (DBSF) instead of min-max", norm=three_sigma),
