@@ -119,8 +119,10 @@ def _reading_peak_mb(path: Path) -> tuple[int, float]:
     """(documents, peak resident MB) of reading `path` in a child process (VmHWM: the child's own peak)."""
     code = (
         "import sys\n"
+        "from hybridsearch.config import LoaderConfig\n"
         "from hybridsearch.loaders import iter_documents\n"
-        f"documents = list(iter_documents([{str(path)!r}]))\n"
+        # a generous time budget: this checks memory, and a loaded machine must not turn it into a timeout
+        f"documents = list(iter_documents([{str(path)!r}], LoaderConfig(max_file_seconds=900)))\n"
         "peak = next(line for line in open('/proc/self/status') if line.startswith('VmHWM'))\n"
         "print(len(documents), peak.split()[1])\n"
     )
