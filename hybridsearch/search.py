@@ -25,7 +25,7 @@ from .request import SearchRequest, SearchResponse, checked_query
 from .rerank import Reranker
 from .schema import Copy, Hit, StoredChunk
 from .textnorm import normalize_with_offsets
-from .tokenization import PAIR_SEPARATOR, Tokenizer
+from .tokenization import LIGHT_WORDS, PAIR_SEPARATOR, Tokenizer
 
 __all__ = [
     "Candidates",
@@ -257,10 +257,11 @@ class Searcher:
         return hits
 
     def highlights(self, text: str, offset: int, terms: Sequence[str]) -> tuple[tuple[int, int], ...]:
-        """Source spans of the words of `text` whose BM25 term is one of `terms` (or half of a word pair)."""
-        if not terms:
+        """Source spans of the words of `text` whose BM25 term is one of `terms` (or half of a word pair),
+        light words left unmarked (する, ある, こと, 日…: they match almost everywhere and say nothing)."""
+        wanted = {word for term in terms for word in term.split(PAIR_SEPARATOR)} - LIGHT_WORDS
+        if not wanted:
             return ()
-        wanted = {word for term in terms for word in term.split(PAIR_SEPARATOR)}
         normalized = normalize_with_offsets(text)
         spans = []
         for _, start, end in self.tokenizer.term_spans(normalized.text, wanted):

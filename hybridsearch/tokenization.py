@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DROPPED_POS",
+    "LIGHT_WORDS",
     "PAIR_SEPARATOR",
     "PARALLEL_MIN_TEXTS",
     "QUESTION_WORDS",
@@ -71,6 +72,13 @@ QUESTION_WORDS = frozenset(
     {"何", "なに", "なん", "誰", "だれ", "どこ", "何処", "いつ", "何時", "いつ頃", "何時頃", "どれ", "何れ",
      "どちら", "どっち", "どなた", "何方", "どの", "何の", "どう", "どんな", "なぜ", "何故", "いくつ", "幾つ",
      "いくら", "幾ら", "如何"}
+)  # fmt: skip
+
+#: Content words too light to mark in a hit (they still count for BM25): する, ある, いる, なる, できる,
+#: いい, ない, こと, もの, よう, ため, 日, in each term form's spelling.
+LIGHT_WORDS = frozenset(
+    {"為る", "する", "居る", "いる", "有る", "ある", "成る", "なる", "出来る", "できる", "良い", "いい", "よい",
+     "無い", "ない", "事", "こと", "物", "もの", "様", "よう", "為", "ため", "日"}
 )  # fmt: skip
 
 _LOANWORD_GLOSS = re.compile(r"-[A-Za-z][A-Za-z_ ]*$")  # UniDic lemma "コンピューター-computer"

@@ -24,6 +24,7 @@ def test_the_snippet_shows_the_sentence_the_question_is_about(tmp_path: Path) ->
     assert "社員が結婚したときは、慶弔休暇を5日取得できる。" in shown.text
     marked = [shown.text[start:end] for start, end in shown.marks]
     assert "結婚" in marked and "休暇" in marked
+    assert not {"し", "する", "日"} & set(marked)  # light words are not marked
 
 
 def test_a_snippet_without_matched_words_starts_at_the_beginning(tmp_path: Path) -> None:
