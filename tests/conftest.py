@@ -109,15 +109,19 @@ DOCS = {
 }
 
 
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    """A small folder of Japanese documents in several formats."""
-    root = tmp_path / "docs"
-    for name, text in DOCS.items():
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    """Write each `files` entry (a relative path → its UTF-8 text) under `root`; returns `root`."""
+    for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return root
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A small folder of Japanese documents in several formats."""
+    return write_files(tmp_path / "docs", DOCS)
 
 
 @pytest.fixture

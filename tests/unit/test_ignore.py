@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import FAKE_MODEL
+from conftest import FAKE_MODEL, write_files
 
 from hybridsearch.backends.local import LocalBackend
 from hybridsearch.cli import cli
@@ -36,11 +36,7 @@ def run(*args: str) -> Result:
 
 @pytest.fixture
 def share(tmp_path: Path) -> Path:
-    root = tmp_path / "share"
-    for name, text in SHARE.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    root = write_files(tmp_path / "share", SHARE)
     (root / ".hsearchignore").write_text("# 古い版は検索しない\nold/\n", encoding="utf-8")
     (root / "drafts" / ".hsearchignore").write_text("*.txt\n!公開.txt\n", encoding="utf-8")
     return root

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import FAKE_MODEL
+from conftest import FAKE_MODEL, write_files
 
 from hybridsearch import HybridIndex, IndexConfig
 from hybridsearch.cli import cli
@@ -30,11 +30,7 @@ def matched(index: HybridIndex, query: str) -> list[str]:
 
 @pytest.fixture
 def hr(tmp_path: Path) -> Path:
-    folder = tmp_path / "hr"
-    folder.mkdir()
-    for name, text in HR_FAQ.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return write_files(tmp_path / "hr", HR_FAQ)
 
 
 def test_the_solr_format_reads_as_equivalent_and_explicit_rules() -> None:
