@@ -11,6 +11,7 @@ shown whole where it fits; a longer one is shown around its first matched word.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +62,7 @@ def snippet(hit: Hit, width: int = _SNIPPET_WIDTH) -> Snippet:
     return Snippet(prefix + line + ("…" if end < len(text) else ""), tuple(marks))
 
 
-def _window_start(text: str, spans: tuple[tuple[int, int], ...], width: int) -> int:
+def _window_start(text: str, spans: Sequence[tuple[int, int]], width: int) -> int:
     """Where the line starts: a little before the sentence whose matched words weigh most."""
     from .chunking import split_sentences  # chunking imports schema, which imports this module
 
