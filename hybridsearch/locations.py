@@ -23,7 +23,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Location", "Locator", "Region", "cell_range", "column_letters", "heading_regions"]
+__all__ = [
+    "Location",
+    "Locator",
+    "Region",
+    "article_heading",
+    "article_headings",
+    "caption_of",
+    "cell_range",
+    "column_letters",
+    "heading_regions",
+]
 
 Location = Mapping[str, Any]
 
@@ -86,6 +96,52 @@ def heading_regions(headings: Iterable[tuple[int, int, str]], title: str = "") -
     if regions and regions[0].start > 0:  # text before the first heading lies under none
         regions.insert(0, Region(0, {"heading": []}))
     return regions
+
+
+_NUMBER = "[0-9０-９一二三四五六七八九十百千〇]+"
+#: A line that opens with 第N章, 第N節, 第N条 (第N条の2…), then an optional caption in parentheses.
+_ARTICLE = re.compile(
+    rf"[ \t\u3000]*(第{_NUMBER}([編章節款条])(?:の{_NUMBER})?)[ \t\u3000]*([（(][^）)\n]{{1,30}}[）)])?"
+)
+_ARTICLE_LEVELS = {"編": 1, "章": 1, "節": 2, "款": 3, "条": 3}
+#: A caption on a line of its own, as 規程 write it above their article: （目的）
+_CAPTION = re.compile(r"[ \t\u3000]*([（(][^）)\n]{1,30}[）)])[ \t\u3000]*")
+#: A heading line is at most this long and ends no sentence; another line that opens with 第N条 names
+#: only its article (and its caption).
+_HEADING_LINE = 30
+
+
+def article_heading(line: str, caption: str = "") -> tuple[int, str] | None:
+    """(level, name) of a line that opens a Japanese 章 (1), 節 (2) or 条 (3), as 規程 and 約款 write
+    them whatever their styles: 「第3章 休暇」, 「第21条（慶弔休暇）会社は…」 → 第21条（慶弔休暇）; `caption`
+    is a （見出し） on the line before; None for any other line."""
+    match = _ARTICLE.match(line)
+    if match is None:
+        return None
+    level = _ARTICLE_LEVELS[match.group(2)]
+    text = line.strip()
+    if len(text) <= _HEADING_LINE and "。" not in text and not match.group(3):  # a heading line: 第3章 休暇
+        return level, text if text != match.group(1) else text + caption
+    return level, match.group(1) + (match.group(3) or caption)  # an article's first line: its number
+
+
+def article_headings(text: str) -> list[tuple[int, int, str]]:
+    """The (offset, level, name) of every line of `text` that `article_heading` reads as one."""
+    found = []
+    offset, caption = 0, ""
+    for line in text.splitlines(keepends=True):
+        heading = article_heading(line, caption)
+        if heading is not None:
+            found.append((offset, *heading))
+        caption = caption_of(line)
+        offset += len(line)
+    return found
+
+
+def caption_of(line: str) -> str:
+    """The caption a line holds alone, （目的） as 規程 write it above an article; "" for any other line."""
+    captioned = _CAPTION.fullmatch(line.rstrip("\r\n"))
+    return captioned.group(1) if captioned else ""
 
 
 def _pages(covered: Sequence[Region]) -> dict[str, Any]:

@@ -464,3 +464,16 @@ def write_repeated_slide_pptx(path: Path, times: int) -> Path:
     slides = b"".join(b'<p:sldId id="%d" %s/>' % (256 + number, found[1]) for number in range(times))
     parts["ppt/presentation.xml"] = listed.sub(b"<p:sldIdLst>%s</p:sldIdLst>" % slides, parts["ppt/presentation.xml"])
     return _package(path, {name: [content] for name, content in parts.items()})
+
+
+def write_bold_articles_docx(path: Path, lines: Sequence[str]) -> Path:
+    """A 規程 as many are written: every line a plain paragraph (Normal style), the 第N章 and 第N条 lines
+    only set in bold, no heading styles."""
+    import docx
+
+    document = docx.Document()
+    for line in lines:
+        paragraph = document.add_paragraph()
+        paragraph.add_run(line).bold = line.startswith(("第", "（"))
+    document.save(str(path))
+    return path

@@ -8,7 +8,7 @@ import re
 from html import unescape
 from typing import Any
 
-from ..locations import heading_regions
+from ..locations import article_headings, heading_regions
 from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile, flat_metadata, warn_dropped
 from .text import decoded
@@ -30,7 +30,9 @@ def load_markdown(data: bytes, file: FileInfo, context: LoadContext) -> list[Doc
     if not body.strip():
         raise SkipFile("no text after the front matter")
     title = title.strip()
-    regions = heading_regions(headings, title)
+    marked = {offset for offset, _, _ in headings}  # 第N条 lines that are no Markdown heading count too
+    articles = [heading for heading in article_headings(body) if heading[0] not in marked]
+    regions = heading_regions(sorted(headings + articles), title)
     return [file.document(body, title=title, encoding=encoding, metadata=fields, regions=regions)]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 
+from ..locations import article_headings, heading_regions
 from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile
 
@@ -21,9 +22,9 @@ _CONTROL_OK = frozenset("\t\n\r\f\v")
 
 
 def load_text(data: bytes, file: FileInfo, context: LoadContext) -> list[Document]:
-    """A .txt file: one document, its decoded text."""
+    """A .txt file: one document, its decoded text; its 第N章/第N条 lines are its heading paths."""
     text, encoding = decoded(data, file)
-    return [file.document(text, encoding=encoding)]
+    return [file.document(text, encoding=encoding, regions=heading_regions(article_headings(text)))]
 
 
 def decoded(data: bytes, file: FileInfo) -> tuple[str, str]:

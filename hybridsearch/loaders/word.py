@@ -1,6 +1,7 @@
 """Word (.docx): the body's paragraphs and tables in reading order, with heading paths.
 
-Headings are the paragraphs styled 「見出し N」 (Heading N); each chunk's location is the path of
+Headings are the paragraphs styled 「見出し N」 (Heading N), and paragraphs that open a 第N章, 第N節 or
+第N条 in any style (規程 often mark them only in bold); each chunk's location is the path of
 headings above it (`第3章 手続き > 3.2 申請手続き`). A table becomes one line per row, its cells
 joined by " | " (a merged cell once; a cell that continues a vertical merge repeats the text its
 merge started with). Running headers and footers are not body text and are left out.
@@ -17,7 +18,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from ..locations import heading_regions
+from ..locations import article_heading, caption_of, heading_regions
 from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile
 from .package import Lines, checked_package, core_properties, forget, parsed_part, reading, streamed_part
@@ -41,7 +42,7 @@ def load_docx(data: bytes, file: FileInfo, context: LoadContext) -> list[Documen
     stream = checked_package(data, file, context, ".docx")
     lines = Lines(context.config.max_file_mb)
     headings: list[tuple[int, int, str]] = []
-    title = ""
+    title = caption = first_chapter = ""  # the first 「見出し 1」 is the title when nothing else names one
     with reading(".docx"), zipfile.ZipFile(stream) as package:
         styles = _style_names(package, context)
         with package.open(_BODY_PART) as body:
@@ -54,10 +55,15 @@ def load_docx(data: bytes, file: FileInfo, context: LoadContext) -> list[Documen
                 style = styles.get(style_id, "")
                 level = _HEADING_STYLE.fullmatch(style)
                 offset = lines.add(text)
+                article = article_heading(text, caption) if text and not level else None
                 if text and level:
                     headings.append((offset, int(level.group(1)), text))
+                    first_chapter = first_chapter or (text if level.group(1) == "1" else "")
+                elif article is not None:  # a 第N条 paragraph in plain (or bold) text
+                    headings.append((offset, *article))
                 elif text and style.lower() == "title" and not title:
                     title = text
+                caption = caption_of(text)
                 if lines.full:
                     break
         own_title, metadata = core_properties(package, context)
@@ -65,7 +71,7 @@ def load_docx(data: bytes, file: FileInfo, context: LoadContext) -> list[Documen
         file.warn(f"{file.path}: {lines.full_warning}")
     if not lines.text.strip():
         raise SkipFile("no text")
-    title = own_title or title or next((name for _, level, name in headings if level == 1), "")
+    title = own_title or title or first_chapter
     return [file.document(lines.text, title=title, metadata=metadata, regions=heading_regions(headings, title))]
 
 

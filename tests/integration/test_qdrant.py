@@ -242,7 +242,7 @@ def test_rebuild_moves_the_alias(folder: Path, engine: str) -> None:
 
 
 def test_eval_keeps_its_index_in_qdrant(tmp_path: Path, engine: str) -> None:
-    from test_evaluate import write_beir
+    from beir_files import write_beir
 
     beir = write_beir(tmp_path / "beir")
     args = ["eval", str(beir), "--model", FAKE_MODEL, "--alpha", "0,0.6,1", "--json", "-q"]

@@ -3,6 +3,7 @@ import math
 from pathlib import Path
 
 import pytest
+from beir_files import write_beir
 from conftest import FAKE_MODEL
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -49,20 +50,6 @@ def test_metrics_agree_with_trec_eval(ranked: list[str], grades: dict[str, int])
     assert ours["recall@100"] == pytest.approx(full["recall_100"], abs=1e-9)
     assert ours["map@100"] == pytest.approx(full["map_cut_100"], abs=1e-9)
     assert ours["mrr@10"] == pytest.approx(cut.get("q", {}).get("recip_rank", 0.0), abs=1e-9)
-
-
-def write_beir(root: Path) -> Path:
-    corpus = [
-        {"_id": "d1", "title": "火星", "text": "火星は赤い惑星と呼ばれる。"},
-        {"_id": "d2", "title": "金星", "text": "金星は明けの明星と呼ばれる。"},
-        {"_id": "d3", "title": "味噌汁", "text": "味噌汁はだしを取って味噌を溶く。"},
-    ]
-    queries = [{"_id": "q1", "text": "赤い惑星"}, {"_id": "q2", "text": "明けの明星"}, {"_id": "q9", "text": "無判定"}]
-    (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in corpus))
-    (root / "queries.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in queries))
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
-    return root
 
 
 def test_evaluate_ranks_records_by_their_best_chunk(tmp_path: Path) -> None:
