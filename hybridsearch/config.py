@@ -1,23 +1,22 @@
 """Index configuration: one frozen record, saved in the manifest and rebuilt from it on open.
 
-Every field is declared with `setting(...)`: its CLI flag and help, whether changing it changes what
-is stored (so an existing index needs --rebuild; for the model, whether it shapes the vectors),
-whether a loaded encoder depends on it, and the value indexes written before it existed were built
-with. The CLI options, the manifest's reading, the rebuild and vector-shape checks and the encoder
-cache key all derive from these declarations; a field without one fails a test.
+Every field is declared with `setting(...)` (`settings`): its CLI flag and help, whether changing it
+changes what is stored (so an existing index needs --rebuild; for the model, whether it shapes the
+vectors), whether a loaded encoder depends on it, and the value indexes written before it existed
+were built with. The CLI options, the manifest's reading, the rebuild and vector-shape checks and
+the encoder cache key all derive from these declarations; a field without one fails a test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from enum import Enum
-from pathlib import Path
 from typing import Any, cast
 
 from .errors import InputError
-from .synonyms import read_synonyms
-from .userdict import UserWord, read_user_dictionary
+from .settings import Choice, Setting, before_values, declared, setting
+from .synonyms import synonyms_option
+from .userdict import UserWord, user_dictionary_option
 
 __all__ = [
     "BM25Config",
@@ -62,57 +61,7 @@ DEFAULT_ALPHA = 0.4
 DEFAULT_THRESHOLD = 0.35
 
 
-class _FromTheStart:
-    """The `before` of a setting every index has recorded."""
-
-
-FROM_THE_START: Any = _FromTheStart()
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What a configuration field is besides its value. `flag`: its CLI option ("--chunk-size",
-    "--sentences/--no-sentences"; None: none); `envvar`: the variable that option also reads;
-    `rebuild`: changing it changes what is stored (for the model: the vectors); `encoder`: a loaded
-    encoder depends on it; `before`: its value in indexes written before it existed; `read`: how the
-    option's text becomes the value (a file named on the command line read into it)."""
-
-    flag: str | None = None
-    help: str = ""
-    envvar: str | None = None
-    rebuild: bool = True
-    encoder: bool = False
-    before: Any = FROM_THE_START
-    read: Callable[[str], Any] | None = None
-
-
-def setting(default: Any = MISSING, *, factory: Any = MISSING, **declared: Any) -> Any:
-    """A dataclass field with its `Setting`."""
-    return field(default=default, default_factory=factory, metadata={"setting": Setting(**declared)})
-
-
-def declared(config: Any) -> Iterator[tuple[Field[Any], Setting]]:
-    """Each field of a configuration class (or instance) with its `Setting` (a `KeyError` for a field without one)."""
-    for found in fields(config):
-        yield found, found.metadata["setting"]
-
-
-class _Choice(str, Enum):
-    """A closed option set that accepts its plain string value, converted once."""
-
-    @classmethod
-    def parse(cls, value: str | _Choice) -> Any:
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = ", ".join(member.value for member in cls)
-            raise InputError(f"Unknown {cls.__name__} {value!r}; choose one of: {allowed}.") from None
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class Fusion(_Choice):
+class Fusion(Choice):
     """How BM25 and dense scores are put on one scale before the alpha mix."""
 
     COVERAGE = "coverage"
@@ -121,7 +70,7 @@ class Fusion(_Choice):
     RRF = "rrf"
 
 
-class TermForm(_Choice):
+class TermForm(Choice):
     """Which MeCab field becomes the BM25 term."""
 
     SURFACE = "surface"  # the text as written (after normalisation)
@@ -129,7 +78,7 @@ class TermForm(_Choice):
     LEMMA = "lemma"  # UniDic lemma: dictionary headword (東京 → トウキョウ, loanword suffix dropped)
 
 
-class BM25Variant(_Choice):
+class BM25Variant(Choice):
     """IDF flavour: `lucene` (always positive) or `okapi` (rank_bm25's BM25Okapi, with its epsilon floor)."""
 
     LUCENE = "lucene"
@@ -179,19 +128,6 @@ class ChunkConfig:
             )
 
 
-def _synonyms_path(text: str) -> str | None:
-    """The absolute path of a synonyms file given on the command line, once it reads (None for '')."""
-    if not text:
-        return None
-    read_synonyms(text)
-    return str(Path(text).resolve())
-
-
-def _user_words(text: str) -> tuple[UserWord, ...]:
-    """The words of a user dictionary file given on the command line (none for '')."""
-    return read_user_dictionary(text) if text else ()
-
-
 @dataclass(frozen=True)
 class TokenizerConfig:
     """How chunk text becomes BM25 terms."""
@@ -205,13 +141,13 @@ class TokenizerConfig:
         help="Also index neighbouring content words as one BM25 term (日本 共産) [default: on].",
     )  # fmt: skip
     user_dictionary: tuple[UserWord, ...] = setting(
-        (), flag="--user-dictionary", before=(), read=_user_words,
+        (), flag="--user-dictionary", before=(), read=user_dictionary_option,
         help="A user dictionary file (kuromoji format: word[,segmentation,reading,part of speech] per line) whose "
         "words MeCab keeps whole; its words are stored in the index, so a change needs --rebuild ('' for none) "
         "[default: the index's, else none].",
     )  # fmt: skip
     synonyms: str | None = setting(
-        None, flag="--synonyms", rebuild=False, before=None, read=_synonyms_path,
+        None, flag="--synonyms", rebuild=False, before=None, read=synonyms_option,
         help="A synonyms file (Solr/Elasticsearch format: 'a, b, c' or 'a => b' per line) applied to the words of "
         "every query at search time and read again when it changes, so no --rebuild ('' for none) "
         "[default: the index's, else none].",
@@ -236,7 +172,7 @@ class BM25Config:
             raise InputError(f"BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1={self.k1}, b={self.b}).")
 
 
-class Precision(_Choice):
+class Precision(Choice):
     """Number format of a local model's weights. `auto` is bf16 on CPUs with bf16 matrix instructions
     (AMX or AVX512-BF16: about 3× faster, vectors at cosine 0.99997 to fp32's) and fp32 elsewhere."""
 
@@ -390,7 +326,7 @@ class ModelAccess:
         )  # trust_remote_code stays what the index recorded: granted above when it is set
 
 
-class VectorKind(_Choice):
+class VectorKind(Choice):
     """How FAISS holds the vectors."""
 
     AUTO = "auto"  # flat below HNSW_FROM chunks, hnsw up to HNSW_SQ8_FROM, hnsw-sq8 beyond (at each write)
@@ -474,7 +410,7 @@ class IndexConfig:
         if unknown:
             raise InputError(f"Unknown index config keys: {unknown}.")
         values = {
-            key: parts[key](**{**_before(parts[key]), **value}) if key in parts else value
+            key: parts[key](**{**before_values(parts[key]), **value}) if key in parts else value
             for key, value in data.items()
         }
         return cls(**values)
@@ -506,15 +442,6 @@ class IndexConfig:
                     if declared_as.rebuild:
                         found[f"{name}.{field_.name}"] = _plain(getattr(getattr(self, name), field_.name))
         return found
-
-
-def _before(part: type) -> dict[str, Any]:
-    """The values indexes written before a setting existed were built with (a manifest without it)."""
-    return {
-        found.name: declared_as.before
-        for found, declared_as in declared(part)
-        if declared_as.before is not FROM_THE_START
-    }
 
 
 def check_alpha(alpha: float) -> float:

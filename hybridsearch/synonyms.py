@@ -23,7 +23,15 @@ from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["MAX_SYNONYMS_BYTES", "Expansion", "SynonymFile", "SynonymRule", "parse_synonyms", "read_synonyms"]
+__all__ = [
+    "MAX_SYNONYMS_BYTES",
+    "Expansion",
+    "SynonymFile",
+    "SynonymRule",
+    "parse_synonyms",
+    "read_synonyms",
+    "synonyms_option",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +96,14 @@ def read_synonyms(path: str | Path) -> list[SynonymRule]:
     except UnicodeDecodeError as error:
         raise InputError(f"The synonyms file {path} is not UTF-8 (byte {error.start}); save it as UTF-8.") from None
     return parse_synonyms(text, str(path))
+
+
+def synonyms_option(text: str) -> str | None:
+    """What `--synonyms FILE` stores: the file's absolute path, once it reads (None for '')."""
+    if not text:
+        return None
+    read_synonyms(text)
+    return str(Path(text).resolve())
 
 
 class SynonymFile:

@@ -28,7 +28,14 @@ from pathlib import Path
 from .errors import HybridSearchError, IndexAccessError, InputError
 from .textnorm import normalize
 
-__all__ = ["MAX_USER_WORDS", "UserWord", "compiled_dictionary", "parse_user_dictionary", "read_user_dictionary"]
+__all__ = [
+    "MAX_USER_WORDS",
+    "UserWord",
+    "compiled_dictionary",
+    "parse_user_dictionary",
+    "read_user_dictionary",
+    "user_dictionary_option",
+]
 
 #: A user word: its surface (normalised), its reading, then the parts BM25 indexes it as.
 UserWord = tuple[str, ...]
@@ -77,6 +84,11 @@ def read_user_dictionary(path: str | Path) -> tuple[UserWord, ...]:
     except UnicodeDecodeError as error:
         raise InputError(f"The user dictionary {path} is not UTF-8 (byte {error.start}); save it as UTF-8.") from None
     return parse_user_dictionary(text, str(path))
+
+
+def user_dictionary_option(text: str) -> tuple[UserWord, ...]:
+    """What `--user-dictionary FILE` stores: the file's words (none for '')."""
+    return read_user_dictionary(text) if text else ()
 
 
 def compiled_dictionary(words: tuple[UserWord, ...]) -> Path:
