@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pathspec import GitIgnoreSpec
 
@@ -82,14 +83,13 @@ class IgnoreRules:
 
 
 def _spec(lines: Iterable[str], source: str) -> GitIgnoreSpec:
-    patterns = []
+    patterns: list[Any] = []
     for number, line in enumerate(lines, 1):
         if _FOLDER_BACKSLASH.search(line) and not line.lstrip().startswith("#"):
             fixed = line.strip().replace("\\", "/")
             raise InputError(f"{source} line {number}: write folders with '/' ({fixed!r}, not {line.strip()!r}).")
         try:
-            GitIgnoreSpec.from_lines([line])  # pathspec's error does not say which line
+            patterns += GitIgnoreSpec.from_lines([line]).patterns  # a line at a time: pathspec's error names none
         except ValueError:
             raise InputError(f"{source} line {number}: {line.strip()!r} is not a gitignore pattern.") from None
-        patterns.append(line)
-    return GitIgnoreSpec.from_lines(patterns)
+    return GitIgnoreSpec(patterns)
