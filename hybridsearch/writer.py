@@ -27,6 +27,7 @@ from .encoders import Encoder, ModelSpec, check_vectors, load_encoder, resolve_m
 from .encoders.cache import CachedEncoder, cached_encoder, open_default_cache
 from .errors import IndexNotFoundError, InputError, ModelMismatchError
 from .loaders import LoadReport, PathArg, Warn, iter_documents
+from .loaders.folder_config import folder_configs, threshold_of
 from .location import IndexLocation
 from .schema import Chunk, Document, StoredDocument
 from .tokenization import count_terms
@@ -116,9 +117,12 @@ def write_index(
     cache: bool = True,
     reweight: bool = False,
     ignore: Sequence[str] = (),
+    config_file: PathArg | None = None,
 ) -> IndexReport:
     """Add/update the documents under `paths` and drop those under `remove`, in one commit; `ignore`
-    adds gitignore patterns to the walk's built-in ones and `.hsearchignore` files. For an
+    adds gitignore patterns to the walk's built-in ones and `.hsearchignore` files. Each folder's
+    `hsearch.toml` (or `config_file`, for every path) says how its files are read, and may set the
+    index's confidence threshold (`loaders.folder_config`). For an
     existing index the model gets only what `access` grants (endpoint, key variable, own code),
     never what the index itself records. Document vectors go through the embedding cache
     (`encoders.cache`) unless `cache` is False. `reweight`: compute every BM25 weight from the true
@@ -129,10 +133,14 @@ def write_index(
     if missing:
         raise InputError(f"No such file or folder: {', '.join(missing)}")
     warn = warn or logger.warning
+    folders = folder_configs(paths, config_file)
+    threshold = threshold_of(folders)
     with open_writer(location, rebuild=rebuild) as store:
         if store.config is None and remove:
             raise IndexNotFoundError(f"No index at {location} to remove documents from.")
         config = _resolve_config(store, config, encoder)
+        if threshold is not None:
+            config = replace(config, min_confidence=threshold)
         if store.config is None and access is not None:  # a new index: what the caller grants is what it records
             config = replace(config, dense=access.recorded_in(config.dense))
         plan = _Plan(store.documents())
@@ -140,7 +148,7 @@ def write_index(
         if paths:
             reading = _Stage(progress, "reading files", None, "files")
             folder = [location] if IndexLocation.parse(location).is_local else []  # an index is not its own input
-            documents = iter_documents(paths, config.loader, report, warn, plan.is_unchanged, folder, ignore)
+            documents = iter_documents(paths, config.loader, report, warn, plan.is_unchanged, folder, ignore, folders)
             for document in documents:
                 plan.add(document)
                 reading.to(report.files)

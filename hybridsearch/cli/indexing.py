@@ -46,17 +46,22 @@ from .common import (
 @click.option("--exclude", "exclude", multiple=True, metavar="PATTERN",
               help="Leave out files and folders matching this gitignore pattern, relative to each folder given "
                    "(repeatable; also .hsearchignore files; lock files, Thumbs.db and the like always).")  # fmt: skip
+@click.option("--config", "config_file", type=click.Path(path_type=Path), metavar="FILE",
+              help="Read the folders with this config file instead of each folder's own hsearch.toml (include, "
+                   "exclude, CSV columns, metadata defaults, links, threshold; see the README).")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings; only the summary.")
 def index(
     paths: tuple[Path, ...], index_dir: str, rebuild: bool, no_cache: bool, reweight: bool, exclude: tuple[str, ...],
-    quiet: bool, device: str | None, **options: Any,
+    config_file: Path | None, quiet: bool, device: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Index the documents under PATHS (folders or files): txt, md, html, csv, jsonl.
 
     Re-running updates the index: only added or changed files are read and encoded, and documents
     whose files are gone from PATHS are dropped; other folders indexed earlier stay. Settings not
     given are the index's own; --rebuild starts from the defaults but keeps the index's query
-    defaults and synonyms file. Vectors computed before (by any index, or a run that was killed)
+    defaults and synonyms file. A folder's hsearch.toml (or --config) says which files to read, which
+    CSV/JSONL columns hold the text, metadata defaults, links to the originals and the confidence
+    threshold. Vectors computed before (by any index, or a run that was killed)
     come from the embedding cache (see hsearch cache). Files the ignore rules leave out and files of
     types no loader reads are counted in the summary. Exit status 3: written, but a file that should
     have been read (or a record of one) could not be.
@@ -70,7 +75,7 @@ def index(
                 index_dir, list(paths), config=configured(base, options) or (base if rebuild else None), device=device,
                 rebuild=rebuild,
                 progress=bars, warn=bars.warn, access=grants_of(options), cache=not no_cache, reweight=reweight,
-                ignore=exclude,
+                ignore=exclude, config_file=config_file,
             )  # fmt: skip
     finally:
         bars.close()

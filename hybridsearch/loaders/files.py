@@ -14,7 +14,7 @@ import hashlib
 import os
 import stat
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from ..config import LoaderConfig
 from ..errors import InputError
 from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile, Warn, loader_for
+from .folder_config import CONFIG_FILE, FileRules, FolderConfig
 from .ignore import IgnoreRules
 from .sniff import mismatch
 
@@ -64,6 +65,7 @@ def iter_documents(
     unchanged: Unchanged | None = None,
     exclude: Collection[PathArg] = (),
     ignore: Sequence[str] = (),
+    configs: Mapping[Path, FolderConfig] = {},
 ) -> Iterator[Document]:
     """Yield the documents under each path (a folder, walked recursively, or a single file).
 
@@ -71,17 +73,19 @@ def iter_documents(
     not parsed, and its absolute path is listed in `report.unchanged` instead. Folders in `exclude`
     (the index being written) and folders that are hybridsearch indexes are not walked; `ignore`
     adds gitignore patterns, relative to each folder given, to the built-in ones and `.hsearchignore`
-    files (`loaders.ignore`).
+    files (`loaders.ignore`). `configs` holds the `hsearch.toml` of each path given that has one
+    (`folder_config.folder_configs`): its include/exclude patterns, record columns, metadata
+    defaults and links.
     """
     config = config or LoaderConfig()
     report = report if report is not None else LoadReport()
     warn = warn or (lambda message: None)
     skipped = {os.path.realpath(folder) for folder in exclude}
-    for file in _walk(paths, report, warn, skipped, ignore):
+    for file, rules in _walk(paths, report, warn, skipped, ignore, configs):
         report.files += 1
-        context = LoadContext(config, warn)
+        context = LoadContext(rules.loader_config(config), warn)
         try:
-            documents = _read_file(file, context, report, unchanged)
+            documents = _read_file(file, context, report, unchanged, rules)
         except _Unsupported:
             report.unsupported[file.suffix.lower() or "(none)"] += 1
             continue
@@ -97,8 +101,13 @@ def iter_documents(
 
 
 def _walk(
-    paths: Iterable[PathArg], report: LoadReport, warn: Warn, exclude: set[str], ignore: Sequence[str]
-) -> Iterator[Path]:
+    paths: Iterable[PathArg],
+    report: LoadReport,
+    warn: Warn,
+    exclude: set[str],
+    ignore: Sequence[str],
+    configs: Mapping[Path, FolderConfig],
+) -> Iterator[tuple[Path, FileRules]]:
     """Every file under `paths` once, in order (a file reached twice, through overlapping paths or a
     link, is read the first time only). A folder that cannot be read is a warning and is noted in
     `report.unreadable`; folders that are hybridsearch indexes are not documents."""
@@ -110,11 +119,11 @@ def _walk(
         warn(f"skipped {folder}: cannot read folder ({error.strerror}); its documents stay in the index as they were")
 
     seen: set[str] = set()
-    for file in _files(paths, report, unreadable, exclude, ignore):
+    for file, folder_config in _files(paths, report, unreadable, exclude, ignore, configs):
         real = os.path.realpath(file)
         if real not in seen:
             seen.add(real)
-            yield file
+            yield file, folder_config.rules(file) if folder_config is not None else FileRules()
 
 
 def _files(
@@ -123,15 +132,17 @@ def _files(
     unreadable: Callable[[OSError], None],
     exclude: set[str],
     ignore: Sequence[str],
-) -> Iterator[Path]:
+    configs: Mapping[Path, FolderConfig],
+) -> Iterator[tuple[Path, FolderConfig | None]]:
     for given in paths:
         root = Path(given)
+        folder_config = configs.get(root)
         if root.is_file():  # a file named on its own is read whatever the rules say
-            yield root
+            yield root, folder_config
             continue
         if not root.is_dir():
             raise InputError(f"No such file or folder: {root}")
-        rules = IgnoreRules(root, ignore)
+        rules = IgnoreRules(root, [*ignore, *(folder_config.exclude if folder_config else ())])
         # symlinked folders are not followed (no loops)
         for walked, dirnames, filenames in os.walk(root, onerror=unreadable):
             folder = Path(walked)
@@ -142,12 +153,12 @@ def _files(
             dirnames[:] = sorted(name for name in walked_into if not rules.ignored(folder / name, is_folder=True))
             report.ignored_folders += len(walked_into) - len(dirnames)
             for name in sorted(filenames):
-                if name.startswith("."):
+                if name.startswith(".") or name == CONFIG_FILE:
                     continue
-                if rules.ignored(folder / name):
+                if rules.ignored(folder / name) or (folder_config and not folder_config.included(folder / name)):
                     report.ignored += 1
                 else:
-                    yield folder / name
+                    yield folder / name, folder_config
 
 
 def _is_index(folder: Path, exclude: set[str]) -> bool:
@@ -159,7 +170,9 @@ def _is_index(folder: Path, exclude: set[str]) -> bool:
         return False
 
 
-def _read_file(file: Path, context: LoadContext, report: LoadReport, unchanged: Unchanged | None) -> list[Document]:
+def _read_file(
+    file: Path, context: LoadContext, report: LoadReport, unchanged: Unchanged | None, rules: FileRules
+) -> list[Document]:
     suffix = file.suffix.lower()
     loader = loader_for(suffix)
     if loader is None:
@@ -183,9 +196,10 @@ def _read_file(file: Path, context: LoadContext, report: LoadReport, unchanged: 
     wrong_type = mismatch(data, suffix)
     if wrong_type:
         raise SkipFile(wrong_type)
-    abs_path, digest = os.path.realpath(file), hashlib.sha256(data).hexdigest()  # a file's identity
+    # a file's identity: its bytes, and the hsearch.toml rules it is read with (a change of those re-reads it)
+    abs_path, digest = os.path.realpath(file), hashlib.sha256(data + rules.key.encode()).hexdigest()
     if unchanged is not None and unchanged(abs_path, digest):
         report.unchanged.append(abs_path)
         return []
     info = FileInfo(str(file), abs_path, digest, status.st_mtime, len(data), suffix, context.warn)
-    return loader(data, info, context)
+    return [rules.applied(document, context.warn) for document in loader(data, info, context)]

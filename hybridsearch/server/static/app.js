@@ -79,7 +79,13 @@ function render(result) {
     const title = hit.title || hit.source.split("/").pop();
     item.append(el("div", "title", `${hit.rank}. ${title}`));
     const where = hit.record ? `${hit.path} #${hit.record}` : hit.path;
-    item.append(el("div", "source", `${where}  [${hit.start}:${hit.end}]` + (hit.location.label ? `  ${hit.location.label}` : "")));
+    const source = el("div", "source", where + (hit.location.label ? `　${hit.location.label}` : ""));
+    const anchor = original(hit.metadata.link);
+    if (anchor) {
+      anchor.addEventListener("click", (event) => event.stopPropagation());  // the link, not the viewer
+      source.append("　", anchor);
+    }
+    item.append(source);
     const snippet = el("p", "snippet");
     snippet.append(marked(hit.snippet.text, hit.snippet.marks, "term"));
     item.append(snippet);
@@ -97,6 +103,17 @@ function render(result) {
   }));
 }
 
+// A link to a document's original (its `link` field, from hsearch.toml): http(s) and file
+// addresses only, never script.
+function original(link) {
+  let protocol = null;
+  try { protocol = new URL(link).protocol; } catch { return null; }
+  if (!["http:", "https:", "file:"].includes(protocol)) return null;
+  const anchor = el("a", "original", "原本を開く");
+  anchor.href = link; anchor.target = "_blank"; anchor.rel = "noopener noreferrer";
+  return anchor;
+}
+
 function select(number, focus = true) {
   if (!hits.length) return;
   selected = Math.max(0, Math.min(hits.length - 1, number));
@@ -110,7 +127,9 @@ async function open(number) {
   try {
     const documentBody = await api("/documents/" + encodeURIComponent(hit.document_id) + params);
     $("viewer-title").textContent = documentBody.title || documentBody.path;
-    $("viewer-source").textContent = documentBody.record ? `${documentBody.path} #${documentBody.record}` : documentBody.path;
+    const source = $("viewer-source"), anchor = original(documentBody.metadata.link);
+    source.textContent = documentBody.record ? `${documentBody.path} #${documentBody.record}` : documentBody.path;
+    if (anchor) source.append("　", anchor);
     const text = $("viewer-text");
     text.replaceChildren(marked(documentBody.text, [[hit.start, hit.end]], "passage"));
     $("viewer").hidden = false;
