@@ -114,6 +114,7 @@ class HybridIndex:
         trust_remote_code: bool = False,
         cache: bool = True,
         ignore: Sequence[str] = (),
+        config_file: PathArg | None = None,
     ) -> HybridIndex:
         """Index the supported files under `paths` into `index` and return the opened index.
 
@@ -128,6 +129,8 @@ class HybridIndex:
         grant itself (see `open`). Vectors computed before come from the embedding cache unless
         `cache=False` (`hybridsearch.encoders.cache`). `ignore` adds gitignore patterns (relative to
         each folder of `paths`) to the built-in ones and `.hsearchignore` files (`loaders.ignore`).
+        Each folder's `hsearch.toml`, or `config_file` for all of them, says how its files are read
+        (`loaders.folder_config`).
         """
         sources = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not sources:
@@ -140,7 +143,7 @@ class HybridIndex:
             access = access.merged(ModelAccess.given_in(config.dense))
         report = write_index(
             index, sources, config=config, encoder=encoder, device=device, rebuild=rebuild, progress=progress,
-            warn=warn, access=access, cache=cache, ignore=ignore,
+            warn=warn, access=access, cache=cache, ignore=ignore, config_file=config_file,
         )  # fmt: skip
         opened = cls(open_backend(index), encoder, device, access)
         opened.report = report

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from conftest import FAKE_MODEL
 from serving import running
 
 from hybridsearch import HybridIndex
@@ -71,3 +73,35 @@ def test_the_page_finds_mars_first_and_shows_it(built: HybridIndex, browser: obj
         assert driver.find_elements(By.CSS_SELECTOR, "#hits li")[0].text.startswith("1. 火星")  # type: ignore[attr-defined]
         types = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#type option")]  # type: ignore[attr-defined]
         assert types[0] == "すべて" and {"md", "txt"} <= set(types)
+
+
+def test_a_hit_opens_its_original_through_the_configured_link(corpus: Path, tmp_path: Path, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    (corpus / "hsearch.toml").write_text('[links]\n"planets" = "https://share.example.jp/資料/"\n', encoding="utf-8")
+    (corpus / "trap.md").write_text(
+        "---\nlink: javascript:alert(1)\n---\n# 罠\n\n赤い惑星の罠です。\n", encoding="utf-8"
+    )
+    with (
+        HybridIndex.build(corpus, tmp_path / "linked", model=FAKE_MODEL) as index,
+        running({"docs": index.location}) as url,
+    ):
+        driver: object = browser
+        driver.get(url + "/?q=" + "赤い惑星は?")  # type: ignore[attr-defined]
+        wait = WebDriverWait(driver, 20)
+        hits = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hits li"))
+        by_title = {hit.text.splitlines()[0].split(". ", 1)[1]: hit for hit in hits}
+        link = by_title["火星"].find_element(By.CSS_SELECTOR, "a.original")
+        assert link.text == "原本を開く"
+        assert link.get_attribute("href") == "https://share.example.jp/%E8%B3%87%E6%96%99/mars.md"
+        assert link.get_attribute("rel") == "noopener noreferrer" and link.get_attribute("target") == "_blank"
+        assert not by_title["罠"].find_elements(By.CSS_SELECTOR, "a.original")  # its own link field is no address
+        by_title["火星"].send_keys(Keys.ENTER)  # the viewer has the link too
+        viewer = wait.until(
+            lambda d: d.find_element(By.ID, "viewer") if d.find_element(By.ID, "viewer").is_displayed() else None
+        )
+        assert (
+            viewer.find_element(By.CSS_SELECTOR, "#viewer-source a.original").get_attribute("href").endswith("/mars.md")
+        )
