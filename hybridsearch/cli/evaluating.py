@@ -1,13 +1,16 @@
-"""`hsearch eval`: index a BEIR dataset and score its queries over a range of alphas."""
+"""`hsearch eval`: index a BEIR dataset and score its queries over a range of alphas; or score a
+questions file on an existing index, and calibrate its confidence threshold on them."""
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
+from click.core import ParameterSource
 
 from .. import writer
 from ..config import (
@@ -18,9 +21,11 @@ from ..config import (
     LoaderConfig,
 )
 from ..encoders import resolve_model_name
-from ..errors import HybridSearchError
+from ..errors import HybridSearchError, InputError
 from ..index import HybridIndex
+from ..writer import ProgressEvent
 from .common import (
+    DEFAULT_INDEX,
     ProgressBars,
     cli,
     config_options,
@@ -31,9 +36,17 @@ from .common import (
     user_errors,
 )
 
+if TYPE_CHECKING:
+    from ..own_queries import QuestionsReport, ThresholdChoice
+
+#: The options of a BEIR evaluation only (a questions file is searched as the index is).
+_BEIR_ONLY = ("alpha_spec", "fusion", "index_root", "plot", "tune")
+#: The model options a questions file takes: what the caller grants the index's own model.
+_GRANTS = ("api_base", "api_key_env", "trust_remote_code")
+
 
 @cli.command("eval")
-@click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("dataset", metavar="DATASET|QUESTIONS", type=click.Path(path_type=Path))
 @click.option("--alpha", "alpha_spec", default="0:1:0.1", show_default=True,
               help="Alphas to try: start:stop:step, a comma list, or one number.")  # fmt: skip
 @click.option(
@@ -44,25 +57,63 @@ from .common import (
 @click.option("--index-root", default="indexes", show_default=True,
               help="Where evaluation indexes are kept, one per corpus and settings: a folder, or a Qdrant "
                    "location without the name (qdrant+local://indexes/qdrant, qdrant://HOST:PORT).")  # fmt: skip
+@click.option("--index", "searched_index", envvar="HSEARCH_INDEX", default=DEFAULT_INDEX, show_default=True,
+              help="The index a QUESTIONS file is searched in (env: HSEARCH_INDEX).")  # fmt: skip
+@click.option("--calibrate", is_flag=True,
+              help="With QUESTIONS: fit the index's confidence threshold on them and store it.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw metric-vs-alpha curves to this PNG."
 )
 @click.option("--tune", is_flag=True, help="Store the best alpha (by nDCG@10) as the evaluation index's default.")
 @click.option("--per-query", type=click.File("w", encoding="utf-8", lazy=False),
-              help="Write a JSON line per query: its relevant passages' ranks (BM25, dense, default).")  # fmt: skip
+              help="Write a JSON line per query: its relevant passages' ranks (BM25, dense, default; "
+                   "with QUESTIONS: the first hit, its confidence, each expected entry's rank).")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def evaluate_command(
-    dataset: Path, alpha_spec: str, fusion: str, index_root: str, as_json: bool, plot: Path | None, tune: bool,
-    per_query: TextIO | None, quiet: bool, device: str | None, **options: Any,
+    dataset: Path, alpha_spec: str, fusion: str, index_root: str, searched_index: str,
+    calibrate: bool, as_json: bool, plot: Path | None, tune: bool, per_query: TextIO | None, quiet: bool,
+    device: str | None, **options: Any,
 ) -> None:  # fmt: skip
-    """Measure retrieval quality on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv).
+    """Measure retrieval quality on a BEIR folder (DATASET: corpus.jsonl, queries.jsonl,
+    qrels/test.tsv), or on your own questions (QUESTIONS: a .jsonl or .tsv file) in an existing index.
 
-    Indexes the corpus once (reused while the corpus and settings are the same), runs every judged
-    query, and prints nDCG@10, MRR@10, Recall@10/100 and MAP@100 for BM25 only (alpha 0), dense
-    only (alpha 1), each hybrid alpha, the index's default (its alpha and fusion), the best fixed
-    alpha and the oracle that picks each query's best alpha (what no fixed alpha can reach).
+    DATASET: indexes the corpus once (reused while the corpus and settings are the same), runs every
+    judged query, and prints nDCG@10, MRR@10, Recall@10/100 and MAP@100 for BM25 only (alpha 0),
+    dense only (alpha 1), each hybrid alpha, the index's default (its alpha and fusion), the best
+    fixed alpha and the oracle that picks each query's best alpha (what no fixed alpha can reach).
+
+    QUESTIONS: searches --index for each question as `hsearch query` does (its own alpha, fusion and
+    threshold; one hit per document) and prints nDCG@10, Recall@10 and MRR@10 against the expected
+    documents, how confident the right and the wrong first hits are, and what the threshold does
+    with them; --calibrate stores the lowest threshold at which at most 5 % of the wrong first hits
+    pass (with at least 20 questions, 10 of them with a wrong first hit).
     """
+    ctx = click.get_current_context()
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
+    if dataset.is_file():
+        with user_errors():
+            flags = {param.name: max(param.opts, key=len) for param in ctx.command.params}
+            beir_only = [flags[name] for name in sorted(given)
+                         if name in _BEIR_ONLY or (name in options and name not in _GRANTS)]  # fmt: skip
+            if beir_only:
+                raise InputError(
+                    f"{', '.join(beir_only)}: only for a BEIR folder; a questions file is searched in --index "
+                    "as that index searches (its own model, alpha, fusion and threshold)."
+                )
+        _evaluate_questions(dataset, searched_index, calibrate, as_json, per_query, quiet, device, options)
+        return
+    with user_errors():
+        if not dataset.exists():
+            raise InputError(
+                f"No such file or folder: {dataset}; give a questions file (.jsonl, .tsv) or a BEIR dataset folder."
+            )
+        if calibrate or "searched_index" in given:
+            raise InputError(
+                f"{'--calibrate' if calibrate else '--index'}: only with a questions file (hsearch eval "
+                "QUESTIONS.jsonl --index DIR); a BEIR folder is indexed under --index-root, and --tune stores "
+                "its best alpha."
+            )
     from ..evaluate import METRICS, best_alpha, eval_index_dir, evaluate, load_dataset, parse_alphas, plot_sweep
 
     with user_errors():
@@ -131,3 +182,125 @@ def _usable(index_dir: str | Path, config: IndexConfig) -> bool:
     except HybridSearchError:
         return False
     return stored is not None and stored.dense.model == resolve_model_name(config.dense.model)
+
+
+def _evaluate_questions(
+    path: Path, index_dir: str, calibrate: bool, as_json: bool, per_query: TextIO | None, quiet: bool,
+    device: str | None, options: dict[str, Any],
+) -> None:  # fmt: skip
+    """`hsearch eval QUESTIONS --index DIR [--calibrate]`."""
+    from ..own_queries import choose_threshold, evaluate_questions, load_questions, store_threshold
+
+    bars = ProgressBars(quiet)
+    with user_errors():
+        questions = load_questions(path)
+        with HybridIndex.open(index_dir, device=device, access=grants_of(options)) as opened:
+            done = 0
+
+            def advance(count: int) -> None:
+                nonlocal done
+                done += count
+                bars(ProgressEvent("searching", done, len(questions), "questions"))
+
+            try:
+                report = evaluate_questions(
+                    opened, questions, need_confidence=calibrate, warn=_warn, progress=advance, source=str(path)
+                )
+            finally:
+                bars.close()
+        choice = None
+        if calibrate:
+            choice = choose_threshold(report.confidences(True), report.confidences(False))
+            if choice.threshold is not None:
+                store_threshold(index_dir, choice.threshold)
+    if per_query is not None:
+        for outcome in report.outcomes:
+            per_query.write(json.dumps(outcome.to_dict(), ensure_ascii=False) + "\n")
+    if as_json:
+        click.echo(json.dumps(_questions_payload(path, report, choice), ensure_ascii=False, indent=2))
+    else:
+        for line in _questions_text(report, choice):
+            click.echo(line)
+    if per_query is not None:
+        say(f"Per-question results written to {per_query.name}")
+
+
+def _warn(message: str) -> None:
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode(file=sys.stderr):
+        say(f"warning: {message}")
+
+
+def _questions_payload(path: Path, report: QuestionsReport, choice: ThresholdChoice | None) -> dict[str, Any]:
+    from ..own_queries import histogram, quantiles
+
+    scored = report.scored
+    payload: dict[str, Any] = {
+        "questions_file": str(path), "index": report.location, "questions": len(report.outcomes),
+        "scored": len(scored), "unanswerable": sum(1 for o in scored if not o.answerable),
+        "left_out": len(report.outcomes) - len(scored),
+        "unknown_expected": sum(len(o.unknown) for o in report.outcomes),
+        "alpha": report.alpha, "fusion": report.fusion, "min_confidence": report.threshold,
+        "metrics": report.metrics,
+        "first_hits": {"right": len(report.first_hits(True)), "wrong": len(report.first_hits(False)),
+                       "none": sum(1 for o in scored if o.right is None)},
+        "confidence": None if report.threshold is None else {
+            side: {"quantiles": quantiles(report.confidences(right)), "histogram": histogram(report.confidences(right))}
+            for side, right in (("right", True), ("wrong", False))
+        },
+        "no_good_match": {"right": sum(1 for o in report.first_hits(True) if o.no_good_match),
+                          "wrong": sum(1 for o in report.first_hits(False) if o.no_good_match),
+                          "none": sum(1 for o in scored if o.right is None)},
+    }  # fmt: skip
+    if choice is not None:
+        payload["calibration"] = {
+            "threshold": choice.threshold, "stored": choice.threshold is not None, "previous": report.threshold,
+            "reason": choice.reason, "right": choice.right, "wrong": choice.wrong,
+            "right_kept": choice.right_kept, "wrong_passed": choice.wrong_passed,
+        }  # fmt: skip
+    return payload
+
+
+def _questions_text(report: QuestionsReport, choice: ThresholdChoice | None) -> list[str]:
+    from ..own_queries import histogram, quantiles
+
+    scored, outcomes = report.scored, report.outcomes
+    threshold = "no calibrated confidence" if report.threshold is None else f"threshold {report.threshold:g}"
+    lines = [f"{report.location}: {len(outcomes)} question(s), searched with alpha {report.alpha:g}, "
+             f"{report.fusion}, {threshold}"]  # fmt: skip
+    unknown = sum(len(o.unknown) for o in outcomes)
+    if unknown:
+        left = len(outcomes) - len(scored)
+        lines.append(f"{unknown} expected entr{'y names' if unknown == 1 else 'ies name'} no document (see the "
+                     f"warnings); {left} question(s) left out, none of theirs naming one")  # fmt: skip
+    rows = f"mean of {sum(1 for o in outcomes if o.metrics is not None)} question(s)"
+    means = "  ".join(f"{report.metrics[m]:>9.4f}" for m in ("ndcg@10", "recall@10", "mrr@10"))
+    lines += ["", f"{'':<22}" + "  ".join(f"{m:>9}" for m in ("nDCG@10", "Recall@10", "MRR@10")), f"{rows:<22}{means}"]
+    right, wrong = report.first_hits(True), report.first_hits(False)
+    unanswerable = sum(1 for o in wrong if not o.answerable)
+    none = sum(1 for o in scored if o.right is None)
+    lines += ["", f"first hits: {len(right)} right, {len(wrong)} wrong"
+              + (f" ({unanswerable} of them for questions no document answers)" if unanswerable else "")
+              + (f"; {none} question(s) without hits" if none else "")]  # fmt: skip
+    if report.threshold is None:
+        return [*lines, "the index's model has no calibrated confidence: no hit is weak, nothing to calibrate"]
+    ups, downs = report.confidences(True), report.confidences(False)
+    marked = min(int(report.threshold * 10), 9)
+    lines += ["", f"{'first-hit confidence':<22}{'right':>7}{'wrong':>7}"]
+    for i, (up, down) in enumerate(zip(histogram(ups), histogram(downs))):
+        marker = f"  <- threshold {report.threshold:g}" if i == marked else ""
+        lines.append(f"{f'{i / 10:.1f}-{(i + 1) / 10:.1f}':<22}{up:>7}{down:>7}{marker}")
+    medians = [quantiles(values) for values in (ups, downs)]
+    lines.append(f"{'median':<22}" + "".join(f"{m['median']:>7.2f}" if m else f"{'-':>7}" for m in medians))
+    hidden = sum(1 for o in right if o.no_good_match)
+    caught = sum(1 for o in wrong if o.no_good_match)
+    lines += ["", f"no good match at {report.threshold:g}: {hidden} of {len(right)} right first hit(s) (hidden), "
+                  f"{caught} of {len(wrong)} wrong one(s) (caught)"
+                  + (f", {none} question(s) without hits" if none else "")]  # fmt: skip
+    if choice is not None and choice.threshold is None:
+        lines += ["", f"not calibrated, the threshold stays {report.threshold:g}: {choice.reason}"]
+    elif choice is not None:
+        lines += ["", f"calibrated: threshold {choice.threshold:g} (was {report.threshold:g}), stored in "
+                      f"{report.location}: {choice.reason}"]  # fmt: skip
+    return lines
