@@ -100,6 +100,12 @@ class LoaderConfig:
         30.0, flag="--max-file-seconds", rebuild=False,
         help="Skip a file that takes longer than this to read.",
     )  # fmt: skip
+    ocr: bool = setting(
+        False, flag="--ocr/--no-ocr", before=False,
+        help="Read PDF pages without a text layer (scans) with Tesseract OCR in Japanese (jpn); needs the Debian "
+        "packages tesseract-ocr and tesseract-ocr-jpn. A page takes about a second of a CPU core, so a long scan "
+        "may need a higher --max-file-seconds [default: off].",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.max_file_mb < 1:

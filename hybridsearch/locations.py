@@ -10,6 +10,7 @@ slide, a sheet), so no chunk straddles two of them.
 A location is a small JSON-ready map with a `label` for people:
 
     {"page": 3, "page_end": 4, "label": "pp. 3–4"}
+    {"page": 7, "ocr": true, "label": "p. 7, OCR"}          (a scanned page read by --ocr)
     {"slide": 5, "notes": true, "label": "slide 5, notes"}
     {"sheet": "売上", "cells": "A2:D9", "label": "売上!A2:D9"}
     {"heading": ["第3章 手続き", "3.2 申請手続き"], "label": "第3章 手続き > 3.2 申請手続き"}
@@ -145,10 +146,13 @@ def caption_of(line: str) -> str:
 
 
 def _pages(covered: Sequence[Region]) -> dict[str, Any]:
+    """The first and last page; `ocr` when text of them was read by OCR (a scanned page)."""
     first, last = covered[0].place["page"], covered[-1].place["page"]
-    if first == last:
-        return {"page": first, "label": f"p. {first}"}
-    return {"page": first, "page_end": last, "label": f"pp. {first}–{last}"}
+    found: dict[str, Any] = {"page": first} if first == last else {"page": first, "page_end": last}
+    label = f"p. {first}" if first == last else f"pp. {first}–{last}"
+    if any(region.place.get("ocr") for region in covered):
+        return found | {"ocr": True, "label": label + ", OCR"}
+    return found | {"label": label}
 
 
 def _slides(covered: Sequence[Region]) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Lines that wrap inside a paragraph are joined (no space between Japanese charact
 words), also across a page break; running headers, footers and page numbers repeated on the pages are
 left out; each page is a region, so a chunk's location names its first and last page. A file is
 read up to `MAX_PAGES` pages, and a page whose text repeats an earlier page's is left out (a page
-tree may list one page thousands of times); warnings say so.
+tree may list one page thousands of times); warnings say so. With `--ocr`, pages without a text layer
+are read by Tesseract (`ocr`) and their regions say so: {"page": 3, "ocr": True}.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 from ..locations import Region
 from ..schema import Document
+from . import ocr
 from .base import FileInfo, LoadContext, SkipFile
 
 __all__ = ["MAX_PAGES", "load_pdf", "reading_text"]
@@ -47,7 +49,10 @@ def load_pdf(data: bytes, file: FileInfo, context: LoadContext) -> list[Document
         raise SkipFile(f"unreadable PDF ({error})") from None
     try:
         count = len(pdf)
-        pages, repeated = _pages(pdf, count, file, context)
+        pages = _text_layers(pdf, count, file, context)
+        scanned = [number for number, lines in enumerate(pages) if not _has_text(lines)]
+        why_not = _read_scans(pdf, pages, scanned, file, context) if scanned else ""
+        repeated = _drop_repeated(pages, file)
         info = pdf.get_metadata_dict(skip_empty=True)
     except pdfium.PdfiumError as error:
         raise SkipFile(f"unreadable PDF ({error})") from None
@@ -55,35 +60,83 @@ def load_pdf(data: bytes, file: FileInfo, context: LoadContext) -> list[Document
         pdf.close()
     text, starts = reading_text(pages)
     if not text.strip():
-        raise SkipFile("no text found; scanned PDF? OCR is not run")
-    empty = sum(1 for lines in pages if not any(line.strip() for line in lines)) - repeated
+        raise SkipFile(
+            "no text found" + (f"; scanned PDF? {why_not}" if why_not else ", also by OCR" if scanned else "")
+        )
+    empty = sum(1 for lines in pages if not _has_text(lines)) - repeated
     if empty:
-        file.warn(f"{file.path}: {empty} of {len(pages)} pages have no text layer (scanned?); they are not indexed")
-    regions = [Region(start, {"page": number + 1}) for number, start in enumerate(starts) if start is not None]
+        unread = (
+            f"(scanned?); they are not indexed: {why_not}" if why_not else "and OCR read none; they are not indexed"
+        )
+        file.warn(f"{file.path}: {empty} of {len(pages)} pages have no text layer {unread}")
+    read = {number for number in scanned if _has_text(pages[number])}
+    regions = [
+        Region(start, {"page": number + 1, "ocr": True} if number in read else {"page": number + 1})
+        for number, start in enumerate(starts)
+        if start is not None
+    ]
     metadata = {"pages": count} | _info_fields(info)
     return [file.document(text, title=_title(info.get("Title", "")), metadata=metadata, regions=regions)]
 
 
-def _pages(pdf: object, count: int, file: FileInfo, context: LoadContext) -> tuple[list[list[str]], int]:
-    """The lines of the first `MAX_PAGES` pages, a page repeating an earlier page's text without
-    them, and how many such pages there are."""
+def _text_layers(pdf: object, count: int, file: FileInfo, context: LoadContext) -> list[list[str]]:
+    """The lines of the text layer of the first `MAX_PAGES` pages."""
     if count > MAX_PAGES:
         file.warn(f"{file.path}: read its first {MAX_PAGES:,} of {count:,} pages; the rest is not indexed")
-    pages: list[list[str]] = []
-    seen: set[tuple[str, ...]] = set()
-    repeated = 0
+    pages = []
     for number in range(min(count, MAX_PAGES)):
         context.check_time()
-        lines = _page_lines(pdf, number)
+        pages.append(_page_lines(pdf, number))
+    return pages
+
+
+def _read_scans(pdf: object, pages: list[list[str]], scanned: list[int], file: FileInfo, context: LoadContext) -> str:
+    """Put in `pages` the lines OCR reads on the pages `scanned` (those without a text layer) with
+    --ocr, and say why it read none ("" when it ran)."""
+    if not context.config.ocr:
+        return "OCR is not run (--ocr reads pages without a text layer with Tesseract)"
+    missing = ocr.unavailable()
+    if missing:
+        return f"--ocr cannot run: {missing}"
+    try:
+        found = ocr.ocr_pages(pdf, scanned, context)
+    except SkipFile as reason:
+        raise SkipFile(f"{reason}: OCR of its {len(scanned)} scanned pages needs more time") from None
+    for number, lines in found.lines.items():
+        pages[number] = lines
+    if found.slow:
+        file.warn(f"{file.path}: OCR took over {ocr.PAGE_SECONDS:g} s on {_page_list(found.slow)}; not indexed")
+    if found.failed:
+        failed = sorted(found.failed)
+        file.warn(f"{file.path}: OCR could not read {_page_list(failed)} ({found.failed[failed[0]]}); not indexed")
+    return ""
+
+
+def _drop_repeated(pages: list[list[str]], file: FileInfo) -> int:
+    """Empty in `pages` each page repeating an earlier page's text, and count them."""
+    seen: set[tuple[str, ...]] = set()
+    repeated = 0
+    for number, lines in enumerate(pages):
         key = tuple(lines)
-        if key in seen and any(line.strip() for line in lines):
+        if key in seen and _has_text(lines):
             repeated += 1
-            lines = []
+            pages[number] = []
         seen.add(key)
-        pages.append(lines)
     if repeated:
         file.warn(f"{file.path}: {repeated:,} pages repeat an earlier page's text; they are read once")
-    return pages, repeated
+    return repeated
+
+
+def _has_text(lines: Sequence[str]) -> bool:
+    return any(line.strip() for line in lines)
+
+
+def _page_list(numbers: Sequence[int]) -> str:
+    """ "page 3" or "3 pages (3, 5, 9 …)" of 0-based page numbers."""
+    if len(numbers) == 1:
+        return f"page {numbers[0] + 1}"
+    shown = ", ".join(str(number + 1) for number in numbers[:5])
+    return f"{len(numbers)} pages ({shown}{' …' if len(numbers) > 5 else ''})"
 
 
 def _page_lines(pdf: object, number: int) -> list[str]:
@@ -130,8 +183,7 @@ def _tidy(line: str) -> str:
     return _GAP.sub("", line) if " " in line else line
 
 
-_JAPANESE = "\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff01-\uff60"  # kana, kanji, full-width forms
-_GAP = re.compile(f"(?<=[{_JAPANESE}]) (?=[0-9A-Za-z])|(?<=[0-9A-Za-z]) (?=[{_JAPANESE}])")
+_GAP = re.compile(f"(?<=[{ocr.JAPANESE}]) (?=[0-9A-Za-z])|(?<=[0-9A-Za-z]) (?=[{ocr.JAPANESE}])")
 
 
 def _without_running_lines(pages: list[list[str]]) -> list[list[str]]:
