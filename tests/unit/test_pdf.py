@@ -48,6 +48,8 @@ def test_bad_pdfs_are_skipped_with_a_reason(tmp_path: Path) -> None:
     report = LoadReport()
     assert list(iter_documents([tmp_path], report=report, warn=lambda message: None))[0].path.endswith("whole.pdf")
     reasons = dict((Path(path).name, reason) for path, reason in report.skipped_files)
-    assert reasons["blank.pdf"] == "no text found; scanned PDF? OCR is not run"
+    assert reasons["blank.pdf"] == (
+        "no text found; scanned PDF? OCR is not run (--ocr reads pages without a text layer with Tesseract)"
+    )
     assert reasons["fake.pdf"] == "not a PDF (no %PDF- header)"
     assert reasons["truncated.pdf"].startswith(("unreadable PDF", "no text found"))
