@@ -6,12 +6,14 @@ from .base import (
     LoadContext,
     Loader,
     SkipFile,
+    Unsupported,
     Warn,
     loader_for,
     register_loader,
     supported_suffixes,
 )
 from .files import LoadReport, PathArg, iter_documents
+from .legacy import load_legacy
 from .markup import html_to_text, load_html, load_markdown
 from .pdf import load_pdf
 from .records import load_csv, load_jsonl
@@ -28,6 +30,7 @@ __all__ = [
     "Loader",
     "PathArg",
     "SkipFile",
+    "Unsupported",
     "Warn",
     "decode_bytes",
     "html_to_text",
@@ -46,3 +49,4 @@ register_loader(load_pdf, ".pdf")
 register_loader(load_docx, ".docx")
 register_loader(load_xlsx, ".xlsx", ".xlsm")
 register_loader(load_pptx, ".pptx")
+register_loader(load_legacy, ".doc", ".xls", ".ppt")

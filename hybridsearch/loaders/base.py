@@ -8,7 +8,8 @@
 
     register_loader(load_rst, ".rst")
 
-A file a loader cannot use raises `SkipFile` with the reason shown to the user; a loader may also
+A file a loader cannot use raises `SkipFile` with the reason shown to the user (`Unsupported` when
+it cannot read such files at all here: counted by suffix, not as skipped); a loader may also
 warn (`context.warn`) and count records it skipped (`context.skipped_records`).
 """
 
@@ -32,6 +33,7 @@ __all__ = [
     "LoadContext",
     "Loader",
     "SkipFile",
+    "Unsupported",
     "Warn",
     "clean_text",
     "flat_metadata",
@@ -50,6 +52,11 @@ BUILTIN_FIELDS = ("path", "type", "mtime", "size", "title")
 
 class SkipFile(Exception):
     """A file cannot be used; the message is the reason shown to the user."""
+
+
+class Unsupported(SkipFile):
+    """A file of a type nothing here reads (a loader raises it when what it needs, such as
+    LibreOffice, is not installed): counted with the unsupported types, not as a skipped file."""
 
 
 @dataclass

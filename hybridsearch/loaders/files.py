@@ -21,7 +21,7 @@ from pathlib import Path
 from ..config import LoaderConfig
 from ..errors import InputError
 from ..schema import Document
-from .base import FileInfo, LoadContext, SkipFile, Warn, loader_for
+from .base import FileInfo, LoadContext, SkipFile, Unsupported, Warn, loader_for
 from .folder_config import CONFIG_FILE, FileRules, FolderConfig
 from .ignore import IgnoreRules
 from .sniff import mismatch
@@ -53,10 +53,6 @@ class _Unreadable(SkipFile):
     """A file that exists but cannot be read now (permissions): what the index holds of it stays."""
 
 
-class _Unsupported(SkipFile):
-    """A file of a type no loader reads."""
-
-
 def iter_documents(
     paths: Iterable[PathArg],
     config: LoaderConfig | None = None,
@@ -86,7 +82,7 @@ def iter_documents(
         context = LoadContext(rules.loader_config(config), warn)
         try:
             documents = _read_file(file, context, report, unchanged, rules)
-        except _Unsupported:
+        except Unsupported:
             report.unsupported[file.suffix.lower() or "(none)"] += 1
             continue
         except SkipFile as reason:
@@ -176,7 +172,7 @@ def _read_file(
     suffix = file.suffix.lower()
     loader = loader_for(suffix)
     if loader is None:
-        raise _Unsupported(suffix)
+        raise Unsupported(suffix)
     try:
         str(file).encode("utf-8")
     except UnicodeEncodeError:

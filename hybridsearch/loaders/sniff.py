@@ -34,9 +34,14 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"SQLite format 3\x00", "an SQLite database"),
 )
 
-#: what each kind of file may be besides text (Office loaders explain an OLE file themselves)
+#: what each kind of file may be besides text (Office loaders explain an OLE file themselves; an old
+#: .doc/.xls/.ppt is a Compound File, or a modern package under an old name; Word's RTF and HTML
+#: files named .doc, and HTML tables named .xls, are text and pass as they are)
 _EXPECTED = {
     ".pdf": {_PDF},
+    ".doc": {_OLE, _ZIP},
+    ".xls": {_OLE, _ZIP},
+    ".ppt": {_OLE, _ZIP},
     ".docx": {_ZIP, _OLE},
     ".xlsx": {_ZIP, _OLE},
     ".xlsm": {_ZIP, _OLE},
