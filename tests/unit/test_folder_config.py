@@ -17,7 +17,10 @@ from hybridsearch.loaders.folder_config import FolderConfig
 
 #: An FAQ exported from Excel (Shift_JIS, its own headers), a second FAQ with other columns, a 規程
 #: with its own front matter, and a draft nobody should find.
-EXCEL_FAQ = "番号,質問,回答,カテゴリ,更新日\r\n1,夏休みは何日取れますか,夏季休暇は7月から9月の間に連続5日まで取得できます。,休暇,2026-04-01\r\n"
+EXCEL_FAQ = (
+    "番号,質問,回答,カテゴリ,更新日\r\n"
+    "1,夏休みは何日取れますか,夏季休暇は7月から9月の間に連続5日まで取得できます。,休暇,2026-04-01\r\n"
+)
 OTHER_FAQ = "No,問い合わせ,対応内容\r\n7,経費の締め日,経費精算は毎月5日に締めます。翌月の支払いになります。\r\n"
 CONFIG = """
 exclude = ["下書き/"]
