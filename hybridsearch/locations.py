@@ -14,6 +14,10 @@ A location is a small JSON-ready map with a `label` for people:
     {"slide": 5, "notes": true, "label": "slide 5, notes"}
     {"sheet": "売上", "cells": "A2:D9", "label": "売上!A2:D9"}
     {"heading": ["第3章 手続き", "3.2 申請手続き"], "label": "第3章 手続き > 3.2 申請手続き"}
+
+A chunk over several pages, headings or slide parts also holds each as one of its `parts`, so a hit
+names the place of its answering sentence (`location_at`), not only the chunk's first page or its
+longest section.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "cell_range",
     "column_letters",
     "heading_regions",
+    "location_at",
 ]
 
 Location = Mapping[str, Any]
@@ -59,12 +64,27 @@ class Locator:
         self._starts = [region.start for region in regions]
 
     def __call__(self, start: int, end: int) -> dict[str, Any]:
-        """The location of the span `[start, end)`; {} when no region covers it."""
+        """The location of the span `[start, end)`; {} when no region covers it. A span over regions
+        of several pages, headings or slide parts also lists them as `parts`, each with the offset
+        where it starts in the span (`location_at` reads them)."""
         if not self._regions:
             return {}
         starts = self._starts
         first = max(bisect.bisect_right(starts, start) - 1, 0)
         last = max(bisect.bisect_left(starts, end) - 1, first)
+        found = self._place(first, last, start, end)
+        if last > first and found and "sheet" not in found:
+            parts: list[dict[str, Any]] = []
+            for i in range(first, last + 1):
+                part = self._place(i, i, start, end)
+                if not parts or part.get("label") != parts[-1].get("label"):
+                    parts.append({"start": max(start, starts[i]), **part})
+            if len(parts) > 1:
+                found["parts"] = parts
+        return found
+
+    def _place(self, first: int, last: int, start: int, end: int) -> dict[str, Any]:
+        """The location of regions `first` to `last`, which `[start, end)` overlaps."""
         covered = self._regions[first : last + 1]
         place = covered[0].place
         if "page" in place:
@@ -74,6 +94,7 @@ class Locator:
         if "sheet" in place:
             return _cells(covered)
         if "heading" in place:
+            starts = self._starts
             overlap = [
                 min(end, starts[i + 1] if i + 1 < len(starts) else end) - max(start, starts[i])
                 for i in range(first, last + 1)
@@ -81,6 +102,16 @@ class Locator:
             heading = list(covered[overlap.index(max(overlap))].place["heading"])
             return {"heading": heading, "label": " > ".join(heading)} if heading else {}
         return {}
+
+
+def location_at(location: Location, offset: int) -> Location:
+    """Where the text at `offset` lies, of a span whose location is `location`: the part of it that
+    holds `offset` when it has `parts`, else the whole location."""
+    parts = location.get("parts")
+    if not parts:
+        return location
+    held = [part for part in parts if part["start"] <= offset] or parts[:1]
+    return {key: value for key, value in held[-1].items() if key != "start"}
 
 
 def heading_regions(headings: Iterable[tuple[int, int, str]], title: str = "") -> list[Region]:

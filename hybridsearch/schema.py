@@ -185,9 +185,11 @@ class Hit:
     when hits are grouped by document, how many other chunks of its document were also candidates.
     `rerank_score` is the cross-encoder's score when the search was reranked (the order is then its).
     `confidence` is the probability that the hit answers the query (`confidence.py`; None for a
-    model without fitted weights). `location` says where the chunk lies in its source (page, slide,
-    sheet and cells, heading path, with a `label`; {} when the source has no such parts). `weak`:
-    its confidence is below the search's threshold (`request.SearchResponse`).
+    model without fitted weights). `answer_start` and `answer_end` are the source offsets of the
+    sentence of the chunk that answers the query (`answers.py`): the snippet is centred on it, and
+    `location` says where it lies in its source (page, slide, sheet and cells, heading path, with a
+    `label`; {} when the source has no such parts). `weak`: its confidence is below the search's
+    threshold (`request.SearchResponse`).
     """
 
     rank: int
@@ -215,11 +217,23 @@ class Hit:
     confidence: float | None = None
     location: Location = field(default_factory=dict)
     weak: bool = False
+    answer_start: int | None = None
+    answer_end: int | None = None
 
     @property
     def chunk_highlights(self) -> list[tuple[int, int]]:
         """`highlights` as offsets into `text` (the chunk) instead of the source document."""
         return [(start - self.start, end - self.start) for start, end in self.highlights]
+
+    @property
+    def chunk_answer(self) -> tuple[int, int]:
+        """The answering sentence as offsets into `text` (chosen from the matched words when the
+        hit was made without one)."""
+        if self.answer_start is not None and self.answer_end is not None:
+            return self.answer_start - self.start, self.answer_end - self.start
+        from .answers import answer_span  # answers imports chunking, which imports this module
+
+        return answer_span(self.text, self.title, self.chunk_highlights)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready, and the `snippet` it is shown with ({"text", "marks"})."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .answers import answer_span
 from .backends import Backend, Side
 from .confidence import calibration, features
 from .config import DEFAULT_THRESHOLD, Fusion
@@ -21,6 +22,7 @@ from .errors import InputError
 from .filters import Filter
 from .fusion import Fused, fuse
 from .grouping import Grouped, group, pool_size
+from .locations import location_at
 from .request import SearchRequest, SearchResponse, checked_query
 from .rerank import Reranker
 from .schema import Copy, Hit, StoredChunk
@@ -136,7 +138,7 @@ class Searcher:
             fused = candidates.fuse(alpha, fusion, pool_size(wanted))
             kept = group(self._ranked(fused, wanted), wanted, request.group_by, request.collapse)
             chosen = fused.take(np.array([entry.position for entry in kept], dtype=np.int64))
-        hits = self.hits(chosen, prepared.terms, dense=alpha > 0, grouped=kept)
+        hits = self.hits(chosen, prepared.terms, vector, grouped=kept)
         hits = self.with_confidence(hits, candidates, threshold)
         return reranked(hits, request.query, rerank)[:k] if rerank else hits
 
@@ -217,17 +219,24 @@ class Searcher:
         return Candidates(sparse, dense)
 
     def hits(
-        self, fused: Fused, terms: Sequence[str], dense: bool = True, grouped: Sequence[Grouped] = ()
+        self, fused: Fused, terms: Sequence[str], vector: np.ndarray | None = None, grouped: Sequence[Grouped] = ()
     ) -> list[Hit]:
-        """The fused candidates as Hits, with matched terms and highlights (and, from `group`, each
-        one's copies and how many more chunks of its document were candidates; their chunks, already
-        read, are not read again)."""
+        """The fused candidates as Hits, with matched terms, highlights and the answering sentence
+        (from the matched words and, given the query `vector`, the sentence vectors; None: the search
+        ran BM25 alone). From `group`: each one's copies and how many more chunks of its document
+        were candidates (their chunks, already read, are not read again)."""
         keys = fused.ids.tolist()
         stored = [entry.chunk for entry in grouped] if grouped else self.backend.chunks(keys)
         matched_terms = self.backend.matched_terms(terms, keys)
+        no_scores: list[np.ndarray | None] = [None] * len(keys)
+        sentence_scores = no_scores if vector is None else self.backend.sentence_scores(vector, keys)
+        dense = vector is not None
         hits = []
-        for rank, (chunk, matched) in enumerate(zip(stored, matched_terms)):
+        for rank, (chunk, matched, cosines) in enumerate(zip(stored, matched_terms, sentence_scores)):
             extra = grouped[rank] if grouped else Grouped(rank, chunk)
+            highlights = self.highlights(chunk.text, chunk.start, matched)
+            chunk_spans = [(start - chunk.start, end - chunk.start) for start, end in highlights]
+            answer_start, answer_end = answer_span(chunk.text, chunk.title, chunk_spans, cosines)
             hits.append(
                 Hit(
                     rank=rank + 1,
@@ -247,11 +256,13 @@ class Searcher:
                     end=chunk.end,
                     ordinal=chunk.ordinal,
                     metadata=chunk.metadata,
-                    location=chunk.location,
+                    location=location_at(chunk.location, chunk.start + answer_start),
                     matched_terms=tuple(matched),
-                    highlights=self.highlights(chunk.text, chunk.start, matched),
+                    highlights=highlights,
                     copies=tuple(Copy(c.id, c.document_id, c.source) for c in extra.copies),
                     more=extra.more,
+                    answer_start=chunk.start + answer_start,
+                    answer_end=chunk.start + answer_end,
                 )
             )
         return hits

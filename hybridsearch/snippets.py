@@ -1,16 +1,13 @@
-"""What a hit is shown with: about a line of its text around the sentence its matched words meet in
-most, and the spans to mark in it.
+"""What a hit is shown with: about a line of its text around the sentence that answers (`answers.py`),
+and the spans to mark in it (its matched words).
 
-The sentence is the one whose matched words weigh most: each distinct word once, by its length,
-a word of kana alone (し, する, の…) at a fifth, since the words that say what a question is about
-are its kanji and katakana ones. The line starts with the sentence before it when both fit (Japanese
-often names the subject there and leaves it out after), else a little before the sentence, so it is
-shown whole where it fits; a longer one is shown around its first matched word.
+The line starts with the sentence before the answering one when both fit (Japanese often names the
+subject there and leaves it out after), else a little before it, so it is shown whole where it
+fits; a longer one is shown around its first matched word.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,17 +29,13 @@ class Snippet:
 _SNIPPET_WIDTH = 80
 #: Characters shown before the chosen sentence when it fits (the end of the one before: context).
 _LEAD = 8
-#: The weight of a matched word of kana alone (し, する, の日…) against one of kanji or katakana.
-_KANA_ONLY = 0.2
-_KANA = re.compile(r"[\u3040-\u309f\u30fc]+")
 
 
 def snippet(hit: Hit, width: int = _SNIPPET_WIDTH) -> Snippet:
-    """About `width` characters of a hit's text around the sentence its matched words meet in most,
-    on one line (runs of whitespace become one space), "…" where text was cut, and the matched
-    words' spans in that line."""
+    """About `width` characters of a hit's text around its answering sentence, on one line (runs of
+    whitespace become one space), "…" where text was cut, and the matched words' spans in that line."""
     text, spans = hit.text, hit.chunk_highlights
-    start = max(0, min(_window_start(text, spans, width), len(text) - width))
+    start = max(0, min(_window_start(text, spans, hit.chunk_answer, width), len(text) - width))
     end = min(len(text), start + width)
     prefix = "…" if start > 0 else ""
     out: list[str] = []
@@ -62,23 +55,13 @@ def snippet(hit: Hit, width: int = _SNIPPET_WIDTH) -> Snippet:
     return Snippet(prefix + line + ("…" if end < len(text) else ""), tuple(marks))
 
 
-def _window_start(text: str, spans: Sequence[tuple[int, int]], width: int) -> int:
-    """Where the line starts: a little before the sentence whose matched words weigh most."""
+def _window_start(text: str, spans: Sequence[tuple[int, int]], answer: tuple[int, int], width: int) -> int:
+    """Where the line starts: a little before the answering sentence `[start, end)`."""
     from .chunking import split_sentences  # chunking imports schema, which imports this module
 
-    if not spans:
-        return 0
-    sentences = split_sentences(text)
-    best, best_weight = 0, -1.0
-    for number, (start, end) in enumerate(sentences):
-        words = {text[a:b] for a, b in spans if start <= a < end}
-        weight = sum(len(word) * (_KANA_ONLY if _KANA.fullmatch(word) else 1.0) for word in words)
-        if weight > best_weight:
-            best, best_weight = number, weight
-    start, end = sentences[best]
-    while start < end and text[start].isspace():
-        start += 1
-    before = sentences[best - 1][0] if best else start
+    start, end = answer
+    sentences = split_sentences(text[:start])
+    before = sentences[-1][0] if sentences else start  # the sentence before the answer
     if end - before <= width:  # with the sentence before it, which often names what it is about
         return before
     if end - start <= width - _LEAD:  # the whole sentence fits, after a little of the one before

@@ -73,6 +73,11 @@ class Backend(Protocol):
         """For each chunk, the distinct query terms that occur in it, in query order."""
         ...
 
+    def sentence_scores(self, vector: np.ndarray, keys: Sequence[int]) -> list[np.ndarray]:
+        """For each chunk, the cosine of each of its sentence vectors to `vector`, in sentence order
+        (`chunking.sentence_spans`); empty for a chunk of one sentence or an index without them."""
+        ...
+
     def get(self, id: str) -> StoredChunk | StoredDocument:
         """The chunk or document with this id (a document with its text and chunks); `NotFoundError` if none."""
         ...

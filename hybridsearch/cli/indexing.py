@@ -54,7 +54,8 @@ def index(
     paths: tuple[Path, ...], index_dir: str, rebuild: bool, no_cache: bool, reweight: bool, exclude: tuple[str, ...],
     config_file: Path | None, quiet: bool, device: str | None, **options: Any,
 ) -> None:  # fmt: skip
-    """Index the documents under PATHS (folders or files): txt, md, html, csv, jsonl.
+    """Index the documents under PATHS (folders or files): txt, md, html, csv, jsonl, pdf, docx, xlsx,
+    xlsm, pptx, and doc, xls, ppt when LibreOffice is installed.
 
     Re-running updates the index: only added or changed files are read and encoded, and documents
     whose files are gone from PATHS are dropped; other folders indexed earlier stay. Settings not

@@ -64,7 +64,7 @@ def test_the_page_finds_mars_first_and_shows_it(built: HybridIndex, browser: obj
             lambda d: d.find_element(By.ID, "viewer") if d.find_element(By.ID, "viewer").is_displayed() else None
         )
         assert viewer.find_element(By.ID, "viewer-title").text == "火星"
-        assert "赤い惑星" in viewer.find_element(By.CSS_SELECTOR, "#viewer-text mark").text  # the passage marked
+        assert "赤い惑星" in viewer.find_element(By.CSS_SELECTOR, "#viewer-text mark.answer").text  # the answer marked
         driver.switch_to.active_element.send_keys(Keys.ESCAPE)  # type: ignore[attr-defined]
         wait.until(lambda d: not d.find_element(By.ID, "viewer").is_displayed())
 
@@ -105,3 +105,40 @@ def test_a_hit_opens_its_original_through_the_configured_link(corpus: Path, tmp_
         assert (
             viewer.find_element(By.CSS_SELECTOR, "#viewer-source a.original").get_attribute("href").endswith("/mars.md")
         )
+
+
+def test_a_documents_other_passages_open_from_its_hit(corpus: Path, tmp_path: Path, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chapters = "".join(
+        f"## 第{n}章\n\n火星の探査{n}号は赤い惑星の地表を調べた。" + "観測を続けた。" * 40 + "\n\n" for n in range(1, 5)
+    )
+    (corpus / "planets" / "探査.md").write_text("# 火星探査\n\n" + chapters, encoding="utf-8")
+    with (
+        HybridIndex.build(corpus, tmp_path / "grouped", model=FAKE_MODEL) as index,
+        running({"docs": index.location}) as url,
+    ):
+        driver: object = browser
+        driver.get(url + "/?q=" + "赤い惑星の探査")  # type: ignore[attr-defined]
+        wait = WebDriverWait(driver, 20)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hits li .more"))
+        more = driver.find_element(By.CSS_SELECTOR, "#hits li .more")  # type: ignore[attr-defined]
+        assert more.text.startswith("この文書の他の該当箇所")
+        more.click()
+        wait.until(lambda d: "の該当箇所" in d.find_element(By.ID, "status").text)
+        hits = driver.find_elements(By.CSS_SELECTOR, "#hits li")  # type: ignore[attr-defined]
+        assert len(hits) >= 3 and all("探査.md" in hit.text for hit in hits)  # that document's passages alone
+        assert "within=" in driver.current_url  # type: ignore[attr-defined]  # shareable
+        hits[1].send_keys(Keys.ENTER)  # the viewer marks the answering sentence inside the passage
+        viewer = wait.until(
+            lambda d: d.find_element(By.ID, "viewer") if d.find_element(By.ID, "viewer").is_displayed() else None
+        )
+        answer = viewer.find_element(By.CSS_SELECTOR, "#viewer-text mark.answer").text
+        assert "赤い惑星" in answer and len(answer) < 60
+        driver.switch_to.active_element.send_keys(Keys.ESCAPE)  # type: ignore[attr-defined]
+        driver.find_element(By.CSS_SELECTOR, "#status .back").click()  # type: ignore[attr-defined]
+        wait.until(lambda d: "件（docs" in d.find_element(By.ID, "status").text)
+        titles = [hit.text.splitlines()[0] for hit in driver.find_elements(By.CSS_SELECTOR, "#hits li")]  # type: ignore[attr-defined]
+        assert len(titles) == len(set(titles))  # one hit per document again

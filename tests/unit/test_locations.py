@@ -10,7 +10,7 @@ from hybridsearch import HybridIndex
 from hybridsearch.backends.local.docstore import DocStore
 from hybridsearch.chunking import chunk_text
 from hybridsearch.config import ChunkConfig, IndexConfig
-from hybridsearch.locations import Locator, Region, cell_range, column_letters
+from hybridsearch.locations import Locator, Region, cell_range, column_letters, location_at
 
 #: docs.sqlite as index format 2 wrote it: chunks without a location.
 FORMAT_2_SCHEMA = """
@@ -30,12 +30,20 @@ CREATE INDEX chunks_doc ON chunks(doc);
 def test_pages_slides_and_cells_merge_over_the_regions_a_span_covers() -> None:
     pages = [Region(0, {"page": 1}), Region(10, {"page": 2}), Region(20, {"page": 3})]
     assert Locator(pages)(2, 8) == {"page": 1, "label": "p. 1"}
-    assert Locator(pages)(5, 15) == {"page": 1, "page_end": 2, "label": "pp. 1–2"}
+    over_two = Locator(pages)(5, 15)
+    assert over_two == {
+        "page": 1, "page_end": 2, "label": "pp. 1–2",
+        "parts": [{"start": 5, "page": 1, "label": "p. 1"}, {"start": 10, "page": 2, "label": "p. 2"}],
+    }  # fmt: skip
+    assert location_at(over_two, 12) == {"page": 2, "label": "p. 2"}  # where the text at 12 lies
+    assert location_at(over_two, 5) == location_at(over_two, 0) == {"page": 1, "label": "p. 1"}
     assert Locator(pages)(10, 20) == {"page": 2, "label": "p. 2"}
+    assert location_at(Locator(pages)(10, 20), 15) == {"page": 2, "label": "p. 2"}  # no parts: the whole
     slides = [Region(0, {"slide": 4, "notes": False}, hard=True), Region(9, {"slide": 4, "notes": True})]
-    assert Locator(slides)(0, 12) == {"slide": 4, "notes": True, "label": "slide 4, notes"}
+    assert location_at(Locator(slides)(0, 12), 12) == {"slide": 4, "notes": True, "label": "slide 4, notes"}
+    assert Locator(slides)(0, 12)["label"] == "slide 4, notes"
     rows = [Region(0, {"sheet": "売上", "cells": "B2:C2"}), Region(5, {"sheet": "売上", "cells": "A3:D3"})]
-    assert Locator(rows)(0, 9) == {"sheet": "売上", "cells": "A2:D3", "label": "売上!A2:D3"}
+    assert Locator(rows)(0, 9) == {"sheet": "売上", "cells": "A2:D3", "label": "売上!A2:D3"}  # rows: no parts
     assert Locator([])(0, 5) == {}
     assert (column_letters(1), column_letters(27), cell_range(1, 1, 1, 1)) == ("A", "AA", "A1")
 
@@ -58,6 +66,23 @@ def test_markdown_hits_carry_their_heading_path(tmp_path: Path) -> None:
     assert hit.location == {"heading": ["第3章 休暇", "3.2 申請手続き"], "label": "第3章 休暇 > 3.2 申請手続き"}
     assert index.search("誠実に職務", k=1, alpha=0)[0].location["heading"] == ["第4章 服務"]
     assert hit.to_dict()["location"]["label"] == "第3章 休暇 > 3.2 申請手続き"
+
+
+def test_a_hit_names_the_section_of_its_answering_sentence(tmp_path: Path) -> None:
+    """A short document whose two chapters make one chunk: the hit names the chapter that answers."""
+    (tmp_path / "guide.md").write_text(
+        "# 施設利用案内\n\n## 第3章 申請手続き\n\n会議室の予約は利用日の3日前までに総務課へ申請してください。\n\n"
+        "## 第4章 料金\n\n会議室の利用料金は1時間あたり2000円です。\n",
+        encoding="utf-8",
+    )
+    with HybridIndex.build([tmp_path], tmp_path / "idx", model=FAKE_MODEL) as index:
+        booking, fee = index.search("会議室の予約の申請", k=1, alpha=0)[0], index.search("利用料金は", k=1, alpha=0)[0]
+    assert booking.id == fee.id  # one chunk
+    assert booking.location == {"heading": ["第3章 申請手続き"], "label": "第3章 申請手続き"}
+    assert fee.location == {"heading": ["第4章 料金"], "label": "第4章 料金"}
+    answer = booking.text[booking.answer_start - booking.start : booking.answer_end - booking.start]
+    assert answer == "会議室の予約は利用日の3日前までに総務課へ申請してください。"
+    assert "2000円" in fee.text[fee.answer_start - fee.start : fee.answer_end - fee.start]
 
 
 def test_a_format_2_docstore_reads_without_locations(tmp_path: Path) -> None:

@@ -227,6 +227,14 @@ class LocalBackend:
         with self._reading("BM25"):
             return self.bm25.matched_terms(terms, keys)
 
+    def sentence_scores(self, vector: np.ndarray, keys: Sequence[int]) -> list[np.ndarray]:
+        if self.sentences is None or not len(keys):
+            return [np.zeros(0, np.float32) for _ in keys]
+        with self._reading("sentence vectors"):
+            vectors, counts = self.sentences.of_chunks(np.asarray(keys, dtype=np.int64))
+        scores = np.asarray(vectors, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
+        return np.split(scores, np.cumsum(counts)[:-1])
+
     def get(self, id: str) -> StoredChunk | StoredDocument:
         if not isinstance(id, str):
             raise InputError(f"An id is text, such as a hit's `id` or `document_id` (got {id!r}).")

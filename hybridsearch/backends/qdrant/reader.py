@@ -272,6 +272,15 @@ class QdrantBackend:
             matched.append([term for term in unique if ids[term] in present])
         return matched
 
+    def sentence_scores(self, vector: np.ndarray, keys: Sequence[int]) -> list[np.ndarray]:
+        if not self.config.dense.sentences or not len(keys):
+            return [np.zeros(0, np.float32) for _ in keys]
+        ids = [int(key) for key in keys]
+        found = self.client.retrieve(self.collection, ids=ids, with_payload=False, with_vectors=["sentences"])
+        by_key = {record.id: (record.vector or {}).get("sentences") for record in found}
+        query = np.asarray(vector, dtype=np.float32)
+        return [np.asarray(by_key.get(key) or np.zeros((0, len(query))), np.float32) @ query for key in ids]
+
     def get(self, id: str) -> StoredChunk | StoredDocument:
         if not isinstance(id, str):
             raise InputError(f"An id is text, such as a hit's `id` or `document_id` (got {id!r}).")

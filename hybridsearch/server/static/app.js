@@ -7,6 +7,7 @@ const form = $("search"), q = $("q"), alpha = $("alpha"), alphaValue = $("alpha-
 const indexSelect = $("index"), typeSelect = $("type"), path = $("path");
 const hitsList = $("hits"), status = $("status");
 let hits = [], selected = -1, defaults = { alpha: 0.4 };
+let within = "";  // a document's path: its own matching passages are listed, not one hit per document
 
 function token() { return sessionStorage.getItem("hybridsearch-token") || ""; }
 
@@ -27,13 +28,13 @@ function el(tag, className, text) {
 }
 
 function marked(text, marks, markClass) {
-  // text with the [start, end) spans of `marks` in <mark> elements
+  // text with the [start, end) spans of `marks` in <mark> elements (a third item: that mark's class)
   const out = document.createDocumentFragment();
   let position = 0;
-  for (const [start, end] of marks) {
-    if (start < position) continue;
+  for (const [start, end, own] of marks) {
+    if (start < position || end <= start) continue;
     out.append(document.createTextNode(text.slice(position, start)));
-    out.append(el("mark", markClass, text.slice(start, end)));
+    out.append(el("mark", own || markClass, text.slice(start, end)));
     position = end;
   }
   out.append(document.createTextNode(text.slice(position)));
@@ -47,6 +48,7 @@ function state() {
   if (indexSelect.value && indexSelect.options.length > 1) params.set("index", indexSelect.value);
   if (typeSelect.value) params.set("type", typeSelect.value);
   if (path.value.trim()) params.set("path", path.value.trim());
+  if (within) params.set("within", within);
   return params;
 }
 
@@ -54,9 +56,11 @@ async function search() {
   const params = state();
   history.replaceState(null, "", params.toString() ? "?" + params : location.pathname);
   if (!params.get("q")) { hitsList.replaceChildren(); status.textContent = ""; return; }
-  const query = new URLSearchParams({ q: params.get("q"), k: "10", alpha: alpha.value, group_by: "document" });
+  const query = new URLSearchParams({ q: params.get("q"), k: "10", alpha: alpha.value });
+  if (!within) query.set("group_by", "document");
   if (indexSelect.value) query.set("index", indexSelect.value);
-  if (typeSelect.value) query.set("where", JSON.stringify({ type: typeSelect.value }));
+  const where = { ...(typeSelect.value ? { type: typeSelect.value } : {}), ...(within ? { path: within } : {}) };
+  if (Object.keys(where).length) query.set("where", JSON.stringify(where));
   if (path.value.trim()) query.set("path", path.value.trim());
   status.textContent = "検索中…";
   try {
@@ -71,7 +75,13 @@ function render(result) {
   hits = result.hits; selected = -1;
   status.textContent = !hits.length ? "該当する文書が見つかりませんでした。"
     : result.no_good_match ? "該当する文書が見つかりませんでした（確信度の低い結果を表示しています）。"
-    : `${hits.length} 件（${result.index}、α=${result.alpha}）`;
+    : within ? `${within} の該当箇所 ${hits.length} 件` : `${hits.length} 件（${result.index}、α=${result.alpha}）`;
+  if (within) {
+    const back = el("button", "back", "すべての文書に戻る");
+    back.type = "button";
+    back.addEventListener("click", () => { within = ""; search(); });
+    status.append("　", back);
+  }
   hitsList.replaceChildren(...hits.map((hit, number) => {
     const item = el("li");
     item.tabIndex = 0;
@@ -93,10 +103,15 @@ function render(result) {
     const confidence = hit.confidence === null ? "" : `　確信度 ${Math.round(hit.confidence * 100)}%`;
     item.append(el("div", "scores", `スコア ${hit.score.toFixed(3)}　BM25 ${hit.bm25.toFixed(2)}　意味 ${dense}${confidence}`));
     if (hit.weak) item.classList.add("weak");
-    const also = [];
-    if (hit.more) also.push(`この文書の他の該当箇所 ${hit.more} 件`);
-    if (hit.copies.length) also.push(`同じ内容: ${hit.copies.map((copy) => copy.source).join("、")}`);
-    if (also.length) item.append(el("div", "also", also.join("　")));
+    const also = el("div", "also");
+    if (hit.more) {
+      const more = el("button", "more", `この文書の他の該当箇所 ${hit.more} 件`);
+      more.type = "button";
+      more.addEventListener("click", (event) => { event.stopPropagation(); within = hit.path; search(); });
+      also.append(more);
+    }
+    if (hit.copies.length) also.append(`　同じ内容: ${hit.copies.map((copy) => copy.source).join("、")}`);
+    if (also.childNodes.length) item.append(also);
     item.addEventListener("click", () => open(number));
     item.addEventListener("focus", () => select(number, false));
     return item;
@@ -131,10 +146,12 @@ async function open(number) {
     source.textContent = documentBody.record ? `${documentBody.path} #${documentBody.record}` : documentBody.path;
     if (anchor) source.append("　", anchor);
     const text = $("viewer-text");
-    text.replaceChildren(marked(documentBody.text, [[hit.start, hit.end]], "passage"));
+    const answer = [hit.answer_start ?? hit.start, hit.answer_end ?? hit.end];
+    text.replaceChildren(marked(documentBody.text,
+      [[hit.start, answer[0]], [answer[0], answer[1], "answer"], [answer[1], hit.end]], "passage"));
     $("viewer").hidden = false;
     $("viewer-close").focus();
-    const passage = text.querySelector("mark");
+    const passage = text.querySelector("mark.answer") || text.querySelector("mark");
     if (passage) passage.scrollIntoView({ block: "center" });
   } catch (error) { status.textContent = "エラー: " + error.message; }
 }
@@ -157,6 +174,7 @@ async function start() {
   if (params.get("alpha")) alpha.value = params.get("alpha");
   if (params.get("type")) typeSelect.value = params.get("type");
   path.value = params.get("path") || "";
+  within = params.get("within") || "";
   alphaValue.textContent = alpha.value;
   if (q.value) search();
 }
@@ -170,7 +188,7 @@ async function loadFields() {
   $("type-label").hidden = types.length < 2;
 }
 
-form.addEventListener("submit", (event) => { event.preventDefault(); search(); });
+form.addEventListener("submit", (event) => { event.preventDefault(); within = ""; search(); });
 alpha.addEventListener("input", () => { alphaValue.textContent = alpha.value; });
 alpha.addEventListener("change", search);
 typeSelect.addEventListener("change", search);
