@@ -39,6 +39,7 @@ __all__ = [
     "column_letters",
     "heading_regions",
     "location_at",
+    "with_headings",
 ]
 
 Location = Mapping[str, Any]
@@ -87,21 +88,41 @@ class Locator:
         """The location of regions `first` to `last`, which `[start, end)` overlaps."""
         covered = self._regions[first : last + 1]
         place = covered[0].place
-        if "page" in place:
-            return _pages(covered)
         if "slide" in place:
             return _slides(covered)
         if "sheet" in place:
             return _cells(covered)
-        if "heading" in place:
+        heading: list[str] = []
+        if "heading" in place:  # the heading under which most of the span lies
             starts = self._starts
             overlap = [
                 min(end, starts[i + 1] if i + 1 < len(starts) else end) - max(start, starts[i])
                 for i in range(first, last + 1)
             ]
             heading = list(covered[overlap.index(max(overlap))].place["heading"])
-            return {"heading": heading, "label": " > ".join(heading)} if heading else {}
-        return {}
+        if "page" in place:  # a PDF's pages, with the 第N章/第N条 heading of the text when it has them
+            found = _pages(covered)
+            return (
+                found | {"heading": heading, "label": f"{found['label']}, {' > '.join(heading)}"} if heading else found
+            )
+        return {"heading": heading, "label": " > ".join(heading)} if heading else {}
+
+
+def with_headings(pages: Sequence[Region], headings: Sequence[Region]) -> list[Region]:
+    """Page regions that also carry the heading path under which their text lies (`heading_regions`):
+    a region starts at every page and at every heading."""
+    merged: list[Region] = []
+    page: Location = {}
+    heading: Location = {}
+    starts = sorted({region.start for region in [*pages, *headings]})
+    by_start = {region.start: region.place for region in pages}
+    heading_at = {region.start: region.place for region in headings}
+    for start in starts:
+        page = by_start.get(start, page)
+        heading = heading_at.get(start, heading)
+        if page:
+            merged.append(Region(start, {**page, **heading}))
+    return merged
 
 
 def location_at(location: Location, offset: int) -> Location:

@@ -2,7 +2,8 @@
 
 Lines that wrap inside a paragraph are joined (no space between Japanese characters, one between Latin
 words), also across a page break; running headers, footers and page numbers repeated on the pages are
-left out; each page is a region, so a chunk's location names its first and last page. A file is
+left out; each page is a region, so a chunk's location names its first and last page, and under the
+第N章/第N節/第N条 lines of the text (as in .docx and .txt) its heading path too. A file is
 read up to `MAX_PAGES` pages, and a page whose text repeats an earlier page's is left out (a page
 tree may list one page thousands of times); warnings say so. With `--ocr`, pages without a text layer
 are read by Tesseract (`ocr`) and their regions say so: {"page": 3, "ocr": True}.
@@ -15,7 +16,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-from ..locations import Region
+from ..locations import Region, article_headings, heading_regions, with_headings
 from ..schema import Document
 from . import ocr
 from .base import FileInfo, LoadContext, SkipFile
@@ -70,13 +71,15 @@ def load_pdf(data: bytes, file: FileInfo, context: LoadContext) -> list[Document
         )
         file.warn(f"{file.path}: {empty} of {len(pages)} pages have no text layer {unread}")
     read = {number for number in scanned if _has_text(pages[number])}
-    regions = [
+    pages_read = [
         Region(start, {"page": number + 1, "ocr": True} if number in read else {"page": number + 1})
         for number, start in enumerate(starts)
         if start is not None
     ]
+    title = _title(info.get("Title", ""))
+    regions = with_headings(pages_read, heading_regions(article_headings(text), title))
     metadata = {"pages": count} | _info_fields(info)
-    return [file.document(text, title=_title(info.get("Title", "")), metadata=metadata, regions=regions)]
+    return [file.document(text, title=title, metadata=metadata, regions=regions)]
 
 
 def _text_layers(pdf: object, count: int, file: FileInfo, context: LoadContext) -> list[list[str]]:
@@ -219,8 +222,11 @@ def _width(line: str) -> int:
 
 
 def _typical_width(lines: Sequence[str]) -> float:
+    """The width of a full line of the page: the 90th percentile of its lines' widths, but at least
+    half the widest (on a page of a few lines, short ones such as a title and a 第3章 heading would
+    otherwise count as full and run into the next line)."""
     widths = sorted(_width(line) for line in lines if line.strip())
-    return widths[int(0.9 * (len(widths) - 1))] if widths else 0.0
+    return max(widths[int(0.9 * (len(widths) - 1))], widths[-1] / 2) if widths else 0.0
 
 
 def _joint(line: str, following: str) -> str:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FAKE_MODEL
-from office_files import write_bold_articles_docx
+from office_files import write_bold_articles_docx, write_pdf
 
 from hybridsearch import HybridIndex
 from hybridsearch.config import ChunkConfig, IndexConfig
@@ -51,3 +51,15 @@ def test_a_regulation_without_heading_styles_gets_article_locations(tmp_path: Pa
         purpose = index.search("就業に関する事項", k=1, alpha=0)[0]
     assert wedding.location["label"] == "第3章 休暇 > 第21条（慶弔休暇）"
     assert purpose.location["label"] == "第1章 総則 > 第1条（目的）"
+
+
+def test_a_pdf_of_a_regulation_names_the_article_and_the_page(tmp_path: Path) -> None:
+    """A 規程 exported to PDF: 第N章/第N条 lines give the heading path beside the page."""
+    lines = ["就業規則", "第3章 休暇", "第20条（年次有給休暇）社員は入社6か月後に10日の年次有給休暇を取得できる。",
+             "第21条（慶弔休暇）社員が結婚したときは、連続5日の慶弔休暇を取得できる。"]  # fmt: skip
+    (tmp_path / "docs").mkdir()
+    write_pdf(tmp_path / "docs" / "就業規則.pdf", [lines[:3], lines[3:]])
+    with HybridIndex.build(tmp_path / "docs", tmp_path / "idx", model=FAKE_MODEL) as index:
+        hit = index.search("結婚したら慶弔休暇は何日", k=1, alpha=0)[0]
+    assert hit.location["page"] == 2 and hit.location["heading"] == ["第3章 休暇", "第21条（慶弔休暇）"]
+    assert hit.location["label"] == "p. 2, 第3章 休暇 > 第21条（慶弔休暇）"

@@ -59,8 +59,10 @@ def test_ocr_reads_a_scan_that_is_then_found_with_its_page(tmp_path: Path) -> No
     warnings: list[str] = []
     (document,), _ = load(scan, warnings, ocr=True)
     assert warnings == []
-    assert [region.place for region in document.regions] == [{"page": 1, "ocr": True}, {"page": 2, "ocr": True}]
-    second = document.regions[1].start
+    pages = [(region.place["page"], region.place["ocr"]) for region in document.regions]
+    assert sorted(set(pages)) == [(1, True), (2, True)]  # a region per page, and per 第N条 on it
+    assert document.regions[0].place["heading"] == ["第1条(目的)"]  # the articles OCR read are headings
+    second = next(region.start for region in document.regions if region.place["page"] == 2)
     assert character_error_rate("".join(PAGE_1), document.text[:second]) <= 0.05
     assert character_error_rate("".join(PAGE_2), document.text[second:]) <= 0.05
     assert "第1条(目的)この規程は" in document.text  # no spaces between Japanese characters
@@ -74,7 +76,7 @@ def test_ocr_reads_a_scan_that_is_then_found_with_its_page(tmp_path: Path) -> No
     assert "会議室の予約" in hit["text"]
     location = hit["location"]
     assert location["page"] <= 2 <= location.get("page_end", location["page"]) and location["ocr"] is True
-    assert location["label"] in ("p. 2, OCR", "pp. 1–2, OCR")
+    assert location["label"].startswith(("p. 2, OCR", "pp. 1–2, OCR"))
     shown = run("query", "会議室の予約", "--index", index, "-k", "1", "--alpha", "0").stdout
     assert f"({location['label']})" in shown
 
@@ -95,16 +97,21 @@ def test_a_pdf_with_some_scanned_pages_marks_only_those_as_ocr(tmp_path: Path) -
 
     warnings: list[str] = []
     (plain,), _ = load(tmp_path / "mixed.pdf", warnings)
-    assert "会議室" not in plain.text and [region.place for region in plain.regions] == [{"page": 1}]
+    assert "会議室" not in plain.text and [region.place for region in plain.regions] == [
+        {"page": 1, "heading": ["第10条（休日）"]}
+    ]
     assert warnings == [
         f"{tmp_path / 'mixed.pdf'}: 1 of 2 pages have no text layer (scanned?); they are not indexed: "
         "OCR is not run (--ocr reads pages without a text layer with Tesseract)"
     ]
     (read,), _ = load(tmp_path / "mixed.pdf", warnings := [], ocr=True)
     assert warnings == [] and "会社の休日は土曜日" in read.text and "会議室の予約" in read.text
-    assert [region.place for region in read.regions] == [{"page": 1}, {"page": 2, "ocr": True}]
-    assert Locator(read.regions)(0, len(read.text)) == {"page": 1, "page_end": 2, "ocr": True, "label": "pp. 1–2, OCR"}
-    assert Locator(read.regions)(0, 5) == {"page": 1, "label": "p. 1"}
+    assert [(region.place["page"], region.place.get("ocr")) for region in read.regions] == [(1, None), (2, True)]
+    whole = Locator(read.regions)(0, len(read.text))
+    assert (whole["page"], whole["page_end"], whole["ocr"]) == (1, 2, True) and whole["label"].startswith(
+        "pp. 1–2, OCR"
+    )
+    assert Locator(read.regions)(0, 5)["label"] == "p. 1, 第10条（休日）"
 
 
 @needs_font
@@ -180,7 +187,7 @@ def test_a_slow_or_failing_page_is_a_warning_and_the_others_are_read_once(
     warnings: list[str] = []
     (document,), _ = load(pdf, warnings, ocr=True)
     assert document.text == "第1条(目的)この規程はWindows 11の設定を定める。"
-    assert [region.place for region in document.regions] == [{"page": 1, "ocr": True}]
+    assert [region.place for region in document.regions] == [{"page": 1, "ocr": True, "heading": ["第1条(目的)"]}]
     assert warnings == [
         f"{pdf}: OCR took over 1 s on page 2; not indexed",
         f"{pdf}: OCR could not read page 3 (tesseract exited with 1: Error, cannot read input); not indexed",
