@@ -51,7 +51,8 @@ def test_the_page_finds_mars_first_and_shows_it(built: HybridIndex, browser: obj
         box.send_keys("赤い惑星は?", Keys.ENTER)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hits li"))
         hits = driver.find_elements(By.CSS_SELECTOR, "#hits li")  # type: ignore[attr-defined]
-        assert hits[0].text.splitlines()[0] == "1. 火星" and "mars.md" in hits[0].text
+        assert hits[0].text.splitlines()[0] == "1. 火星" and "planets/mars.md" in hits[0].text
+        assert str(built.location) not in hits[0].text and "/docs/" not in hits[0].text  # below the folder indexed
         assert "赤い惑星" in hits[0].find_element(By.CSS_SELECTOR, ".snippet").text
         assert hits[0].find_elements(By.CSS_SELECTOR, ".snippet mark")  # matched words marked
         assert "BM25" in hits[0].text and "意味" in hits[0].text  # both raw scores

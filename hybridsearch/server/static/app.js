@@ -7,7 +7,7 @@ const form = $("search"), q = $("q"), alpha = $("alpha"), alphaValue = $("alpha-
 const indexSelect = $("index"), typeSelect = $("type"), path = $("path");
 const hitsList = $("hits"), status = $("status");
 let hits = [], selected = -1, defaults = { alpha: 0.4 };
-let within = "";  // a document's path: its own matching passages are listed, not one hit per document
+let within = "", sources = [];  // a document's path: its own matching passages are listed, not one hit per document
 
 function token() { return sessionStorage.getItem("hybridsearch-token") || ""; }
 
@@ -75,7 +75,7 @@ function render(result) {
   hits = result.hits; selected = -1;
   status.textContent = !hits.length ? "該当する文書が見つかりませんでした。"
     : result.no_good_match ? "該当する文書が見つかりませんでした（確信度の低い結果を表示しています）。"
-    : within ? `${within} の該当箇所 ${hits.length} 件` : `${hits.length} 件（${result.index}、α=${result.alpha}）`;
+    : within ? `${shown(within)} の該当箇所 ${hits.length} 件` : `${hits.length} 件（${result.index}、α=${result.alpha}）`;
   if (within) {
     const back = el("button", "back", "すべての文書に戻る");
     back.type = "button";
@@ -88,7 +88,7 @@ function render(result) {
     item.dataset.number = number;
     const title = hit.title || hit.source.split("/").pop();
     item.append(el("div", "title", `${hit.rank}. ${title}`));
-    const where = hit.record ? `${hit.path} #${hit.record}` : hit.path;
+    const where = hit.record ? `${shown(hit.path)} #${hit.record}` : shown(hit.path);
     const source = el("div", "source", where + (hit.location.label ? `　${hit.location.label}` : ""));
     const anchor = original(hit.metadata.link);
     if (anchor) {
@@ -118,6 +118,12 @@ function render(result) {
   }));
 }
 
+// A path as the reader knows it: below the folder that was indexed, not where the server keeps it.
+function shown(path) {
+  const source = sources.find((folder) => path.startsWith(folder));
+  return source ? path.slice(source.length) : path;
+}
+
 // A link to a document's original (its `link` field, from hsearch.toml): http(s) and file
 // addresses only, never script.
 function original(link) {
@@ -143,7 +149,7 @@ async function open(number) {
     const documentBody = await api("/documents/" + encodeURIComponent(hit.document_id) + params);
     $("viewer-title").textContent = documentBody.title || documentBody.path;
     const source = $("viewer-source"), anchor = original(documentBody.metadata.link);
-    source.textContent = documentBody.record ? `${documentBody.path} #${documentBody.record}` : documentBody.path;
+    source.textContent = documentBody.record ? `${shown(documentBody.path)} #${documentBody.record}` : shown(documentBody.path);
     if (anchor) source.append("　", anchor);
     const text = $("viewer-text");
     const answer = [hit.answer_start ?? hit.start, hit.answer_end ?? hit.end];
@@ -182,6 +188,7 @@ async function start() {
 async function loadFields() {
   const info = await api("/info" + (indexSelect.value ? "?index=" + encodeURIComponent(indexSelect.value) : ""));
   defaults.alpha = info.config.alpha;
+  sources = (info.sources || []).map((source) => source.replace(/\/+$/, "") + "/").sort((a, b) => b.length - a.length);
   if (!new URLSearchParams(location.search).get("alpha")) alpha.value = defaults.alpha;
   const types = (info.values && info.values.type) || [];
   typeSelect.replaceChildren(new Option("すべて", ""), ...types.map((type) => new Option(type, type)));
