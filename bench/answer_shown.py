@@ -6,6 +6,8 @@ the share whose snippet (as the CLI and HTTP show it, default width) contains th
 Uses the index `hsearch eval` builds for the dataset under `--index-root` (built here when missing),
 default search settings, and `answers.jsonl` beside the queries ({"_id": …, "answers": [...]}).
 Answers and snippets are compared with whitespace removed (a snippet folds line breaks into spaces).
+`--widths 80,100,120` measures several snippet widths in one run; the last line is the share whose
+answering sentence (what `answer_start`/`answer_end` hand a page or an LLM prompt) holds the answer.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main() -> None:
     parser.add_argument("dataset")
     parser.add_argument("--index-root", default="indexes")
     parser.add_argument("--misses", type=int, default=0, help="print this many questions whose snippet missed")
+    parser.add_argument("--widths", default="80", help="snippet widths to measure, e.g. 80,100,120")
     args = parser.parse_args()
     dataset = load_dataset(args.dataset)
     answers = {}
@@ -43,7 +46,9 @@ def main() -> None:
     index_dir = eval_index_dir(dataset, config, args.index_root)
     if HybridIndex.stored_config(index_dir) is None:
         HybridIndex.build(dataset.corpus, index_dir, config=config).close()
-    counted = shown = 0
+    widths = [int(width) for width in args.widths.split(",")]
+    counted = in_answer = 0
+    shown = dict.fromkeys(widths, 0)
     misses = []
     with HybridIndex.open(index_dir) as index:
         for query_id, question in dataset.queries.items():
@@ -55,12 +60,22 @@ def main() -> None:
             if not in_chunk:
                 continue
             counted += 1
-            line = _bare(snippet(hits[0]).text)
-            if any(answer in line for answer in in_chunk):
-                shown += 1
-            elif len(misses) < args.misses:
-                misses.append((question, in_chunk[0], snippet(hits[0]).text))
-    print(f"{args.dataset}: answer shown in {shown} of {counted} snippets ({shown / max(counted, 1):.4f})")
+            hit = hits[0]
+            sentence = _bare(hit.text[hit.answer_start - hit.start : hit.answer_end - hit.start])
+            in_answer += any(answer in sentence for answer in in_chunk)
+            for width in widths:
+                line = _bare(snippet(hit, width).text)
+                if any(answer in line for answer in in_chunk):
+                    shown[width] += 1
+                elif width == widths[0] and len(misses) < args.misses:
+                    misses.append((question, in_chunk[0], snippet(hit, width).text))
+    for width in widths:
+        rate = shown[width] / max(counted, 1)
+        print(
+            f"{args.dataset}: answer shown in {shown[width]} of {counted} snippets of {width} characters ({rate:.4f})"
+        )
+    share = in_answer / max(counted, 1)
+    print(f"{args.dataset}: answer in the answering sentence (answer_start:answer_end): {in_answer} ({share:.4f})")
     for question, answer, line in misses:
         print(f"  {question}  [{answer}]  {line}")
 
