@@ -178,9 +178,10 @@ class Hit:
     `bm25` and `dense` are raw scores (BM25 sum; cosine, mixed with the best sentence's); `bm25_norm`
     and `dense_norm` are the values after fusion normalisation, and
     `score = alpha * dense_norm + (1 - alpha) * bm25_norm`. The dense fields are None when the search
-    ran with alpha = 0 (BM25 only, no model loaded). `highlights` are the source spans `[start, end)`
-    of the words in the chunk that match query terms (by BM25 term, so 行き in the text matches 行く
-    in the query). `metadata` is the document's (built-in fields and the source's own). `copies`
+    ran with alpha = 0 (BM25 only, no model loaded). `matched_terms` are the query's BM25 terms the chunk
+    holds (light words such as 為る, 日 and pairs with them still score but are not listed);
+    `highlights` are the source spans `[start, end)` of the words in the chunk that match them (by
+    BM25 term, so 行き in the text matches 行く in the query). `metadata` is the document's (built-in fields and the source's own). `copies`
     are the chunks of other documents with (nearly) the same text, folded into this hit; `more` is,
     when hits are grouped by document, how many other chunks of its document were also candidates.
     `rerank_score` is the cross-encoder's score when the search was reranked (the order is then its).

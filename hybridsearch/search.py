@@ -257,7 +257,7 @@ class Searcher:
                     ordinal=chunk.ordinal,
                     metadata=chunk.metadata,
                     location=location_at(chunk.location, chunk.start + answer_start),
-                    matched_terms=tuple(matched),
+                    matched_terms=tuple(term for term in matched if not LIGHT_WORDS & set(term.split(PAIR_SEPARATOR))),
                     highlights=highlights,
                     copies=tuple(Copy(c.id, c.document_id, c.source) for c in extra.copies),
                     more=extra.more,

@@ -25,6 +25,8 @@ def test_the_snippet_shows_the_sentence_the_question_is_about(tmp_path: Path) ->
     marked = [shown.text[start:end] for start, end in shown.marks]
     assert "結婚" in marked and "休暇" in marked
     assert not {"し", "する", "日"} & set(marked)  # light words are not marked
+    assert "結婚" in hit.matched_terms and "休暇" in hit.matched_terms  # nor listed as matched terms
+    assert not {"為る", "日"} & {word for term in hit.matched_terms for word in term.split()}
 
 
 def test_a_snippet_without_matched_words_starts_at_the_beginning(tmp_path: Path) -> None:
