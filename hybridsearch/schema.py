@@ -178,12 +178,13 @@ class Hit:
     `bm25` and `dense` are raw scores (BM25 sum; cosine, mixed with the best sentence's); `bm25_norm`
     and `dense_norm` are the values after fusion normalisation, and
     `score = alpha * dense_norm + (1 - alpha) * bm25_norm`. The dense fields are None when the search
-    ran with alpha = 0 (BM25 only, no model loaded). `matched_terms` are the query's BM25 terms the chunk
-    holds (light words such as 為る, 日 and pairs with them still score but are not listed);
-    `highlights` are the source spans `[start, end)` of the words in the chunk that match them (by
-    BM25 term, so 行き in the text matches 行く in the query). `metadata` is the document's (built-in fields and the source's own). `copies`
-    are the chunks of other documents with (nearly) the same text, folded into this hit; `more` is,
-    when hits are grouped by document, how many other chunks of its document were also candidates.
+    ran with alpha = 0 (BM25 only, no model loaded). `matched_terms` are the query's BM25 terms
+    the chunk holds (light words such as 為る, 日 and pairs with them still score but are not
+    listed); `highlights` are the source spans `[start, end)` of the words in the chunk that match
+    them (by BM25 term, so 行き in the text matches 行く in the query). `metadata` is the document's
+    (built-in fields and the source's own). `copies` are the chunks of other documents with
+    (nearly) the same text, folded into this hit; `more` is, when hits are grouped by document, how
+    many other chunks of its document were also candidates.
     `rerank_score` is the cross-encoder's score when the search was reranked (the order is then its).
     `confidence` is the probability that the hit answers the query (`confidence.py`; None for a
     model without fitted weights). `answer_start` and `answer_end` are the source offsets of the
@@ -236,9 +237,17 @@ class Hit:
 
         return answer_span(self.text, self.title, self.chunk_highlights)
 
+    @property
+    def answer(self) -> str:
+        """The answering sentence's text (what a prompt quotes)."""
+        start, end = self.chunk_answer
+        return self.text[start:end]
+
     def to_dict(self) -> dict[str, Any]:
-        """Every field, JSON-ready, and the `snippet` it is shown with ({"text", "marks"})."""
+        """Every field, JSON-ready, the answering sentence's text (`answer`) and the `snippet` it is
+        shown with ({"text", "marks"})."""
         data = asdict(self)
+        data["answer"] = self.answer
         data["metadata"] = dict(self.metadata)
         data["location"] = dict(self.location)
         data["matched_terms"] = list(self.matched_terms)

@@ -21,12 +21,13 @@ def opened(index: HybridIndex | PathArg) -> HybridIndex:
 
 def hit_metadata(hit: Hit) -> dict[str, Any]:
     """What a framework's document carries of a hit: the document's metadata, then ids, source,
-    location in the source, both raw scores, the confidence (None for a model without weights) and
-    whether it is weak."""
+    location in the source, the answering sentence (its text and source offsets), both raw scores,
+    the confidence (None for a model without weights) and whether it is weak."""
     return {
         **dict(hit.metadata),
         "id": hit.id, "document_id": hit.document_id, "source": hit.source, "title": hit.title,
-        "start": hit.start, "end": hit.end, "location": dict(hit.location), "score": hit.score, "bm25": hit.bm25,
+        "start": hit.start, "end": hit.end, "location": dict(hit.location), "answer": hit.answer,
+        "answer_start": hit.answer_start, "answer_end": hit.answer_end, "score": hit.score, "bm25": hit.bm25,
         "dense": hit.dense, "confidence": hit.confidence, "weak": hit.weak,
     }  # fmt: skip
 

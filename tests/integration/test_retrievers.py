@@ -18,6 +18,13 @@ def test_langchain_retriever(built: HybridIndex) -> None:
     assert first.metadata["title"] == "火星" and first.id == first.metadata["id"]
     assert first.metadata["source"].endswith("mars.md") and first.metadata["score"] == expected[0].score
     assert first.page_content.startswith("# 火星") and first.metadata["type"] == "md"
+    assert "赤い惑星" in first.metadata["answer"]  # the sentence that answers, for the prompt to quote
+    assert (
+        first.metadata["answer"]
+        == first.page_content[first.metadata["answer_start"] - first.metadata["start"] :][
+            : len(first.metadata["answer"])
+        ]
+    )
     filtered = HybridSearchRetriever(index=built.location, k=5, where={"type": "txt"}, alpha=0)
     assert all(d.metadata["type"] == "txt" for d in filtered.invoke("カレー"))
     filtered.index.close()
