@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import random
 import re
+import shutil
+import subprocess
+import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -477,3 +480,68 @@ def write_bold_articles_docx(path: Path, lines: Sequence[str]) -> Path:
         paragraph.add_run(line).bold = line.startswith(("第", "（"))
     document.save(str(path))
     return path
+
+
+#: LibreOffice, which exports Word files to PDF as a user's office suite does (None: not installed)
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+NEEDS_SOFFICE = "exporting Word files to PDF needs LibreOffice: install the Debian package libreoffice-writer-nogui"
+
+
+def write_regulation_docx(
+    path: Path, articles: Sequence[str], *, title: str = "就業規程", header: str = "株式会社サンプル　就業規程"
+) -> Path:
+    """A 規程 as Word users write one: a running `header`, a footer 「- n -」 with a PAGE field, the
+    title, chapters of ten `articles` (Heading 1), a numbered list (List Number: Word draws the
+    numbers, the text has none) after the third article and a table after the seventh."""
+    import docx
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    document = docx.Document()
+    section = document.sections[0]
+    section.header.paragraphs[0].text = header
+    footer = section.footer.paragraphs[0]
+    footer.add_run("- ")
+    field = footer.add_run()
+    for kind, text in (("begin", ""), ("", "PAGE"), ("separate", ""), ("", ""), ("end", "")):
+        if kind:
+            element = OxmlElement("w:fldChar")
+            element.set(qn("w:fldCharType"), kind)
+        else:
+            element = OxmlElement("w:instrText" if text else "w:t")
+            element.text = text or "1"
+        field._r.append(element)
+    footer.add_run(" -")
+    document.add_heading(title, 0)
+    for number, article in enumerate(articles):
+        if number % 10 == 0:
+            document.add_heading(f"第{number // 10 + 1}章　その{number // 10 + 1}", 1)
+        document.add_paragraph(article)
+        if number == 2:
+            for step in ("申請書を提出する", "所属長が承認する", "人事部が記録する"):
+                document.add_paragraph(step, style="List Number")
+        if number == 6:
+            table = document.add_table(rows=3, cols=2)
+            for row, cells in enumerate([("区分", "日数"), ("勤続一年", "十日"), ("勤続二年", "十一日")]):
+                for column, text in enumerate(cells):
+                    table.cell(row, column).text = text
+    document.save(str(path))
+    return path
+
+
+def export_pdf(sources: Sequence[Path], folder: Path) -> list[Path]:
+    """Each source's PDF as LibreOffice exports it (`soffice --headless --convert-to pdf`, in a
+    profile of its own), written to `folder`."""
+    if SOFFICE is None:
+        raise RuntimeError(NEEDS_SOFFICE)
+    with tempfile.TemporaryDirectory(prefix="hsearch-export-") as profile:
+        subprocess.run(
+            [SOFFICE, f"-env:UserInstallation={Path(profile).as_uri()}", "--headless", "--convert-to", "pdf",
+             "--outdir", str(folder), *map(str, sources)],
+            check=True, capture_output=True, timeout=180,
+        )  # fmt: skip
+    exported = [folder / f"{source.stem}.pdf" for source in sources]
+    missing = [str(path) for path in exported if not path.exists()]
+    if missing:
+        raise RuntimeError(f"LibreOffice wrote no {', '.join(missing)}")
+    return exported
