@@ -136,7 +136,7 @@ class Searcher:
             chosen = candidates.fuse(alpha, fusion, wanted)
         else:
             fused = candidates.fuse(alpha, fusion, pool_size(wanted))
-            kept = group(self._ranked(fused, wanted), wanted, request.group_by, request.collapse)
+            kept = group(self._ranked(fused, wanted), wanted, request.group_by, request.collapse, self.backend.get)
             chosen = fused.take(np.array([entry.position for entry in kept], dtype=np.int64))
         hits = self.hits(chosen, prepared.terms, vector, grouped=kept)
         hits = self.with_confidence(hits, candidates, threshold)

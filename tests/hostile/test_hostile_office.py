@@ -141,12 +141,14 @@ def test_a_package_inflating_to_100_mb_is_read_in_bounded_memory(write, tmp_path
 
 
 def test_a_page_listed_many_times_is_read_once_and_pages_stop_at_the_cap(tmp_path: Path) -> None:
-    (document,), warnings = _read(write_repeated_page_pdf(tmp_path / "same.pdf", MAX_PAGES + 10))
+    # pdfium opens 10,000 pages in 20-35 s on two loaded cores: a generous budget, this checks the page cap
+    same = write_repeated_page_pdf(tmp_path / "same.pdf", MAX_PAGES + 10)
+    (document,), warnings = _read(same, LoaderConfig(max_file_seconds=900))
     assert warnings == [
         f"{tmp_path / 'same.pdf'}: read its first {MAX_PAGES:,} of {MAX_PAGES + 10:,} pages; the rest is not indexed",
         f"{tmp_path / 'same.pdf'}: {MAX_PAGES - 1:,} pages repeat an earlier page's text; they are read once",
     ]
-    assert document.text.count("第1条") == 1 and [region.place for region in document.regions] == [{"page": 1}]
+    assert document.text.count("第1条") == 1 and {region.place["page"] for region in document.regions} == {1}
 
 
 def test_a_slide_listed_many_times_is_read_once(tmp_path: Path) -> None:

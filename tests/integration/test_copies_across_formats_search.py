@@ -12,7 +12,6 @@ from hybridsearch import HybridIndex
 ARTICLES = regulation_sentences(45, seed=11)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the search.py line")
 @pytest.mark.skipif(SOFFICE is None, reason=NEEDS_SOFFICE)
 def test_a_docx_and_its_pdf_are_one_hit(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
