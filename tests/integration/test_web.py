@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FAKE_MODEL
@@ -18,6 +20,25 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None or DRIVER is None,
     reason="needs a headless browser: install the Debian packages chromium and chromium-driver",
 )
+
+
+@contextmanager
+def searched(corpus: Path, index_dir: Path, driver: Any, query: str) -> Iterator[Any]:
+    """The page of an index of `corpus`, served on loopback, after searching `query`: a WebDriverWait."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with HybridIndex.build(corpus, index_dir, model=FAKE_MODEL) as index, running({"docs": index.location}) as url:
+        driver.get(url + "/?q=" + query)
+        yield WebDriverWait(driver, 20)
+
+
+def viewer_opened(wait: Any) -> Any:
+    """The document viewer, once it shows."""
+    from selenium.webdriver.common.by import By
+
+    return wait.until(
+        lambda d: d.find_element(By.ID, "viewer") if d.find_element(By.ID, "viewer").is_displayed() else None
+    )
 
 
 @pytest.fixture
@@ -61,9 +82,7 @@ def test_the_page_finds_mars_first_and_shows_it(built: HybridIndex, browser: obj
 
         box.send_keys(Keys.ARROW_DOWN)  # keyboard: down to the first hit, Enter opens it
         driver.switch_to.active_element.send_keys(Keys.ENTER)  # type: ignore[attr-defined]
-        viewer = wait.until(
-            lambda d: d.find_element(By.ID, "viewer") if d.find_element(By.ID, "viewer").is_displayed() else None
-        )
+        viewer = viewer_opened(wait)
         assert viewer.find_element(By.ID, "viewer-title").text == "火星"
         assert "赤い惑星" in viewer.find_element(By.CSS_SELECTOR, "#viewer-text mark.answer").text  # the answer marked
         driver.switch_to.active_element.send_keys(Keys.ESCAPE)  # type: ignore[attr-defined]
@@ -79,19 +98,12 @@ def test_the_page_finds_mars_first_and_shows_it(built: HybridIndex, browser: obj
 def test_a_hit_opens_its_original_through_the_configured_link(corpus: Path, tmp_path: Path, browser: object) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
 
     (corpus / "hsearch.toml").write_text('[links]\n"planets" = "https://share.example.jp/資料/"\n', encoding="utf-8")
     (corpus / "trap.md").write_text(
         "---\nlink: javascript:alert(1)\n---\n# 罠\n\n赤い惑星の罠です。\n", encoding="utf-8"
     )
-    with (
-        HybridIndex.build(corpus, tmp_path / "linked", model=FAKE_MODEL) as index,
-        running({"docs": index.location}) as url,
-    ):
-        driver: object = browser
-        driver.get(url + "/?q=" + "赤い惑星は?")  # type: ignore[attr-defined]
-        wait = WebDriverWait(driver, 20)
+    with searched(corpus, tmp_path / "linked", browser, "赤い惑星は?") as wait:
         hits = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hits li"))
         by_title = {hit.text.splitlines()[0].split(". ", 1)[1]: hit for hit in hits}
         link = by_title["火星"].find_element(By.CSS_SELECTOR, "a.original")
@@ -100,9 +112,7 @@ def test_a_hit_opens_its_original_through_the_configured_link(corpus: Path, tmp_
         assert link.get_attribute("rel") == "noopener noreferrer" and link.get_attribute("target") == "_blank"
         assert not by_title["罠"].find_elements(By.CSS_SELECTOR, "a.original")  # its own link field is no address
         by_title["火星"].send_keys(Keys.ENTER)  # the viewer has the link too
-        viewer = wait.until(
-            lambda d: d.find_element(By.ID, "viewer") if d.find_element(By.ID, "viewer").is_displayed() else None
-        )
+        viewer = viewer_opened(wait)
         assert (
             viewer.find_element(By.CSS_SELECTOR, "#viewer-source a.original").get_attribute("href").endswith("/mars.md")
         )
@@ -111,19 +121,13 @@ def test_a_hit_opens_its_original_through_the_configured_link(corpus: Path, tmp_
 def test_a_documents_other_passages_open_from_its_hit(corpus: Path, tmp_path: Path, browser: object) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
 
     chapters = "".join(
         f"## 第{n}章\n\n火星の探査{n}号は赤い惑星の地表を調べた。" + "観測を続けた。" * 40 + "\n\n" for n in range(1, 5)
     )
     (corpus / "planets" / "探査.md").write_text("# 火星探査\n\n" + chapters, encoding="utf-8")
-    with (
-        HybridIndex.build(corpus, tmp_path / "grouped", model=FAKE_MODEL) as index,
-        running({"docs": index.location}) as url,
-    ):
-        driver: object = browser
-        driver.get(url + "/?q=" + "赤い惑星の探査")  # type: ignore[attr-defined]
-        wait = WebDriverWait(driver, 20)
+    with searched(corpus, tmp_path / "grouped", browser, "赤い惑星の探査") as wait:
+        driver: Any = browser
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hits li .more"))
         more = driver.find_element(By.CSS_SELECTOR, "#hits li .more")  # type: ignore[attr-defined]
         assert more.text.startswith("この文書の他の該当箇所")
@@ -133,9 +137,7 @@ def test_a_documents_other_passages_open_from_its_hit(corpus: Path, tmp_path: Pa
         assert len(hits) >= 3 and all("探査.md" in hit.text for hit in hits)  # that document's passages alone
         assert "within=" in driver.current_url  # type: ignore[attr-defined]  # shareable
         hits[1].send_keys(Keys.ENTER)  # the viewer marks the answering sentence inside the passage
-        viewer = wait.until(
-            lambda d: d.find_element(By.ID, "viewer") if d.find_element(By.ID, "viewer").is_displayed() else None
-        )
+        viewer = viewer_opened(wait)
         answer = viewer.find_element(By.CSS_SELECTOR, "#viewer-text mark.answer").text
         assert "赤い惑星" in answer and len(answer) < 60
         driver.switch_to.active_element.send_keys(Keys.ESCAPE)  # type: ignore[attr-defined]
