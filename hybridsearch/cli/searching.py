@@ -221,8 +221,8 @@ def _format_hit(hit: Hit) -> str:
     evidence = f"    bm25 {hit.bm25:.2f}  dense {dense}{reranked}  [{hit.start}:{hit.end}]  id {hit.id}"
     if hit.more:
         evidence += f"  (+{hit.more} more in this document)"
-    for copy in hit.copies:
-        evidence += f"\n    same text: {printable(copy.source)}"
+    for source in dict.fromkeys(copy.source for copy in hit.copies):  # a copy's file once, however many chunks
+        evidence += f"\n    same text: {printable(source)}"
     shown = snippet(hit)
     pieces, position = [], 0
     for start, end in shown.marks:

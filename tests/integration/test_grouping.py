@@ -1,6 +1,7 @@
 """One hit per document (`group_by="document"`) and near-duplicate chunks folded into the better hit."""
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -117,6 +118,9 @@ def test_cli_group_by_and_keep_duplicates(manuals: HybridIndex) -> None:
         cli, ["query", "経費精算の領収書", "--index", manuals.location, "--alpha", "0", "--min-confidence", "0"]
     )
     assert shown.exit_code == 0 and "same text: " in shown.stdout
+    for block in re.split(r"\n\s*\d+\. ", shown.stdout):  # each hit names a copy's file once
+        copies = [line for line in block.splitlines() if "same text: " in line]
+        assert len(copies) == len(set(copies))
 
 
 def test_http_group_by(manuals: HybridIndex) -> None:

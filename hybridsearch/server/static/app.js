@@ -110,7 +110,7 @@ function render(result) {
       more.addEventListener("click", (event) => { event.stopPropagation(); within = hit.path; search(); });
       also.append(more);
     }
-    if (hit.copies.length) also.append(`　同じ内容: ${hit.copies.map((copy) => copy.source).join("、")}`);
+    if (hit.copies.length) also.append(`　同じ内容: ${[...new Set(hit.copies.map((copy) => shown(copy.source)))].join("、")}`);
     if (also.childNodes.length) item.append(also);
     item.addEventListener("click", () => open(number));
     item.addEventListener("focus", () => select(number, false));
