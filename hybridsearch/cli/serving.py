@@ -64,16 +64,20 @@ def _served(index_options: tuple[str, ...], rerank_dir: Path | None, options: di
     "--max-k", type=click.IntRange(min=1), default=100, show_default=True, help="The most hits one request may ask."
 )
 @rerank_option
+@click.option("--watch", is_flag=True,
+              help="Keep each index current with the folders it was built from, as hsearch watch does (local "
+                   "indexes whose folders are here).")  # fmt: skip
 @api_base_option
 @api_key_env_option
 @trust_option
 def serve(
     index_options: tuple[str, ...], host: str, port: int, token_env: str | None, cors: tuple[str, ...],
-    allow_host: tuple[str, ...], max_k: int, rerank_dir: Path | None, **options: Any,
+    allow_host: tuple[str, ...], max_k: int, rerank_dir: Path | None, watch: bool, **options: Any,
 ) -> None:  # fmt: skip
     """Serve indexes over HTTP: the search page at /, the API (/search, /documents/ID, /docs…), MCP at /mcp.
 
-    New generations written by `hsearch index` are answered from within a second or two. Requests must
+    New generations written by `hsearch index` are answered from within a second or two; with --watch
+    the server writes them itself, a moment after a file in the indexed folders changes. Requests must
     be addressed to 127.0.0.1, localhost, [::1], the --host value, the address they arrived at, or a
     name --allow-host adds (421 otherwise); a page of another origin may call only with --cors.
     """
@@ -100,12 +104,21 @@ def serve(
         ) from None
     with user_errors():
         indexes = _served(index_options, rerank_dir, options)
+    watchers = None
     try:
         with user_errors():
             app = create_app(indexes, token, cors, Limits(k=max_k), build_server(indexes), (host, *allow_host))
+            if watch:
+                from ..watch import watch_served
+
+                watchers = watch_served(
+                    indexes.indexes, log=say, warn=lambda message: say(f"watch: warning: {message}")
+                )
         say(f"Serving {', '.join(indexes.names)} at http://{host}:{port}/ (API: /docs, MCP: /mcp)")
         uvicorn.run(app, host=host, port=port, log_level="warning", http=lenient_http())
     finally:
+        if watchers is not None:
+            watchers.close()
         indexes.close()
 
 
