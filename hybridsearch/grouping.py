@@ -7,7 +7,7 @@
   `NEAR_DUPLICATE` (0.9) is a copy. Only chunks of *different* documents are folded (a document's own
   chunks overlap by design).
 - **One text in two formats** (given `get_document`, a document by its id: `Backend.get`): a 規程 .docx and
-  the PDF exported from it, or a .md and a .txt of one text, chunk differently (PDF lines joined,
+  the PDF exported from it, or a .md and a .txt of one text (other suffixes, and one name or title), chunk differently (PDF lines joined,
   list numbers drawn, running headers dropped), so their chunks are seldom 0.9-similar. A chunk
   also folds into a better-ranked chunk of another document when
 
@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from itertools import accumulate
+from pathlib import PurePath
 from typing import Protocol
 
 from .errors import InputError
@@ -93,10 +94,16 @@ GROUP_BY = ("document",)
 
 
 class HasText(Protocol):
-    """A document as `Backend.get` returns one: what grouping reads of it is its text."""
+    """A document as `Backend.get` returns one: what grouping reads of it is its text, path and title."""
 
     @property
     def text(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
 
 
 #: a document by its id (`Backend.get`)
@@ -110,6 +117,9 @@ _DRIFT = 0.1  # of its offset: how far one passage may move between two formats 
 _ABOUT = 0.95  # texts whose letters number less than this share of the other's are not compared
 _SHARED = 0.25  # share of the shorter chunk that two chunks of one text cover in common to be one passage
 _MIN_RUN = 4  # letters of differing sentences that line up in shorter runs (a particle) count as different
+#: sentences of two documents compared at most (the product of their counts): a log of one repeated
+#: line made a search take 10 s
+_MAX_PIECE_PAIRS = 2_000_000
 _MAX_LETTER_DIFF = 250_000  # differing sentences compared letter by letter at most (product of their lengths)
 
 
@@ -134,6 +144,10 @@ class Grouped:
     chunk: StoredChunk
     copies: list[StoredChunk] = field(default_factory=list)
     more: int = 0
+
+
+def _folded(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).strip().lower()
 
 
 def _letters(text: str) -> str:
@@ -303,6 +317,7 @@ class _Documents:
     def __init__(self, get_document: DocumentGetter) -> None:
         self._get_document = get_document
         self._read: dict[str, tuple[str, int] | None] = {}
+        self._names: dict[str, tuple[str, str, str]] = {}  # (stem, suffix, title) of each document read
         self._texts: dict[str, _Text] = {}
         self._alignments: dict[tuple[str, str], _Alignment | None] = {}
         self._spans: dict[str, tuple[int, int]] = {}
@@ -315,7 +330,10 @@ class _Documents:
         if document not in self._read:
             self._read[document] = None
             if self._budget > 0:
-                text = self._get_document(document).text
+                stored = self._get_document(document)
+                text = stored.text
+                path = PurePath(stored.path.replace("\\", "/"))
+                self._names[document] = (_folded(path.stem), path.suffix.lower(), _folded(stored.title))
                 self._budget -= len(text)
                 if len(text) <= MAX_DOCUMENT_CHARS:
                     self._read[document] = (text, len(text) - sum(map(len, _IGNORED.findall(text))))
@@ -340,9 +358,20 @@ class _Documents:
         second = self._raw(b) if first is not None else None
         if first is None or second is None or min(first[1], second[1]) < _ABOUT * max(first[1], second[1]):
             return None
+        if not self._one_file(a, b):
+            return None
         cut, other = self._text(a, first[0]), self._text(b, second[0])
+        if len(cut.pieces) * len(other.pieces) > _MAX_PIECE_PAIRS:  # bounded work, whatever the text
+            return None
         needed = _needed(cut, other)
         return _align(cut, other, needed) if min(cut.size, other.size) >= needed else None
+
+    def _one_file(self, a: str, b: str) -> bool:
+        """Whether two documents may be one file saved in two formats: other suffixes, and the same
+        name (規程.docx, 規程.pdf) or the same title. Two 規程 written from one template (正社員, 契約社員)
+        differ in a few letters that matter, and never fold."""
+        (stem, suffix, title), (other_stem, other_suffix, other_title) = self._names[a], self._names[b]
+        return suffix != other_suffix and (stem == other_stem or bool(title) and title == other_title)
 
     def one_text(self, a: StoredChunk, b: StoredChunk) -> bool:
         """Whether the two chunks' (different) documents are one text."""

@@ -193,6 +193,8 @@ def chunk(document: str, text: str, end: int | None = None) -> StoredChunk:
 @dataclass(frozen=True)
 class Text:
     text: str
+    path: str = "rules.txt"
+    title: str = ""
 
 
 PASSAGE = "経費精算の手順。出張から戻ったら五営業日以内に精算書を提出する。領収書は原本を添付する。"
@@ -254,3 +256,14 @@ def test_one_text_allows_one_percent_or_noise_letters() -> None:
         for extra, one in ((most, True), (most + 1, False)):
             added = body + "附則" + "あ" * (extra - 2) + "。"  # a sentence of `extra` letters
             assert difference(body, added) == extra and same_document(body, added) is one
+
+
+def test_two_documents_from_one_template_are_never_one_text() -> None:
+    """正社員 and 契約社員 rules written from one template differ in the few letters people ask about."""
+    regular = "".join(f"第{n}条　正社員の年次有給休暇は二十日を付与する。様式{n}号で申請する。" for n in range(1, 13))
+    contract = regular.replace("正社員の年次有給休暇は二十日", "契約社員の年次有給休暇は十日", 1)  # a few letters
+    texts = {"a": Text(regular, "正社員就業規則.txt"), "b": Text(contract, "契約社員就業規則.pdf")}
+    pairs = [chunk("a", regular[:200]), chunk("b", contract[:200])]
+    assert len(group(pairs, 10, None, True, get_document=texts.__getitem__)) == 2  # two names: two documents
+    texts["b"] = Text(contract, "正社員就業規則.pdf")  # one name in two formats, a few letters apart: one text
+    assert len(group(pairs, 10, None, True, get_document=texts.__getitem__)) == 1
