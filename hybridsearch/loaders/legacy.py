@@ -72,6 +72,8 @@ _PROFILE_SETTINGS = {
     "/org.openoffice.Office.Calc/Content/Update": {"Link": "1"},  # never (sc's ScLkUpdMode)
 }
 
+#: what a .doc, .xls or .ppt file starts with: the Compound File signature
+_COMPOUND_FILE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 #: the warning channels (one per run) already told that LibreOffice is missing
 _TOLD: weakref.WeakSet[Warn] = weakref.WeakSet()
 
@@ -82,6 +84,10 @@ def load_legacy(data: bytes, file: FileInfo, context: LoadContext) -> list[Docum
     modern, _, loader, _ = _TARGETS[suffix]
     if data.startswith(b"PK"):  # a modern file under an old name: no conversion needed
         return loader(data, file, context)
+    if not data.startswith(_COMPOUND_FILE):
+        # only the binary format goes to LibreOffice: HTML or RTF under an old name may make it fetch
+        # addresses (a stylesheet link), and text or random bytes come back as garbled text
+        raise SkipFile(f"not an Office 97–2003 {suffix} file (its content is text or another format); not indexed")
     soffice = find_soffice()
     if soffice is None:
         _tell_missing(context.warn)

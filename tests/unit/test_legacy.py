@@ -70,3 +70,17 @@ def test_an_old_office_file_may_be_a_compound_file_or_a_package_not_a_pdf(suffix
 )
 def test_a_damaged_compound_file_is_not_taken_for_an_encrypted_one(data: bytes) -> None:
     assert encrypted(data) is False
+
+
+def test_text_or_random_bytes_under_an_old_name_never_reach_libreoffice(tmp_path: Path) -> None:
+    """HTML named .doc may make LibreOffice fetch its stylesheet link; random bytes come back garbled."""
+    (tmp_path / "page.doc").write_text(
+        '<html><head><link rel="stylesheet" href="http://127.0.0.1:9/beacon.css"></head><body>社内規程</body></html>',
+        encoding="utf-8",
+    )
+    (tmp_path / "noise.xls").write_bytes(bytes(range(256)) * 20)
+    (tmp_path / "table.xls").write_text("番号,質問\n1,休暇\n", encoding="utf-8")
+    skipped: list[str] = []
+    documents = list(iter_documents([tmp_path], warn=skipped.append))
+    assert documents == [] and len(skipped) == 3
+    assert all("not an Office 97–2003" in message for message in skipped), skipped
