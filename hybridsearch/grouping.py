@@ -7,8 +7,9 @@
   `NEAR_DUPLICATE` (0.9) is a copy. Only chunks of *different* documents are folded (a document's own
   chunks overlap by design).
 - **One text in two formats** (given `get_document`, a document by its id: `Backend.get`): a 規程 .docx and
-  the PDF exported from it, or a .md and a .txt of one text (other suffixes, and one name or title), chunk differently (PDF lines joined,
-  list numbers drawn, running headers dropped), so their chunks are seldom 0.9-similar. A chunk
+  the PDF exported from it, or a .md and a .txt of one text (other suffixes, and one name or title),
+  chunk differently (PDF lines joined, list numbers drawn, running headers dropped), so their chunks
+  are seldom 0.9-similar. A chunk
   also folds into a better-ranked chunk of another document when
 
   1. the two *documents* are one text: their letters (as above) are compared in order, sentences

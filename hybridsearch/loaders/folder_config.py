@@ -83,14 +83,15 @@ class FileRules:
         )
 
     def applied(self, document: Document, warn: Warn) -> Document:
-        """`document` with the metadata defaults its source lacks, and the link."""
+        """`document` with the metadata defaults its source lacks, and the link (a source's own field
+        named `link` is stored as `link_`: a file's author cannot point 「原本を開く」 elsewhere)."""
         metadata = {key: value for key, value in self.metadata.items() if key not in document.metadata}
         metadata |= document.metadata
+        if LINK_FIELD in metadata:  # only hsearch.toml says where an original is: never a document itself
+            warn(f"{document.path}: its field {LINK_FIELD!r} is stored as {LINK_FIELD + '_'!r} "
+                 f"({LINK_FIELD!r} is the link to the original that {CONFIG_FILE} sets)")  # fmt: skip
+            metadata[LINK_FIELD + "_"] = metadata.pop(LINK_FIELD)
         if self.link is not None:
-            if LINK_FIELD in metadata:
-                warn(f"{document.path}: its field {LINK_FIELD!r} is stored as {LINK_FIELD + '_'!r} "
-                     f"(the link from {CONFIG_FILE} is {LINK_FIELD!r})")  # fmt: skip
-                metadata[LINK_FIELD + "_"] = metadata.pop(LINK_FIELD)
             metadata[LINK_FIELD] = self.link
         return replace(document, metadata=metadata) if metadata != document.metadata else document
 

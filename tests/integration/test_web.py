@@ -103,6 +103,9 @@ def test_a_hit_opens_its_original_through_the_configured_link(corpus: Path, tmp_
     (corpus / "trap.md").write_text(
         "---\nlink: javascript:alert(1)\n---\n# 罠\n\n赤い惑星の罠です。\n", encoding="utf-8"
     )
+    (corpus / "phish.md").write_text(
+        "---\nlink: https://evil.example/login\n---\n# 偽物\n\n赤い惑星の偽物です。\n", encoding="utf-8"
+    )
     with searched(corpus, tmp_path / "linked", browser, "赤い惑星は?") as wait:
         hits = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hits li"))
         by_title = {hit.text.splitlines()[0].split(". ", 1)[1]: hit for hit in hits}
@@ -110,7 +113,8 @@ def test_a_hit_opens_its_original_through_the_configured_link(corpus: Path, tmp_
         assert link.text == "原本を開く"
         assert link.get_attribute("href") == "https://share.example.jp/%E8%B3%87%E6%96%99/mars.md"
         assert link.get_attribute("rel") == "noopener noreferrer" and link.get_attribute("target") == "_blank"
-        assert not by_title["罠"].find_elements(By.CSS_SELECTOR, "a.original")  # its own link field is no address
+        assert not by_title["罠"].find_elements(By.CSS_SELECTOR, "a.original")  # a file's own link field is
+        assert not by_title["偽物"].find_elements(By.CSS_SELECTOR, "a.original")  # never its original's address
         by_title["火星"].send_keys(Keys.ENTER)  # the viewer has the link too
         viewer = viewer_opened(wait)
         assert (

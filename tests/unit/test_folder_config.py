@@ -179,3 +179,13 @@ def test_links_come_from_the_deepest_folder_that_has_one(tmp_path: Path) -> None
         == "https://a.example/root/%E4%BA%BA%E4%BA%8B/%E8%A6%8F%E7%A8%8B.txt"
     )
     assert FolderConfig(root=root).rules(root / "a.txt").link is None
+
+
+def test_a_documents_own_link_field_is_never_its_link(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path / "share", {"a.md": "---\nlink: https://evil.example/login\n---\n# 案内\n\n本文です。\n"}
+    )
+    result = run("index", str(root), "--index", str(tmp_path / "idx"), "--model", FAKE_MODEL)
+    assert result.exit_code == 0 and "its field 'link' is stored as 'link_'" in result.stderr
+    (metadata,) = documents(tmp_path / "idx").values()
+    assert "link" not in metadata and metadata["link_"] == "https://evil.example/login"
