@@ -42,7 +42,7 @@ from .encoders import Encoder, load_encoder
 from .errors import HybridSearchError, IndexLockedError, InputError, ModelMismatchError
 from .index import HybridIndex
 from .loaders import PathArg, Warn, loader_for
-from .loaders.folder_config import CONFIG_FILE, FolderConfig
+from .loaders.folder_config import CONFIG_FILE, FolderConfig, folder_configs
 from .loaders.ignore import IGNORE_FILE, IgnoreRules
 from .location import IndexLocation, Location
 from .writer import IndexReport, ProgressEvent, write_index
@@ -130,24 +130,29 @@ class _Folder:
 
     def _walked(self, target: Path, parts: tuple[str, ...], is_folder: bool) -> bool:
         config = self._folder_config()
-        rules = IgnoreRules(self.root, [*self.ignore, *(config.exclude if config else ())])
+        rules = IgnoreRules(self.root, self.ignore)
         folder = self.root
         rules.enter(folder)
         for part in parts[:-1]:
             folder = folder / part
             if _is_index(folder) or rules.ignored(folder, is_folder=True):
                 return False
+            if config is not None and not config.included(folder, is_folder=True):
+                return False
             rules.enter(folder)
         if is_folder:
-            return not _is_index(target) and not rules.ignored(target, is_folder=True)
+            return (
+                not _is_index(target)
+                and not rules.ignored(target, is_folder=True)
+                and (config is None or config.included(target, is_folder=True))
+            )
         if parts[-1] == CONFIG_FILE or rules.ignored(target) or (config is not None and not config.included(target)):
             return False
         return loader_for(target.suffix.lower()) is not None
 
     def _folder_config(self) -> FolderConfig | None:
         if not self._config_read:
-            file = self.config_file or self.root / CONFIG_FILE
-            self._config = FolderConfig.read(file, self.root) if file.is_file() else None
+            self._config = folder_configs([self.root], self.config_file).get(self.root)  # as `hsearch index` reads it
             self._config_read = True
         return self._config
 

@@ -138,7 +138,7 @@ def _files(
             continue
         if not root.is_dir():
             raise InputError(f"No such file or folder: {root}")
-        rules = IgnoreRules(root, [*ignore, *(folder_config.exclude if folder_config else ())])
+        rules = IgnoreRules(root, ignore)
         # symlinked folders are not followed (no loops)
         for walked, dirnames, filenames in os.walk(root, onerror=unreadable):
             folder = Path(walked)
@@ -146,7 +146,12 @@ def _files(
             walked_into = [
                 name for name in dirnames if not name.startswith(".") and not _is_index(folder / name, exclude)
             ]
-            dirnames[:] = sorted(name for name in walked_into if not rules.ignored(folder / name, is_folder=True))
+            dirnames[:] = sorted(
+                name
+                for name in walked_into
+                if not rules.ignored(folder / name, is_folder=True)
+                and (folder_config is None or folder_config.included(folder / name, is_folder=True))
+            )
             report.ignored_folders += len(walked_into) - len(dirnames)
             for name in sorted(filenames):
                 if name.startswith(".") or name == CONFIG_FILE:

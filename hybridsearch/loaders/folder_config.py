@@ -17,7 +17,9 @@
     metadata = { "部署" = "総務" }        # fields a document has unless its source says otherwise
 
 Patterns and folders are relative to the folder the file is in (for --config: to each folder
-given). Unknown keys and values of the wrong kind are errors naming the file and the key. The
+given); a subfolder or a file indexed on its own follows the nearest `hsearch.toml` above it.
+`include` and `exclude` decide before any `.hsearchignore` (whose `!` cannot bring back what they
+leave out). Unknown keys and values of the wrong kind are errors naming the file and the key. The
 rules that apply to a file are part of its identity (`FileRules.key`), so a file whose rules
 change is read again on the next run, as if it had changed.
 """
@@ -50,6 +52,7 @@ CONFIG_FILE = "hsearch.toml"
 _TOP_KEYS = ("include", "exclude", "threshold", "links", "files")
 _FILE_KEYS = ("match", "text", "title", "id", "metadata")
 _LINK_SCHEMES = ("http://", "https://", "file://")
+_ADDRESS = re.compile(r"(?:https?://[^\s/]+|file://[^\s]*)[^\s]*")  # a host after http(s), no spaces
 #: A key that is not ASCII and not quoted, which TOML does not allow (部署 = "総務").
 _BARE_JAPANESE_KEY = re.compile(r"(?:^|[{,])[ \t]*[^\x00-\x7f][^=\n]*=", re.M)
 #: The metadata field that holds a document's link.
@@ -109,7 +112,7 @@ class FolderConfig:
     root: Path
     source: str = ""
     include: GitIgnoreSpec | None = None
-    exclude: tuple[str, ...] = ()
+    exclude: GitIgnoreSpec | None = None
     threshold: float | None = None
     links: Mapping[PurePosixPath, str] = field(default_factory=dict)
     blocks: tuple[_FileBlock, ...] = ()
@@ -142,8 +145,8 @@ class FolderConfig:
         return cls(
             root=root,
             source=source,
-            include=GitIgnoreSpec.from_lines(include) if include else None,
-            exclude=tuple(_patterns(data.get("exclude", []), f"{source}: exclude")),
+            include=_spec(include),
+            exclude=_spec(_patterns(data.get("exclude", []), f"{source}: exclude")),
             threshold=None if threshold is None else float(threshold),
             links=_links(data.get("links", {}), source),
             blocks=tuple(
@@ -152,10 +155,11 @@ class FolderConfig:
         )
 
     def included(self, path: Path, is_folder: bool = False) -> bool:
-        """Whether `include` lets the walk read `path` (a folder: whether it may hold such files)."""
-        if self.include is None or is_folder:
-            return True
-        return self.include.match_file(self._relative(path).as_posix())
+        """Whether `include` and `exclude` let the walk read `path` (a folder: walk into it)."""
+        relative = self._relative(path).as_posix() + ("/" if is_folder else "")
+        if self.exclude is not None and self.exclude.match_file(relative):
+            return False
+        return self.include is None or is_folder or self.include.match_file(relative)
 
     def rules(self, path: Path) -> FileRules:
         """What the config says about the file `path`: later [[files]] blocks win key by key."""
@@ -185,21 +189,29 @@ class FolderConfig:
         return None
 
 
+def _spec(patterns: list[str]) -> GitIgnoreSpec | None:
+    return GitIgnoreSpec.from_lines(patterns) if patterns else None
+
+
 def folder_configs(
     paths: Sequence[str | os.PathLike[str]], config_file: str | os.PathLike[str] | None = None
 ) -> dict[Path, FolderConfig]:
-    """The config of each folder in `paths`: `config_file` if given (for every folder), else the
-    folder's own `hsearch.toml`; folders without one are left out. A file named on its own follows
-    `config_file`, relative to its folder."""
+    """The config of each path in `paths` (a folder or a file): `config_file` if given (relative to
+    each folder, or to a file's folder), else the nearest `hsearch.toml` in the folder or above it
+    (so a subfolder or a file indexed on its own follows its share's rules); paths without one are
+    left out."""
     given = Path(config_file) if config_file is not None else None
     if given is not None and not given.is_file():
         raise InputError(f"No such config file: {given}")
     found: dict[Path, FolderConfig] = {}
     for path in map(Path, paths):
-        root = path if path.is_dir() else path.parent
-        file = given if given is not None else (root / CONFIG_FILE if path.is_dir() else None)
-        if file is not None and file.is_file():
-            found[path] = FolderConfig.read(file, root)
+        folder = Path(os.path.abspath(path if path.is_dir() else path.parent))
+        if given is not None:
+            found[path] = FolderConfig.read(given, folder)
+            continue
+        nearest = next((above for above in (folder, *folder.parents) if (above / CONFIG_FILE).is_file()), None)
+        if nearest is not None:
+            found[path] = FolderConfig.read(nearest / CONFIG_FILE, nearest)
     return found
 
 
@@ -223,6 +235,8 @@ def _patterns(value: Any, where: str) -> list[str]:
     if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
         raise InputError(f"{where} must be a pattern or a list of patterns (got {value!r}).")
     for pattern in values:
+        if not pattern.strip() or pattern.lstrip().startswith("#"):
+            raise InputError(f"{where}: {pattern!r} is no pattern (blank, or a comment).")
         if "\\" in pattern:
             raise InputError(f"{where}: write folders with '/' ({pattern.replace(chr(92), '/')!r}, not {pattern!r}).")
         try:
@@ -238,11 +252,13 @@ def _links(value: Any, source: str) -> dict[PurePosixPath, str]:
     links = {}
     for folder, prefix in value.items():
         where = f"{source}: [links] {folder!r}"
-        if not isinstance(prefix, str) or not prefix.startswith(_LINK_SCHEMES):
+        if not isinstance(prefix, str) or not _ADDRESS.fullmatch(prefix):
             raise InputError(f"{where} must be an address starting with {', '.join(_LINK_SCHEMES)} (got {prefix!r}).")
-        relative = PurePosixPath(folder.replace("\\", "/").strip("/") or ".")
-        if relative.is_absolute() or ".." in relative.parts:
-            raise InputError(f"{where}: name a folder inside this one ('.' for this folder itself).")
+        relative = PurePosixPath(folder.rstrip("/") or ".")
+        if relative.is_absolute() or ".." in relative.parts or "\\" in folder or ":" in folder:
+            raise InputError(f"{where}: name a folder inside this one with '/' ('.' for this folder itself).")
+        if relative in links:
+            raise InputError(f"{where}: that folder has an address already.")
         links[relative] = prefix if prefix.endswith("/") else prefix + "/"
     return links
 
@@ -275,5 +291,8 @@ def _block(block: dict[str, Any], where: str) -> _FileBlock:
         if usable is None:
             raise InputError(f"{where}: metadata {name!r} must be text, a number, a date or a list of them.")
         values[name] = usable
-    spec = GitIgnoreSpec.from_lines(_patterns(block["match"], f"{where}: match"))
+    matched = _patterns(block["match"], f"{where}: match")
+    if not matched:
+        raise InputError(f'{where}: match names no files; e.g. match = "FAQ/*.csv".')
+    spec = GitIgnoreSpec.from_lines(matched)
     return _FileBlock(spec, FileRules(**columns, metadata=values))

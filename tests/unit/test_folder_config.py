@@ -145,6 +145,13 @@ def test_config_names_a_file_elsewhere(share: Path, tmp_path: Path) -> None:
         ('[links]\n"." = "javascript:alert(1)"', "must be an address starting with http://, https://, file://"),
         ('[links]\n"../other" = "https://x.example/"', "name a folder inside this one"),
         ("files = 3", "write file rules as [[files]] blocks"),
+        ('include = [""]', "is no pattern (blank, or a comment)"),
+        ('include = "# 規程/"', "is no pattern (blank, or a comment)"),
+        ("[[files]]\nmatch = []", "match names no files"),
+        ('[links]\n"/etc" = "https://x.example/"', "name a folder inside this one"),
+        ('[links]\n"C:\\\\x" = "https://x.example/"', "name a folder inside this one"),
+        ('[links]\n"." = "https://"', "must be an address starting with"),
+        ('[links]\n"." = "https://x.example/"\n"./" = "https://y.example/"', "has an address already"),
     ],
 )
 def test_a_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
@@ -189,3 +196,16 @@ def test_a_documents_own_link_field_is_never_its_link(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "its field 'link' is stored as 'link_'" in result.stderr
     (metadata,) = documents(tmp_path / "idx").values()
     assert "link" not in metadata and metadata["link_"] == "https://evil.example/login"
+
+
+def test_a_subfolder_or_a_file_indexed_alone_follows_its_shares_rules(share: Path, tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "idx")
+    assert run("index", str(share), "--index", index_dir, "--model", FAKE_MODEL).exit_code == 0
+    again = run("index", str(share / "FAQ" / "休暇.csv"), "--index", index_dir)
+    assert again.exit_code == 0 and "0 added, 0 changed" in again.stderr  # the same rules: nothing to re-read
+    assert documents(tmp_path / "idx")["休暇.csv#1"]["部署"] == "総務"
+    alone = run("index", str(share), "--index", str(tmp_path / "sub"), "--model", FAKE_MODEL)
+    assert alone.exit_code == 0
+    drafts = run("index", str(share / "下書き"), str(share / "FAQ"), "--index", str(tmp_path / "sub"))
+    assert drafts.exit_code == 0, drafts.output  # 下書き/ is excluded by the share's hsearch.toml
+    assert not any(name.startswith("メモ") for name in documents(tmp_path / "sub"))
