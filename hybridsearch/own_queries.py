@@ -308,7 +308,9 @@ def _outcome(
 ) -> Outcome:
     ranked = tuple(hit.document_id for hit in response.hits)
     first = response.hits[0] if response.hits else None
-    ranks = first_ranks(ranked, targets)
+    # a hit holds its copies' documents too: the same text in another file answers as well
+    held = [frozenset([hit.document_id, *(copy.document_id for copy in hit.copies)]) for hit in response.hits]
+    ranks = first_ranks(held, targets)
     metrics = None
     if targets:
         found = score_ranking(_labels(ranked, ranks), dict.fromkeys(targets, 1))
@@ -316,17 +318,18 @@ def _outcome(
     return Outcome(
         question, tuple(targets.values()), unknown, ranked,
         first=None if first is None else first.source, confidence=None if first is None else first.confidence,
-        right=None if first is None else any(first.document_id in docs for docs in targets.values()),
+        right=None if first is None else any(not docs.isdisjoint(held[0]) for docs in targets.values()),
         no_good_match=response.no_good_match, metrics=metrics, ranks=ranks,
     )  # fmt: skip
 
 
-def first_ranks(ranked: Sequence[str], targets: dict[str, frozenset[str]]) -> dict[str, int | None]:
-    """The 1-based rank at which each target entry is first hit: the first ranked document it names
-    that no earlier target took (None: none in the ranking)."""
+def first_ranks(ranked: Sequence[str | frozenset[str]], targets: dict[str, frozenset[str]]) -> dict[str, int | None]:
+    """The 1-based rank at which each target entry is first hit: the first ranked document (or one of
+    a hit's documents, with its copies) it names that no earlier target took (None: none in the ranking)."""
     ranks: dict[str, int | None] = dict.fromkeys(targets)
-    for rank, document in enumerate(ranked, 1):
-        entry = next((e for e, docs in targets.items() if ranks[e] is None and document in docs), None)
+    for rank, held in enumerate(ranked, 1):
+        documents = frozenset([held]) if isinstance(held, str) else held
+        entry = next((e for e, docs in targets.items() if ranks[e] is None and not docs.isdisjoint(documents)), None)
         if entry is not None:
             ranks[entry] = rank
     return ranks

@@ -161,6 +161,9 @@ def test_unknown_expected_is_a_counted_warning(tmp_path: Path, index_dir: Path) 
 def test_first_ranks_count_each_entry_once() -> None:
     targets = {"a.md": frozenset({"d1"}), "faq.csv": frozenset({"d3", "d4"}), "gone.md": frozenset({"d9"})}
     assert first_ranks(["d1", "d2", "d3", "d4"], targets) == {"a.md": 1, "faq.csv": 3, "gone.md": None}
+    # a hit holds its copies' documents: the expected file folded into another's hit is found there
+    held = [frozenset({"d2", "d9"}), frozenset({"d1"})]
+    assert first_ranks(held, targets) == {"a.md": 2, "faq.csv": None, "gone.md": 1}
 
 
 def test_metrics_by_hand(tmp_path: Path, index_dir: Path) -> None:
