@@ -140,6 +140,10 @@ def write_index(
             raise IndexNotFoundError(f"No index at {location} to remove documents from.")
         config = _resolve_config(store, config, encoder)
         if threshold is not None:
+            stored = store.config.min_confidence if store.config is not None else None
+            if stored is not None and stored != threshold:
+                warn(f"the threshold {threshold:g} of hsearch.toml replaces the index's {stored:g} (a calibrated one "
+                     "included); remove it from hsearch.toml to keep a threshold --calibrate stores")  # fmt: skip
             config = replace(config, min_confidence=threshold)
         if store.config is None and access is not None:  # a new index: what the caller grants is what it records
             config = replace(config, dense=access.recorded_in(config.dense))

@@ -209,3 +209,13 @@ def test_a_subfolder_or_a_file_indexed_alone_follows_its_shares_rules(share: Pat
     drafts = run("index", str(share / "下書き"), str(share / "FAQ"), "--index", str(tmp_path / "sub"))
     assert drafts.exit_code == 0, drafts.output  # 下書き/ is excluded by the share's hsearch.toml
     assert not any(name.startswith("メモ") for name in documents(tmp_path / "sub"))
+
+
+def test_a_threshold_in_the_config_says_when_it_replaces_the_indexs(share: Path, tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "idx")
+    assert run("index", str(share), "--index", index_dir, "--model", FAKE_MODEL).exit_code == 0
+    (share / "hsearch.toml").write_text(CONFIG.replace("threshold = 0.3", "threshold = 0.5"), encoding="utf-8")
+    result = run("index", str(share), "--index", index_dir)
+    assert result.exit_code == 0 and "the threshold 0.5 of hsearch.toml replaces the index's 0.3" in result.stderr
+    with HybridIndex.open(index_dir) as index:
+        assert index.config.min_confidence == 0.5
