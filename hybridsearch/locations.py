@@ -30,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "Location",
+    "MAX_PARTS",
     "Locator",
     "Region",
     "article_heading",
@@ -43,6 +44,10 @@ __all__ = [
 ]
 
 Location = Mapping[str, Any]
+
+#: A chunk over more places than this keeps only its own location (a 2.9 MB Markdown file of
+#: six-level headings stored 21 MB of parts).
+MAX_PARTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +85,7 @@ class Locator:
                 part = self._place(i, i, start, end)
                 if not parts or part.get("label") != parts[-1].get("label"):
                     parts.append({"start": max(start, starts[i]), **part})
-            if len(parts) > 1:
+            if 1 < len(parts) <= MAX_PARTS:  # more (a chunk over many tiny sections) cost more than they tell
                 found["parts"] = parts
         return found
 

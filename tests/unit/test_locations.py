@@ -10,7 +10,7 @@ from hybridsearch import HybridIndex
 from hybridsearch.backends.local.docstore import DocStore
 from hybridsearch.chunking import chunk_text
 from hybridsearch.config import ChunkConfig, IndexConfig
-from hybridsearch.locations import Locator, Region, cell_range, column_letters, location_at
+from hybridsearch.locations import MAX_PARTS, Locator, Region, cell_range, column_letters, location_at
 
 #: docs.sqlite as index format 2 wrote it: chunks without a location.
 FORMAT_2_SCHEMA = """
@@ -101,3 +101,10 @@ def test_a_format_2_docstore_reads_without_locations(tmp_path: Path) -> None:
 
 def _small() -> IndexConfig:
     return IndexConfig(chunk=ChunkConfig(size=40, overlap=0))
+
+
+def test_a_span_over_many_places_keeps_only_its_own_location() -> None:
+    sections = [Region(10 * n, {"heading": [f"{n}章", f"{n}.1 節"]}) for n in range(MAX_PARTS + 1)]
+    found = Locator(sections)(0, 10 * (MAX_PARTS + 1))
+    assert "parts" not in found and found["label"] == "0章 > 0.1 節"
+    assert len(Locator(sections)(0, 10 * MAX_PARTS)["parts"]) == MAX_PARTS
