@@ -48,11 +48,13 @@ _SPACED = re.compile(f" +(?=[{JAPANESE}])|(?<=[{JAPANESE}]) +")
 @dataclass
 class PageTexts:
     """What OCR read of some pages: the lines of each page read (by 0-based page number), the
-    pages that took longer than `PAGE_SECONDS`, and the pages Tesseract failed on (with why)."""
+    pages that took longer than `PAGE_SECONDS`, the pages Tesseract failed on (with why), and the
+    pages not read before the file's time (`max_file_seconds`) ran out."""
 
     lines: dict[int, list[str]] = field(default_factory=dict)
     slow: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
+    late: list[int] = field(default_factory=list)
 
 
 def unavailable() -> str:
@@ -79,8 +81,8 @@ def japanese_spacing(line: str) -> str:
 
 def ocr_pages(pdf: Any, numbers: Sequence[int], context: LoadContext, workers: int = 0) -> PageTexts:
     """The text lines of pages `numbers` (0-based) of the open pypdfium2 document `pdf`, read by
-    Tesseract in up to `workers` processes at once (0: one per CPU, at most 4); `context.check_time`
-    raises once the file's time is up."""
+    Tesseract in up to `workers` processes at once (0: one per CPU, at most 4); once the file's time
+    is up, the pages left are `late` (what was read is kept)."""
     command = shutil.which("tesseract") or "tesseract"
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     found = PageTexts()
@@ -91,17 +93,18 @@ def ocr_pages(pdf: Any, numbers: Sequence[int], context: LoadContext, workers: i
 
     def collect(number: int, reading: Future[list[str] | str | None]) -> None:
         result = reading.result()
-        if result is None:
-            context.check_time()  # the file's time ran out, not the page's
-            found.slow.append(number)
+        if result is None:  # the page's time ran out, or the file's
+            (found.late if time.monotonic() >= deadline else found.slow).append(number)
         elif isinstance(result, str):
             found.failed[number] = result
         else:
             found.lines[number] = result
 
     try:
-        for number in numbers:
-            context.check_time()
+        for position, number in enumerate(numbers):
+            if time.monotonic() >= deadline:
+                found.late.extend(numbers[position:])
+                break
             image = _render(pdf, number)
             digest = hashlib.sha256(image).hexdigest()
             if digest not in read:

@@ -101,12 +101,15 @@ def _read_scans(pdf: object, pages: list[list[str]], scanned: list[int], file: F
     missing = ocr.unavailable()
     if missing:
         return f"--ocr cannot run: {missing}"
-    try:
-        found = ocr.ocr_pages(pdf, scanned, context)
-    except SkipFile as reason:
-        raise SkipFile(f"{reason}: OCR of its {len(scanned)} scanned pages needs more time") from None
+    found = ocr.ocr_pages(pdf, scanned, context)
     for number, lines in found.lines.items():
         pages[number] = lines
+    seconds = f"{context.config.max_file_seconds:g} s"
+    if found.late and not found.lines:
+        return f"OCR of its {len(scanned)} scanned pages needs more than {seconds} (--max-file-seconds)"
+    if found.late:
+        late = _page_list(sorted(found.late))
+        file.warn(f"{file.path}: OCR ran out of the file's {seconds} (--max-file-seconds) before {late}; not indexed")
     if found.slow:
         file.warn(f"{file.path}: OCR took over {ocr.PAGE_SECONDS:g} s on {_page_list(found.slow)}; not indexed")
     if found.failed:

@@ -200,13 +200,26 @@ def test_a_slow_or_failing_page_is_a_warning_and_the_others_are_read_once(
 
 
 def test_ocr_stops_at_the_files_time_limit(tmp_path: Path, fake_tesseract: Path) -> None:
-    pdf = write_blank_pages(tmp_path / "scan.pdf", [(400, 300), (300, 400)])
+    pdf = write_blank_pages(tmp_path / "scan.pdf", [(400, 300), (500, 300)])  # landscape: the fake never ends
     (_, report) = load(pdf, [], ocr=True, max_file_seconds=1.0)
     ((_, reason),) = report.skipped_files
-    assert reason == (
-        "took over 1 s to read (the limit per file, --max-file-seconds); not indexed: "
-        "OCR of its 2 scanned pages needs more time"
-    )
+    assert reason == "no text found; scanned PDF? OCR of its 2 scanned pages needs more than 1 s (--max-file-seconds)"
+
+
+def test_a_pdf_whose_ocr_runs_out_of_time_keeps_its_text_pages(tmp_path: Path, fake_tesseract: Path) -> None:
+    import pypdfium2 as pdfium
+
+    typed = write_pdf(tmp_path / "typed.pdf", [["第10条（休日）会社の休日は土曜日、日曜日および祝日とする。"]])
+    merged = pdfium.PdfDocument(typed)
+    blank = pdfium.PdfDocument(write_blank_pages(tmp_path / "scan.pdf", [(400, 300), (500, 300)]))
+    merged.import_pages(blank)
+    merged.save(tmp_path / "mixed.pdf")
+    blank.close()
+    merged.close()
+    warnings: list[str] = []
+    (document,), _ = load(tmp_path / "mixed.pdf", warnings, ocr=True, max_file_seconds=1.0)
+    assert "会社の休日は土曜日" in document.text  # the text layer is kept
+    assert any("OCR of its 2 scanned pages needs more than 1 s" in warning for warning in warnings), warnings
 
 
 def test_spaces_next_to_japanese_characters_are_dropped() -> None:
