@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from folders import write_markdown_folder
+
 HSEARCH = str(Path(sys.executable).with_name("hsearch"))
 
 
@@ -33,10 +35,7 @@ def main(corpus: str, count: int = 1000) -> None:
         records = [json.loads(line) for _, line in zip(range(count), handle)]
     with tempfile.TemporaryDirectory() as tmp:
         docs, index_dir = Path(tmp) / "docs", Path(tmp) / "index"
-        for i, record in enumerate(records):
-            path = docs / f"{i // 100:02d}" / f"doc{i:04d}.md"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"# {record['title']}\n\n{record['text']}\n", encoding="utf-8")
+        write_markdown_folder(records, docs, per_folder=100)
         first, first_summary = run(docs, index_dir)
         unchanged, unchanged_summary = run(docs, index_dir)
         edited = docs / "05" / "doc0500.md"

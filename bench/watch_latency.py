@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+from folders import write_markdown_folder
+
 from hybridsearch import HybridIndex
 
 HSEARCH = str(Path(sys.executable).with_name("hsearch"))
@@ -60,10 +62,7 @@ def main() -> None:
     folder_records, extra = records[: args.documents], records[args.documents :]
     with tempfile.TemporaryDirectory() as tmp:
         docs, location = Path(tmp) / "docs", Path(tmp) / "index"
-        for i, record in enumerate(folder_records):
-            path = docs / f"{i // 50:02d}" / f"doc{i:04d}.md"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"# {record['title']}\n\n{record['text']}\n", encoding="utf-8")
+        write_markdown_folder(folder_records, docs, per_folder=50)
         env = {**os.environ, "HSEARCH_EMBEDDING_CACHE": str(Path(tmp) / "embeddings.sqlite")}  # nothing cached
         subprocess.run([HSEARCH, "index", str(docs), "--index", str(location), "-q"], check=True, env=env)
         command = [HSEARCH, "watch", str(docs), "--index", str(location)]
