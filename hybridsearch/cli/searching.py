@@ -172,6 +172,7 @@ def info(index_dir: str, as_json: bool, check: bool) -> None:
         ("user words", len(config["tokenizer"].get("user_dictionary") or ()) or "none"),
         ("synonyms", config["tokenizer"].get("synonyms") or "none"),
         ("default alpha", f"{config['alpha']} ({config['fusion']})"),
+        ("threshold", _threshold(config.get("min_confidence"))),
         ("fields", ", ".join(details["fields"])),
     ]
     for label, value in lines:  # the manifest is data from the index: escaped like file names
@@ -209,6 +210,11 @@ def _describe_model(model: dict[str, Any], dense: dict[str, Any]) -> str:
     if str(model["name"]).startswith(OPENAI_PREFIX):
         parts.append(f"at {dense.get('api_base') or DEFAULT_API_BASE}")
     return ", ".join(parts)
+
+
+def _threshold(stored: float | None) -> str:
+    """The confidence threshold an index's searches use, and where it comes from."""
+    return f"{DEFAULT_THRESHOLD} (the fitted default)" if stored is None else f"{stored:g} (set for this index)"
 
 
 def _format_hit(hit: Hit) -> str:

@@ -145,6 +145,7 @@ def test_info(index_dir: Path) -> None:
     assert "fields:        mtime, path, size, title, type\n" in result.stdout
     assert "k1=0.9, b=0.4, terms=lemma + word pairs" in result.stdout
     assert "user words:    none\nsynonyms:      none\n" in result.stdout
+    assert "threshold:     0.35 (the fitted default)\n" in result.stdout
     checked = run("info", "--index", str(index_dir), "--check")
     assert checked.exit_code == 0 and "check:         ok" in checked.stdout
     details = json.loads(run("info", "--index", str(index_dir), "--json").stdout)

@@ -219,3 +219,4 @@ def test_a_threshold_in_the_config_says_when_it_replaces_the_indexs(share: Path,
     assert result.exit_code == 0 and "the threshold 0.5 of hsearch.toml replaces the index's 0.3" in result.stderr
     with HybridIndex.open(index_dir) as index:
         assert index.config.min_confidence == 0.5
+    assert "threshold:     0.5 (set for this index)" in run("info", "--index", index_dir).stdout
