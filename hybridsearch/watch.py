@@ -27,24 +27,21 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from .config import IndexConfig, ModelAccess
 from .encoders import Encoder, load_encoder
 from .errors import HybridSearchError, IndexLockedError, InputError, ModelMismatchError
 from .index import HybridIndex
-from .loaders import PathArg, Warn, loader_for
-from .loaders.folder_config import CONFIG_FILE, FolderConfig, folder_configs
-from .loaders.ignore import IGNORE_FILE, IgnoreRules
+from .loaders import PathArg, Warn
 from .location import IndexLocation, Location
+from .watched import WatchedFolder
 from .writer import IndexReport, ProgressEvent, write_index
 
 __all__ = ["DEBOUNCE", "POLL_SECONDS", "WatchUpdate", "Watcher", "load_model", "watch_served"]
@@ -59,11 +56,6 @@ MAX_DELAY = 5.0
 POLL_SECONDS = 2.0
 #: Seconds between tries while another writer holds the index's lock.
 RETRY_SECONDS = 1.0
-#: File systems whose changes made by other machines the OS does not report: polled.
-NETWORK_FILE_SYSTEMS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre", "gpfs", "vboxsf",
-     "vmhgfs", "drvfs", "davfs"}
-)  # fmt: skip
 _CHANGES = ("created", "modified", "deleted", "moved")
 
 
@@ -88,73 +80,6 @@ class WatchUpdate:
 
 class _Stopped(Exception):
     """Raised from the progress callback to abandon an update when the watch stops."""
-
-
-class _Folder:
-    """A watched folder, and which of its paths can change what the index holds (as the walk of
-    `loaders.files` decides it: hidden names, index folders, ignore rules, `hsearch.toml`'s
-    include/exclude, types a loader reads)."""
-
-    def __init__(self, given: PathArg, ignore: Sequence[str], config_file: PathArg | None, index: str | None) -> None:
-        self.given = os.fspath(given)
-        self.root = Path(os.path.abspath(self.given))
-        self.ignore = tuple(ignore)
-        self.config_file = None if config_file is None else Path(config_file)
-        self.index = index  # the watched index's folder, resolved (None: not a local index)
-        self._config: FolderConfig | None = None
-        self._config_read = False
-
-    def relevant(self, path: str, is_folder: bool) -> bool:
-        """Can a change at `path` (under this folder) change the index?"""
-        target = Path(path)
-        try:
-            parts = target.relative_to(self.root).parts
-        except ValueError:
-            return False
-        if not parts:  # the folder itself (gone, or moved)
-            return True
-        if self.index is not None and _inside(os.path.realpath(target), self.index):
-            return False
-        if any(part.startswith(".") for part in parts[:-1]):
-            return False
-        name = parts[-1]
-        if name.startswith("."):
-            return name == IGNORE_FILE and not is_folder  # the rules of what is read changed
-        if parts == (CONFIG_FILE,) and self.config_file is None:
-            self._config_read = False  # read again at the next event
-            return True
-        try:
-            return self._walked(target, parts, is_folder)
-        except InputError:  # a .hsearchignore or hsearch.toml that does not parse: the update says so
-            return True
-
-    def _walked(self, target: Path, parts: tuple[str, ...], is_folder: bool) -> bool:
-        config = self._folder_config()
-        rules = IgnoreRules(self.root, self.ignore)
-        folder = self.root
-        rules.enter(folder)
-        for part in parts[:-1]:
-            folder = folder / part
-            if _is_index(folder) or rules.ignored(folder, is_folder=True):
-                return False
-            if config is not None and not config.included(folder, is_folder=True):
-                return False
-            rules.enter(folder)
-        if is_folder:
-            return (
-                not _is_index(target)
-                and not rules.ignored(target, is_folder=True)
-                and (config is None or config.included(target, is_folder=True))
-            )
-        if parts[-1] == CONFIG_FILE or rules.ignored(target) or (config is not None and not config.included(target)):
-            return False
-        return loader_for(target.suffix.lower()) is not None
-
-    def _folder_config(self) -> FolderConfig | None:
-        if not self._config_read:
-            self._config = folder_configs([self.root], self.config_file).get(self.root)  # as `hsearch index` reads it
-            self._config_read = True
-        return self._config
 
 
 class Watcher:
@@ -201,7 +126,7 @@ class Watcher:
         self.location = location
         parsed = IndexLocation.parse(location)
         index = os.path.realpath(parsed.folder) if parsed.is_local else None
-        self.folders = [_Folder(folder, ignore, config_file, index) for folder in folders]
+        self.folders = [WatchedFolder(folder, ignore, config_file, index) for folder in folders]
         self.access = access or ModelAccess()
         self.new_config = config if HybridIndex.stored_config(location) is None else None
         self.encoder = encoder or load_model(location, model, config, self.access, device)
@@ -215,7 +140,7 @@ class Watcher:
         self._stop = threading.Event()
         self._signalled = False  # set by a signal handler, which must take no lock
         self._lock = threading.Lock()
-        self._pending: dict[_Folder, set[str]] = {}
+        self._pending: dict[WatchedFolder, set[str]] = {}
         self._first = self._last = 0.0
 
     # --- control ----------------------------------------------------------------------------------
@@ -279,7 +204,7 @@ class Watcher:
             for observer in observers:
                 observer.join(timeout=5)
 
-    def _observe(self, folder: _Folder) -> tuple[Any, str]:
+    def _observe(self, folder: WatchedFolder) -> tuple[Any, str]:
         """An observer of `folder`, started: the OS's events, else polling."""
         from watchdog import events
         from watchdog.observers import Observer
@@ -298,9 +223,9 @@ class Watcher:
             def dispatch(self, event: events.FileSystemEvent) -> None:
                 watcher._event(folder, event)
 
-        system = _file_system(folder.root)
+        system = folder.network_file_system()
         interval = self.poll
-        if interval is None and system is not None and _is_network(system):
+        if interval is None and system is not None:
             interval = POLL_SECONDS
             self.log(f"{self.label}: {folder.given} is on a network file system ({system}); polling it instead")
         if interval is None:
@@ -317,7 +242,7 @@ class Watcher:
         observer.start()
         return observer, f"polling every {interval:g} s"
 
-    def _event(self, folder: _Folder, event: Any) -> None:
+    def _event(self, folder: WatchedFolder, event: Any) -> None:
         """Note an event (in the observer's thread) if it can change the index."""
         kind = event.event_type
         if kind == "events_lost":  # the OS's queue overflowed: anything may have changed
@@ -338,7 +263,7 @@ class Watcher:
             self._last = now
             self._pending.setdefault(folder, set()).update(paths)
 
-    def _next_batch(self) -> dict[_Folder, set[str]] | None:
+    def _next_batch(self) -> dict[WatchedFolder, set[str]] | None:
         """The next quiet burst's changed paths by folder; None when the watch stops."""
         while not self.stopping:
             with self._lock:
@@ -355,7 +280,7 @@ class Watcher:
 
     # --- updates ----------------------------------------------------------------------------------
 
-    def _update(self, folders: list[_Folder], paths: tuple[str, ...], catch_up: bool = False) -> None:
+    def _update(self, folders: list[WatchedFolder], paths: tuple[str, ...], catch_up: bool = False) -> None:
         given = tuple(folder.given for folder in folders)
         waiting = False
         while not self.stopping:
@@ -488,38 +413,3 @@ def _warm_up(encoder: Encoder) -> None:
 def _picked_up(index: HybridIndex, update: WatchUpdate) -> None:
     if update.report is not None and update.report.written:
         index.refresh()
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def _is_index(folder: Path) -> bool:
-    """A hybridsearch index folder (as `loaders.files` tells one: it walks none)."""
-    try:
-        return (folder / "CURRENT").is_file() and (folder / "LOCK").exists()
-    except OSError:
-        return False
-
-
-def _is_network(system: str) -> bool:
-    return system in NETWORK_FILE_SYSTEMS or system.startswith("fuse.")
-
-
-def _file_system(path: Path) -> str | None:
-    """The type of the file system `path` is on (Linux: from /proc/self/mounts), or None."""
-    try:
-        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as mounts:
-            lines = mounts.read().splitlines()
-    except OSError:
-        return None
-    real = os.path.realpath(path)
-    best, found = -1, None
-    for line in lines:
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])  # \040 is a space
-        if _inside(real, point) and len(point) > best:
-            best, found = len(point), fields[2]
-    return found

@@ -26,7 +26,7 @@ from .folder_config import CONFIG_FILE, FileRules, FolderConfig
 from .ignore import IgnoreRules
 from .sniff import mismatch
 
-__all__ = ["LoadReport", "PathArg", "iter_documents"]
+__all__ = ["LoadReport", "PathArg", "is_index_folder", "iter_documents", "left_out"]
 
 PathArg = str | os.PathLike[str]
 Unchanged = Callable[[str, str], bool]
@@ -144,31 +144,37 @@ def _files(
             folder = Path(walked)
             rules.enter(folder)
             walked_into = [
-                name for name in dirnames if not name.startswith(".") and not _is_index(folder / name, exclude)
+                name
+                for name in dirnames
+                if not name.startswith(".")
+                and not (os.path.realpath(folder / name) in exclude or is_index_folder(folder / name))
             ]
             dirnames[:] = sorted(
-                name
-                for name in walked_into
-                if not rules.ignored(folder / name, is_folder=True)
-                and (folder_config is None or folder_config.included(folder / name, is_folder=True))
+                name for name in walked_into if not left_out(folder / name, rules, folder_config, is_folder=True)
             )
             report.ignored_folders += len(walked_into) - len(dirnames)
             for name in sorted(filenames):
                 if name.startswith(".") or name == CONFIG_FILE:
                     continue
-                if rules.ignored(folder / name) or (folder_config and not folder_config.included(folder / name)):
+                if left_out(folder / name, rules, folder_config):
                     report.ignored += 1
                 else:
                     yield folder / name, folder_config
 
 
-def _is_index(folder: Path, exclude: set[str]) -> bool:
-    """A hybridsearch index folder, or one to leave out (its files are not documents, and an index
-    inside a folder it indexes would otherwise read itself on every run)."""
+def is_index_folder(folder: Path) -> bool:
+    """A hybridsearch index folder: a walk never enters one (its files are not documents, and an
+    index inside a folder it indexes would otherwise read itself on every run)."""
     try:
-        return os.path.realpath(folder) in exclude or ((folder / "CURRENT").is_file() and (folder / "LOCK").exists())
+        return (folder / "CURRENT").is_file() and (folder / "LOCK").exists()
     except OSError:  # an unreadable folder: the walk reports it
         return False
+
+
+def left_out(path: Path, rules: IgnoreRules, config: FolderConfig | None, is_folder: bool = False) -> bool:
+    """Whether a walk leaves `path` (a file, or a folder with `is_folder`) out: the ignore rules
+    (built-in, `.hsearchignore`, `--exclude`) or its `hsearch.toml`'s include and exclude."""
+    return rules.ignored(path, is_folder=is_folder) or (config is not None and not config.included(path, is_folder))
 
 
 def _read_file(
