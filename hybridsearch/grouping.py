@@ -60,6 +60,7 @@ from typing import Protocol
 
 from .errors import InputError
 from .schema import StoredChunk
+from .textnorm import folded_name
 
 __all__ = [
     "GROUP_BY",
@@ -145,10 +146,6 @@ class Grouped:
     chunk: StoredChunk
     copies: list[StoredChunk] = field(default_factory=list)
     more: int = 0
-
-
-def _folded(name: str) -> str:
-    return unicodedata.normalize("NFKC", name).strip().lower()
 
 
 def _letters(text: str) -> str:
@@ -334,7 +331,7 @@ class _Documents:
                 stored = self._get_document(document)
                 text = stored.text
                 path = PurePath(stored.path.replace("\\", "/"))
-                self._names[document] = (_folded(path.stem), path.suffix.lower(), _folded(stored.title))
+                self._names[document] = (folded_name(path.stem), path.suffix.lower(), folded_name(stored.title))
                 self._budget -= len(text)
                 if len(text) <= MAX_DOCUMENT_CHARS:
                     self._read[document] = (text, len(text) - sum(map(len, _IGNORED.findall(text))))

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Normalized", "encodable", "normalize", "normalize_with_offsets"]
+__all__ = ["Normalized", "encodable", "folded_name", "normalize", "normalize_with_offsets"]
 
 # A base character and the combining marks that follow it (incl. kana voicing marks, half-width too).
 _SEGMENT = re.compile(
@@ -50,6 +50,11 @@ def _fold(segment: str) -> str:
 def _is_stable(text: str) -> bool:
     """True when normalising cannot change `text` (the common case for clean Japanese)."""
     return unicodedata.is_normalized("NFKC", text) and text == text.lower() and not any(mark in text for mark in _KEEP)
+
+
+def folded_name(name: str) -> str:
+    """A name as two spellings of it compare (a column header, a file name): NFKC, trimmed, lower case."""
+    return unicodedata.normalize("NFKC", name).strip().lower()
 
 
 def normalize(text: str) -> str:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import LoaderConfig
 from ..schema import Document
+from ..textnorm import folded_name
 from .base import FileInfo, LoadContext, SkipFile, flat_metadata, warn_dropped
 from .text import decoded
 
@@ -88,12 +88,12 @@ def _fields(rows: list[Row], columns: list[str], file: FileInfo, context: LoadCo
     (or where the user named them), else the first of the known names it has, else for the text its
     longest column (with a warning)."""
     config: LoaderConfig = context.config
-    by_name = {_folded(name): name for name in reversed(columns)}  # the first spelling of each
+    by_name = {folded_name(name): name for name in reversed(columns)}  # the first spelling of each
 
     def chosen(configured: str, default: str, known: Sequence[str], taken: Sequence[str] = ()) -> str:
         if configured in columns or configured != default:
             return configured
-        named = (by_name.get(_folded(name)) for name in known)
+        named = (by_name.get(folded_name(name)) for name in known)
         return next((name for name in named if name is not None and name not in taken), configured)
 
     text = chosen(config.text_field, _DEFAULTS.text_field, TEXT_NAMES)
@@ -106,10 +106,6 @@ def _fields(rows: list[Row], columns: list[str], file: FileInfo, context: LoadCo
                          f"(columns: {', '.join(columns)}; name it with --text-field)")  # fmt: skip
     record_id = chosen(config.id_field, _DEFAULTS.id_field, ID_NAMES, [text, title])
     return _Fields(text, title, record_id)
-
-
-def _folded(name: str) -> str:
-    return unicodedata.normalize("NFKC", name).strip().lower()
 
 
 def _longest(rows: list[Row], names: list[str]) -> str | None:
