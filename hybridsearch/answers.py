@@ -40,7 +40,7 @@ def answer_span(text: str, title: str, matched: Sequence[Span], cosines: np.ndar
     """The span of `text` (a chunk) that best answers: by the `matched` word spans in it and, when
     given, the cosines of its sentence vectors (one per `sentence_spans(title, text)`)."""
     units = sentence_spans(title, text) if cosines is not None and len(cosines) else []
-    if len(units) != (len(cosines) if cosines is not None else 0) or len(units) < 2:
+    if cosines is None or len(units) != len(cosines) or len(units) < 2:  # cosines that fit no sentences
         units, cosines = [span for span in split_sentences(text) if text[span[0] : span[1]].strip()], None
     if not units:
         return 0, len(text)
