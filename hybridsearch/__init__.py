@@ -1,5 +1,6 @@
 """hybridsearch: Japanese hybrid search — BM25 over MeCab terms + dense embeddings, fused with alpha."""
 
+from .access import Principal
 from .backends import Backend, Writer, register_backend
 from .config import DEFAULT_ALPHA, DEFAULT_MODEL, Fusion, IndexConfig
 from .encoders import Encoder, ModelSpec, register_encoder
@@ -42,6 +43,7 @@ __all__ = [
     "ModelMismatchError",
     "ModelSpec",
     "NotFoundError",
+    "Principal",
     "ProgressEvent",
     "SearchRequest",
     "SearchResponse",

@@ -19,6 +19,7 @@ from .synonyms import synonyms_option
 from .userdict import UserWord, user_dictionary_option
 
 __all__ = [
+    "Acl",
     "BM25Config",
     "BM25Variant",
     "ChunkConfig",
@@ -85,6 +86,13 @@ class BM25Variant(Choice):
     OKAPI = "okapi"
 
 
+class Acl(Choice):
+    """Where a document's readers come from besides its own `readers` field and hsearch.toml (`access.py`)."""
+
+    NONE = "none"
+    POSIX = "posix"  # the file's owner, group and mode, and the folders above it
+
+
 @dataclass(frozen=True)
 class LoaderConfig:
     """Which fields of a CSV/JSONL record hold the text, title and record id; the largest file read
@@ -107,7 +115,19 @@ class LoaderConfig:
         "may need a higher --max-file-seconds [default: off].",
     )  # fmt: skip
 
+    acl: Acl = setting(
+        Acl.NONE, flag="--acl", before=Acl.NONE,
+        help="posix: a document's readers are those its file's owner, group and mode (and its folders') let read "
+        "it; rules in a document's own 'readers' field and in hsearch.toml come first [default: none].",
+    )  # fmt: skip
+    private: bool = setting(
+        False, flag="--private/--public", before=False,
+        help="Documents that no rule gives readers are readable by no one (--private) or by everyone [default: "
+        "--public].",
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
+        object.__setattr__(self, "acl", Acl.parse(self.acl))
         if self.max_file_mb < 1:
             raise InputError(f"The file size limit must be at least 1 MB (got {self.max_file_mb}).")
         if not self.max_file_seconds > 0:

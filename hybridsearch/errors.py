@@ -48,4 +48,8 @@ class ModelMismatchError(HybridSearchError):
 
 
 class NotFoundError(HybridSearchError, LookupError):
-    """No chunk or document has the id asked for."""
+    """No chunk or document has the id asked for (or none the asker may read: the same words)."""
+
+    @classmethod
+    def of_id(cls, location: str, id: str) -> NotFoundError:
+        return cls(f"Index {location} has no chunk or document with id {id!r}.")

@@ -48,6 +48,8 @@ class Condition:
     def describe(self) -> str:
         if self.op == "in":
             return f"{self.field} in {list(self.values)!r}"
+        if self.op == "readable":
+            return f"readable by {' or '.join(map(str, self.values))}"
         symbol = {"eq": "=", "glob": " glob ", **_RANGES}[self.op]
         return f"{self.field}{symbol}{self.values[0]!r}"
 
@@ -234,25 +236,34 @@ class MetadataTable:
     def fields(self) -> set[str]:
         return set(self._items)
 
-    def values(self, limit: int) -> dict[str, list[Any]]:
+    def fields_of(self, keep: np.ndarray | None = None) -> set[str]:
+        """The fields the documents `keep` marks (None: all) have."""
+        if keep is None:
+            return self.fields
+        return {field for field, owners in self._owners.items() if keep[owners].any()}
+
+    def values(self, limit: int, keep: np.ndarray | None = None) -> dict[str, list[Any]]:
         """The fields with at most `limit` distinct values, each with those values (most documents first):
-        what a search page offers as choices."""
+        what a search page offers as choices. `keep`: only the documents it marks count."""
         found = {}
         for field, items in self._items.items():
             counts: dict[Any, int] = {}
-            for item in items:
+            owners = self._owners[field]
+            for position, item in enumerate(items):
                 if not isinstance(item, str | int | float):  # bools are ints; anything else is not a choice
+                    continue
+                if keep is not None and not keep[owners[position]]:
                     continue
                 counts[item] = counts.get(item, 0) + 1
                 if len(counts) > limit:
                     break
-            if len(counts) <= limit:
+            if len(counts) <= limit and (counts or keep is None):
                 found[field] = sorted(counts, key=lambda value: (-counts[value], str(value)))
         return found
 
     def mask(self, where: Filter) -> np.ndarray:
         """One bool per document: does it meet every condition?"""
-        unknown = where.fields - self.fields
+        unknown = {c.field for c in where.conditions if c.op != "readable"} - self.fields
         if unknown:
             known = ", ".join(sorted(self.fields)) or "none"
             named = ", ".join(map(repr, sorted(unknown)))
@@ -264,6 +275,11 @@ class MetadataTable:
 
     def _matching(self, condition: Condition) -> np.ndarray:
         field, op = condition.field, condition.op
+        if op == "readable":  # any item is one of the values, or the document has no such field (access.py)
+            if field not in self._items:
+                return np.ones(self.size, dtype=bool)
+            without = ~self._documents(field, np.arange(len(self._items[field])))
+            return without | self._matching(Condition(field, "in", condition.values))
         if op in ("eq", "in"):
             lookup = self._lookup.get(field) or self._build_lookup(field)
             wanted = {key for value in condition.values for key in _keys(value)}

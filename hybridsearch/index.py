@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from .access import Principal, can_read
 from .backends import Backend, Location, open_backend, stored_config
 from .config import Fusion, IndexConfig, ModelAccess
 from .encoders import Encoder, ModelSpec, load_encoder, resolve_model_name
-from .errors import HybridSearchError, InputError, ModelMismatchError
+from .errors import HybridSearchError, InputError, ModelMismatchError, NotFoundError
 from .filters import Filter, WhereArg
 from .loaders import PathArg, Warn
 from .request import SearchRequest, SearchResponse
@@ -250,6 +251,7 @@ class HybridIndex:
         rerank: str | Path | Reranker | None = None,
         rerank_depth: int = DEFAULT_DEPTH,
         min_confidence: float | None = None,
+        principal: Principal | None = None,
     ) -> list[Hit]:
         """The `k` best chunks for `query`: `alpha` is the dense share (default: the index's),
         `fusion` the rule (coverage, minmax, zscore, rrf), `where` a filter on document metadata
@@ -260,11 +262,12 @@ class HybridIndex:
         `rerank_depth` candidates; the hits are then in its order, with `Hit.rerank_score`.
         `min_confidence`: the hits whose `Hit.confidence` is below it are left out (without it, every
         hit is returned, those below the index's threshold marked `Hit.weak`; `respond` gives the
-        whole decision)."""
+        whole decision). `principal`: who is asking (`access.py`); the hits are of documents
+        they may read (without one: documents open to everyone)."""
         request = SearchRequest(
             query=query, k=k, alpha=alpha, fusion=None if fusion is None else Fusion.parse(fusion),
             where=Filter.parse(where), group_by=group_by, collapse=collapse, rerank_depth=rerank_depth,
-            min_confidence=min_confidence,
+            min_confidence=min_confidence, principal=principal,
         )  # fmt: skip
         response = self.respond(request, rerank)
         return list(response.hits) if min_confidence is None else response.strong
@@ -282,21 +285,26 @@ class HybridIndex:
         with self.searcher() as searcher:
             return searcher.prepare(query)
 
-    def get(self, id: str) -> StoredChunk | StoredDocument:
+    def get(self, id: str, principal: Principal | None = None) -> StoredChunk | StoredDocument:
         """The chunk (a hit's `id`) or document (a hit's `document_id`) with this id; a document comes
-        with its full text and its chunks' ids and offsets. `NotFoundError` when there is none."""
+        with its full text and its chunks' ids and offsets. `NotFoundError` when there is none that
+        `principal` may read (the same error as for an id no document has)."""
         with self._lease() as state:
-            return state.backend.get(id)
+            found = state.backend.get(id)
+        if not can_read(found.metadata, principal):
+            raise NotFoundError.of_id(self.location, id)
+        return found
 
-    def fields(self) -> list[str]:
-        """The metadata fields this index's documents have (what `where` can filter on)."""
-        with self._lease() as state:
-            return state.backend.fields()
+    def fields(self, principal: Principal | None = None) -> list[str]:
+        """The metadata fields of the documents `principal` may read (what `where` can filter on)."""
+        with self.searcher() as searcher:
+            return searcher.backend.fields(searcher.readable(None, principal))
 
-    def field_values(self, limit: int = 50) -> dict[str, list[Any]]:
-        """The metadata fields with at most `limit` distinct values, each with its values, most common first."""
-        with self._lease() as state:
-            return state.backend.field_values(limit)
+    def field_values(self, limit: int = 50, principal: Principal | None = None) -> dict[str, list[Any]]:
+        """The metadata fields with at most `limit` distinct values among the documents `principal`
+        may read, each with its values, most common first."""
+        with self.searcher() as searcher:
+            return searcher.backend.field_values(limit, searcher.readable(None, principal))
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Query vectors from the index's model (loaded on first use), checked for shape."""

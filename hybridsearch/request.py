@@ -19,10 +19,11 @@ import math
 import numbers
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import Enum
 from typing import Any, get_args, get_type_hints
 
+from .access import Principal
 from .config import Fusion
 from .errors import EmptyQueryError, InputError
 from .filters import Filter, WhereArg
@@ -62,6 +63,9 @@ class SearchRequest:
     min_confidence: float | None = field(
         default=None, metadata=_doc("Hits less likely than this to answer (0-1) are weak; default: the index's.")
     )
+    #: Who is asking (`access.py`): set by the door from what authenticated the caller, never read
+    #: from a request's own options. None: documents open to everyone only.
+    principal: Principal | None = field(default=None, metadata={"caller": True})
 
     def __post_init__(self) -> None:
         alpha, confidence = self.alpha, self.min_confidence
@@ -79,15 +83,19 @@ class SearchRequest:
             "min_confidence": None
             if confidence is None
             else _fraction(confidence, f"min_confidence must be between 0 and 1 (got {confidence!r})."),
+            "principal": _principal(self.principal),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, text: bool = False) -> SearchRequest:
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, text: bool = False, principal: Principal | None = None
+    ) -> SearchRequest:
         """A request from JSON (an HTTP body, MCP arguments) or, with `text`, from URL parameters (all
-        strings: numbers, true/false and `where` as JSON are read from them). `path` (a glob) adds a
-        condition on the path to `where`. An unknown key is an `InputError` naming the options."""
+        strings: numbers, true/false and `where` as JSON are read from them), made by `principal`
+        (who the door authenticated). `path` (a glob) adds a condition on the path to `where`. An
+        unknown key is an `InputError` naming the options."""
         unknown = sorted(set(data) - set(OPTIONS) - {"path"})
         if unknown:
             raise InputError(
@@ -102,7 +110,7 @@ class SearchRequest:
             values["where"] = _with_path(values.get("where"), glob)
         if "query" not in values:
             raise EmptyQueryError("The query is empty; give some words to search for.")
-        return cls(**values)
+        return cls(**values, principal=principal)
 
 
 @dataclass(frozen=True)
@@ -149,15 +157,20 @@ class SearchResponse:
         }
 
 
+def _options() -> list[Field[Any]]:
+    """The request's fields a caller sets (not `principal`, which the door sets)."""
+    return [option for option in fields(SearchRequest) if "doc" in option.metadata]
+
+
 #: The request's options, in order, with what each does.
-OPTIONS: dict[str, str] = {option.name: option.metadata["doc"] for option in fields(SearchRequest)}
+OPTIONS: dict[str, str] = {option.name: option.metadata["doc"] for option in _options()}
 
 
 def option_schema() -> dict[str, dict[str, Any]]:
     """Each option's JSON schema (type, choices, default, description), from the request's own fields."""
     hints = get_type_hints(SearchRequest)
     found = {}
-    for option in fields(SearchRequest):
+    for option in _options():
         kinds = [kind for kind in get_args(hints[option.name]) or (hints[option.name],) if kind is not type(None)]
         schema: dict[str, Any] = {"description": OPTIONS[option.name]}
         kind = kinds[0]
@@ -203,6 +216,12 @@ def _fraction(value: object, error: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= 1:
         raise InputError(error)
     return float(value)
+
+
+def _principal(value: object) -> Principal | None:
+    if value is not None and not isinstance(value, Principal):
+        raise InputError(f"principal is a Principal(user, groups) (got {value!r}).")
+    return value
 
 
 def _flag(value: object, name: str) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .access import READERS_FIELD, Principal, restricted
 from .answers import answer_span
 from .backends import Backend, Side
 from .confidence import calibration, features
@@ -125,12 +126,13 @@ class Searcher:
     ) -> list[Hit]:
         k = request.k
         wanted = max(k, request.rerank_depth) if rerank else k
-        matching = self.backend.count(request.where)
+        where = self.readable(request.where, request.principal)
+        matching = self.backend.count(where)
         if not matching:
             return []
         vector = self.encode_queries([prepared.dense_text])[0] if alpha > 0 else None  # alpha = 0: no model load
         depth = candidate_depth(wanted, matching)
-        candidates = self.candidates(prepared.terms, vector, depth, request.where, prepared.own_terms)
+        candidates = self.candidates(prepared.terms, vector, depth, where, prepared.own_terms)
         kept: list[Grouped] = []
         if request.group_by is None and not request.collapse:
             chosen = candidates.fuse(alpha, fusion, wanted)
@@ -141,6 +143,13 @@ class Searcher:
         hits = self.hits(chosen, prepared.terms, vector, grouped=kept)
         hits = self.with_confidence(hits, candidates, threshold)
         return reranked(hits, request.query, rerank)[:k] if rerank else hits
+
+    def readable(self, where: Filter | None, principal: Principal | None) -> Filter | None:
+        """`where` kept to the documents `principal` may read (None: those open to everyone); the
+        same `where` on an index whose documents have no readers (all open to everyone)."""
+        if READERS_FIELD not in self.backend.fields():
+            return where
+        return restricted(where, principal)
 
     def _calibrated_model(self) -> str:
         """The model name confidence weights are looked up by (fitted with sentence scores on)."""

@@ -86,12 +86,13 @@ class Backend(Protocol):
         """Every document, without text."""
         ...
 
-    def fields(self) -> list[str]:
-        """The metadata fields the documents have (what `where` can name)."""
+    def fields(self, where: Filter | None = None) -> list[str]:
+        """The metadata fields the documents (those `where` keeps) have (what `where` can name)."""
         ...
 
-    def field_values(self, limit: int = 50) -> dict[str, list[Any]]:
-        """The fields with at most `limit` distinct values, and those values (choices for a search page)."""
+    def field_values(self, limit: int = 50, where: Filter | None = None) -> dict[str, list[Any]]:
+        """The fields with at most `limit` distinct values among the documents `where` keeps, and
+        those values (choices for a search page)."""
         ...
 
     def info(self) -> dict[str, Any]: ...

@@ -15,15 +15,17 @@ import os
 import stat
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import LoaderConfig
+from ..access import NOBODY
+from ..config import Acl, LoaderConfig
 from ..errors import InputError
 from ..schema import Document
 from .base import FileInfo, LoadContext, SkipFile, Unsupported, Warn, loader_for
 from .folder_config import CONFIG_FILE, FileRules, FolderConfig
 from .ignore import IgnoreRules
+from .permissions import PosixReaders
 from .sniff import mismatch
 
 __all__ = ["LoadReport", "PathArg", "is_index_folder", "iter_documents", "left_out"]
@@ -77,11 +79,15 @@ def iter_documents(
     report = report if report is not None else LoadReport()
     warn = warn or (lambda message: None)
     skipped = {os.path.realpath(folder) for folder in exclude}
-    for file, rules in _walk(paths, report, warn, skipped, ignore, configs):
+    posix: dict[Path, PosixReaders] = {}
+    for file, rules, root in _walk(paths, report, warn, skipped, ignore, configs):
         report.files += 1
         context = LoadContext(rules.loader_config(config), warn)
+        if rules.readers is None and config.private:
+            rules = replace(rules, readers=(NOBODY,))
+        readers = posix.setdefault(root, PosixReaders(root)) if config.acl is Acl.POSIX else None
         try:
-            documents = _read_file(file, context, report, unchanged, rules)
+            documents = _read_file(file, context, report, unchanged, rules, readers)
         except Unsupported:
             report.unsupported[file.suffix.lower() or "(none)"] += 1
             continue
@@ -103,9 +109,10 @@ def _walk(
     exclude: set[str],
     ignore: Sequence[str],
     configs: Mapping[Path, FolderConfig],
-) -> Iterator[tuple[Path, FileRules]]:
+) -> Iterator[tuple[Path, FileRules, Path]]:
     """Every file under `paths` once, in order (a file reached twice, through overlapping paths or a
-    link, is read the first time only). A folder that cannot be read is a warning and is noted in
+    link, is read the first time only), with its rules and the folder given that holds it (a file
+    given: its folder). A folder that cannot be read is a warning and is noted in
     `report.unreadable`; folders that are hybridsearch indexes are not documents."""
 
     def unreadable(error: OSError) -> None:
@@ -115,11 +122,11 @@ def _walk(
         warn(f"skipped {folder}: cannot read folder ({error.strerror}); its documents stay in the index as they were")
 
     seen: set[str] = set()
-    for file, folder_config in _files(paths, report, unreadable, exclude, ignore, configs):
+    for file, folder_config, root in _files(paths, report, unreadable, exclude, ignore, configs):
         real = os.path.realpath(file)
         if real not in seen:
             seen.add(real)
-            yield file, folder_config.rules(file) if folder_config is not None else FileRules()
+            yield file, folder_config.rules(file) if folder_config is not None else FileRules(), root
 
 
 def _files(
@@ -129,12 +136,12 @@ def _files(
     exclude: set[str],
     ignore: Sequence[str],
     configs: Mapping[Path, FolderConfig],
-) -> Iterator[tuple[Path, FolderConfig | None]]:
+) -> Iterator[tuple[Path, FolderConfig | None, Path]]:
     for given in paths:
         root = Path(given)
         folder_config = configs.get(root)
         if root.is_file():  # a file named on its own is read whatever the rules say
-            yield root, folder_config
+            yield root, folder_config, root.parent
             continue
         if not root.is_dir():
             raise InputError(f"No such file or folder: {root}")
@@ -159,7 +166,7 @@ def _files(
                 if left_out(folder / name, rules, folder_config):
                     report.ignored += 1
                 else:
-                    yield folder / name, folder_config
+                    yield folder / name, folder_config, root
 
 
 def is_index_folder(folder: Path) -> bool:
@@ -178,7 +185,12 @@ def left_out(path: Path, rules: IgnoreRules, config: FolderConfig | None, is_fol
 
 
 def _read_file(
-    file: Path, context: LoadContext, report: LoadReport, unchanged: Unchanged | None, rules: FileRules
+    file: Path,
+    context: LoadContext,
+    report: LoadReport,
+    unchanged: Unchanged | None,
+    rules: FileRules,
+    posix: PosixReaders | None,
 ) -> list[Document]:
     suffix = file.suffix.lower()
     loader = loader_for(suffix)
@@ -203,7 +215,9 @@ def _read_file(
     wrong_type = mismatch(data, suffix)
     if wrong_type:
         raise SkipFile(wrong_type)
-    # a file's identity: its bytes, and the hsearch.toml rules it is read with (a change of those re-reads it)
+    if posix is not None and rules.readers is None:
+        rules = replace(rules, readers=tuple(posix(file, status)))
+    # a file's identity: its bytes, and the rules it is read with, readers too (a change of those re-reads it)
     abs_path, digest = os.path.realpath(file), hashlib.sha256(data + rules.key.encode()).hexdigest()
     if unchanged is not None and unchanged(abs_path, digest):
         report.unchanged.append(abs_path)

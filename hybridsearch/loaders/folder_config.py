@@ -9,6 +9,10 @@
     "." = "file://fileserver/share/総務/"
     "人事" = "https://hr.example.jp/docs/"
 
+    [readers]                          # who may read the files a pattern matches (access.py); the last match decides
+    "**" = ["everyone"]
+    "人事/**" = ["group:jinji", "user:sato"]
+
     [[files]]                          # rules for the files a pattern matches; later blocks win
     match = "FAQ/*.csv"
     text = "回答"                      # CSV/JSONL columns (else --text-field, else by name and content)
@@ -39,6 +43,7 @@ from urllib.parse import quote
 import tomllib
 from pathspec import GitIgnoreSpec
 
+from ..access import READERS_FIELD, checked_entries, parse_readers
 from ..config import LoaderConfig
 from ..errors import InputError
 from ..schema import Document
@@ -49,7 +54,7 @@ __all__ = ["CONFIG_FILE", "LINK_FIELD", "FileRules", "FolderConfig", "folder_con
 #: The config file a folder's walk reads (it is not a document).
 CONFIG_FILE = "hsearch.toml"
 
-_TOP_KEYS = ("include", "exclude", "threshold", "links", "files")
+_TOP_KEYS = ("include", "exclude", "threshold", "links", "readers", "files")
 _FILE_KEYS = ("match", "text", "title", "id", "metadata")
 _LINK_SCHEMES = ("http://", "https://", "file://")
 _ADDRESS = re.compile(r"(?:https?://[^\s/]+|file://[^\s]*)[^\s]*")  # a host after http(s), no spaces
@@ -68,13 +73,15 @@ class FileRules:
     id: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     link: str | None = None
+    readers: tuple[str, ...] | None = None  # None: no rule says
 
     @property
     def key(self) -> str:
         """These rules as text ("" for none), folded into the file's identity."""
         if self == FileRules():
             return ""
-        return json.dumps([self.text, self.title, self.id, dict(self.metadata), self.link], ensure_ascii=False)
+        fields = [self.text, self.title, self.id, dict(self.metadata), self.link]
+        return json.dumps(fields + ([list(self.readers)] if self.readers is not None else []), ensure_ascii=False)
 
     def loader_config(self, config: LoaderConfig) -> LoaderConfig:
         """`config` with the record columns these rules name."""
@@ -86,8 +93,9 @@ class FileRules:
         )
 
     def applied(self, document: Document, warn: Warn) -> Document:
-        """`document` with the metadata defaults its source lacks, and the link (a source's own field
-        named `link` is stored as `link_`: a file's author cannot point 「原本を開く」 elsewhere)."""
+        """`document` with the metadata defaults its source lacks, the link (a source's own field
+        named `link` is stored as `link_`: a file's author cannot point 「原本を開く」 elsewhere) and
+        its readers (its own `readers` field, else these rules')."""
         metadata = {key: value for key, value in self.metadata.items() if key not in document.metadata}
         metadata |= document.metadata
         if LINK_FIELD in metadata:  # only hsearch.toml says where an original is: never a document itself
@@ -96,6 +104,10 @@ class FileRules:
             metadata[LINK_FIELD + "_"] = metadata.pop(LINK_FIELD)
         if self.link is not None:
             metadata[LINK_FIELD] = self.link
+        if READERS_FIELD in metadata:  # the document's own readers come first
+            metadata[READERS_FIELD] = parse_readers(metadata[READERS_FIELD], document.path, warn)
+        elif self.readers is not None:
+            metadata[READERS_FIELD] = list(self.readers)
         return replace(document, metadata=metadata) if metadata != document.metadata else document
 
 
@@ -115,6 +127,7 @@ class FolderConfig:
     exclude: GitIgnoreSpec | None = None
     threshold: float | None = None
     links: Mapping[PurePosixPath, str] = field(default_factory=dict)
+    readers: tuple[tuple[GitIgnoreSpec, tuple[str, ...]], ...] = ()
     blocks: tuple[_FileBlock, ...] = ()
 
     @classmethod
@@ -149,6 +162,7 @@ class FolderConfig:
             exclude=_spec(_patterns(data.get("exclude", []), f"{source}: exclude")),
             threshold=None if threshold is None else float(threshold),
             links=_links(data.get("links", {}), source),
+            readers=_readers(data.get("readers", {}), source),
             blocks=tuple(
                 _block(block, f"{source}: [[files]] #{n}") for n, block in enumerate(_tables(data, source), 1)
             ),
@@ -164,7 +178,8 @@ class FolderConfig:
     def rules(self, path: Path) -> FileRules:
         """What the config says about the file `path`: later [[files]] blocks win key by key."""
         relative = self._relative(path)
-        found = FileRules(link=self._link(relative))
+        matched = [readers for spec, readers in self.readers if spec.match_file(relative.as_posix())]
+        found = FileRules(link=self._link(relative), readers=matched[-1] if matched else None)
         for block in self.blocks:
             if block.spec.match_file(relative.as_posix()):
                 own = block.rules
@@ -174,6 +189,7 @@ class FolderConfig:
                     id=own.id or found.id,
                     metadata={**found.metadata, **own.metadata},
                     link=found.link,
+                    readers=found.readers,
                 )
         return found
 
@@ -263,6 +279,17 @@ def _links(value: Any, source: str) -> dict[PurePosixPath, str]:
     return links
 
 
+def _readers(value: Any, source: str) -> tuple[tuple[GitIgnoreSpec, tuple[str, ...]], ...]:
+    if not isinstance(value, dict):
+        raise InputError(f'{source}: [readers] must be a table of "pattern" = ["group:NAME", …] lines.')
+    rules = []
+    for pattern, entries in value.items():
+        where = f"{source}: [readers] {pattern!r}"
+        _patterns(pattern, where)
+        rules.append((GitIgnoreSpec.from_lines([pattern]), tuple(checked_entries(entries, where))))
+    return tuple(rules)
+
+
 def _tables(data: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
     blocks = data.get("files", [])
     if not isinstance(blocks, list) or not all(isinstance(block, dict) for block in blocks):
@@ -274,7 +301,7 @@ def _block(block: dict[str, Any], where: str) -> _FileBlock:
     _known(block, _FILE_KEYS, where)
     if "match" not in block:
         raise InputError(f'{where}: say which files it is for, e.g. match = "FAQ/*.csv".')
-    columns = {}
+    columns: dict[str, Any] = {}
     for key in ("text", "title", "id"):
         value = block.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
@@ -285,6 +312,8 @@ def _block(block: dict[str, Any], where: str) -> _FileBlock:
         raise InputError(f"{where}: metadata must be a table of field = value.")
     values = {}
     for name, value in metadata.items():
+        if name == READERS_FIELD:
+            raise InputError(f"{where}: say who may read files in [readers], not in metadata.")
         if name in (*BUILTIN_FIELDS, LINK_FIELD):
             raise InputError(f"{where}: metadata {name!r} is a built-in field; name it otherwise.")
         usable = metadata_value(value)

@@ -132,7 +132,12 @@ def test_config_names_a_file_elsewhere(share: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('exclud = ["x"]', "unknown key 'exclud' (known: include, exclude, threshold, links, files)"),
+        ('exclud = ["x"]', "unknown key 'exclud' (known: include, exclude, threshold, links, readers, files)"),
+        ('[readers]\n"人事/**" = "group:jinji"', "[readers] '人事/**' must be a list of"),
+        ('[readers]\n"人事/**" = ["jinji"]', "[readers] '人事/**' must be a list of"),
+        ('[readers]\n"" = ["everyone"]', "is no pattern (blank, or a comment)"),
+        ("readers = 3", "[readers] must be a table"),
+        ('[[files]]\nmatch = "*.csv"\nmetadata = { readers = ["everyone"] }', "say who may read files in [readers]"),
         ("threshold = 2", "threshold must be a number from 0 to 1 (got 2)"),
         ("threshold = true", "threshold must be a number from 0 to 1"),
         ('[[files]]\nmatch = "*.csv"\n部署 = "総務"', 'a key in Japanese needs quotes: "部署" = "総務"'),

@@ -182,11 +182,13 @@ class LocalBackend:
                 self._chunk_docs = self.docstore.chunk_documents()
             return self._chunk_docs
 
-    def fields(self) -> list[str]:
-        return sorted(self._metadata().fields)
+    def fields(self, where: Filter | None = None) -> list[str]:
+        table = self._metadata()
+        return sorted(table.fields_of(None if where is None else table.mask(where)))
 
-    def field_values(self, limit: int = 50) -> dict[str, list[Any]]:
-        return self._metadata().values(limit)
+    def field_values(self, limit: int = 50, where: Filter | None = None) -> dict[str, list[Any]]:
+        table = self._metadata()
+        return table.values(limit, None if where is None else table.mask(where))
 
     def count(self, where: Filter | None) -> int:
         mask = self._mask(where)
@@ -240,7 +242,7 @@ class LocalBackend:
             raise InputError(f"An id is text, such as a hit's `id` or `document_id` (got {id!r}).")
         found = self.docstore.chunk_by_id(id) or self.docstore.document_by_id(id)
         if found is None:
-            raise NotFoundError(f"Index {self.location} has no chunk or document with id {id!r}.")
+            raise NotFoundError.of_id(self.location, id)
         return found
 
     def documents(self) -> list[StoredDocument]:

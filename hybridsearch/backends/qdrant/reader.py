@@ -133,11 +133,13 @@ class QdrantBackend:
         m = engine_models()
         return [m.FieldCondition(key="document_id", match=m.MatchAny(any=ids))]
 
-    def fields(self) -> list[str]:
-        return sorted(self._metadata().fields)
+    def fields(self, where: Filter | None = None) -> list[str]:
+        table = self._metadata()
+        return sorted(table.fields_of(None if where is None else table.mask(where)))
 
-    def field_values(self, limit: int = 50) -> dict[str, list[Any]]:
-        return self._metadata().values(limit)
+    def field_values(self, limit: int = 50, where: Filter | None = None) -> dict[str, list[Any]]:
+        table = self._metadata()
+        return table.values(limit, None if where is None else table.mask(where))
 
     def count(self, where: Filter | None) -> int:
         conditions = self._where(where)
@@ -290,7 +292,7 @@ class QdrantBackend:
             records, _ = self.client.scroll(self.collection, scroll_filter=where, limit=1, with_payload=True)
             if records:
                 return build(records[0].payload) if build else _stored_document(records[0].payload, text=True)
-        raise NotFoundError(f"Index {self.location} has no chunk or document with id {id!r}.")
+        raise NotFoundError.of_id(self.location, id)
 
     def documents(self) -> list[StoredDocument]:
         return list(self._document_list())

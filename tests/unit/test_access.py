@@ -1,0 +1,140 @@
+"""Who may read what (access.py): readers decided at index time, enforced on every read of the index."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+from pathlib import Path
+
+import pytest
+from conftest import FAKE_MODEL, write_files
+
+from hybridsearch import Hit, HybridIndex, InputError, NotFoundError, Principal, SearchRequest
+from hybridsearch.access import parse_readers
+from hybridsearch.config import IndexConfig, LoaderConfig
+
+SHARE = {
+    "公開/案内.md": "# 社内案内\n\n食堂は十二時から営業します。会議室の予約は総務で受け付けます。",
+    "総務/出張規程.md": "# 出張規程\n\n出張の旅費は総務部が精算します。日当は一日三千円です。",
+    "人事/給与規程.md": "# 給与規程\n\n給与は毎月二十五日に支払います。賞与は年二回です。",
+    "人事/評価.md": "---\nreaders: [user:sato]\n---\n# 評価\n\n評価面談は年二回、給与の見直しと一緒に行います。",
+    "経理/予算.csv": "title,text,readers\n予算,今年度の予算は前年比で五パーセント増です。,group:keiri\n"
+    "交際費,交際費の上限は一人五千円です。給与とは別です。,everyone\n",
+}
+CONFIG = '[readers]\n"総務/**" = ["group:somu"]\n"人事/**" = ["group:jinji"]\n'
+
+SOMU = Principal("tanaka", groups=["somu"])
+JINJI = Principal("suzuki", groups=["jinji"])
+SATO = Principal("sato")
+KEIRI = Principal("kato", groups=["keiri"])
+
+
+@pytest.fixture
+def share_index(tmp_path: Path) -> HybridIndex:
+    share = write_files(tmp_path / "share", {**SHARE, "hsearch.toml": CONFIG})
+    return HybridIndex.build(share, tmp_path / "index", model=FAKE_MODEL)
+
+
+def paths(hits: list[Hit]) -> set[str]:
+    """The paths below the share of the hits that score (alpha 0: that share a word with the query)."""
+    return {hit.path.split("share/", 1)[-1] for hit in hits if hit.score > 0}
+
+
+def test_each_principal_finds_only_what_they_may_read(share_index: HybridIndex) -> None:
+    with share_index as index:
+        assert paths(index.search("給与", k=20, alpha=0)) == {"経理/予算.csv"}  # no principal: the open documents
+        assert paths(index.search("給与", k=20, alpha=0, principal=JINJI)) == {"人事/給与規程.md", "経理/予算.csv"}
+        assert paths(index.search("給与", k=20, alpha=0, principal=SATO)) == {"人事/評価.md", "経理/予算.csv"}
+        assert paths(index.search("出張 旅費", k=20, principal=SOMU)) >= {"総務/出張規程.md"}
+        assert "総務/出張規程.md" not in paths(index.search("出張 旅費", k=20, principal=JINJI))
+        assert paths(index.search("出張 旅費", k=20)) == {"公開/案内.md", "経理/予算.csv"}
+        hits = index.search("予算", k=20, principal=KEIRI)
+        assert any(hit.record for hit in hits if hit.title == "予算")
+        assert not [hit for hit in index.search("予算", k=20, principal=SOMU) if hit.title == "予算"]
+
+
+def test_a_principal_equals_a_where_on_their_documents(share_index: HybridIndex) -> None:
+    reader = Principal("kato", groups=["keiri", "jinji"])  # all but 総務 and sato's 評価
+    with share_index as index:
+        everyone = Principal("all", groups=["somu", "jinji", "keiri"])
+        every_path = {hit.path for hit in index.search("給与", k=50, alpha=0, principal=everyone)}
+        theirs = sorted(path for path in every_path if "総務" not in path and "評価" not in path)
+        assert len(theirs) == 3
+        for alpha in (0.0, 0.4, 1.0):
+            as_principal = index.respond(SearchRequest("給与の支払い", k=10, alpha=alpha, principal=reader))
+            where = {"path": theirs}
+            as_where = index.respond(SearchRequest("給与の支払い", k=10, alpha=alpha, where=where, principal=everyone))
+            assert [hit.to_dict() for hit in as_principal.hits] == [hit.to_dict() for hit in as_where.hits]
+
+
+def test_get_of_a_forbidden_id_is_not_found_as_for_an_unknown_one(share_index: HybridIndex) -> None:
+    with share_index as index:
+        hit = index.search("給与 二十五日", k=1, principal=JINJI)[0]
+        assert index.get(hit.id, principal=JINJI).id == hit.id
+        for asked in (hit.id, hit.document_id):
+            with pytest.raises(NotFoundError) as forbidden:
+                index.get(asked, principal=SOMU)
+            with pytest.raises(NotFoundError) as unknown:
+                index.get(asked + "x", principal=SOMU)
+            assert str(forbidden.value) == str(unknown.value).replace(asked + "x", asked)
+
+
+def test_field_listings_name_only_readable_documents(share_index: HybridIndex) -> None:
+    with share_index as index:
+        assert "readers" in index.fields(principal=JINJI)
+        seen = index.field_values(principal=None)
+        assert seen["readers"] == ["everyone"]
+        assert set(index.field_values(principal=KEIRI)["readers"]) == {"everyone", "group:keiri"}
+        titles = index.field_values(principal=SOMU)["title"]
+        assert "給与規程" not in titles and "出張規程" in titles
+
+
+def test_readers_that_are_not_entries_close_the_document() -> None:
+    warnings: list[str] = []
+    assert parse_readers("group:somu、 user:tanaka", "a.md", warnings.append) == ["group:somu", "user:tanaka"]
+    assert parse_readers(["somu"], "a.md", warnings.append) == ["nobody"]
+    assert parse_readers([], "a.md", warnings.append) == ["nobody"]
+    assert "'somu'" in warnings[0]
+
+
+def test_a_principal_is_never_read_from_a_request_mapping() -> None:
+    with pytest.raises(InputError, match="Unknown search option 'principal'"):
+        SearchRequest.from_mapping({"query": "給与", "principal": {"user": "sato"}})
+    with pytest.raises(InputError, match="user name"):
+        Principal("ta naka")
+
+
+def test_hsearch_toml_readers_are_checked(tmp_path: Path) -> None:
+    share = write_files(tmp_path / "share", {"a.md": "給与", "hsearch.toml": '[readers]\n"**" = ["somu"]\n'})
+    with pytest.raises(InputError, match=r"\[readers\] '\*\*' must be a list of"):
+        HybridIndex.build(share, tmp_path / "index", model=FAKE_MODEL)
+
+
+def test_private_index_opens_only_what_a_rule_opens(tmp_path: Path) -> None:
+    share = write_files(tmp_path / "share", {"a.md": "給与の規程", "b.md": "---\nreaders: everyone\n---\n給与の案内"})
+    config = IndexConfig(loader=LoaderConfig(private=True))
+    with HybridIndex.build(share, tmp_path / "index", model=FAKE_MODEL, config=config) as index:
+        assert [hit.title or hit.path for hit in index.search("給与")] == [str(share / "b.md")]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_posix_readers_follow_owner_group_mode_and_folders(tmp_path: Path) -> None:
+    share = write_files(tmp_path / "share", {"open.md": "給与 公開", "group.md": "給与 部内", "own.md": "給与 本人",
+                                             "closed/in.md": "給与 非公開"})  # fmt: skip
+    (share / "open.md").chmod(0o644)
+    (share / "group.md").chmod(0o640)
+    (share / "own.md").chmod(0o600)
+    (share / "closed" / "in.md").chmod(0o644)
+    (share / "closed").chmod(0o700)
+    share.chmod(0o755)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    group = grp.getgrgid((share / "group.md").stat().st_gid).gr_name
+    config = IndexConfig(loader=LoaderConfig(acl="posix"))
+    with HybridIndex.build(share, tmp_path / "index", model=FAKE_MODEL, config=config) as index:
+        hits = index.search("給与", k=10, alpha=0, principal=Principal(me, groups=[group]))
+        readers = {hit.path.rsplit("/", 1)[-1]: hit.metadata["readers"] for hit in hits}
+    assert readers["open.md"] == ["everyone"]
+    assert readers["group.md"] == [f"group:{group}", f"user:{me}"]
+    assert readers["own.md"] == [f"user:{me}"]
+    assert readers["in.md"] == [f"user:{me}"]
