@@ -300,6 +300,13 @@ class HybridIndex:
         with self.searcher() as searcher:
             return searcher.backend.fields(searcher.readable(None, principal))
 
+    @property
+    def has_readers(self) -> bool:
+        """Whether some documents say who may read them (then a search without a principal sees only
+        the documents open to everyone)."""
+        with self.searcher() as searcher:
+            return searcher.readable(None, None) is not None
+
     def field_values(self, limit: int = 50, principal: Principal | None = None) -> dict[str, list[Any]]:
         """The metadata fields with at most `limit` distinct values among the documents `principal`
         may read, each with its values, most common first."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .access import Principal, can_read
 from .backends import Location, open_writer
 from .errors import HybridSearchError, IndexNotFoundError, InputError
 from .evaluate import score_ranking
@@ -225,15 +226,18 @@ def evaluate_questions(
     warn: Callable[[str], object] | None = None,
     progress: Callable[[int], object] | None = None,
     source: str = "",
+    principal: Principal | None = None,
 ) -> QuestionsReport:
-    """Search `index` for every question as its doors do and score what it finds. `warn` hears of each
-    expected entry that names no document (a typo, most likely); `need_confidence`: an `InputError`
-    when the index's model has no calibrated confidence (before searching the rest)."""
+    """Search `index` for every question as its doors do, as `principal` (`access.py`), and score what
+    it finds. `warn` hears of each expected entry that names no document `principal` may read (a
+    typo, most likely); `need_confidence`: an `InputError` when the index's model has no calibrated
+    confidence (before searching the rest)."""
     outcomes = []
     threshold: float | None = None
     alpha, fusion = index.config.alpha, str(index.config.fusion)
     with index.searcher() as searcher:  # every question reads the same generation
-        targets_of = _Targets(searcher.backend.documents(), index)
+        readable = [document for document in searcher.backend.documents() if can_read(document.metadata, principal)]
+        targets_of = _Targets(readable, index, principal)
         for number, question in enumerate(questions):
             targets, unknown = targets_of.resolve(question.expected)
             for entry in unknown:
@@ -243,7 +247,7 @@ def evaluate_questions(
                         f"{source} line {question.line}: {entry!r} names no document in {index.location} "
                         f"(a typo?); {left}."
                     )
-            response = searcher.respond(SearchRequest(question.text, k=K, group_by="document"))
+            response = searcher.respond(SearchRequest(question.text, k=K, group_by="document", principal=principal))
             if number == 0:
                 threshold, alpha, fusion = response.threshold, response.alpha, str(response.fusion)
                 if need_confidence and threshold is None:
@@ -260,10 +264,11 @@ def evaluate_questions(
 class _Targets:
     """Expected entries → the ids of the documents each names."""
 
-    def __init__(self, documents: Sequence[Any], index: HybridIndex) -> None:
+    def __init__(self, documents: Sequence[Any], index: HybridIndex, principal: Principal | None) -> None:
         self.documents = documents
         self.ids = {document.id for document in documents}
         self.index = index
+        self.principal = principal
 
     def resolve(self, expected: Sequence[str]) -> tuple[dict[str, frozenset[str]], tuple[str, ...]]:
         """The entries that name documents, each with their ids (an entry naming the same documents as
@@ -292,7 +297,7 @@ class _Targets:
         if found or "-" not in entry:
             return found
         try:
-            chunk = self.index.get(entry)
+            chunk = self.index.get(entry, principal=self.principal)
         except HybridSearchError:
             return frozenset()
         return frozenset([chunk.document_id]) if isinstance(chunk, StoredChunk) else frozenset()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..access import Principal
 from ..config import (
     ModelAccess,
 )
@@ -32,6 +33,8 @@ __all__ = [
     "device_option",
     "grants_of",
     "index_option",
+    "principal_of",
+    "principal_options",
     "printable",
     "rerank_option",
     "say",
@@ -50,6 +53,29 @@ rerank_option = click.option(
     "--rerank", "rerank_dir", type=click.Path(file_okay=False, path_type=Path), metavar="MODEL_DIR",
     help="Re-score the best candidates with this local CrossEncoder folder (off by default).",
 )  # fmt: skip
+
+
+def principal_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--user NAME` and `--group G`: whom a command reads the index as (`principal_of`)."""
+    command = click.option(
+        "--group", "groups", multiple=True, metavar="G",
+        help="A group the --user is in (repeatable).",
+    )(command)  # fmt: skip
+    return click.option(
+        "--user", metavar="NAME",
+        help="Read the index as this user: only documents they may read (without it: only documents open to "
+        "everyone, where readers are set).",
+    )(command)  # fmt: skip
+
+
+def principal_of(user: str | None, groups: tuple[str, ...]) -> Principal | None:
+    """The principal `--user`/`--group` name (None: none); a group without a user is a usage error."""
+    if user is None:
+        if groups:
+            raise click.UsageError("--group needs --user (the user who is in those groups).")
+        return None
+    with user_errors():
+        return Principal(user, groups=groups)
 
 
 def grants_of(options: dict[str, Any]) -> ModelAccess:

@@ -13,6 +13,7 @@ import click
 from click.core import ParameterSource
 
 from .. import writer
+from ..access import Principal
 from ..config import (
     DEFAULT_API_BASE,
     OPENAI_PREFIX,
@@ -32,6 +33,8 @@ from .common import (
     configured,
     device_option,
     grants_of,
+    principal_of,
+    principal_options,
     say,
     user_errors,
 )
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 _BEIR_ONLY = ("alpha_spec", "fusion", "index_root", "plot", "tune")
 #: The model options a questions file takes: what the caller grants the index's own model.
 _GRANTS = ("api_base", "api_key_env", "trust_remote_code")
+#: The options only a questions file takes, with their flags.
+_QUESTIONS_ONLY = {"calibrate": "--calibrate", "searched_index": "--index", "user": "--user", "groups": "--group"}
 
 
 @cli.command("eval")
@@ -69,11 +74,12 @@ _GRANTS = ("api_base", "api_key_env", "trust_remote_code")
 @click.option("--per-query", type=click.File("w", encoding="utf-8", lazy=False),
               help="Write a JSON line per query: its relevant passages' ranks (BM25, dense, default; "
                    "with QUESTIONS: the first hit, its confidence, each expected entry's rank).")  # fmt: skip
+@principal_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def evaluate_command(
     dataset: Path, alpha_spec: str, fusion: str, index_root: str, searched_index: str,
-    calibrate: bool, as_json: bool, plot: Path | None, tune: bool, per_query: TextIO | None, quiet: bool,
-    device: str | None, **options: Any,
+    calibrate: bool, as_json: bool, plot: Path | None, tune: bool, per_query: TextIO | None, user: str | None,
+    groups: tuple[str, ...], quiet: bool, device: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Measure retrieval quality on a BEIR folder (DATASET: corpus.jsonl, queries.jsonl,
     qrels/test.tsv), or on your own questions (QUESTIONS: a .jsonl or .tsv file) in an existing index.
@@ -101,16 +107,18 @@ def evaluate_command(
                     f"{', '.join(beir_only)}: only for a BEIR folder; a questions file is searched in --index "
                     "as that index searches (its own model, alpha, fusion and threshold)."
                 )
-        _evaluate_questions(dataset, searched_index, calibrate, as_json, per_query, quiet, device, options)
+        principal = principal_of(user, groups)
+        _evaluate_questions(dataset, searched_index, calibrate, as_json, per_query, quiet, device, options, principal)
         return
     with user_errors():
         if not dataset.exists():
             raise InputError(
                 f"No such file or folder: {dataset}; give a questions file (.jsonl, .tsv) or a BEIR dataset folder."
             )
-        if calibrate or "searched_index" in given:
+        questions_only = [flag for name, flag in _QUESTIONS_ONLY.items() if name in given]
+        if questions_only:
             raise InputError(
-                f"{'--calibrate' if calibrate else '--index'}: only with a questions file (hsearch eval "
+                f"{questions_only[0]}: only with a questions file (hsearch eval "
                 "QUESTIONS.jsonl --index DIR); a BEIR folder is indexed under --index-root, and --tune stores "
                 "its best alpha."
             )
@@ -186,9 +194,9 @@ def _usable(index_dir: str | Path, config: IndexConfig) -> bool:
 
 def _evaluate_questions(
     path: Path, index_dir: str, calibrate: bool, as_json: bool, per_query: TextIO | None, quiet: bool,
-    device: str | None, options: dict[str, Any],
+    device: str | None, options: dict[str, Any], principal: Principal | None,
 ) -> None:  # fmt: skip
-    """`hsearch eval QUESTIONS --index DIR [--calibrate]`."""
+    """`hsearch eval QUESTIONS --index DIR [--calibrate] [--user NAME]`."""
     from ..own_queries import choose_threshold, evaluate_questions, load_questions, store_threshold
 
     bars = ProgressBars(quiet)
@@ -204,7 +212,13 @@ def _evaluate_questions(
 
             try:
                 report = evaluate_questions(
-                    opened, questions, need_confidence=calibrate, warn=_warn, progress=advance, source=str(path)
+                    opened,
+                    questions,
+                    need_confidence=calibrate,
+                    warn=_warn,
+                    progress=advance,
+                    source=str(path),
+                    principal=principal,
                 )
             finally:
                 bars.close()

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..access import Principal
 from ..backends import check_files
 from ..confidence import DEFAULT_THRESHOLD, NO_GOOD_MATCH
 from ..config import (
@@ -30,6 +31,8 @@ from .common import (
     device_option,
     grants_of,
     index_option,
+    principal_of,
+    principal_options,
     printable,
     rerank_option,
     say,
@@ -75,6 +78,7 @@ from .common import (
 @click.option("--show-weak", is_flag=True, help="Also show the weak hits, after the others.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the whole response as JSON: settings, no_good_match, every hit (weak flagged).")  # fmt: skip
+@principal_options
 @device_option
 @api_base_option
 @api_key_env_option
@@ -82,7 +86,8 @@ from .common import (
 def query(
     text: str, index_dir: str, alpha: float | None, k: int, fusion: str | None, where: tuple[str, ...],
     path_glob: str | None, group_by: str | None, keep_duplicates: bool, rerank_dir: Path | None, rerank_depth: int,
-    min_confidence: float | None, show_weak: bool, as_json: bool, device: str | None, **options: Any,
+    min_confidence: float | None, show_weak: bool, as_json: bool, user: str | None, groups: tuple[str, ...],
+    device: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Search the index for TEXT. Hits less likely than the threshold to answer are weak: they are
     listed apart with --show-weak, and 該当する文書が見つかりませんでした is said when every hit is."""
@@ -90,7 +95,7 @@ def query(
         request = SearchRequest(
             query=text, k=k, alpha=alpha, fusion=None if fusion is None else Fusion.parse(fusion),
             where=Filter.from_cli(where, path_glob), group_by=group_by, collapse=not keep_duplicates,
-            rerank_depth=rerank_depth, min_confidence=min_confidence,
+            rerank_depth=rerank_depth, min_confidence=min_confidence, principal=principal_of(user, groups),
         )  # fmt: skip
         with HybridIndex.open(index_dir, device=device, access=grants_of(options)) as opened:
             response = opened.respond(request, rerank_dir)
@@ -119,8 +124,11 @@ def query(
 @click.option(
     "--check", is_flag=True, help="Also verify every file's checksum and that docstore, BM25 and FAISS agree."
 )
-def info(index_dir: str, as_json: bool, check: bool) -> None:
-    """Describe an index: model, configuration, counts, the metadata fields to filter on."""
+@principal_options
+def info(index_dir: str, as_json: bool, check: bool, user: str | None, groups: tuple[str, ...]) -> None:
+    """Describe an index: model, configuration, counts, the metadata fields to filter on (of the
+    documents --user may read, where documents have readers)."""
+    principal = principal_of(user, groups)
     try:
         opened = HybridIndex.open(index_dir)
     except IndexFormatError as error:  # too damaged to open: --check still says which files are wrong
@@ -134,7 +142,7 @@ def info(index_dir: str, as_json: bool, check: bool) -> None:
     except HybridSearchError as error:
         raise click.ClickException(str(error)) from None
     with user_errors(), opened:
-        details = opened.info() | {"fields": opened.fields()}
+        details = opened.info() | {"fields": opened.fields(principal), "has_readers": opened.has_readers}
         problems = opened.check() if check else []
     if problems:
         raise click.ClickException(f"Index {index_dir} failed its check: {'; '.join(problems)}.")
@@ -174,6 +182,7 @@ def info(index_dir: str, as_json: bool, check: bool) -> None:
         ("default alpha", f"{config['alpha']} ({config['fusion']})"),
         ("threshold", _threshold(config.get("min_confidence"))),
         ("fields", ", ".join(details["fields"])),
+        ("readers", _readers(details["has_readers"], config["loader"], principal)),
     ]
     for label, value in lines:  # the manifest is data from the index: escaped like file names
         click.echo(f"{label + ':':15}{printable(str(value))}")
@@ -185,10 +194,12 @@ def info(index_dir: str, as_json: bool, check: bool) -> None:
 @click.argument("id")
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print every field as JSON.")
-def get(id: str, index_dir: str, as_json: bool) -> None:
+@principal_options
+def get(id: str, index_dir: str, as_json: bool, user: str | None, groups: tuple[str, ...]) -> None:
     """Print the chunk or document with ID (a hit's id or document_id): its text, source and metadata."""
+    principal = principal_of(user, groups)
     with user_errors(), HybridIndex.open(index_dir) as opened:
-        found = opened.get(id)
+        found = opened.get(id, principal=principal)
     if as_json:
         click.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -199,6 +210,17 @@ def get(id: str, index_dir: str, as_json: bool) -> None:
     click.echo("  ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in fields.items()))
     click.echo("")
     click.echo(found.text)
+
+
+def _readers(has_readers: bool, loader: dict[str, Any], principal: Principal | None) -> str:
+    """Who may read the index's documents, and as whom `info` lists its fields."""
+    if not has_readers:
+        return "everyone may read every document"
+    rules = ", ".join(
+        [*(["--acl posix"] if loader.get("acl") == "posix" else []), *(["--private"] if loader.get("private") else [])]
+    )
+    whom = f"fields as {principal.user}" if principal else "fields of the documents open to everyone (give --user)"
+    return f"set per document{f' ({rules})' if rules else ''}; {whom}"
 
 
 def _describe_model(model: dict[str, Any], dense: dict[str, Any]) -> str:

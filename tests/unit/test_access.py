@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from conftest import FAKE_MODEL, write_files
 
 from hybridsearch import Hit, HybridIndex, InputError, NotFoundError, Principal, SearchRequest
 from hybridsearch.access import parse_readers
+from hybridsearch.cli import cli
 from hybridsearch.config import IndexConfig, LoaderConfig
 
 SHARE = {
@@ -138,3 +141,32 @@ def test_posix_readers_follow_owner_group_mode_and_folders(tmp_path: Path) -> No
     assert readers["group.md"] == [f"group:{group}", f"user:{me}"]
     assert readers["own.md"] == [f"user:{me}"]
     assert readers["in.md"] == [f"user:{me}"]
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_the_command_line_reads_as_user_or_as_no_one(tmp_path: Path) -> None:
+    share = write_files(tmp_path / "share", {**SHARE, "hsearch.toml": CONFIG})
+    location = str(tmp_path / "index")
+    assert run("index", str(share), "--index", location, "--model", FAKE_MODEL, "-q").exit_code == 0
+    public = run("query", "給与 二十五日", "--index", location, "--alpha", "0", "--json")
+    assert "給与規程.md" not in public.output
+    jinji = run("query", "給与 二十五日", "--index", location, "--alpha", "0", "--json", "--user", "suzuki",
+                "--group", "jinji")  # fmt: skip
+    hit = json.loads(jinji.output)["hits"][0]
+    assert hit["path"].endswith("人事/給与規程.md")
+    forbidden = run("get", hit["document_id"], "--index", location, "--user", "tanaka", "--group", "somu")
+    assert forbidden.exit_code == 1 and f"has no chunk or document with id {hit['document_id']!r}" in forbidden.output
+    assert run("get", hit["id"], "--index", location, "--user", "suzuki", "--group", "jinji").exit_code == 0
+    lonely = run("query", "給与", "--index", location, "--group", "jinji")
+    assert lonely.exit_code == 2 and "--group needs --user" in lonely.output
+    shown = run("info", "--index", location)
+    assert "set per document; fields of the documents open to everyone (give --user)" in shown.output
+    questions = tmp_path / "questions.tsv"
+    questions.write_text("給与はいつ支払われますか\t人事/給与規程.md\n", encoding="utf-8")
+    as_jinji = run("eval", str(questions), "--index", location, "--json", "-q", "--user", "suzuki", "--group", "jinji")
+    assert json.loads(as_jinji.stdout)["metrics"]["recall@10"] == 1.0
+    as_no_one = run("eval", str(questions), "--index", location, "--json", "-q")
+    assert "names no document" in as_no_one.stderr
