@@ -170,3 +170,21 @@ def test_the_command_line_reads_as_user_or_as_no_one(tmp_path: Path) -> None:
     assert json.loads(as_jinji.stdout)["metrics"]["recall@10"] == 1.0
     as_no_one = run("eval", str(questions), "--index", location, "--json", "-q")
     assert "names no document" in as_no_one.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_a_permission_change_is_picked_up_by_the_next_run_without_encoding(tmp_path: Path) -> None:
+    share = write_files(tmp_path / "share", {"給与.md": "給与は毎月二十五日に支払います。", "案内.md": "食堂"})
+    share.chmod(0o755)
+    (share / "給与.md").chmod(0o644)
+    config = IndexConfig(loader=LoaderConfig(acl="posix"))
+    me = pwd.getpwuid(os.getuid()).pw_name
+    with HybridIndex.build(share, tmp_path / "index", model=FAKE_MODEL, config=config) as index:
+        assert paths(index.search("給与", alpha=0)) != set()
+    (share / "給与.md").chmod(0o600)
+    with HybridIndex.build(share, tmp_path / "index", model=FAKE_MODEL, config=config) as index:
+        assert index.report is not None
+        assert (index.report.changed, index.report.unchanged) == (1, 1)
+        assert index.report.vectors == index.report.cached  # every vector from the embedding cache
+        assert paths(index.search("給与", alpha=0)) == set()
+        assert paths(index.search("給与", alpha=0, principal=Principal(me))) != set()
