@@ -2,7 +2,7 @@
 
 One module per command group; importing them registers their commands on `cli`."""
 
-from . import caching, evaluating, indexing, searching, serving, watching  # noqa: F401 - they register the commands
+from . import auth, caching, evaluating, indexing, searching, serving, watching  # noqa: F401 - they register the commands
 from .common import ProgressBars, cli, printable
 
 __all__ = ["ProgressBars", "cli", "printable"]
