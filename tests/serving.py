@@ -19,16 +19,18 @@ def running(
     reranker: Any = None,
     allowed_hosts: Sequence[str] = (),
     address: str = "127.0.0.1",
+    caller: Any = None,
     **limits: Any,
 ) -> Iterator[str]:
-    """Serve `locations` ({name: index folder}) on `address`; yields the base URL, stops the server after."""
+    """Serve `locations` ({name: index folder}) on `address`, its callers identified by `caller` (a
+    `guards.Caller`); yields the base URL, stops the server after."""
     from hybridsearch.server.http import Limits, create_app
     from hybridsearch.server.indexes import ServedIndexes
     from hybridsearch.server.mcp import build_server
 
     indexes = ServedIndexes(dict(locations), every=0.2, reranker=reranker)
     try:
-        app = create_app(indexes, token, cors, Limits(**limits), build_server(indexes), allowed_hosts)
+        app = create_app(indexes, token, cors, Limits(**limits), build_server(indexes), allowed_hosts, caller)
         with serving(app, address) as url:
             yield url
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..access import Principal
 from ..filters import Filter
 from ..index import HybridIndex
 from ..loaders import PathArg
@@ -40,9 +41,12 @@ def answering_hits(
     where: dict[str, Any] | None,
     min_confidence: float | None,
     include_weak: bool,
+    principal: Principal | None,
 ) -> list[Hit]:
     """The hits a retriever hands to a chain: the strong ones (an LLM cannot read a `weak` flag), or
-    every hit with `include_weak`."""
-    request = SearchRequest(query=query, k=k, alpha=alpha, where=Filter.parse(where), min_confidence=min_confidence)
+    every hit with `include_weak`; of the documents `principal` may read (None: those open to everyone)."""
+    request = SearchRequest(
+        query=query, k=k, alpha=alpha, where=Filter.parse(where), min_confidence=min_confidence, principal=principal
+    )
     response = index.respond(request)
     return list(response.hits) if include_weak else response.strong

@@ -8,7 +8,9 @@
 Each Document holds the chunk's text, its stable id, and in `metadata` the document's metadata, ids,
 source, offsets and the fused and raw scores. Weak hits (confidence below the index's threshold, or
 `min_confidence`) are left out, so a chain gets nothing rather than passages that do not answer;
-`include_weak=True` hands them on too (each with `metadata["weak"]`).
+`include_weak=True` hands them on too (each with `metadata["weak"]`). `principal=Principal("tanaka",
+groups=["somu"])` retrieves as that user: only documents they may read (without it, where documents
+have readers: only those open to everyone).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, field_validator
 
+from ..access import Principal
 from ..index import HybridIndex
 from . import answering_hits, hit_metadata, opened
 
@@ -37,6 +40,7 @@ class HybridSearchRetriever(BaseRetriever):
     where: dict[str, Any] | None = None
     min_confidence: float | None = None
     include_weak: bool = False
+    principal: Principal | None = None
 
     @field_validator("index", mode="before")
     @classmethod
@@ -44,5 +48,7 @@ class HybridSearchRetriever(BaseRetriever):
         return opened(value)
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        hits = answering_hits(self.index, query, self.k, self.alpha, self.where, self.min_confidence, self.include_weak)
+        hits = answering_hits(
+            self.index, query, self.k, self.alpha, self.where, self.min_confidence, self.include_weak, self.principal
+        )
         return [Document(page_content=hit.text, metadata=hit_metadata(hit), id=hit.id) for hit in hits]

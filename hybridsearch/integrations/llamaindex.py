@@ -9,6 +9,8 @@ Each node is a TextNode with the chunk's text and stable id; its metadata holds 
 metadata, ids, source, offsets and raw scores; the NodeWithScore's score is the fused score. Weak
 hits (confidence below the index's threshold, or `min_confidence`) are left out, so a query engine
 gets nothing rather than passages that do not answer; `include_weak=True` hands them on too.
+`principal=Principal("tanaka", groups=["somu"])` retrieves as that user: only documents they may
+read (without it, where documents have readers: only those open to everyone).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from ..access import Principal
 from ..index import HybridIndex
 from ..loaders import PathArg
 from . import answering_hits, hit_metadata, opened
@@ -36,16 +39,18 @@ class HybridSearchRetriever(BaseRetriever):
         where: dict[str, Any] | None = None,
         min_confidence: float | None = None,
         include_weak: bool = False,
+        principal: Principal | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.index = opened(index)
         self.k, self.alpha, self.where = k, alpha, where
-        self.min_confidence, self.include_weak = min_confidence, include_weak
+        self.min_confidence, self.include_weak, self.principal = min_confidence, include_weak, principal
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = answering_hits(
-            self.index, query_bundle.query_str, self.k, self.alpha, self.where, self.min_confidence, self.include_weak
-        )
+            self.index, query_bundle.query_str, self.k, self.alpha, self.where, self.min_confidence, self.include_weak,
+            self.principal,
+        )  # fmt: skip
         return [NodeWithScore(node=TextNode(text=hit.text, id_=hit.id, metadata=hit_metadata(hit)), score=hit.score)
                 for hit in hits]  # fmt: skip

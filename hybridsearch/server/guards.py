@@ -3,8 +3,10 @@
     same_site      the Host header must name this server (421: DNS rebinding), and an Origin header,
                    when sent, must be this server's own or one --cors allows (403)
     limit_body     request bodies over the limit (413)
-    require_token  `Authorization: Bearer <token>` on every path but /health, the page and the docs, and
-                   on every request but a CORS preflight (401)
+    identify       who the caller is, on every path but /health, the page and the docs, and on every
+                   request but a CORS preflight: a shared token (`bearer_token`), a user's token of
+                   an auth file, or a trusted proxy's headers (each a `Caller`; 401 for a wrong
+                   token); the principal found goes with the request (`principal_of`)
 
 Each refuses an HTTP request with a one-line `{"detail": ...}` and a websocket in its handshake
 (the same status and body where the server can send one, else closed); each lets the lifespan
@@ -17,13 +19,18 @@ import hmac
 import ipaddress
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..access import Principal
+from ..auth import Users
 from ..errors import InputError
 
-__all__ = ["AllowedHosts", "limit_body", "require_token", "same_site"]
+__all__ = [
+    "AllowedHosts", "Caller", "Refused", "bearer_token", "bearer_users", "identify", "limit_body", "principal_of",
+    "same_site", "trusted_headers",
+]  # fmt: skip
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -149,25 +156,107 @@ _OPEN_PATHS = frozenset({"/health", "/", "/docs", "/openapi.json", "/favicon.ico
 _OPEN_PREFIXES = ("/static/", "/docs-assets/")
 
 
-def require_token(app: App, token: str | None) -> App:
-    """Every request but /health, the page and the docs needs `Authorization: Bearer <token>`: HTTP
-    and websockets alike (only the lifespan scope passes without)."""
-    if token is None:
-        return app
+class Refused(Exception):
+    """A caller let in by no one: the status and the one line to answer with."""
+
+    def __init__(self, status: int, detail: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers = status, detail, headers
+
+
+#: Who a request's caller is, from its headers (as the scope has them: lower-case names, in order):
+#: a principal, None (no one in particular: documents open to everyone), or `Refused`.
+Caller = Callable[[Sequence[tuple[bytes, bytes]]], Principal | None]
+
+_PRINCIPAL = "hybridsearch.principal"
+_NO_TOKEN = Refused(
+    401, "A valid bearer token is needed: Authorization: Bearer <token>.", [(b"www-authenticate", b"Bearer")]
+)
+
+
+def bearer_token(token: str) -> Caller:
+    """One token shared by every caller (`--token-env`): it lets them in as no one in particular."""
     expected = f"Bearer {token}".encode()
 
-    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+    def caller(headers: Sequence[tuple[bytes, bytes]]) -> Principal | None:
+        if not hmac.compare_digest(dict(headers).get(b"authorization", b""), expected):
+            raise _NO_TOKEN
+        return None
+
+    return caller
+
+
+def bearer_users(users: Users) -> Caller:
+    """Each caller sends their own token of the auth file (`--auth`): they are its user."""
+
+    def caller(headers: Sequence[tuple[bytes, bytes]]) -> Principal | None:
+        scheme, _, token = dict(headers).get(b"authorization", b"").partition(b" ")
+        principal = users.principal(token) if scheme.lower() == b"bearer" else None
+        if principal is None:
+            raise _NO_TOKEN
+        return principal
+
+    return caller
+
+
+def trusted_headers(user_header: str, groups_header: str | None = None) -> Caller:
+    """A reverse proxy that authenticates says who the caller is (`--trust-user-header`): the user in
+    one header, their groups comma-separated in another; a request without the user header is by no
+    one in particular, one with either header twice is refused (a proxy that adds its header to the
+    client's). Whoever reaches the server without the proxy can claim to be anyone."""
+    user_key, groups_key = user_header.lower().encode(), (groups_header or "").lower().encode()
+    named = [user_header, *([groups_header] if groups_header else [])]
+    unnamed = (
+        f"The {user_header} and {groups_header or 'groups'} headers do not name a user and their groups "
+        "(UTF-8 names without spaces, the groups separated by commas)."
+    )
+
+    def caller(headers: Sequence[tuple[bytes, bytes]]) -> Principal | None:
+        users = [value for name, value in headers if name == user_key]
+        groups_given = [value for name, value in headers if groups_key and name == groups_key]
+        if len(users) > 1 or len(groups_given) > 1:
+            raise Refused(400, f"The {' or '.join(named)} header came twice; a proxy sends each at most once.")
+        if not users:
+            return None
+        user, groups = users[0], b",".join(groups_given)
+        try:
+            names = groups.decode().split(",")
+            return Principal(user.decode(), groups=[name.strip() for name in names if name.strip()])
+        except (UnicodeDecodeError, InputError):
+            raise Refused(400, unnamed) from None
+
+    return caller
+
+
+def identify(app: App, callers: Sequence[Caller]) -> App:
+    """Every request but /health, the page and the docs goes through each of `callers` in turn (HTTP
+    and websockets alike; only the lifespan scope passes without): any may refuse it, and the last
+    principal found goes with it (`principal_of`)."""
+    if not callers:
+        return app
+
+    async def identified(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan" or (scope["type"] == "http" and _is_open(scope)):
             await app(scope, receive, send)
             return
-        given = dict(scope.get("headers", ())).get(b"authorization", b"")
-        if not hmac.compare_digest(given, expected):
-            await refuse(scope, send, 401, "A valid bearer token is needed: Authorization: Bearer <token>.",
-                         [(b"www-authenticate", b"Bearer")])  # fmt: skip
+        headers = list(scope.get("headers", ()))
+        principal = None
+        try:
+            for caller in callers:
+                principal = caller(headers) or principal
+        except Refused as refusal:
+            await refuse(scope, send, refusal.status, refusal.detail, refusal.headers)
             return
+        scope[_PRINCIPAL] = principal
         await app(scope, receive, send)
 
-    return guarded
+    return identified
+
+
+def principal_of(scope: Mapping[str, Any]) -> Principal | None:
+    """Who `identify` found the caller of this request to be (None: no one in particular)."""
+    found = scope.get(_PRINCIPAL)
+    return found if isinstance(found, Principal) else None
 
 
 def _is_open(scope: Scope) -> bool:

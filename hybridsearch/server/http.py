@@ -7,9 +7,13 @@
     GET /health          no token needed
     GET /                the search page (static files in the package, no CDN);  /docs  OpenAPI
 
+Each request is made by the principal its caller is (`guards.identify`: a user of the auth file, a
+trusted proxy's user, or no one in particular), and answered with what that principal may read.
+
 Errors are `{"detail": message}` with the library's one-line message: 400 for bad input, 401
-without the token (when one is set), 404 for an unknown index or id, 413 for a body or query over
-the limits, 422 for a malformed request, 503 for a damaged index; never a stack trace.
+without a valid token (when tokens are checked), 404 for an unknown index or id (or one the
+principal may not read: the same answer), 413 for a body or query over the limits, 422 for a
+malformed request, 503 for a damaged index; never a stack trace.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from starlette.responses import JSONResponse
 
 from ..errors import HybridSearchError, IndexAccessError, IndexFormatError, NotFoundError
 from ..textnorm import encodable
-from .guards import AllowedHosts, limit_body, require_token, same_site
+from .guards import AllowedHosts, Caller, bearer_token, identify, limit_body, same_site
 from .indexes import ServedIndexes
 from .routes import Limits, TooLarge, lookup_routes, search_routes
 
@@ -46,12 +50,15 @@ def create_app(
     limits: Limits | None = None,
     mcp: Any = None,
     allowed_hosts: Sequence[str] = (),
+    caller: Caller | None = None,
 ) -> Any:
-    """The FastAPI app over `indexes`. `token` (bearer) guards everything but /health and the page's
-    static files; `cors` lists the origins allowed to call from a browser (none by default); `mcp`,
-    an MCP server (`server.mcp.build_server`), is mounted at /mcp over streamable HTTP.
-    `allowed_hosts` (`NAME`, `NAME:PORT` or `*`) are the names besides localhost, 127.0.0.1, [::1]
-    and the address a client connected to that a request may address the server by (`AllowedHosts`)."""
+    """The FastAPI app over `indexes`. `token` (bearer, shared) guards everything but /health and the
+    page's static files; `caller` (`guards.bearer_users`, `guards.trusted_headers`) says who each
+    request's caller is, after the token, and they are answered as that principal; `cors` lists the
+    origins allowed to call from a browser (none by default); `mcp`, an MCP server
+    (`server.mcp.build_server`), is mounted at /mcp over streamable HTTP. `allowed_hosts` (`NAME`,
+    `NAME:PORT` or `*`) are the names besides localhost, 127.0.0.1, [::1] and the address a client
+    connected to that a request may address the server by (`AllowedHosts`)."""
     from fastapi.staticfiles import StaticFiles
 
     limits = limits or Limits()
@@ -91,7 +98,8 @@ def create_app(
             guarded, allow_origins=list(cors), allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )  # fmt: skip
-    return same_site(limit_body(require_token(guarded, token), limits.body_bytes), hosts, cors)
+    callers = [*([bearer_token(token)] if token else []), *([caller] if caller else [])]
+    return same_site(limit_body(identify(guarded, callers), limits.body_bytes), hosts, cors)
 
 
 def _answer_errors(app: FastAPI) -> None:

@@ -11,7 +11,9 @@ import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from ..access import Principal
 from ..config import ModelAccess
 from ..errors import HybridSearchError, NotFoundError
 from ..index import HybridIndex
@@ -77,14 +79,24 @@ class ServedIndexes:
             raise NotFoundError(f"No index named {name!r} is served here; the indexes are: {', '.join(self.names)}.")
         return index
 
-    def lookup(self, id: str, name: str | None = None) -> StoredDocument | StoredChunk:
-        """The document or chunk `id` in the index named `name`; the `NotFoundError` for an unknown id
-        names the index as served, not where it lives."""
+    def lookup(
+        self, id: str, name: str | None = None, principal: Principal | None = None
+    ) -> StoredDocument | StoredChunk:
+        """The document or chunk `id` in the index named `name`, if `principal` may read it; the
+        `NotFoundError` for an unknown or forbidden id names the index as served, not where it lives."""
         index = self.get(name)
         try:
-            return index.get(id)
+            return index.get(id, principal=principal)
         except NotFoundError:
             raise NotFoundError(f"Index {name or self.names[0]!r} has no chunk or document with id {id!r}.") from None
+
+    def describe(self, name: str | None, principal: Principal | None = None) -> dict[str, Any]:
+        """Index `name` as `principal` sees it: its manifest, its served name and the metadata fields of
+        the documents they may read. Its `counts` are None where documents have readers (they count
+        every document, and would tell of those the principal may not read)."""
+        index = self.get(name)
+        details = index.info() | {"name": name or self.names[0], "fields": index.fields(principal=principal)}
+        return details | ({"counts": None} if index.has_readers else {})
 
     def _watch(self) -> None:
         while not self._stop.wait(self._every):

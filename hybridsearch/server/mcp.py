@@ -2,7 +2,9 @@
 official `mcp` SDK (the `[mcp]` extra).
 
 Tools: `search` (query, k, alpha, where, index → hits with ids, sources, snippets and scores),
-`get_document` (an id → the document's or chunk's text and metadata), `list_indexes`.
+`get_document` (an id → the document's or chunk's text and metadata), `list_indexes`. Each answers
+as its caller's principal: over HTTP the one `guards.identify` found for the request, over stdio the
+one the process serves as (`hsearch mcp --user`); a forbidden id is the tool error of an unknown one.
 
 `run_stdio` serves over stdin/stdout and reads a lone surrogate escaped in a request (`"\\udc80"`,
 which the SDK's parser refuses without answering, so the client would wait forever) as U+FFFD.
@@ -19,11 +21,15 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
+from mcp.server.mcpserver import Context
+
+from ..access import Principal
 from ..errors import HybridSearchError
 from ..filters import Filter
 from ..request import SearchRequest
 from ..schema import StoredDocument
 from ..textnorm import encodable
+from .guards import principal_of
 from .indexes import ServedIndexes
 
 __all__ = ["build_server", "run_stdio"]
@@ -37,9 +43,15 @@ _INSTRUCTIONS = (
 )
 
 
-def build_server(indexes: ServedIndexes) -> Any:
-    """An MCP server answering from `indexes`."""
+def build_server(indexes: ServedIndexes, principal: Principal | None = None) -> Any:
+    """An MCP server answering from `indexes`: over stdio as `principal` (None: no one in particular,
+    who reads the documents open to everyone), over HTTP as each request's caller."""
     from mcp.server.mcpserver import MCPServer
+
+    def caller(ctx: Context | None) -> Principal | None:
+        """Who calls: an HTTP request's caller, or (stdio) the process's principal."""
+        request = ctx.request_context.request if ctx is not None else None
+        return principal if request is None else principal_of(getattr(request, "scope", {}))
 
     parameters: dict[str, frozenset[str]] = {}
     server = MCPServer(
@@ -47,7 +59,7 @@ def build_server(indexes: ServedIndexes) -> Any:
     )
 
     def tool(function: Callable[..., Any]) -> Callable[..., Any]:
-        parameters[function.__name__] = frozenset(inspect.signature(function).parameters)
+        parameters[function.__name__] = frozenset(inspect.signature(function).parameters) - {"ctx"}
         return server.tool()(function)
 
     @tool
@@ -59,6 +71,7 @@ def build_server(indexes: ServedIndexes) -> Any:
         index: str | None = None,
         group_by_document: bool = True,
         min_confidence: float | None = None,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         """Search the documents; best passages first. `k`: how many (at most 50). `alpha`: the share of
         meaning against shared words, 0 to 1 (default: the index's). `where`: a filter on document
@@ -73,29 +86,31 @@ def build_server(indexes: ServedIndexes) -> Any:
             request = SearchRequest(
                 query=query, k=max(1, min(k, _MAX_K)) if isinstance(k, int) else k, alpha=alpha,
                 where=Filter.parse(where), group_by="document" if group_by_document else None,
-                min_confidence=min_confidence,
+                min_confidence=min_confidence, principal=caller(ctx),
             )  # fmt: skip
             response = indexes.get(index).respond(request, indexes.reranker)
         return response.to_dict() | {"index": index or indexes.names[0]}
 
     @tool
-    def get_document(id: str, index: str | None = None) -> dict[str, Any]:
+    def get_document(id: str, index: str | None = None, ctx: Context | None = None) -> dict[str, Any]:
         """The whole document a hit's `document_id` names (or the chunk a hit's `id` names): its text,
         source and metadata."""
         with _told():
-            found = indexes.lookup(id, index)
+            found = indexes.lookup(id, index, caller(ctx))
         kind = "document" if isinstance(found, StoredDocument) else "chunk"
         return {"kind": kind, "id": found.id, "source": found.source, "title": found.title, "text": found.text,
                 "metadata": dict(found.metadata)}  # fmt: skip
 
     @tool
-    def list_indexes() -> dict[str, Any]:
-        """The indexes this server answers from, with their sizes and metadata fields."""
+    def list_indexes(ctx: Context | None = None) -> dict[str, Any]:
+        """The indexes this server answers from, with their sizes (null where documents say who may
+        read them) and metadata fields."""
         found = []
         for name in indexes.names:
-            details = indexes.get(name).info()
-            found.append({"name": name, "documents": details["counts"]["documents"],
-                          "chunks": details["counts"]["chunks"], "fields": indexes.get(name).fields()})  # fmt: skip
+            details = indexes.describe(name, caller(ctx))
+            counts = details["counts"] or {}
+            found.append({"name": name, "documents": counts.get("documents"), "chunks": counts.get("chunks"),
+                          "fields": details["fields"]})  # fmt: skip
         return {"indexes": found}
 
     return server

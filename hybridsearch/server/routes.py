@@ -10,9 +10,11 @@ from typing import Any
 from fastapi import APIRouter, Body
 from starlette.requests import Request
 
+from ..access import Principal
 from ..errors import InputError, NotFoundError
 from ..request import SearchRequest, option_schema
 from ..schema import StoredChunk, StoredDocument
+from .guards import principal_of
 from .indexes import ServedIndexes
 
 __all__ = ["Limits", "TooLarge", "lookup_routes", "search_routes"]
@@ -32,12 +34,12 @@ class TooLarge(InputError):
 
 
 def search_routes(indexes: ServedIndexes, limits: Limits) -> APIRouter:
-    """GET and POST /search: a `SearchRequest` from URL parameters or a JSON body, answered as
-    `SearchResponse.to_dict` (with the index's served name)."""
+    """GET and POST /search: a `SearchRequest` from URL parameters or a JSON body, made by the caller's
+    principal, answered as `SearchResponse.to_dict` (with the index's served name)."""
     router = APIRouter()
 
-    def run_search(given: Mapping[str, Any], text: bool) -> dict[str, Any]:
-        """`given` (JSON, or with `text` URL parameters) as a `SearchRequest`, answered from its index."""
+    def run_search(given: Mapping[str, Any], text: bool, principal: Principal | None) -> dict[str, Any]:
+        """`given` (JSON, or with `text` URL parameters) as `principal`'s `SearchRequest`, answered from its index."""
         options = dict(given)
         name = options.pop("index", None)
         if "q" in options:
@@ -47,7 +49,7 @@ def search_routes(indexes: ServedIndexes, limits: Limits) -> APIRouter:
         query = options.get("query")
         if isinstance(query, str) and len(query) > limits.query_chars:
             raise TooLarge(f"The query has {len(query)} characters; this server takes at most {limits.query_chars}.")
-        request = SearchRequest.from_mapping(options, text=text)
+        request = SearchRequest.from_mapping(options, text=text, principal=principal)
         if request.k > limits.k:
             raise InputError(f"k must be at most {limits.k} on this server (got {request.k}).")
         response = indexes.get(name).respond(request, indexes.reranker)
@@ -55,44 +57,45 @@ def search_routes(indexes: ServedIndexes, limits: Limits) -> APIRouter:
 
     @router.get("/search", summary="Search an index", openapi_extra={"parameters": _parameters()})
     def search_get(request: Request) -> dict[str, Any]:
-        return run_search(request.query_params, text=True)
+        return run_search(request.query_params, text=True, principal=principal_of(request.scope))
 
     @router.post("/search", summary="Search an index (the filter as a JSON object)", openapi_extra=_body())
-    def search_post(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
-        return run_search(body, text=False)
+    def search_post(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
+        return run_search(body, text=False, principal=principal_of(request.scope))
 
     return router
 
 
 def lookup_routes(indexes: ServedIndexes) -> APIRouter:
-    """What an index holds and how it is: documents and chunks by id, the indexes served, one
-    index's manifest and fields, health."""
+    """What an index holds and how it is, as far as the caller's principal may read it: documents and
+    chunks by id (a forbidden id is the 404 of an unknown one), the indexes served, one index's
+    manifest and fields; health."""
     router = APIRouter()
 
     @router.get("/documents/{id}", summary="A document: full text, metadata, its chunks")
-    def document(id: str, index: str | None = None) -> dict[str, Any]:
-        found = indexes.lookup(id, index)
+    def document(request: Request, id: str, index: str | None = None) -> dict[str, Any]:
+        found = indexes.lookup(id, index, principal_of(request.scope))
         if not isinstance(found, StoredDocument):
             raise NotFoundError(f"{id!r} is a chunk, not a document; ask /chunks/{id}.")
         return found.to_dict()
 
     @router.get("/chunks/{id}", summary="A chunk: text, offsets, its document's metadata")
-    def chunk(id: str, index: str | None = None) -> dict[str, Any]:
-        found = indexes.lookup(id, index)
+    def chunk(request: Request, id: str, index: str | None = None) -> dict[str, Any]:
+        found = indexes.lookup(id, index, principal_of(request.scope))
         if not isinstance(found, StoredChunk):
             raise NotFoundError(f"{id!r} is a document, not a chunk; ask /documents/{id}.")
         return found.to_dict()
 
     @router.get("/indexes", summary="The indexes this server answers from")
-    def served() -> dict[str, Any]:
-        return {"indexes": [_summary(name, indexes.get(name)) for name in indexes.names]}
+    def served(request: Request) -> dict[str, Any]:
+        principal = principal_of(request.scope)
+        return {"indexes": [_summary(indexes.describe(name, principal)) for name in indexes.names]}
 
     @router.get("/info", summary="One index: its manifest (settings, model, counts) and metadata fields")
-    def info(index: str | None = None) -> dict[str, Any]:
-        opened = indexes.get(index)
-        return opened.info() | {
-            "name": index or indexes.names[0], "fields": opened.fields(), "values": opened.field_values(),
-        }  # fmt: skip
+    def info(request: Request, index: str | None = None) -> dict[str, Any]:
+        principal = principal_of(request.scope)
+        values = indexes.get(index).field_values(principal=principal)
+        return indexes.describe(index, principal) | {"values": values}
 
     @router.get("/health", summary="Is the server up (no token needed)")
     def health() -> dict[str, Any]:
@@ -129,8 +132,9 @@ def _body() -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
 
 
-def _summary(name: str, index: Any) -> dict[str, Any]:
-    details = index.info()
-    return {"name": name, "location": details["path"], "generation": details["generation"],
-            "documents": details["counts"]["documents"], "chunks": details["counts"]["chunks"],
+def _summary(details: dict[str, Any]) -> dict[str, Any]:
+    """An index's line in /indexes, from `ServedIndexes.describe` (no counts where documents have readers)."""
+    counts = details["counts"] or {}
+    return {"name": details["name"], "location": details["path"], "generation": details["generation"],
+            "documents": counts.get("documents"), "chunks": counts.get("chunks"),
             "model": details["model"]["name"]}  # fmt: skip

@@ -249,7 +249,7 @@ def test_the_token_guard_lets_a_websocket_through_only_with_the_token() -> None:
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
 
-    from hybridsearch.server.guards import require_token
+    from hybridsearch.server.guards import bearer_token, identify
 
     started = []
 
@@ -265,7 +265,7 @@ def test_the_token_guard_lets_a_websocket_through_only_with_the_token() -> None:
             await send({"type": "websocket.send", "text": "open"})
             await receive()  # the client closes
 
-    with serving(require_token(accepting, TOKEN)) as url:
+    with serving(identify(accepting, [bearer_token(TOKEN)])) as url:
         socket_url = f"ws{url.removeprefix('http')}/anything"
         with pytest.raises(InvalidStatus) as refused:
             connect(socket_url, open_timeout=10).close()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from access_share import build_share, write_auth
 from conftest import FAKE_MODEL
 from serving import running
 
@@ -149,3 +150,44 @@ def test_a_documents_other_passages_open_from_its_hit(corpus: Path, tmp_path: Pa
         wait.until(lambda d: "件（docs" in d.find_element(By.ID, "status").text)
         titles = [hit.text.splitlines()[0] for hit in driver.find_elements(By.CSS_SELECTOR, "#hits li")]  # type: ignore[attr-defined]
         assert len(titles) == len(set(titles))  # one hit per document again
+
+
+def test_each_reader_sees_their_own_results_with_their_token(tmp_path: Path, browser: object) -> None:
+    """A server with an auth file: the page asks for a token, then shows that reader's documents,
+    copies and filter choices; another token on the same page shows another reader's."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from hybridsearch.auth import Users
+    from hybridsearch.server.guards import bearer_users
+
+    driver: Any = browser
+    with build_share(tmp_path) as index:
+        location = index.location
+    tokens = write_auth(tmp_path / "users.toml")
+    with running({"share": location}, caller=bearer_users(Users.load(tmp_path / "users.toml"))) as url:
+        driver.get(url + "/?q=有給休暇の申請 出張の旅費 給与の支払い")
+        wait = WebDriverWait(driver, 20)
+
+        def sign_in(user: str) -> str:
+            """The hits' text once `user`'s token is saved (typed in the token bar, then Enter)."""
+            box = wait.until(
+                lambda d: d.find_element(By.ID, "token") if d.find_element(By.ID, "token").is_displayed() else None
+            )
+            box.send_keys(tokens[user] + "\n")
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hits li"))
+            return driver.find_element(By.ID, "hits").text
+
+        assert "アクセストークンが必要です" in wait.until(lambda d: d.find_element(By.ID, "status").text)
+        suzuki = sign_in("suzuki")
+        assert "人事/給与規程.md" in suzuki and "人事/休暇_控え.md" in suzuki and "総務" not in suzuki  # a copy too
+
+        def types() -> set[str]:
+            return {o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "#type option")}
+
+        assert types() == {"", "md", "txt"}  # 人事/評価.txt: a choice only suzuki has
+        driver.find_element(By.ID, "token-change").click()
+        tanaka = sign_in("tanaka")
+        assert "総務/出張規程.md" in tanaka and "人事" not in tanaka
+        assert "人事" not in driver.find_element(By.TAG_NAME, "body").text
+        assert types() == {"", "md"} and not driver.find_element(By.ID, "type-label").is_displayed()

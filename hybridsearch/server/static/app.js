@@ -9,12 +9,17 @@ const hitsList = $("hits"), status = $("status");
 let hits = [], selected = -1, defaults = { alpha: 0.4 };
 let within = "", sources = [];  // a document's path: its own matching passages are listed, not one hit per document
 
+// The caller's token (a server's shared --token-env token, or the reader's own of its --auth file),
+// kept for this tab only and sent on every request; what the server answers is what it lets them read.
 function token() { return sessionStorage.getItem("hybridsearch-token") || ""; }
 
 async function api(url) {
   const headers = token() ? { Authorization: "Bearer " + token() } : {};
   const response = await fetch(url, { headers });
-  if (response.status === 401) { $("token-bar").hidden = false; throw new Error("アクセストークンが必要です。"); }
+  if (response.status === 401) {
+    $("token-bar").hidden = false; $("token").focus();
+    throw new Error(token() ? "アクセストークンが正しくありません。" : "アクセストークンが必要です。");
+  }
   const body = await response.json();
   if (!response.ok) throw new Error(body.detail || response.statusText);
   return body;
@@ -169,9 +174,11 @@ function close() {
 
 async function start() {
   const params = new URLSearchParams(location.search);
+  $("token-change").hidden = !token();
   try {
     const served = await api("/indexes");
-    indexSelect.replaceChildren(...served.indexes.map((item) => new Option(`${item.name}（${item.documents} 文書）`, item.name)));
+    indexSelect.replaceChildren(...served.indexes.map((item) =>
+      new Option(item.documents === null ? item.name : `${item.name}（${item.documents} 文書）`, item.name)));
     $("index-label").hidden = served.indexes.length < 2;
     if (params.get("index")) indexSelect.value = params.get("index");
     await loadFields();
@@ -203,8 +210,13 @@ indexSelect.addEventListener("change", async () => { await loadFields(); search(
 $("viewer-close").addEventListener("click", close);
 $("viewer").addEventListener("click", (event) => { if (event.target === $("viewer")) close(); });
 $("token-save").addEventListener("click", () => {
-  sessionStorage.setItem("hybridsearch-token", $("token").value); $("token-bar").hidden = true; start();
+  sessionStorage.setItem("hybridsearch-token", $("token").value.trim());
+  $("token").value = ""; $("token-bar").hidden = true;
+  hits = []; hitsList.replaceChildren(); status.textContent = "";  // nothing of the last reader's stays
+  start();
 });
+$("token").addEventListener("keydown", (event) => { if (event.key === "Enter") $("token-save").click(); });
+$("token-change").addEventListener("click", () => { $("token-bar").hidden = false; $("token").focus(); });
 document.addEventListener("keydown", (event) => {
   const typing = event.target.matches("input, select, textarea");
   if (event.key === "Escape" && !$("viewer").hidden) { close(); return; }
