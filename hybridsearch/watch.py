@@ -56,7 +56,8 @@ MAX_DELAY = 5.0
 POLL_SECONDS = 2.0
 #: Seconds between tries while another writer holds the index's lock.
 RETRY_SECONDS = 1.0
-_CHANGES = ("created", "modified", "deleted", "moved")
+#: The events that may change the index ("attrib": a chmod or chown, which changes readers under --acl posix).
+_CHANGES = ("created", "modified", "deleted", "moved", "attrib")
 
 
 @dataclass(frozen=True)
@@ -214,9 +215,10 @@ class Watcher:
             events.FileCreatedEvent, events.FileModifiedEvent, events.FileDeletedEvent, events.FileMovedEvent,
             events.DirCreatedEvent, events.DirDeletedEvent, events.DirMovedEvent,
         ]  # fmt: skip
-        lost = getattr(events, "EventsLostEvent", None)  # watchdog >= 7.1 (an inotify queue overflow)
-        if lost is not None:
-            kinds.append(lost)
+        # a chmod (before watchdog 5: a modified event) and an inotify queue overflow (watchdog >= 7.1)
+        for name in ("FileAttribEvent", "DirAttribEvent", "EventsLostEvent"):
+            if hasattr(events, name):
+                kinds.append(getattr(events, name))
         watcher = self
 
         class Handler(events.FileSystemEventHandler):
@@ -247,7 +249,7 @@ class Watcher:
         kind = event.event_type
         if kind == "events_lost":  # the OS's queue overflowed: anything may have changed
             paths, relevant = [os.fsdecode(event.src_path)], True
-        elif kind not in _CHANGES:  # opened, closed, attributes: the walk's own reads among them
+        elif kind not in _CHANGES:  # opened and closed: the walk's own reads among them
             return
         else:
             paths = [os.fsdecode(event.src_path)] + ([os.fsdecode(event.dest_path)] if kind == "moved" else [])

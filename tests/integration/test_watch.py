@@ -5,6 +5,7 @@ is one update, the index lock delays an update, a stop abandons one safely, a re
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -280,3 +281,23 @@ def test_the_readme_documents_every_option_of_watch() -> None:
     assert documented <= actual and {o for o in actual if o.startswith("--")} - {"--help"} <= documented
     serve = usage[usage.index("hsearch serve") :].split("\nhsearch ", 1)[0]
     assert "[--watch]" in serve
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_a_chmod_changes_who_may_read_a_file_under_acl_posix(docs: Path, tmp_path: Path) -> None:
+    from hybridsearch import Principal
+    from hybridsearch.config import IndexConfig, LoaderConfig
+
+    docs.chmod(0o755)
+    for folder in docs.rglob("*"):
+        folder.chmod(0o755 if folder.is_dir() else 0o644)
+    location = tmp_path / "index"
+    config = IndexConfig(loader=LoaderConfig(acl="posix"))
+    HybridIndex.build(docs, location, model=FAKE_MODEL, config=config).close()
+    me = Principal(pwd.getpwuid(os.getuid()).pw_name)
+    with watching(docs, location) as running:
+        index = running.index
+        assert "mars.md" in paths_found(index, "火星")
+        (docs / "planets" / "mars.md").chmod(0o600)
+        eventually(lambda: "mars.md" not in paths_found(index, "火星"), "a file closed to others is gone for them")
+        assert {Path(hit.path).name for hit in index.search("火星", k=20, alpha=0, principal=me)} >= {"mars.md"}
