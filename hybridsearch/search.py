@@ -147,7 +147,7 @@ class Searcher:
     def readable(self, where: Filter | None, principal: Principal | None) -> Filter | None:
         """`where` kept to the documents `principal` may read (None: those open to everyone); the
         same `where` on an index whose documents have no readers (all open to everyone)."""
-        if READERS_FIELD not in self.backend.fields():
+        if not self.backend.has_field(READERS_FIELD):
             return where
         return restricted(where, principal)
 

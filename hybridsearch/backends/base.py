@@ -90,6 +90,10 @@ class Backend(Protocol):
         """The metadata fields the documents (those `where` keeps) have (what `where` can name)."""
         ...
 
+    def has_field(self, field: str) -> bool:
+        """Whether some document has the metadata field `field` (cheaply: may say yes when none has)."""
+        ...
+
     def field_values(self, limit: int = 50, where: Filter | None = None) -> dict[str, list[Any]]:
         """The fields with at most `limit` distinct values among the documents `where` keeps, and
         those values (choices for a search page)."""

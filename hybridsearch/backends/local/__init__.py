@@ -190,6 +190,12 @@ class LocalBackend:
         table = self._metadata()
         return table.values(limit, None if where is None else table.mask(where))
 
+    def has_field(self, field: str) -> bool:
+        with self._lock:
+            if self._table is not None:
+                return field in self._table.fields
+        return self.docstore.has_field(field)
+
     def count(self, where: Filter | None) -> int:
         mask = self._mask(where)
         return self.num_chunks if mask is None else int(np.count_nonzero(mask))

@@ -201,6 +201,13 @@ class DocStore:
         rows = self._rows("SELECT metadata FROM documents ORDER BY row")
         return [self._decoded(json.loads, metadata) for (metadata,) in rows]
 
+    def has_field(self, field: str) -> bool:
+        """Whether a document has the metadata field `field`: a scan of the JSON text for the key,
+        without parsing it (a value followed by a colon inside a longer text may count too)."""
+        key = json.dumps(field, ensure_ascii=False) + ":"
+        ((found,),) = self._rows("SELECT EXISTS(SELECT 1 FROM documents WHERE instr(metadata, ?) > 0)", (key,))
+        return bool(found)
+
     def problems(self) -> list[str]:
         """What a full check finds wrong: rows out of order, chunks outside their document's text."""
         found = []

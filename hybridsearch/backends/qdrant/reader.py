@@ -141,6 +141,9 @@ class QdrantBackend:
         table = self._metadata()
         return table.values(limit, None if where is None else table.mask(where))
 
+    def has_field(self, field: str) -> bool:
+        return field in self._metadata().fields
+
     def count(self, where: Filter | None) -> int:
         conditions = self._where(where)
         if conditions is None:
