@@ -21,7 +21,21 @@ def test_readme_opens_with_the_two_commands() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["index", "remove", "backup", "watch", "query", "get", "info", "eval", "serve", "mcp", "cache info", "cache clear"],
+    [
+        "index",
+        "remove",
+        "backup",
+        "watch",
+        "query",
+        "get",
+        "info",
+        "eval",
+        "serve",
+        "mcp",
+        "cache info",
+        "cache clear",
+        "auth add-user",
+    ],
 )
 def test_every_option_in_the_readme_exists(command: str) -> None:
     usage, model_options = README.split("## Command line", 1)[1].split("```", 2)[1].split("\nMODEL OPTIONS:")
