@@ -101,6 +101,7 @@ class LocalBackend:
         self._table: MetadataTable | None = None
         self._chunk_docs: np.ndarray | None = None
         self._masks: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self._has_field: dict[str, bool] = {}
 
     def damaged(self, reason: str) -> IndexFormatError:
         """The error for damage found while reading (after the opening checks passed)."""
@@ -194,7 +195,9 @@ class LocalBackend:
         with self._lock:
             if self._table is not None:
                 return field in self._table.fields
-        return self.docstore.has_field(field)
+            if field not in self._has_field:  # once per generation
+                self._has_field[field] = self.docstore.has_field(field)
+            return self._has_field[field]
 
     def count(self, where: Filter | None) -> int:
         mask = self._mask(where)
