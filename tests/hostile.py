@@ -30,8 +30,6 @@ SKIPPED = {
     "mixed_encodings.txt": "undecodable",
     "utf16_lone_surrogate.txt": "undecodable despite its utf-16 byte-order mark",
     "big.txt": "too large (100 MB > 50 MB); raise --max-file-mb to index it",
-    "loop.txt": "cannot read (Too many levels of symbolic links)",
-    "dangling.md": "cannot read (No such file or directory)",
     "fifo.txt": "not a regular file (a FIFO, socket or device)",
     "only_script.html": "no text",
     "empty_body.html": "no text",

@@ -5,7 +5,8 @@ the time limit, another type than their suffix says, not a regular file) are ski
 one-line warning naming the file and the reason, and counted in `LoadReport`; nothing is skipped
 silently. Files of a type no loader reads are counted apart, by suffix (a share holds .zip and
 .exe files that nobody expects to be searched), and files the ignore rules leave out (`ignore`:
-lock files, Thumbs.db, `.hsearchignore`, `--exclude`) are only counted.
+lock files, Thumbs.db, `.hsearchignore`, `--exclude`) and links to files (not followed, as links to
+folders are not) are only counted.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def iter_documents(
         context = LoadContext(rules.loader_config(config), warn)
         if rules.readers is None and config.private:
             rules = replace(rules, readers=(NOBODY,))
-        readers = posix.setdefault(root, PosixReaders(root)) if config.acl is Acl.POSIX else None
+        readers = posix.setdefault(root, PosixReaders(root, warn)) if config.acl is Acl.POSIX else None
         try:
             documents = _read_file(file, context, report, unchanged, rules, readers)
         except Unsupported:
@@ -163,7 +164,9 @@ def _files(
             for name in sorted(filenames):
                 if name.startswith(".") or name == CONFIG_FILE:
                     continue
-                if left_out(folder / name, rules, folder_config):
+                # a link is not followed (as a linked folder is not): its target, wherever it is, would be
+                # read with the readers and rules of the link's place
+                if (folder / name).is_symlink() or left_out(folder / name, rules, folder_config):
                     report.ignored += 1
                 else:
                     yield folder / name, folder_config, root

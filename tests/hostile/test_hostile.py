@@ -39,6 +39,7 @@ def test_hostile_folder_indexes_with_a_warning_per_bad_file(hostile: Path, tmp_p
     summary = result.stderr.splitlines()[-1]
     not_read = f"not read: {len(UNSUPPORTED)} file(s) of other types ("
     assert f"skipped {len(SKIPPED)} file(s) and 4 record(s); {not_read}" in summary
+    assert "ignored 2 file(s)" in summary  # the links loop.txt and dangling.md: links to files are not followed
     assert not any(name in line for line in warnings for name in UNSUPPORTED)
 
     index = HybridIndex.open(index_dir)
