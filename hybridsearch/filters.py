@@ -262,15 +262,21 @@ class MetadataTable:
         return found
 
     def mask(self, where: Filter) -> np.ndarray:
-        """One bool per document: does it meet every condition?"""
-        unknown = {c.field for c in where.conditions if c.op != "readable"} - self.fields
-        if unknown:
-            known = ", ".join(sorted(self.fields)) or "none"
-            named = ", ".join(map(repr, sorted(unknown)))
-            raise InputError(f"Unknown filter field(s) {named}; this index's documents have: {known}.")
+        """One bool per document: does it meet every condition? A field that none of the documents a
+        `readable` condition keeps has is unknown (the error names only their fields)."""
         keep = np.ones(self.size, dtype=bool)
         for condition in where.conditions:
-            keep &= self._matching(condition)
+            if condition.op == "readable":
+                keep &= self._matching(condition)
+        fields = self.fields_of(keep) if any(c.op == "readable" for c in where.conditions) else self.fields
+        unknown = {c.field for c in where.conditions if c.op != "readable"} - fields
+        if unknown:
+            known = ", ".join(sorted(fields)) or "none"
+            named = ", ".join(map(repr, sorted(unknown)))
+            raise InputError(f"Unknown filter field(s) {named}; this index's documents have: {known}.")
+        for condition in where.conditions:
+            if condition.op != "readable":
+                keep &= self._matching(condition)
         return keep
 
     def _matching(self, condition: Condition) -> np.ndarray:
