@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Protocol
 
+from ..access import READERS_FIELD
 from ..config import LoaderConfig
 from ..locations import Region
 from ..schema import Document
+from ..textnorm import folded_name
 
 __all__ = [
     "BUILTIN_FIELDS",
@@ -190,7 +192,8 @@ def metadata_value(value: Any, budget: list[int] | None = None) -> Any:
 
 def flat_metadata(mapping: Mapping[Any, Any]) -> tuple[dict[str, Any], list[str]]:
     """The usable fields of a mapping (front matter, a JSON record), nested maps flattened to
-    `parent.child` and values as `metadata_value` makes them, and the names of the fields left out."""
+    `parent.child` and values as `metadata_value` makes them, and the names of the fields left out.
+    A `readers` field (by its folded name) is kept as written, whatever it holds (`access.py`)."""
     found: dict[str, Any] = {}
     dropped: list[str] = []
     budget = [_MAX_VALUES]
@@ -198,6 +201,9 @@ def flat_metadata(mapping: Mapping[Any, Any]) -> tuple[dict[str, Any], list[str]
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, Mapping):
             for key, item in value.items():
+                if not prefix and folded_name(str(key)) == READERS_FIELD:  # ` Readers`, ｒｅａｄｅｒｓ too
+                    found[READERS_FIELD] = _as_written(item)
+                    continue
                 walk(f"{prefix}.{key}" if prefix else str(key), item)
             return
         usable = metadata_value(value, budget)
@@ -208,6 +214,16 @@ def flat_metadata(mapping: Mapping[Any, Any]) -> tuple[dict[str, Any], list[str]
 
     walk("", mapping)
     return found, dropped
+
+
+def _as_written(readers: Any) -> str | list[str]:
+    """A `readers` value as text for `access.parse_readers`, whatever it is: a null, a map, a number or
+    a nested list becomes an entry that is none, so it closes the document instead of vanishing."""
+    if isinstance(readers, str):
+        return readers
+    if isinstance(readers, list):
+        return [item if isinstance(item, str) else repr(item) for item in readers]
+    return [repr(readers)]
 
 
 def warn_dropped(warn: Warn, where: str, dropped: list[str]) -> None:

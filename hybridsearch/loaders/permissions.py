@@ -3,10 +3,12 @@ given to `hsearch index`, as a file share serves it.
 
 Reading a file takes its read bit and the search (x) bit of every folder from the one indexed down
 to it, each for the class the reader falls in (owner, group, others; the owner's bits alone apply
-to the owner). The readers are `everyone` when others may; else each group (the file's, or a
-folder's when others may read the file) whose members may, and the file's owner if the owner may;
-else no one (`access.NOBODY`). Users and groups are named as the system names them (their number
-when it has no name).
+to the owner, the group's to its members). The readers are `everyone` when every class may; else
+each group (the file's, or a folder's when others may read the file) whose members may, and the
+file's owner if the owner may; else no one (`access.NOBODY`). Users and groups are named as the
+system names them (`#1001`: a number without a name, which no login name looks like). A POSIX ACL
+on the file or a folder (`getfacl`), which these bits do not describe, leaves the file to its owner,
+with a warning.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import grp
 import os
 import pwd
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from ..access import EVERYONE, NOBODY
@@ -25,13 +28,22 @@ __all__ = ["PosixReaders"]
 class PosixReaders:
     """The readers of files under one indexed folder `root` (folder modes are read once per walk)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(os.path.abspath(root))
+    def __init__(self, root: Path, warn: Callable[[str], None]) -> None:
+        self.root = Path(os.path.realpath(root))
+        self.warn = warn
         self._folders: dict[Path, os.stat_result] = {}
+        self._acl_folders: dict[Path, bool] = {}
 
     def __call__(self, file: Path, status: os.stat_result) -> list[str]:
-        folders = self._folders_to(Path(os.path.abspath(file)).parent)
-        if status.st_mode & stat.S_IROTH and all(folder.st_mode & stat.S_IXOTH for folder in folders):
+        real = Path(os.path.realpath(file))
+        folders = self._folders_to(real.parent)
+        if _has_acl(real) or self._acl_on_the_way(real.parent):
+            self.warn(f"{file}: a POSIX ACL (getfacl) decides who may read it, which --acl posix does not read; "
+                      "readable by its owner only (give its readers in hsearch.toml)")  # fmt: skip
+            return [f"user:{_user_name(status.st_uid)}"]
+        if all(status.st_mode & bit for bit in _READ) and all(
+            all(folder.st_mode & bit for bit in _SEARCH) for folder in folders
+        ):
             return [EVERYONE]
         groups = {status.st_gid}
         if status.st_mode & stat.S_IROTH:  # a folder's group may be what lets its members through
@@ -44,13 +56,35 @@ class PosixReaders:
     def _folders_to(self, folder: Path) -> list[os.stat_result]:
         """The modes of `folder` and each folder above it up to the root (not above)."""
         found = []
-        while True:
-            if folder not in self._folders:
-                self._folders[folder] = folder.stat()
-            found.append(self._folders[folder])
-            if folder == self.root or folder.parent == folder or self.root not in folder.parents:
-                return found
+        for above in self._chain(folder):
+            if above not in self._folders:
+                self._folders[above] = above.stat()
+                self._acl_folders[above] = _has_acl(above)
+            found.append(self._folders[above])
+        return found
+
+    def _acl_on_the_way(self, folder: Path) -> bool:
+        return any(self._acl_folders.get(above, False) for above in self._chain(folder))
+
+    def _chain(self, folder: Path) -> list[Path]:
+        """`folder` and each folder above it up to the root (not above; only `folder` when it is outside)."""
+        chain = [folder]
+        while not (folder == self.root or folder.parent == folder or self.root not in folder.parents):
             folder = folder.parent
+            chain.append(folder)
+        return chain
+
+
+_READ = (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)
+_SEARCH = (stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH)
+
+
+def _has_acl(path: Path) -> bool:
+    """Whether `path` has a POSIX access ACL (False where the file system has no extended attributes)."""
+    try:
+        return "system.posix_acl_access" in os.listxattr(path)
+    except OSError:
+        return False
 
 
 def _group_reads(gid: int, status: os.stat_result, folders: list[os.stat_result]) -> bool:
@@ -89,11 +123,11 @@ def _user_name(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
-        return str(uid)
+        return f"#{uid}"
 
 
 def _group_name(gid: int) -> str:
     try:
         return grp.getgrgid(gid).gr_name
     except KeyError:
-        return str(gid)
+        return f"#{gid}"

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..access import READERS_FIELD
 from ..config import LoaderConfig
 from ..schema import Document
 from ..textnorm import folded_name
@@ -67,7 +68,14 @@ def _csv_records(text: str) -> Records:
     reader = csv.DictReader(io.StringIO(text))
     try:
         for row in reader:
-            yield reader.line_num, {key: value for key, value in row.items() if isinstance(key, str) and value}
+            yield (
+                reader.line_num,
+                {
+                    key: value
+                    for key, value in row.items()
+                    if isinstance(key, str) and (value or folded_name(key) == READERS_FIELD)  # no reader: no one
+                },
+            )
     except csv.Error as error:
         raise SkipFile(f"malformed CSV after line {reader.line_num} ({error})") from None
 

@@ -6,6 +6,7 @@ import grp
 import json
 import os
 import pwd
+import struct
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,75 @@ def test_a_permission_change_is_picked_up_by_the_next_run_without_encoding(tmp_p
         assert index.report.vectors == index.report.cached  # every vector from the embedding cache
         assert paths(index.search("給与", alpha=0)) == set()
         assert paths(index.search("給与", alpha=0, principal=Principal(me))) != set()
+
+
+def _set_acl_denying(path: Path, uid: int) -> bool:
+    """Give `path` a POSIX access ACL that denies `uid` (False where the file system has no ACLs)."""
+    entries = [
+        (0x01, 6, 0xFFFFFFFF),
+        (0x02, 0, uid),
+        (0x04, 4, 0xFFFFFFFF),
+        (0x10, 4, 0xFFFFFFFF),
+        (0x20, 4, 0xFFFFFFFF),
+    ]
+    blob = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, id_) for tag, perm, id_ in entries)
+    try:
+        os.setxattr(path, "system.posix_acl_access", blob)
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_posix_readers_close_what_the_mode_bits_cannot_say(tmp_path: Path) -> None:
+    share = write_files(tmp_path / "share", {"0604.md": "給与 他人", "acl.md": "給与 ACL", "real/in.md": "給与 本物"})
+    share.chmod(0o755)
+    (share / "0604.md").chmod(0o604)  # others may read, the file's group may not: not everyone
+    (share / "acl.md").chmod(0o644)
+    has_acl = _set_acl_denying(share / "acl.md", 4242)
+    (share / "real" / "in.md").chmod(0o600)
+    (share / "link.md").symlink_to(share / "real" / "in.md")  # a link is not followed: no second, open copy
+    config = IndexConfig(loader=LoaderConfig(acl="posix"))
+    warnings: list[str] = []
+    me = pwd.getpwuid(os.getuid()).pw_name
+    with HybridIndex.build(share, tmp_path / "index", model=FAKE_MODEL, config=config, warn=warnings.append) as index:
+        assert index.report is not None and index.report.ignored == 1
+        hits = index.search("給与", k=10, alpha=0, principal=Principal(me))
+        readers = {Path(hit.path).name: hit.metadata["readers"] for hit in hits}
+        assert paths(index.search("給与", k=10, alpha=0)) == (set() if has_acl else {"acl.md"})
+    assert readers["0604.md"] == [f"user:{me}"]
+    assert readers["in.md"] == [f"user:{me}"] and "link.md" not in readers
+    if has_acl:
+        assert readers["acl.md"] == [f"user:{me}"]
+        assert any("POSIX ACL" in warning for warning in warnings)
+
+
+def test_a_field_only_forbidden_documents_have_is_as_unknown_as_one_no_document_has(share_index: HybridIndex) -> None:
+    secret = write_files(Path(share_index.location).parent / "share", {"人事/秘.md": "---\nsalary_band: A\n---\n給与"})
+    with HybridIndex.build(secret, share_index.location, model=FAKE_MODEL) as index:
+        assert index.search("給与", where={"salary_band": "A"}, principal=JINJI)
+        for field in ("salary_band", "no_such_field"):
+            with pytest.raises(InputError) as error:
+                index.search("給与", where={field: "A"}, principal=SOMU)
+            assert "salary_band" not in str(error.value).split(";", 1)[1]
+
+
+def test_readers_of_any_other_shape_close_the_document(tmp_path: Path) -> None:
+    variants = ["readers:", "readers: ~", "readers: [null]", "readers: {a: b}", "readers: [[everyone]]",
+                "readers: [group:x, {everyone: 1}]", "Readers: group:x", "ｒｅａｄｅｒｓ: group:x"]  # fmt: skip
+    files = {f"v{n}.md": f"---\n{line}\n---\n給与 {n}" for n, line in enumerate(variants)}
+    records = [
+        '{"text": "給与 j0", "readers": null}',
+        '{"text": "給与 j1", "readers": {"group": 1}}',
+        '{"text": "給与 j2", "readers": [null, "group:x"]}',
+        '{"text": "給与 j3", "readers": 1e999}',
+    ]
+    files["records.jsonl"] = "\n".join(records) + "\n"
+    files["sheet.csv"] = "text, readers\n給与 c0, group:x\n給与 c1,\n"
+    share = write_files(tmp_path / "share", {**files, "open.md": "給与 open"})
+    warnings: list[str] = []
+    with HybridIndex.build(share, tmp_path / "index", model=FAKE_MODEL, warn=warnings.append) as index:
+        assert paths(index.search("給与", k=50, alpha=0)) == {"open.md"}
+        as_x = {hit.text.split()[-1] for hit in index.search("給与", k=50, alpha=0, principal=Principal("u", ["x"]))}
+    assert as_x == {"open", "5", "6", "7", "j2", "c0"}  # what names group:x, however it is spelt, and nothing else
+    assert any("'None'" in warning for warning in warnings)
