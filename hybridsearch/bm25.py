@@ -195,13 +195,22 @@ class BM25Index:
             scores[weights.indices[start:end]] += times * weights.data[start:end]
         return scores
 
-    def best_possible(self, terms: Sequence[str]) -> float:
-        """The most a chunk could score for the query `terms`: each term's highest weight in the index,
-        summed as `scores` sums them (a chunk that scores it matches the whole query at its strongest)."""
+    def best_possible(self, terms: Sequence[str], allowed: np.ndarray | None = None) -> float:
+        """The most a chunk could score for the query `terms`: each term's highest weight in the index
+        (with `allowed`, one bool per chunk: among those chunks), summed as `scores` sums them (a chunk
+        that scores it matches the whole query at its strongest)."""
         counts = Counter(i for i in map(self.vocab.id, terms) if i is not None)
         weights = self._weights
-        return float(sum(times * weights.data[weights.indptr[row] : weights.indptr[row + 1]].max(initial=0.0)
-                         for row, times in counts.items()))  # fmt: skip
+        best = 0.0
+        for row, times in counts.items():
+            start, end = weights.indptr[row], weights.indptr[row + 1]
+            found = (
+                weights.data[start:end]
+                if allowed is None
+                else weights.data[start:end][allowed[weights.indices[start:end]]]
+            )
+            best += times * float(found.max(initial=0.0))
+        return best
 
     def matched_terms(self, terms: Sequence[str], chunk_ids: Sequence[int]) -> list[list[str]]:
         """For each chunk, the distinct query terms that occur in it, in query order."""

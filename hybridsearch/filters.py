@@ -12,7 +12,8 @@ ISO dates and times compare in time order (`{"date": {"lt": "2025"}}` keeps 2024
 matches the whole value or any part of it that starts after a `/` (so `planets/*.md` matches
 `docs/planets/mars.md`); `*` stays within one folder, `**` crosses folders. Filters apply before
 each side picks its candidates, so a filtered search ranks exactly the matching chunks, with the
-index's own BM25 statistics.
+index's own BM25 statistics (IDF, average length); the ceiling the coverage fusion divides BM25 by is
+the matching chunks' (so what a filter leaves out never weighs on what it keeps).
 """
 
 from __future__ import annotations

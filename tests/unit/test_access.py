@@ -261,3 +261,14 @@ def test_readers_of_any_other_shape_close_the_document(tmp_path: Path) -> None:
         as_x = {hit.text.split()[-1] for hit in index.search("給与", k=50, alpha=0, principal=Principal("u", ["x"]))}
     assert as_x == {"open", "5", "6", "7", "j2", "c0"}  # what names group:x, however it is spelt, and nothing else
     assert any("'None'" in warning for warning in warnings)
+
+
+def test_the_bm25_ceiling_is_that_of_the_documents_one_may_read(tmp_path: Path) -> None:
+    share = write_files(tmp_path / "share", {"open.md": "予算の案内です。", "人事/多い.md": "予算予算予算予算予算予算",
+                                             "hsearch.toml": CONFIG})  # fmt: skip
+    with HybridIndex.build(share, tmp_path / "index", model=FAKE_MODEL) as index:
+        seen_by_somu = index.search("予算", k=5, alpha=0, principal=SOMU)
+        seen_by_jinji = index.search("予算", k=5, alpha=0, principal=JINJI)
+    assert [Path(hit.path).name for hit in seen_by_somu if hit.bm25 > 0] == ["open.md"]
+    assert seen_by_somu[0].bm25_norm == 1.0  # not a share of a chunk somu may not read
+    assert Path(seen_by_jinji[0].path).name == "多い.md" and seen_by_jinji[0].bm25_norm == 1.0

@@ -206,10 +206,10 @@ class LocalBackend:
     # --- candidates --------------------------------------------------------------------------------
 
     def sparse(self, terms: Sequence[str], depth: int, where: Filter | None) -> Side:
+        mask = self._mask(where)
         with self._reading("BM25"):
             scores = self.bm25.scores(terms)
-            best = self.bm25.best_possible(terms)
-        mask = self._mask(where)
+            best = self.bm25.best_possible(terms, mask)
         if mask is None:
             rows = top_k(scores, depth)
         else:

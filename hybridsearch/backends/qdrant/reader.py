@@ -190,7 +190,8 @@ class QdrantBackend:
         if len(keys) < depth:  # as the local backend: chunks without the terms follow at 0, by key
             others = self._keys_without(keys, depth - len(keys), conditions)
             keys, scores = keys + others, scores + [0.0] * len(others)
-        return Side(np.array(keys, np.int64), np.array(scores, np.float64), self._best(counts) if counts else 0.0)
+        best = self._best(counts, conditions) if counts else 0.0
+        return Side(np.array(keys, np.int64), np.array(scores, np.float64), best)
 
     def _keys_without(self, keys: Sequence[int], count: int, conditions: list[Any]) -> list[int]:
         """The lowest `count` keys of visible chunks (meeting `conditions`) other than `keys`."""
@@ -201,16 +202,18 @@ class QdrantBackend:
         records, _ = self.client.scroll(self.collection, scroll_filter=where, limit=count, with_payload=False)
         return [int(record.id) for record in records]
 
-    def _best(self, counts: Mapping[int, int]) -> float:
+    def _best(self, counts: Mapping[int, int], conditions: list[Any]) -> float:
         """The most a chunk could score: each term's highest weight in the index (its best chunk for
-        that term alone), times its count in the query. A reader keeps what the engine said for
-        `_BEST_FOR` seconds: the engine's IDF counts the points of a write under way, and of the one
-        just made visible until the points it replaced are deleted."""
+        that term alone; with `conditions`, among the chunks they keep), times its count in the
+        query. A reader keeps what the engine said without conditions for `_BEST_FOR` seconds: the
+        engine's IDF counts the points of a write under way, and of the one just made visible until
+        the points it replaced are deleted."""
         m = engine_models()
         with self._lock:
             if len(self._best_weight) > _BEST_KEPT or time.monotonic() - self._best_since > _BEST_FOR:
                 self._best_weight, self._best_since = {}, time.monotonic()
-            known = {term: self._best_weight[term] for term in counts if term in self._best_weight}
+            kept = self._best_weight if not conditions else {}
+            known = {term: kept[term] for term in counts if term in kept}
         unknown = [term for term in counts if term not in known]
         if unknown:
             requests = [
@@ -218,15 +221,16 @@ class QdrantBackend:
                     query=m.SparseVector(indices=[term], values=[1.0]),
                     using="bm25",
                     limit=1,
-                    filter=visible(self.generation, "chunk"),
+                    filter=visible(self.generation, "chunk", *conditions),
                 )  # fmt: skip
                 for term in unknown
             ]
             answers = self.client.query_batch_points(self.collection, requests=requests)
             asked = {term: answer.points[0].score if answer.points else 0.0 for term, answer in zip(unknown, answers)}
             known |= asked
-            with self._lock:
-                self._best_weight |= asked
+            if not conditions:
+                with self._lock:
+                    self._best_weight |= asked
         return float(sum(times * known[term] for term, times in counts.items()))
 
     def dense(self, vector: np.ndarray, depth: int, where: Filter | None) -> Side:
