@@ -237,15 +237,17 @@ class MetadataTable:
     def fields(self) -> set[str]:
         return set(self._items)
 
-    def fields_of(self, keep: np.ndarray | None = None) -> set[str]:
-        """The fields the documents `keep` marks (None: all) have."""
-        if keep is None:
-            return self.fields
+    def fields_of(self, where: Filter | None = None) -> set[str]:
+        """The fields the documents `where` keeps (None: all) have."""
+        return self.fields if where is None else self._fields_kept(self.mask(where))
+
+    def _fields_kept(self, keep: np.ndarray) -> set[str]:
         return {field for field, owners in self._owners.items() if keep[owners].any()}
 
-    def values(self, limit: int, keep: np.ndarray | None = None) -> dict[str, list[Any]]:
+    def values(self, limit: int, where: Filter | None = None) -> dict[str, list[Any]]:
         """The fields with at most `limit` distinct values, each with those values (most documents first):
-        what a search page offers as choices. `keep`: only the documents it marks count."""
+        what a search page offers as choices. `where`: only the documents it keeps count."""
+        keep = None if where is None else self.mask(where)
         found = {}
         for field, items in self._items.items():
             counts: dict[Any, int] = {}
@@ -269,7 +271,7 @@ class MetadataTable:
         for condition in where.conditions:
             if condition.op == "readable":
                 keep &= self._matching(condition)
-        fields = self.fields_of(keep) if any(c.op == "readable" for c in where.conditions) else self.fields
+        fields = self._fields_kept(keep) if any(c.op == "readable" for c in where.conditions) else self.fields
         unknown = {c.field for c in where.conditions if c.op != "readable"} - fields
         if unknown:
             known = ", ".join(sorted(fields)) or "none"

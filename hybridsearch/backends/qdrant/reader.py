@@ -134,12 +134,10 @@ class QdrantBackend:
         return [m.FieldCondition(key="document_id", match=m.MatchAny(any=ids))]
 
     def fields(self, where: Filter | None = None) -> list[str]:
-        table = self._metadata()
-        return sorted(table.fields_of(None if where is None else table.mask(where)))
+        return sorted(self._metadata().fields_of(where))
 
     def field_values(self, limit: int = 50, where: Filter | None = None) -> dict[str, list[Any]]:
-        table = self._metadata()
-        return table.values(limit, None if where is None else table.mask(where))
+        return self._metadata().values(limit, where)
 
     def has_field(self, field: str) -> bool:
         return field in self._metadata().fields
