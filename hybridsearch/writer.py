@@ -14,21 +14,24 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
 
 from .backends import Batch, Location, Writer, open_writer
-from .chunking import Span, chunk_text, model_input, sentence_spans
-from .config import DenseConfig, Fusion, IndexConfig, ModelAccess, check_alpha
-from .encoders import Encoder, ModelSpec, check_vectors, load_encoder, resolve_model_name, unit_rows
+from .chunking import chunk_text, model_input
+from .config import Fusion, IndexConfig, ModelAccess, check_alpha
+from .embedding import embed, load_model, model_texts
+from .encoders import Encoder, resolve_model_name
 from .encoders.cache import CachedEncoder, cached_encoder, open_default_cache
 from .errors import IndexNotFoundError, InputError, ModelMismatchError
+from .filling import fill_index
 from .loaders import LoadReport, PathArg, Warn, iter_documents
 from .loaders.folder_config import folder_configs, threshold_of
 from .location import IndexLocation
+from .progress import Progress, ProgressEvent, Stage
 from .schema import Chunk, Document, StoredDocument
 from .tokenization import count_terms
 
@@ -36,24 +39,9 @@ __all__ = ["IndexReport", "Progress", "ProgressEvent", "set_defaults", "write_in
 
 logger = logging.getLogger("hybridsearch")
 
-#: Texts encoded per encoder call while writing (a test sets it small to mix chunks and sentences in a block).
-ENCODE_BLOCK = 8192
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """Where a write is: `stage` (reading files, loading model, tokenizing, encoding chunks, encoding
-    sentences), how many `unit`s are done and how many there are (None: not known yet). `detail`
-    names what is being loaded."""
-
-    stage: str
-    done: int
-    total: int | None
-    unit: str
-    detail: str = ""
-
-
-Progress = Callable[[ProgressEvent], None]
+#: A write whose new chunks need the model for this many or more (their vectors are not in the embedding
+#: cache) is progressive on a local index: words first, then the vectors in batches (`filling`).
+PROGRESSIVE_FROM = 512
 
 
 @dataclass(frozen=True)
@@ -79,6 +67,7 @@ class IndexReport:
     seconds: float = 0.0
     written: bool = True
     retuned: bool = False  # only settings that need no rebuild changed (synonyms, query defaults)
+    unfilled: int = 0  # chunks left without their vectors (`wait=False`): searchable by their words only
 
     def summary(self) -> str:
         """One line for people: what changed, what was encoded, what was skipped."""
@@ -93,6 +82,7 @@ class IndexReport:
             else f"encoded {self.encoded} chunk(s){cached}, reused {self.reused}; index holds {holds}" if self.written
             else f"index is up to date ({holds})"
         )  # fmt: skip
+        state += f"; {self.unfilled} chunk(s) still without vectors (searchable by words)" if self.unfilled else ""
         skipped = f"; skipped {len(self.skipped_files)} file(s)" if self.skipped_files else ""
         records = f" and {self.skipped_records} record(s)" if self.skipped_records else ""
         kinds = ", ".join(f"{suffix} {count}" for suffix, count in sorted(self.unsupported.items()))
@@ -118,6 +108,7 @@ def write_index(
     reweight: bool = False,
     ignore: Sequence[str] = (),
     config_file: PathArg | None = None,
+    wait: bool = True,
 ) -> IndexReport:
     """Add/update the documents under `paths` and drop those under `remove`, in one commit; `ignore`
     adds gitignore patterns to the walk's built-in ones and `.hsearchignore` files. Each folder's
@@ -127,7 +118,12 @@ def write_index(
     never what the index itself records. Document vectors go through the embedding cache
     (`encoders.cache`) unless `cache` is False. `reweight`: compute every BM25 weight from the true
     average chunk length, even when nothing else changed (an index in Qdrant keeps its stored
-    weights while the average drifts less than `REWEIGHT_DRIFT`; a local index always is exact)."""
+    weights while the average drifts less than `REWEIGHT_DRIFT`; a local index always is exact).
+
+    A local index is written progressively when `PROGRESSIVE_FROM` chunks or more need the model: a
+    first commit holds the documents, chunks, BM25 and the vectors the cache has (searchable by words,
+    `ProgressEvent` stage "searchable by words"), then `filling.fill_index` commits the other vectors in
+    batches; `wait=False` returns before them (`IndexReport.unfilled`; run `fill_index` later)."""
     started = time.perf_counter()
     missing = [str(p) for p in paths if not os.path.exists(p)]
     if missing:
@@ -150,7 +146,7 @@ def write_index(
         plan = _Plan(store.documents())
         report = LoadReport()
         if paths:
-            reading = _Stage(progress, "reading files", None, "files")
+            reading = Stage(progress, "reading files", None, "files")
             folder = [location] if IndexLocation.parse(location).is_local else []  # an index is not its own input
             documents = iter_documents(paths, config.loader, report, warn, plan.is_unchanged, folder, ignore, folders)
             for document in documents:
@@ -181,32 +177,50 @@ def write_index(
             retuned = _without_model(config) != _without_model(store.config)  # a setting that needs no rebuild
             if retuned and store.model is not None:
                 store.commit(config, store.model, store.sources)
-            return replace(base, chunks=reused, written=retuned, retuned=retuned, seconds=_since(started))
-        encoded, from_cache, model = 0, (0, 0), store.model
-        if plan.new:
-            # an existing index's model gets what the caller grants, not what the index records
-            dense = (
-                config.dense if store.config is None else (access or ModelAccess()).applied(config.dense, str(location))
-            )
-            encoder = encoder or _load(dense, device, store.model, progress)
-            embeddings = open_default_cache(warn) if cache else None
-            try:
-                through = cached_encoder(encoder, embeddings, warn)
-                batch = _encode(plan.new, config, through, progress)
-                from_cache = (through.texts, through.hits) if isinstance(through, CachedEncoder) else from_cache
-            finally:
-                if embeddings is not None:
-                    embeddings.close()
-            encoded, model = len(batch.chunks), encoder.spec
-            store.add(batch)
-        store.remove(plan.dropped)
-        assert model is not None  # a new index always has new documents
-        sources = list(dict.fromkeys([*store.sources, *map(str, paths)]))
-        store.commit(config, model, sources)
+            written = replace(base, chunks=reused, written=retuned, retuned=retuned)
+        else:
+            written, encoder = _write(store, plan, base, config, location, paths, encoder, device, progress, warn,
+                                     access, cache)  # fmt: skip
+        unfilled = store.unfilled
+    if unfilled and wait:
+        Stage(progress, "searchable by words", unfilled, "chunks").to(0)
+        filled = fill_index(location, encoder=encoder, device=device, access=access, cache=cache, progress=progress,
+                            warn=warn)  # fmt: skip
+        written = replace(written, vectors=written.vectors + filled.texts, cached=written.cached + filled.cached)
+    else:
+        written = replace(written, unfilled=unfilled)
+    return replace(written, seconds=_since(started))
+
+
+def _write(
+    store: Writer, plan: _Plan, base: IndexReport, config: IndexConfig, location: Location, paths: Sequence[PathArg],
+    encoder: Encoder | None, device: str | None, progress: Progress | None, warn: Warn, access: ModelAccess | None,
+    cache: bool,
+) -> tuple[IndexReport, Encoder | None]:  # fmt: skip
+    """Encode the plan's new documents (words first when progressive), drop the dropped ones, commit;
+    also returns the encoder, when one was loaded."""
+    encoded, from_cache, model = 0, (0, 0), store.model
+    if plan.new:
+        # an existing index's model gets what the caller grants, not what the index records
+        dense = config.dense if store.config is None else (access or ModelAccess()).applied(config.dense, str(location))
+        encoder = encoder or load_model(dense, device, store.model, progress)
+        embeddings = open_default_cache(warn) if cache else None
+        try:
+            through = cached_encoder(encoder, embeddings, warn)
+            batch = _encode(plan.new, config, through, progress, store.progressive)
+            from_cache = (through.texts, through.hits) if isinstance(through, CachedEncoder) else from_cache
+        finally:
+            if embeddings is not None:
+                embeddings.close()
+        encoded, model = len(batch.chunks), encoder.spec
+        store.add(batch)
+    store.remove(plan.dropped)
+    assert model is not None  # a new index always has new documents
+    sources = list(dict.fromkeys([*store.sources, *map(str, paths)]))
+    store.commit(config, model, sources)
     vectors, cached = from_cache
-    return replace(
-        base, chunks=encoded + reused, encoded=encoded, vectors=vectors, cached=cached, seconds=_since(started)
-    )
+    chunks = encoded + sum(document.num_chunks for document in plan.kept_documents)
+    return replace(base, chunks=chunks, encoded=encoded, vectors=vectors, cached=cached), encoder
 
 
 def set_defaults(location: Location, alpha: float, fusion: str) -> None:
@@ -345,16 +359,12 @@ def _under(abs_path: str, paths: Sequence[PathArg]) -> bool:
     return False
 
 
-def _load(dense: DenseConfig, device: str | None, known: ModelSpec | None, progress: Progress | None) -> Encoder:
-    _Stage(progress, "loading model", None, "", dense.model).to(0)
-    encoder = load_encoder(dense, device, known=known)
-    if known is not None:
-        known.check_compatible(encoder.spec)
-    return encoder
-
-
-def _encode(documents: Sequence[Document], config: IndexConfig, encoder: Encoder, progress: Progress | None) -> Batch:
-    """Chunk, tokenise and encode new documents (chunks and, with sentence vectors, their sentences)."""
+def _encode(
+    documents: Sequence[Document], config: IndexConfig, encoder: Encoder, progress: Progress | None, progressive: bool
+) -> Batch:
+    """Chunk, tokenise and encode new documents (chunks and, with sentence vectors, their sentences).
+    `progressive`: when `PROGRESSIVE_FROM` chunks or more need the model (their vectors are not in the
+    embedding cache), only the others get their vectors now (`Batch.has_vector`); `filling` adds the rest."""
     chunks: list[Chunk] = []
     titles: list[str] = []
     for document in documents:
@@ -363,81 +373,26 @@ def _encode(documents: Sequence[Document], config: IndexConfig, encoder: Encoder
         chunks.extend(pieces)
         titles.extend(document.title for _ in pieces)
     inputs = [model_input(title, chunk.text) for title, chunk in zip(titles, chunks)]
-    counts = count_terms(inputs, config.tokenizer, _Stage(progress, "tokenizing", len(inputs), "chunks").add)
-    if not config.dense.sentences:
-        return Batch(documents, chunks, counts, _encoded(inputs, np.float32, config, encoder, progress, "chunks"))
-    spans = [sentence_spans(title, chunk.text) for title, chunk in zip(titles, chunks)]
-    sentence_counts = np.array([len(s) for s in spans], dtype=np.int64)
-    sentences = [model_input(title, chunk.text[a:b]) for title, chunk, s in zip(titles, chunks, spans) for a, b in s]
-    if config.dense.chunk_from_sentences:
-        vectors, sentence_vectors = _vectors_from_sentences(inputs, sentences, spans, config, encoder, progress)
-    else:
-        vectors = _encoded(inputs, np.float32, config, encoder, progress, "chunks")
-        sentence_vectors = _encoded(sentences, np.float16, config, encoder, progress, "sentences")
-    return Batch(documents, chunks, counts, vectors, sentence_counts, sentence_vectors)
+    counts = count_terms(inputs, config.tokenizer, Stage(progress, "tokenizing", len(inputs), "chunks").add)
+    texts = [chunk.text for chunk in chunks]
+    ready = _cached(titles, texts, config, encoder) if progressive else None
+    encoding = Stage(progress, "encoding", None, "texts")
+    if ready is None or np.count_nonzero(~ready) < PROGRESSIVE_FROM:
+        whole = embed(titles, texts, config, encoder, encoding)
+        return Batch(documents, chunks, counts, whole.vectors, whole.sentence_counts, whole.sentence_vectors)
+    rows = np.flatnonzero(ready).tolist()
+    part = embed([titles[i] for i in rows], [texts[i] for i in rows], config, encoder, encoding).spread(ready)
+    return Batch(documents, chunks, counts, part.vectors, part.sentence_counts, part.sentence_vectors, ready)
 
 
-def _vectors_from_sentences(
-    inputs: list[str],
-    sentences: list[str],
-    spans: list[list[Span]],
-    config: IndexConfig,
-    encoder: Encoder,
-    progress: Progress | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Chunk vectors and float16 sentence vectors from one pass: a chunk of one sentence is encoded
-    itself, a longer one gets the normalised mean of its sentences' vectors weighted by their lengths
-    (as mean pooling weighs every token alike)."""
-    dim = encoder.spec.dim
-    single = np.array([i for i, chunk_spans in enumerate(spans) if not chunk_spans], dtype=np.int64)
-    owner = np.repeat(np.arange(len(spans)), [len(chunk_spans) for chunk_spans in spans])
-    weight = np.array([end - start for chunk_spans in spans for start, end in chunk_spans], np.float32)
-    vectors = np.zeros((len(inputs), dim), np.float32)
-    sentence_vectors = np.empty((len(sentences), dim), np.float16)
-    texts = [inputs[i] for i in single.tolist()] + sentences
-    for start, block in _blocks(texts, config, encoder, _Stage(progress, "encoding", len(texts), "texts")):
-        rows = np.arange(start, start + len(block))
-        own = rows < len(single)
-        vectors[single[rows[own]]] = block[own]
-        rows = rows[~own] - len(single)
-        sentence_vectors[rows] = block[~own]
-        np.add.at(vectors, owner[rows], block[~own] * weight[rows, None])
-    return unit_rows(vectors), sentence_vectors
-
-
-def _encoded(
-    texts: list[str], dtype: type, config: IndexConfig, encoder: Encoder, progress: Progress | None, unit: str
-) -> np.ndarray:
-    """The vectors of `texts` (chunks or sentences: `unit`), in an array of `dtype`."""
-    vectors: np.ndarray = np.empty((len(texts), encoder.spec.dim), dtype)
-    for start, block in _blocks(texts, config, encoder, _Stage(progress, f"encoding {unit}", len(texts), unit)):
-        vectors[start : start + len(block)] = block
-    return vectors
-
-
-def _blocks(texts: list[str], config: IndexConfig, encoder: Encoder, stage: _Stage) -> Iterator[tuple[int, np.ndarray]]:
-    """(start, vectors) of `texts`, encoded `ENCODE_BLOCK` at a time (float32 vectors of all the sentences of a
-    million chunks would take 4.4 GB; each block goes into its float16 place)."""
-    for start in range(0, len(texts), ENCODE_BLOCK):
-        block = texts[start : start + ENCODE_BLOCK]
-        encoded = encoder.encode_documents(block, config.dense.batch_size, progress=stage.add)
-        yield start, check_vectors(encoded, len(block), encoder.spec.dim)
-
-
-class _Stage:
-    """Reports one stage's progress to a `Progress` callback (nothing without one)."""
-
-    def __init__(self, progress: Progress | None, stage: str, total: int | None, unit: str, detail: str = "") -> None:
-        self.progress, self.stage, self.total, self.unit, self.detail = progress, stage, total, unit, detail
-        self.done = 0
-
-    def add(self, count: int) -> None:
-        self.to(self.done + count)
-
-    def to(self, done: int) -> None:
-        self.done = done
-        if self.progress is not None:
-            self.progress(ProgressEvent(self.stage, done, self.total, self.unit, self.detail))
+def _cached(titles: list[str], texts: list[str], config: IndexConfig, encoder: Encoder) -> np.ndarray:
+    """For each chunk: does the embedding cache hold every vector it needs?"""
+    needed = model_texts(titles, texts, config)
+    if not isinstance(encoder, CachedEncoder) or not needed:
+        return np.zeros(len(needed), bool)
+    held = encoder.holds([text for chunk_texts in needed for text in chunk_texts])
+    starts = np.concatenate([[0], np.cumsum([len(chunk_texts) for chunk_texts in needed])[:-1]])
+    return np.logical_and.reduceat(held, starts)
 
 
 def _fits_with_title(encoder: Encoder, title: str, text: str) -> bool:

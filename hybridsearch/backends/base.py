@@ -116,7 +116,9 @@ class Backend(Protocol):
 class Batch:
     """New documents with everything an index stores about their chunks, aligned with `chunks`:
     term counts, vectors (float32, L2-normalised) and, with sentence vectors, each chunk's number of
-    sentence rows and the rows themselves (float16)."""
+    sentence rows and the rows themselves (float16). `has_vector` (only for a writer that is
+    `progressive`): which chunks have their vectors yet; the others have zero vectors and no sentence
+    rows until `filling` adds them."""
 
     documents: Sequence[Document]
     chunks: Sequence[Chunk]
@@ -124,6 +126,7 @@ class Batch:
     vectors: np.ndarray
     sentence_counts: np.ndarray | None = None
     sentence_vectors: np.ndarray | None = None
+    has_vector: np.ndarray | None = None
 
 
 class Writer(Protocol):
@@ -135,6 +138,8 @@ class Writer(Protocol):
     config: IndexConfig | None  # the index's settings (None: there is no index yet, or --rebuild)
     model: ModelSpec | None
     sources: list[str]
+    progressive: bool  # can commit chunks without their vectors (`Batch.has_vector`; local indexes)
+    unfilled: int  # chunks without their vectors in the live state (after `commit`: in the one it made)
 
     def documents(self) -> list[StoredDocument]:
         """The documents the index holds now (none for a new index)."""
@@ -164,6 +169,8 @@ class PendingChanges:
     _removed: set[str]
     _batches: list[Batch]
     _exact_weights = False  # set by `reweight`; a local index computes its weights afresh at every commit
+    progressive = False
+    unfilled = 0
 
     def documents(self) -> list[StoredDocument]:
         """The documents the index holds now (none for a new index)."""

@@ -137,6 +137,9 @@ class ProgressBars:
             if event.stage == "loading model":
                 say(f"Loading model {event.detail} …")
                 return
+            if event.stage == "searchable by words":
+                say(f"Searchable by words now; encoding the vectors of {event.total} chunk(s) …")
+                return
             if event.total == 0:
                 return
             from tqdm import tqdm

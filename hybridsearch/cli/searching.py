@@ -177,6 +177,7 @@ def info(index_dir: str, as_json: bool, check: bool, user: str | None, groups: t
             f"{details['vectors']} ({details.get('engine', 'FAISS')}; setting: {config['vectors']['kind']})"
             + (f" + {counts['sentences']} sentence vectors" if config["dense"].get("sentences") else ""),
         ),
+        ("with vectors", _with_vectors(details.get("with_vectors"), counts["chunks"], index_dir)),
         ("user words", len(config["tokenizer"].get("user_dictionary") or ()) or "none"),
         ("synonyms", config["tokenizer"].get("synonyms") or "none"),
         ("default alpha", f"{config['alpha']} ({config['fusion']})"),
@@ -188,6 +189,16 @@ def info(index_dir: str, as_json: bool, check: bool, user: str | None, groups: t
         click.echo(f"{label + ':':15}{printable(str(value))}")
     if check:
         click.echo(f"{'check:':15}ok ({details.get('checked', 'checksums, docstore, BM25 and FAISS agree')})")
+
+
+def _with_vectors(ready: dict[str, Any] | None, chunks: int, index_dir: str) -> str:
+    """How many chunks have their vectors, and whether the rest are being filled in."""
+    if ready is None or ready["chunks"] == chunks:
+        return f"all {chunks} chunks"
+    share = f"{ready['chunks']} of {chunks} chunks ({100 * ready['share']:.0f} %); the rest compete on their words"
+    if ready.get("filler") is not None:
+        return f"{share}; filling in now (pid {ready['filler']})"
+    return f"{share}; stopped: resume with hsearch fill --index {index_dir}"
 
 
 @cli.command()

@@ -240,6 +240,12 @@ class CachedEncoder:
             vectors[i] = np.frombuffer(data, np.float32)
         return vectors
 
+    def holds(self, texts: Sequence[str]) -> np.ndarray:
+        """For each text: does the cache hold a valid vector of it (nothing is encoded)?"""
+        keys = [self._key(text) for text in texts]
+        found: dict[bytes, bytes] = self._safely(EmbeddingCache.get, {}, keys)
+        return np.array([_valid(found.get(key, b""), self.spec.dim) for key in keys], dtype=bool)
+
     def _key(self, text: str) -> bytes:
         return hashlib.sha256(self.identity.encode() + b"\0" + text.encode("utf-8", "surrogatepass")).digest()
 

@@ -107,7 +107,7 @@ def test_texts_are_encoded_a_block_at_a_time(
     (corpus / "long.txt").write_text("火星は太陽から4番目の惑星で、赤い惑星と呼ばれる。" * 7, encoding="utf-8")
     config = IndexConfig(dense=DenseConfig(FAKE_MODEL, chunk_from_sentences=from_sentences))
     HybridIndex.build(corpus, tmp_path / "whole", config=config, cache=False)
-    monkeypatch.setattr(hybridsearch.writer, "ENCODE_BLOCK", 3)  # blocks that mix chunks and sentences
+    monkeypatch.setattr(hybridsearch.embedding, "ENCODE_BLOCK", 3)  # blocks that mix chunks and sentences
     HybridIndex.build(corpus, tmp_path / "blocks", config=config, cache=False)
     with (
         closing(LocalBackend.open(tmp_path / "whole")) as whole,

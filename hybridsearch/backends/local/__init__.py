@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,12 @@ from ...filters import Filter, MetadataTable
 from ...schema import StoredChunk, StoredDocument
 from ..base import Batch, PendingChanges, Side
 from .docstore import DocStore, write_docstore
+from .filled import linked, load_mask, merged_sentences, running_filler, save_vectors
 from .generations import (
     BM25_DIR,
     DOCSTORE,
     POINTER,
+    VECTOR_MASK,
     VECTORS,
     access_error,
     invalid_manifest,
@@ -72,6 +75,7 @@ class LocalBackend:
             self.sentences = self._held(SentenceVectors.load(path)) if self.config.dense.sentences else None
             self.docstore = self._held(DocStore(path / DOCSTORE, self.damaged))
             stored = self.docstore.counts()
+            self.has_vector = load_mask(path / VECTOR_MASK, expected[1]) if VECTOR_MASK in manifest["files"] else None
         except PermissionError as error:
             self.close()
             raise access_error(index_dir, error, "read") from None
@@ -151,6 +155,16 @@ class LocalBackend:
     def num_chunks(self) -> int:
         return self.bm25.num_chunks
 
+    @property
+    def num_vectors(self) -> int:
+        """How many chunks have their vectors (all but those still filling in: `filling.fill_index`)."""
+        return self.num_chunks if self.has_vector is None else int(np.count_nonzero(self.has_vector))
+
+    def has_vectors(self, keys: Sequence[int] | np.ndarray) -> np.ndarray:
+        """For each chunk: has it its vectors yet? (One without competes on its BM25 side alone.)"""
+        rows = np.asarray(keys, dtype=np.int64)
+        return np.ones(len(rows), bool) if self.has_vector is None else self.has_vector[rows]
+
     # --- filters -----------------------------------------------------------------------------------
 
     def _mask(self, where: Filter | None) -> np.ndarray | None:
@@ -217,6 +231,8 @@ class LocalBackend:
 
     def dense(self, vector: np.ndarray, depth: int, where: Filter | None) -> Side:
         mask = self._mask(where)
+        if self.has_vector is not None:  # chunks still without vectors are not candidates on this side
+            mask = self.has_vector if mask is None else mask & self.has_vector
         with self._reading("vectors"):
             scores, rows = self.vectors.search(vector, depth, mask)
             if self.sentences is not None:
@@ -257,7 +273,10 @@ class LocalBackend:
 
     def info(self) -> dict[str, Any]:
         details = {key: value for key, value in self.manifest.items() if key != "files"}
-        return details | {"path": self.location, "generation": self.path.name, "vectors": str(self.vectors.kind)}
+        share = self.num_vectors / self.num_chunks if self.num_chunks else 1.0
+        ready = {"chunks": self.num_vectors, "share": share, "filler": running_filler(self.index_dir)}
+        where = {"path": self.location, "generation": self.path.name}
+        return details | where | {"vectors": str(self.vectors.kind), "with_vectors": ready}
 
     def check(self) -> list[str]:
         """File checksums, then docstore, BM25 and sentence rows agreeing with each other."""
@@ -277,7 +296,7 @@ class LocalBackend:
         for handle in self._handles:
             handle.close()
         self._handles.clear()
-        for store in ("bm25", "vectors", "sentences", "docstore", "_table", "_chunk_docs", "_masks"):
+        for store in ("bm25", "vectors", "sentences", "docstore", "has_vector", "_table", "_chunk_docs", "_masks"):
             self.__dict__.pop(store, None)
 
 
@@ -298,10 +317,23 @@ def local_config(index_dir: Path) -> IndexConfig | None:
         return IndexConfig.from_dict(read_manifest(live_generation(index_dir)[0])["config"])
 
 
+@dataclass(frozen=True)
+class _Filled:
+    """Vectors for chunks that were written without them (`LocalWriter.fill`)."""
+
+    ids: list[str]
+    vectors: np.ndarray
+    sentence_counts: np.ndarray | None
+    sentences: np.ndarray | None
+
+
 class LocalWriter(PendingChanges):
     """A write to a local index folder: holds the writer lock from `__enter__` to `__exit__`; `commit`
     writes the next generation (the kept documents' rows copied from the live one, the new ones
-    appended) and makes it live."""
+    appended) and makes it live. It is `progressive`: chunks may come without their vectors, which
+    `fill` adds later, a batch per commit."""
+
+    progressive = True
 
     def __init__(self, index_dir: Path, rebuild: bool = False) -> None:
         self.index_dir = index_dir
@@ -314,6 +346,8 @@ class LocalWriter(PendingChanges):
         self.sources: list[str] = []
         self._removed: set[str] = set()
         self._batches: list[Batch] = []
+        self._filled: _Filled | None = None
+        self.unfilled = 0  # chunks without their vectors in the live generation (after `commit`: in the new one)
 
     def __enter__(self) -> LocalWriter:
         self._lock = writer_lock(self.index_dir)
@@ -323,6 +357,7 @@ class LocalWriter(PendingChanges):
                 self.old = LocalBackend.open(self.index_dir)
                 self.config, self.model = self.old.config, self.old.model
                 self.sources = list(self.old.manifest.get("sources", []))
+                self.unfilled = self.old.num_chunks - self.old.num_vectors
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -347,8 +382,18 @@ class LocalWriter(PendingChanges):
         except sqlite3.OperationalError as error:  # "database or disk is full"
             raise access_error(self.index_dir, OSError(str(error)), "write") from None
 
+    def fill(
+        self, ids: Sequence[str], vectors: np.ndarray, sentence_counts: np.ndarray | None, sentences: np.ndarray | None
+    ) -> None:
+        """Have `commit` give the chunks `ids` these vectors (with sentence vectors: `sentence_counts[i]`
+        rows of `sentences` each, in order); chunks gone or given theirs meanwhile are left out."""
+        self._filled = _Filled(list(ids), vectors, sentence_counts, sentences)
+
     def _commit(self, config: IndexConfig, model: ModelSpec, sources: Sequence[str]) -> None:
         old = self.old
+        if old is not None and self._filled is not None and not self._removed and not self._batches:
+            self._fill(old, self._filled)
+            return
         if old is not None and not self._removed and not self._batches:
             self._relabel(old, config, list(sources))
             return
@@ -373,12 +418,14 @@ class LocalWriter(PendingChanges):
             [old.vectors.vectors(kept_rows) if old is not None else np.zeros((0, model.dim), np.float32)]
             + [batch.vectors for batch in self._batches]
         )
+        has_vector = np.concatenate(
+            [old.has_vectors(kept_rows) if old is not None else np.zeros(0, bool)]
+            + [np.ones(len(b.chunks), bool) if b.has_vector is None else b.has_vector for b in self._batches]
+        )
         sentences = self._sentences(old, kept_rows, model.dim) if config.dense.sentences else None
         with new_generation(self.index_dir) as work:
             bm25.save(work / BM25_DIR)
-            VectorStore.build(vectors, config=config.vectors).save(work / VECTORS)
-            if sentences is not None:
-                sentences.save(work)
+            save_vectors(work, vectors, has_vector, config, sentences)
             write_docstore(
                 work / DOCSTORE, old.path / DOCSTORE if old else None, kept_documents, kept_rows.tolist(),
                 new_documents, new_chunks,
@@ -396,6 +443,37 @@ class LocalWriter(PendingChanges):
                     "counts": counts_entry,
                 },
             )
+        self.unfilled = int(np.count_nonzero(~has_vector))
+
+    def _fill(self, old: LocalBackend, filled: _Filled) -> None:
+        """The live generation with vectors for the chunks of `filled` that still lack them (docs.sqlite and
+        BM25 hard-linked, FAISS and sentence vectors written anew); nothing when none does."""
+        found = old.docstore.chunk_rows(filled.ids)
+        places = [i for i, chunk_id in enumerate(filled.ids) if chunk_id in found]
+        rows = np.array([found[filled.ids[i]] for i in places], np.int64)
+        wanted = ~old.has_vectors(rows)
+        rows, places = rows[wanted], np.array(places, np.int64)[wanted]
+        if not len(rows):
+            return
+        has_vector = old.has_vectors(np.arange(old.num_chunks))
+        has_vector[rows] = True
+        vectors = old.vectors.vectors(np.arange(old.num_chunks))
+        vectors[rows] = filled.vectors[places]
+        sentences = None
+        if old.sentences is not None:
+            assert filled.sentence_counts is not None and filled.sentences is not None
+            starts = np.concatenate([[0], np.cumsum(filled.sentence_counts)]).astype(np.int64)
+            taken = [filled.sentences[starts[i] : starts[i + 1]] for i in places.tolist()]
+            new = np.concatenate(taken) if taken else np.zeros((0, old.sentences.dim), np.float16)
+            sentences = merged_sentences(old.sentences, rows, filled.sentence_counts[places], new)
+        with new_generation(self.index_dir) as work:
+            linked(old.path, work, list(old.manifest["files"]))
+            save_vectors(work, vectors, has_vector, old.config, sentences)
+            kept = {
+                k: v for k, v in old.manifest.items() if k not in ("format_version", "hybridsearch_version", "files")
+            }
+            write_manifest(work, kept)
+        self.unfilled = int(np.count_nonzero(~has_vector))
 
     def _sentences(self, old: LocalBackend | None, kept_rows: np.ndarray, dim: int) -> SentenceVectors:
         """The kept chunks' sentence vectors, then the new batches' (float16, in one array)."""

@@ -192,6 +192,14 @@ class DocStore:
         """Every document's id, in row order."""
         return [document_id for (document_id,) in self._rows("SELECT id FROM documents ORDER BY row")]
 
+    def chunk_rows(self, ids: Sequence[str]) -> dict[str, int]:
+        """The rows of those chunk `ids` that the docstore holds."""
+        found: dict[str, int] = {}
+        for start in range(0, len(ids), 900):  # SQLite's limit on bound parameters
+            part = list(ids[start : start + 900])
+            found.update(self._rows(f"SELECT id, row FROM chunks WHERE id IN ({','.join('?' * len(part))})", part))
+        return found
+
     def chunk_documents(self) -> np.ndarray:
         """For every chunk row in order, its document's row."""
         return np.asarray([doc for (doc,) in self._rows("SELECT doc FROM chunks ORDER BY row")], dtype=np.int64)

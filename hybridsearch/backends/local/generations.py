@@ -49,6 +49,7 @@ __all__ = [
     "MANIFEST",
     "POINTER",
     "VECTORS",
+    "VECTOR_MASK",
     "Pointer",
     "access_error",
     "check_index_location",
@@ -65,13 +66,15 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 3  # 2: stable ids, metadata and document text in docs.sqlite; FAISS without an id map
-READABLE_VERSIONS = (2, 3)  # 3: chunk locations (page, slide, sheet, heading path) in docs.sqlite
+PARTIAL_FORMAT_VERSION = 4  # a generation whose vectors are still filling in (VECTOR_MASK); complete ones stay 3
+READABLE_VERSIONS = (2, 3, 4)  # 3: chunk locations (page, slide, sheet, heading path) in docs.sqlite
 POINTER = "CURRENT"
 LOCK = "LOCK"
 MANIFEST = "manifest.json"
 DOCSTORE = "docs.sqlite"
 BM25_DIR = "bm25"
 VECTORS = "vectors.faiss"
+VECTOR_MASK = "has-vector.npy"  # one bool per chunk: has it its vectors yet (only while they fill in)
 _KEEP_GENERATIONS = 2  # the live one and its predecessor, for readers that opened it just before a swap
 
 
@@ -309,7 +312,7 @@ def write_manifest(generation: Path, manifest: dict[str, Any]) -> dict[str, Any]
     for path in sorted(p for p in generation.rglob("*") if p.is_file()):
         files[path.relative_to(generation).as_posix()] = {"size": path.stat().st_size, "sha256": _sha256(path)}
     full = {
-        "format_version": FORMAT_VERSION,
+        "format_version": PARTIAL_FORMAT_VERSION if VECTOR_MASK in files else FORMAT_VERSION,
         "hybridsearch_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **manifest,
