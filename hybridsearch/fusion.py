@@ -20,6 +20,10 @@ registered by name (`register_fusion`; the built-in ones are the names of `confi
 - `rrf`:    1 / (60 + rank) for the 1-based rank in that side's list; a missing candidate gets 0,
             as in standard reciprocal rank fusion (alpha then weights the two reciprocal ranks).
 
+A candidate with no dense side at all (`unscored`: a chunk whose vector has not been computed yet,
+while an index fills in) competes on its BM25 side alone: whatever the rule and alpha, its dense_norm
+and its score are its bm25_norm (its raw dense score stays the list's minimum).
+
 The last three put each side on its own scale (`linear_rule`) and mix linearly:
 `score = alpha * dense_norm + (1 - alpha) * bm25_norm`. Ties in the fused score are broken by the
 raw score of the side alpha weights more (dense when alpha >= 0.5), then the other side's, then the
@@ -108,15 +112,19 @@ def fuse(
     fusion: Fusion | str,
     k: int = 10,
     bm25_ceiling: float = 0.0,
+    unscored: np.ndarray | None = None,
 ) -> Fused:
     """Fuse two ranked candidate lists (ids with raw scores, best first) with the rule registered as
     `fusion` and keep the top `k`; `bm25_ceiling` is the most a chunk could score on BM25 for the
-    query (for `coverage`)."""
+    query (for `coverage`); `unscored` ids have no dense side (they score their bm25_norm)."""
     alpha = check_alpha(alpha)
     rule = _rule(fusion)
     ids = np.union1d(bm25_ids, dense_ids).astype(np.int64)
     bm25, dense = _align(ids, bm25_ids, bm25_scores), _align(ids, dense_ids, dense_scores)
     bm25_norm, dense_norm, score = rule(bm25, dense, alpha, bm25_ceiling)
+    if unscored is not None and len(unscored):
+        lone = np.isin(ids, unscored)
+        dense_norm, score = np.where(lone, bm25_norm, dense_norm), np.where(lone, bm25_norm, score)
     first, second = (dense.raw, bm25.raw) if alpha >= 0.5 else (bm25.raw, dense.raw)
     order = np.lexsort((ids, -second, -first, -score))[: max(k, 0)]
     return Fused(ids[order], score[order], bm25.raw[order], bm25_norm[order], dense.raw[order], dense_norm[order])

@@ -79,7 +79,8 @@ class Candidates:
     def fuse(self, alpha: float, fusion: Fusion | str, k: int) -> Fused:
         """Fused top `k`; with alpha = 0 the dense side is left out entirely (BM25 order, BM25 ties)."""
         dense = Side.empty() if alpha == 0 else self.dense
-        return fuse(self.bm25.keys, self.bm25.scores, dense.keys, dense.scores, alpha, fusion, k, self.bm25.best)
+        lone = self.bm25.without_dense if alpha > 0 else None  # chunks still without vectors: BM25 alone
+        return fuse(self.bm25.keys, self.bm25.scores, dense.keys, dense.scores, alpha, fusion, k, self.bm25.best, lone)
 
 
 class Searcher:
@@ -158,17 +159,21 @@ class Searcher:
     def with_confidence(self, hits: list[Hit], candidates: Candidates, threshold: float | None = None) -> list[Hit]:
         """`hits` with their `confidence`, when the index's model has fitted weights (`confidence.py`),
         each `weak` when that is below `threshold`."""
-        dense = bool(hits) and hits[0].dense is not None
-        fitted = calibration(self._calibrated_model(), dense)
-        if fitted is None or not hits:
-            return hits
-        best_dense = float(candidates.dense.scores.max(initial=0.0)) if dense else 0.0
-        best_bm25 = float(candidates.bm25.scores.max(initial=0.0))
-        rows = features(np.array([hit.dense for hit in hits]) if dense else None, best_dense,
-                        np.array([hit.bm25 for hit in hits]), best_bm25, candidates.bm25.best)  # fmt: skip
+        confidence: list[float | None] = [None] * len(hits)
+        for dense in (True, False):  # a hit without a dense side (BM25 only, or no vector yet) as BM25 alone
+            chosen = [i for i, hit in enumerate(hits) if (hit.dense is not None) == dense]
+            fitted = calibration(self._calibrated_model(), dense)
+            if fitted is None or not chosen:
+                continue
+            best_dense = float(candidates.dense.scores.max(initial=0.0)) if dense else 0.0
+            best_bm25 = float(candidates.bm25.scores.max(initial=0.0))
+            rows = features(np.array([hits[i].dense for i in chosen]) if dense else None, best_dense,
+                            np.array([hits[i].bm25 for i in chosen]), best_bm25, candidates.bm25.best)  # fmt: skip
+            for i, p in zip(chosen, fitted.confidence(rows).tolist()):
+                confidence[i] = p
         return [
-            replace(hit, confidence=float(p), weak=threshold is not None and float(p) < threshold)
-            for hit, p in zip(hits, fitted.confidence(rows))
+            hit if p is None else replace(hit, confidence=p, weak=threshold is not None and p < threshold)
+            for hit, p in zip(hits, confidence)
         ]
 
     def _ranked(self, fused: Fused, k: int) -> Iterator[StoredChunk]:
@@ -240,6 +245,7 @@ class Searcher:
         no_scores: list[np.ndarray | None] = [None] * len(keys)
         sentence_scores = no_scores if vector is None else self.backend.sentence_scores(vector, keys)
         dense = vector is not None
+        lone = set(np.asarray(keys)[~self.backend.has_vectors(keys)].tolist()) if dense else set()
         hits = []
         for rank, (chunk, matched, cosines) in enumerate(zip(stored, matched_terms, sentence_scores)):
             extra = grouped[rank] if grouped else Grouped(rank, chunk)
@@ -254,8 +260,8 @@ class Searcher:
                     score=float(fused.score[rank]),
                     bm25=float(fused.bm25[rank]),
                     bm25_norm=float(fused.bm25_norm[rank]),
-                    dense=float(fused.dense[rank]) if dense else None,
-                    dense_norm=float(fused.dense_norm[rank]) if dense else None,
+                    dense=float(fused.dense[rank]) if dense and keys[rank] not in lone else None,
+                    dense_norm=float(fused.dense_norm[rank]) if dense and keys[rank] not in lone else None,
                     source=chunk.source,
                     path=chunk.path,
                     record=chunk.record,

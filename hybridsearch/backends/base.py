@@ -25,11 +25,13 @@ __all__ = ["Backend", "Batch", "PendingChanges", "Side", "Writer"]
 @dataclass(frozen=True)
 class Side:
     """One side's candidates for a query: keys and raw scores, best first; for BM25, `best` is the most
-    any chunk could score for the query (its terms at their highest weights; 0 when unknown)."""
+    any chunk could score for the query (its terms at their highest weights; 0 when unknown) and
+    `without_dense` those of its keys whose chunks have no vectors yet (None: every chunk has them)."""
 
     keys: np.ndarray
     scores: np.ndarray
     best: float = 0.0
+    without_dense: np.ndarray | None = None
 
     @classmethod
     def empty(cls) -> Side:
@@ -51,6 +53,16 @@ class Backend(Protocol):
 
     @property
     def num_chunks(self) -> int: ...
+
+    @property
+    def num_vectors(self) -> int:
+        """How many chunks have their vectors (fewer than `num_chunks` while they fill in, `filling.py`)."""
+        ...
+
+    def has_vectors(self, keys: Sequence[int] | np.ndarray) -> np.ndarray:
+        """For each chunk: has it its vectors yet? One without is no dense candidate and competes on its
+        BM25 side alone."""
+        ...
 
     def count(self, where: Filter | None) -> int:
         """How many chunks the filter keeps (all of them for None); an unknown field is an `InputError`."""

@@ -114,29 +114,37 @@ def test_waiting_write_fills_in_batches_and_reports_every_phase(many: Path, tmp_
 
 @pytest.mark.usefixtures("small_batches")
 def test_a_chunk_without_its_vector_competes_on_its_words_alone(many: Path, tmp_path: Path) -> None:
-    """Fusion: it is not a dense candidate, so its dense score is the dense list's lowest (as a chunk below
-    the dense cut); confidence is computed from those same scores. A words-only index ranks by BM25."""
+    """It is no dense candidate; its fused score (and dense_norm) is its bm25_norm whatever the fusion and
+    alpha, its `dense` None, its confidence that of a BM25-only search. A words-only index ranks by BM25."""
     index = tmp_path / "index"
     _write(many, index, model=CALIBRATED_MODEL, wait=False)
     with HybridIndex.open(index) as opened:
         for query in QUERIES:
-            bm25_order = [hit.id for hit in opened.search(query, k=10, alpha=0.0)]
-            assert [hit.id for hit in opened.search(query, k=10)] == bm25_order
-            assert [hit.id for hit in opened.search(query, k=10, alpha=0.9, fusion="minmax")] == bm25_order
+            alone = opened.search(query, k=10, alpha=0.0)
+            for options in ({}, {"alpha": 0.9, "fusion": "minmax"}, {"alpha": 0.5, "fusion": "rrf"}):
+                hits = opened.search(query, k=10, **options)  # type: ignore[arg-type]
+                assert [hit.id for hit in hits] == [hit.id for hit in alone]
+                assert all(hit.dense is None and hit.score == hit.bm25_norm for hit in hits)
+            assert [hit.confidence for hit in opened.search(query, k=10)] == [hit.confidence for hit in alone]
     _fill_until(index, 12)
     with HybridIndex.open(index) as opened, opened.searcher() as searcher:
         backend = searcher.backend
         assert 0 < backend.num_vectors < backend.num_chunks
-        checked = 0
+        seen = {True: 0, False: 0}
         for query in QUERIES:
             vector = searcher.encode_queries([opened.prepare(query).dense_text])[0]
             dense = backend.dense(vector, backend.num_chunks, None)
             assert len(dense.keys) == backend.num_vectors and backend.has_vectors(dense.keys).all()
+            alone = {hit.id: hit for hit in opened.search(query, k=50, alpha=0.0)}
             for hit in opened.search(query, k=20, alpha=0.5):
-                if not backend.has_vectors([backend.docstore.chunk_rows([hit.id])[hit.id]])[0]:
-                    assert hit.dense == pytest.approx(float(dense.scores.min())) and hit.confidence is not None
-                    checked += 1
-        assert checked
+                has = bool(backend.has_vectors([backend.docstore.chunk_rows([hit.id])[hit.id]])[0])
+                seen[has] += 1
+                if not has:
+                    assert hit.dense is None and hit.dense_norm is None and hit.score == hit.bm25_norm
+                    assert hit.confidence == pytest.approx(alone[hit.id].confidence)
+                else:
+                    assert hit.dense is not None
+        assert seen[True] and seen[False]
 
 
 @pytest.mark.usefixtures("small_batches")
@@ -223,7 +231,7 @@ def test_sigkill_between_batches_leaves_an_index_that_answers_and_resumes(many: 
     assert ready > 0, "no batch was committed before the kill"
     with HybridIndex.open(index) as opened:
         assert opened.info()["with_vectors"]["share"] < 1.0
-        assert opened.search("赤い惑星", k=1, alpha=0)[0].path.endswith("mars.md")
+        assert opened.search("赤い惑星", k=1)[0].path.endswith("mars.md")
         assert opened.check() == []
     run = subprocess.run([*hsearch, "fill", "--index", str(index)], capture_output=True, text=True, env=env,
                          timeout=120)  # fmt: skip

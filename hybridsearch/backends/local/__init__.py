@@ -227,7 +227,8 @@ class LocalBackend:
         else:
             allowed = np.flatnonzero(mask)
             rows = allowed[top_k(scores[allowed], depth)]
-        return Side(rows.astype(np.int64), scores[rows], best)
+        lone = rows[~self.has_vector[rows]].astype(np.int64) if self.has_vector is not None else None
+        return Side(rows.astype(np.int64), scores[rows], best, lone)
 
     def dense(self, vector: np.ndarray, depth: int, where: Filter | None) -> Side:
         mask = self._mask(where)

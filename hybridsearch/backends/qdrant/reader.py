@@ -102,6 +102,13 @@ class QdrantBackend:
     def num_chunks(self) -> int:
         return int(self.state["counts"]["chunks"])
 
+    @property
+    def num_vectors(self) -> int:
+        return self.num_chunks  # written in one phase: every chunk has its vectors
+
+    def has_vectors(self, keys: Sequence[int] | np.ndarray) -> np.ndarray:
+        return np.ones(len(keys), bool)
+
     # --- filters -----------------------------------------------------------------------------------
 
     def _document_list(self) -> list[StoredDocument]:
