@@ -1,0 +1,97 @@
+"""Progressive indexing against a one-phase build, in one run, each arm with a fresh, empty embedding cache.
+
+    .venv/bin/python bench/progressive.py                 # jsquad + jaquad + niilc dev corpora (11,725 chunks)
+    .venv/bin/python bench/progressive.py --limit 1145    # the first 1,145 records (jsquad's dev corpus)
+
+Prints the one-phase all-in seconds; for the progressive arm, the seconds to the words generation, to
+the first BM25 answer (alpha 0) equal to the complete index's, and to every vector; the commits'
+count; and whether the complete progressive index answers every dev query exactly as the one-phase one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from index_speed import BENCH, SETS, corpus
+
+from hybridsearch import HybridIndex, filling, writer
+from hybridsearch.progress import ProgressEvent
+
+
+def queries(limit: int) -> list[str]:
+    texts = []
+    for name in SETS:
+        with open(BENCH / name / "dev" / "queries.jsonl", encoding="utf-8") as handle:
+            texts += [json.loads(line)["text"] for line in handle]
+    return texts[:limit]
+
+
+def one_phase(source: Path, index: Path) -> float:
+    progressive, writer.PROGRESSIVE_FROM = writer.PROGRESSIVE_FROM, 10**12
+    try:
+        started = time.perf_counter()
+        writer.write_index(index, [source])
+        return time.perf_counter() - started
+    finally:
+        writer.PROGRESSIVE_FROM = progressive
+
+
+def progressive(source: Path, index: Path, query: str, expected: list[str]) -> dict[str, float]:
+    words = threading.Event()
+    times: dict[str, float] = {}
+
+    def progress(event: ProgressEvent) -> None:
+        if event.stage == "searchable by words" and not words.is_set():
+            times["words"] = time.perf_counter() - started
+            words.set()
+
+    started = time.perf_counter()
+    thread = threading.Thread(target=lambda: writer.write_index(index, [source], progress=progress))
+    thread.start()
+    words.wait()
+    with HybridIndex.open(index) as opened:
+        while True:
+            if [hit.id for hit in opened.search(query, k=10, alpha=0)] == expected:
+                times["first_answer"] = time.perf_counter() - started
+                break
+    thread.join()
+    times["complete"] = time.perf_counter() - started
+    times["commits"] = int(sorted(p.name for p in index.glob("gen-*"))[-1][4:])
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, help="records of the dev corpora to index (default: all)")
+    parser.add_argument("--queries", type=int, default=200, help="dev queries compared once complete")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        source = corpus(folder, args.limit)
+        asked = queries(args.queries)
+        os.environ["HSEARCH_EMBEDDING_CACHE"] = str(folder / "cache-one.sqlite")
+        seconds = one_phase(source, folder / "one")
+        with HybridIndex.open(folder / "one") as opened:
+            chunks = opened.info()["counts"]["chunks"]
+            expected = [hit.id for hit in opened.search(asked[0], k=10, alpha=0)]
+            reference = [[(h.id, h.score) for h in opened.search(q, k=10)] for q in asked]
+        os.environ["HSEARCH_EMBEDDING_CACHE"] = str(folder / "cache-progressive.sqlite")
+        times = progressive(source, folder / "progressive", asked[0], expected)
+        with HybridIndex.open(folder / "progressive") as opened:
+            same = reference == [[(h.id, h.score) for h in opened.search(q, k=10)] for q in asked]
+    print(f"{chunks} chunks; one phase: {seconds:.1f} s all in")
+    print(f"progressive: words generation {times['words']:.1f} s, first BM25 answer {times['first_answer']:.1f} s "
+          f"({100 * times['first_answer'] / seconds:.1f} % of one phase), complete {times['complete']:.1f} s "
+          f"({100 * (times['complete'] / seconds - 1):+.1f} %), {times['commits']:.0f} commits "
+          f"(first batch {filling.FILL_BATCH} chunks)")  # fmt: skip
+    print(f"complete index answers {len(asked)} dev queries (default alpha) as the one-phase one: {same}")
+
+
+if __name__ == "__main__":
+    main()
