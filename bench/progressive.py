@@ -5,7 +5,8 @@
 
 Prints the one-phase all-in seconds; for the progressive arm, the seconds to the words generation, to
 the first BM25 answer (alpha 0) equal to the complete index's, and to every vector; the commits'
-count; and whether the complete progressive index answers every dev query exactly as the one-phase one.
+count; whether the two complete indexes hold the same vectors (max abs difference, chunks that differ); and
+whether the complete progressive index answers every dev query exactly as the one-phase one.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from index_speed import BENCH, SETS, corpus
 
-from hybridsearch import HybridIndex, filling, writer
+from hybridsearch import HybridIndex, embedding, writer
+from hybridsearch.backends.local import LocalBackend
 from hybridsearch.progress import ProgressEvent
 
 
@@ -66,6 +69,23 @@ def progressive(source: Path, index: Path, query: str, expected: list[str]) -> d
     return times
 
 
+def vector_difference(one: Path, two: Path) -> str:
+    """How far apart the chunk and sentence vectors of two complete indexes of the same files are."""
+    first, second = LocalBackend.open(one), LocalBackend.open(two)
+    try:
+        rows = np.arange(first.num_chunks)
+        chunks = np.abs(first.vectors.vectors(rows) - second.vectors.vectors(rows)).max(axis=1)
+        said = f"chunk vectors: max abs difference {chunks.max():.3g}, {np.count_nonzero(chunks)} chunks differ"
+        if first.sentences is not None and second.sentences is not None:
+            a, b = first.sentences.vectors.astype(np.float32), second.sentences.vectors.astype(np.float32)
+            sentences = np.abs(a - b).max(axis=1)
+            said += f"; sentence vectors: max {sentences.max():.3g}, {np.count_nonzero(sentences)} of {len(a)} differ"
+        return said
+    finally:
+        first.close()
+        second.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, help="records of the dev corpora to index (default: all)")
@@ -85,11 +105,13 @@ def main() -> None:
         times = progressive(source, folder / "progressive", asked[0], expected)
         with HybridIndex.open(folder / "progressive") as opened:
             same = reference == [[(h.id, h.score) for h in opened.search(q, k=10)] for q in asked]
+        difference = vector_difference(folder / "one", folder / "progressive")
     print(f"{chunks} chunks; one phase: {seconds:.1f} s all in")
     print(f"progressive: words generation {times['words']:.1f} s, first BM25 answer {times['first_answer']:.1f} s "
           f"({100 * times['first_answer'] / seconds:.1f} % of one phase), complete {times['complete']:.1f} s "
           f"({100 * (times['complete'] / seconds - 1):+.1f} %), {times['commits']:.0f} commits "
-          f"(first batch {filling.FILL_BATCH} chunks)")  # fmt: skip
+          f"(runs of {embedding.ENCODE_RUN} chunks)")  # fmt: skip
+    print(difference)
     print(f"complete index answers {len(asked)} dev queries (default alpha) as the one-phase one: {same}")
 
 

@@ -14,10 +14,13 @@ from .config import DenseConfig, IndexConfig
 from .encoders import Encoder, ModelSpec, check_vectors, load_encoder, unit_rows
 from .progress import Progress, Stage
 
-__all__ = ["ENCODE_BLOCK", "Embedded", "embed", "load_model", "model_texts"]
+__all__ = ["ENCODE_RUN", "Embedded", "embed", "load_model", "model_texts", "run_numbers"]
 
-#: Texts encoded per encoder call while writing (a test sets it small to mix chunks and sentences in a block).
-ENCODE_BLOCK = 8192
+#: Chunks encoded together, their texts (chunks, sentences) in one encoder call each. A real model's vector
+#: of a text depends a little on the texts that share its batches (padding, bf16 kernels by batch shape), so
+#: every write encodes the same runs the same way: a fill (`filling.py`) of whole runs gives a one-phase
+#: write's vectors bit for bit. A run's vectors go straight into their places (float16 for sentences).
+ENCODE_RUN = 256
 
 
 @dataclass(frozen=True)
@@ -64,23 +67,44 @@ def model_texts(titles: Sequence[str], texts: Sequence[str], config: IndexConfig
 
 
 def embed(titles: Sequence[str], texts: Sequence[str], config: IndexConfig, encoder: Encoder, stage: Stage) -> Embedded:
-    """The vectors of chunks (`titles[i]`, `texts[i]`), each text encoded reported to `stage` (which
-    learns their number when it has none)."""
+    """The vectors of chunks (`titles[i]`, `texts[i]`), a run of `ENCODE_RUN` chunks at a time, each text
+    encoded reported to `stage` (which learns their number when it has none)."""
     inputs = [model_input(title, text) for title, text in zip(titles, texts)]
+    vectors = np.empty((len(inputs), encoder.spec.dim), np.float32)
     if not config.dense.sentences:
         stage.total = len(inputs) if stage.total is None else stage.total
-        return Embedded(_encoded(inputs, np.float32, config, encoder, stage))
+        for start, end in _runs(len(inputs)):
+            vectors[start:end] = _encoded(inputs[start:end], config, encoder, stage)
+        return Embedded(vectors)
     spans = [sentence_spans(title, text) for title, text in zip(titles, texts)]
     sentence_counts = np.array([len(s) for s in spans], dtype=np.int64)
-    sentences = [model_input(title, text[a:b]) for title, text, s in zip(titles, texts, spans) for a, b in s]
+    firsts = np.concatenate([[0], np.cumsum(sentence_counts)]).tolist()
     whole = len(inputs) if not config.dense.chunk_from_sentences else int(np.count_nonzero(sentence_counts == 0))
-    stage.total = whole + len(sentences) if stage.total is None else stage.total
-    if config.dense.chunk_from_sentences:
-        vectors, sentence_vectors = _vectors_from_sentences(inputs, sentences, spans, config, encoder, stage)
-    else:
-        vectors = _encoded(inputs, np.float32, config, encoder, stage)
-        sentence_vectors = _encoded(sentences, np.float16, config, encoder, stage)
+    stage.total = whole + firsts[-1] if stage.total is None else stage.total
+    sentence_vectors = np.empty((firsts[-1], encoder.spec.dim), np.float16)
+    for start, end in _runs(len(inputs)):
+        run = range(start, end)
+        sentences = [model_input(titles[i], texts[i][a:b]) for i in run for a, b in spans[i]]
+        if config.dense.chunk_from_sentences:
+            chunk_vectors, run_sentences = _vectors_from_sentences(inputs[start:end], sentences, spans[start:end],
+                                                                   config, encoder, stage)  # fmt: skip
+        else:
+            chunk_vectors = _encoded(inputs[start:end], config, encoder, stage)
+            run_sentences = _encoded(sentences, config, encoder, stage)
+        vectors[start:end] = chunk_vectors
+        sentence_vectors[firsts[start] : firsts[end]] = run_sentences
     return Embedded(vectors, sentence_counts, sentence_vectors)
+
+
+def run_numbers(count: int) -> np.ndarray:
+    """The run of each of `count` chunks given to `embed` in one list."""
+    return np.arange(count) // ENCODE_RUN
+
+
+def _runs(count: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of the runs of `count` chunks."""
+    for start in range(0, count, ENCODE_RUN):
+        yield start, min(start + ENCODE_RUN, count)
 
 
 def _vectors_from_sentences(
@@ -91,38 +115,21 @@ def _vectors_from_sentences(
     encoder: Encoder,
     stage: Stage,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Chunk vectors and float16 sentence vectors from one pass: a chunk of one sentence is encoded
-    itself, a longer one gets the normalised mean of its sentences' vectors weighted by their lengths
-    (as mean pooling weighs every token alike)."""
-    dim = encoder.spec.dim
-    single = np.array([i for i, chunk_spans in enumerate(spans) if not chunk_spans], dtype=np.int64)
+    """Chunk vectors and sentence vectors from one pass: a chunk of one sentence is encoded itself, a
+    longer one gets the normalised mean of its sentences' vectors weighted by their lengths (as mean
+    pooling weighs every token alike)."""
+    single = [i for i, chunk_spans in enumerate(spans) if not chunk_spans]
+    encoded = _encoded([inputs[i] for i in single] + sentences, config, encoder, stage)
+    sentence_vectors = encoded[len(single) :]
     owner = np.repeat(np.arange(len(spans)), [len(chunk_spans) for chunk_spans in spans])
     weight = np.array([end - start for chunk_spans in spans for start, end in chunk_spans], np.float32)
-    vectors = np.zeros((len(inputs), dim), np.float32)
-    sentence_vectors = np.empty((len(sentences), dim), np.float16)
-    texts = [inputs[i] for i in single.tolist()] + sentences
-    for start, block in _blocks(texts, config, encoder, stage):
-        rows = np.arange(start, start + len(block))
-        own = rows < len(single)
-        vectors[single[rows[own]]] = block[own]
-        rows = rows[~own] - len(single)
-        sentence_vectors[rows] = block[~own]
-        np.add.at(vectors, owner[rows], block[~own] * weight[rows, None])
+    vectors = np.zeros((len(inputs), encoder.spec.dim), np.float32)
+    vectors[single] = encoded[: len(single)]
+    np.add.at(vectors, owner, sentence_vectors * weight[:, None])
     return unit_rows(vectors), sentence_vectors
 
 
-def _encoded(texts: list[str], dtype: type, config: IndexConfig, encoder: Encoder, stage: Stage) -> np.ndarray:
-    """The vectors of `texts` (chunks or sentences), in an array of `dtype`."""
-    vectors: np.ndarray = np.empty((len(texts), encoder.spec.dim), dtype)
-    for start, block in _blocks(texts, config, encoder, stage):
-        vectors[start : start + len(block)] = block
-    return vectors
-
-
-def _blocks(texts: list[str], config: IndexConfig, encoder: Encoder, stage: Stage) -> Iterator[tuple[int, np.ndarray]]:
-    """(start, vectors) of `texts`, encoded `ENCODE_BLOCK` at a time (float32 vectors of all the sentences of a
-    million chunks would take 4.4 GB; each block goes into its float16 place)."""
-    for start in range(0, len(texts), ENCODE_BLOCK):
-        block = texts[start : start + ENCODE_BLOCK]
-        encoded = encoder.encode_documents(block, config.dense.batch_size, progress=stage.add)
-        yield start, check_vectors(encoded, len(block), encoder.spec.dim)
+def _encoded(texts: list[str], config: IndexConfig, encoder: Encoder, stage: Stage) -> np.ndarray:
+    """The float32 vectors of `texts` (chunks or sentences), in one encoder call."""
+    encoded = encoder.encode_documents(texts, config.dense.batch_size, progress=stage.add)
+    return check_vectors(encoded, len(texts), encoder.spec.dim)

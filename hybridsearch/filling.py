@@ -7,7 +7,12 @@ writer lock (the same atomic switch as any write), so a search reads one generat
 at most the batch being encoded (whose vectors are in the embedding cache already, a block at a
 time). It resumes wherever an earlier fill stopped; one process fills an index at a time (another
 waits), and a write between two batches is welcome: each batch is matched to the chunks by their ids.
-Batches grow so that committing costs at most `COMMIT_SHARE` of the time spent encoding.
+
+A batch is whole runs of `embedding.ENCODE_RUN` chunks, taken from the first chunk without vectors on, so
+the fill meets the runs the write would have encoded in one phase (`writer._encode` leaves out whole
+runs only): the complete index holds the same vectors bit for bit, even after a kill and a resumed fill.
+The first batch is one run; later ones grow so that committing costs at most `COMMIT_SHARE` of the time
+spent encoding.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from .backends import Location
 from .backends.local import LocalBackend, LocalWriter
 from .backends.local.filled import filler_lock
 from .config import ModelAccess
-from .embedding import Embedded, embed, load_model, model_texts
+from .embedding import Embedded, embed, load_model, model_texts, run_numbers
 from .encoders import Encoder
 from .encoders.cache import cached_encoder, open_default_cache
 from .errors import IndexLockedError, InputError
@@ -31,12 +36,10 @@ from .loaders import Warn
 from .location import IndexLocation
 from .progress import Progress, Stage
 
-__all__ = ["COMMIT_SHARE", "FILL_BATCH", "FillReport", "fill_index"]
+__all__ = ["COMMIT_SHARE", "FillReport", "fill_index"]
 
 logger = logging.getLogger("hybridsearch")
 
-#: Chunks in the first batch (later ones grow with the time a commit takes).
-FILL_BATCH = 256
 #: The most of the encoding time that committing the batches may cost.
 COMMIT_SHARE = 0.03
 _LOCK_WAIT = 0.2  # seconds between tries while another writer holds the writer lock
@@ -88,16 +91,16 @@ def fill_index(
             chunks = backend.chunks(missing.tolist())
             total = sum(map(len, model_texts([c.title for c in chunks], [c.text for c in chunks], config)))
             stage = Stage(progress, "encoding", total, "texts")
-            size = FILL_BATCH
+            runs = 1
             while len(missing):
-                chunks = backend.chunks(missing[:size].tolist())
+                chunks = backend.chunks(missing[run_numbers(len(missing)) < runs].tolist())
                 began = time.perf_counter()
                 vectors = embed([c.title for c in chunks], [c.text for c in chunks], config, through, stage)
                 encoded = time.perf_counter()
                 _commit(folder, [c.id for c in chunks], vectors)
                 spent = time.perf_counter() - encoded
                 filled, batches = filled + len(chunks), batches + 1
-                size = max(size, int(len(chunks) * spent / (COMMIT_SHARE * max(encoded - began, 1e-6))) + 1)
+                runs = max(runs, int(runs * spent / (COMMIT_SHARE * max(encoded - began, 1e-6))) + 1)
                 backend.close()
                 backend = LocalBackend.open(folder)
                 missing = np.flatnonzero(~backend.has_vectors(np.arange(backend.num_chunks)))

@@ -23,7 +23,7 @@ import numpy as np
 from .backends import Batch, Location, Writer, open_writer
 from .chunking import chunk_text, model_input
 from .config import Fusion, IndexConfig, ModelAccess, check_alpha
-from .embedding import embed, load_model, model_texts
+from .embedding import embed, load_model, model_texts, run_numbers
 from .encoders import Encoder, resolve_model_name
 from .encoders.cache import CachedEncoder, cached_encoder, open_default_cache
 from .errors import IndexNotFoundError, InputError, ModelMismatchError
@@ -364,7 +364,8 @@ def _encode(
 ) -> Batch:
     """Chunk, tokenise and encode new documents (chunks and, with sentence vectors, their sentences).
     `progressive`: when `PROGRESSIVE_FROM` chunks or more need the model (their vectors are not in the
-    embedding cache), only the others get their vectors now (`Batch.has_vector`); `filling` adds the rest."""
+    embedding cache), only the runs (`ENCODE_RUN`) the cache holds get their vectors now (`Batch.has_vector`);
+    `filling` adds the rest."""
     chunks: list[Chunk] = []
     titles: list[str] = []
     for document in documents:
@@ -386,13 +387,15 @@ def _encode(
 
 
 def _cached(titles: list[str], texts: list[str], config: IndexConfig, encoder: Encoder) -> np.ndarray:
-    """For each chunk: does the embedding cache hold every vector it needs?"""
+    """For each chunk: does the embedding cache hold every vector of its run (`ENCODE_RUN`)? A run is
+    encoded whole, now or by the fill, which then meets the runs `embed` would have."""
     needed = model_texts(titles, texts, config)
     if not isinstance(encoder, CachedEncoder) or not needed:
         return np.zeros(len(needed), bool)
     held = encoder.holds([text for chunk_texts in needed for text in chunk_texts])
     starts = np.concatenate([[0], np.cumsum([len(chunk_texts) for chunk_texts in needed])[:-1]])
-    return np.logical_and.reduceat(held, starts)
+    run = run_numbers(len(needed))
+    return (np.bincount(run, weights=~np.logical_and.reduceat(held, starts)) == 0)[run]
 
 
 def _fits_with_title(encoder: Encoder, title: str, text: str) -> bool:

@@ -24,14 +24,21 @@ FAKE_MODEL = "fake:bigrams"
 CALIBRATED_MODEL = "fake:calibrated"
 
 
-class FakeEncoder:
-    """Hashed character-bigram vectors: texts sharing bigrams are close. Deterministic and instant."""
+#: A fake model whose vector of a text depends a little on its encoder call, as a real one's does.
+PADDED_MODEL = "fake:padded"
 
-    def __init__(self, dim: int = 64, max_chars: int = 512, name: str = FAKE_MODEL) -> None:
+
+class FakeEncoder:
+    """Hashed character-bigram vectors: texts sharing bigrams are close. Deterministic and instant.
+    `padded`: like a real model's batches (padding, bf16 kernels by batch shape), each vector of a call
+    moves a little with the longest text of that call."""
+
+    def __init__(self, dim: int = 64, max_chars: int = 512, name: str = FAKE_MODEL, padded: bool = False) -> None:
         self.spec = ModelSpec(
             name=name, revision="1", dim=dim, max_seq_length=max_chars, query_prompt="q: ", document_prompt="d: "
         )
         self.calls: list[str] = []
+        self.padded = padded
 
     def _vector(self, text: str) -> np.ndarray:
         vector = np.zeros(self.spec.dim, np.float32)
@@ -49,6 +56,8 @@ class FakeEncoder:
     def encode_documents(self, texts: Sequence[str], batch_size: int = 32, progress=None) -> np.ndarray:
         self.calls.append("documents")
         vectors = np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.spec.dim), np.float32)
+        if self.padded and texts:
+            vectors[:, 0] += 1e-4 * max(map(len, texts))
         if progress:
             progress(len(texts))
         return vectors
@@ -63,7 +72,7 @@ LOADED: list[str] = []
 
 def _load_fake(config, device, known):  # type: ignore[no-untyped-def]
     LOADED.append(config.model)
-    return FakeEncoder(name=config.model)
+    return FakeEncoder(name=config.model, padded=config.model == PADDED_MODEL)
 
 
 # models named fake:… are FakeEncoders, registered through the same door as the real ones

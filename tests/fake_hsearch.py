@@ -3,7 +3,7 @@
     python tests/fake_hsearch.py index DOCS --index IDX --model fake:bigrams
 
 HSEARCH_FAKE_DELAY (seconds per chunk encoded) widens the window in which a kill lands mid-build;
-HSEARCH_FAKE_FILL_BATCH=N makes every write of a chunk or more progressive, filled N chunks a commit.
+HSEARCH_FAKE_FILL_BATCH=N makes every write of a chunk or more progressive, filled N chunks a commit (runs of N).
 """
 
 import os
@@ -16,13 +16,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 from conftest import FakeEncoder  # noqa: E402
 
-from hybridsearch import filling, register_encoder, writer  # noqa: E402
+from hybridsearch import embedding, filling, register_encoder, writer  # noqa: E402
 from hybridsearch.cli import cli  # noqa: E402
 
 DELAY = float(os.environ.get("HSEARCH_FAKE_DELAY", "0"))
 if os.environ.get("HSEARCH_FAKE_FILL_BATCH"):
     writer.PROGRESSIVE_FROM = 1
-    filling.FILL_BATCH = int(os.environ["HSEARCH_FAKE_FILL_BATCH"])
+    embedding.ENCODE_RUN = int(os.environ["HSEARCH_FAKE_FILL_BATCH"])
     filling.COMMIT_SHARE = float("inf")  # batches keep their size
 
 

@@ -99,7 +99,7 @@ def test_dense_score_is_the_chunks_cosine_mixed_with_its_best_sentences(
 
 
 @pytest.mark.parametrize("from_sentences", [True, False])
-def test_texts_are_encoded_a_block_at_a_time(
+def test_chunks_are_encoded_a_run_at_a_time(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_sentences: bool
 ) -> None:
     import hybridsearch.writer
@@ -107,7 +107,7 @@ def test_texts_are_encoded_a_block_at_a_time(
     (corpus / "long.txt").write_text("火星は太陽から4番目の惑星で、赤い惑星と呼ばれる。" * 7, encoding="utf-8")
     config = IndexConfig(dense=DenseConfig(FAKE_MODEL, chunk_from_sentences=from_sentences))
     HybridIndex.build(corpus, tmp_path / "whole", config=config, cache=False)
-    monkeypatch.setattr(hybridsearch.embedding, "ENCODE_BLOCK", 3)  # blocks that mix chunks and sentences
+    monkeypatch.setattr(hybridsearch.embedding, "ENCODE_RUN", 2)  # calls that mix chunks and sentences
     HybridIndex.build(corpus, tmp_path / "blocks", config=config, cache=False)
     with (
         closing(LocalBackend.open(tmp_path / "whole")) as whole,

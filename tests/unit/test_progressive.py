@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import CALIBRATED_MODEL, DOCS, FAKE_MODEL, TESTS, write_files
+from conftest import CALIBRATED_MODEL, DOCS, FAKE_MODEL, PADDED_MODEL, TESTS, write_files
 
-from hybridsearch import HybridIndex, IndexConfig, filling, writer
+from hybridsearch import HybridIndex, IndexConfig, embedding, filling, writer
 from hybridsearch.backends.local import LocalBackend
 from hybridsearch.backends.local.generations import VECTOR_MASK
 from hybridsearch.cli import cli
@@ -36,7 +36,7 @@ def many(tmp_path: Path) -> Path:
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer, "PROGRESSIVE_FROM", 1)
-    monkeypatch.setattr(filling, "FILL_BATCH", 5)
+    monkeypatch.setattr(embedding, "ENCODE_RUN", 5)  # a batch is whole runs
     monkeypatch.setattr(filling, "COMMIT_SHARE", float("inf"))  # every batch keeps its size
 
 
@@ -64,11 +64,26 @@ def _fill_until(index: Path, texts: int) -> None:
         filling.fill_index(index, cache=False, progress=progress)
 
 
+def _same_vectors(index: Path, other: Path) -> None:
+    one, two = LocalBackend.open(index), LocalBackend.open(other)
+    try:
+        rows = np.arange(two.num_chunks)
+        assert np.array_equal(one.vectors.vectors(rows), two.vectors.vectors(rows))
+        assert one.sentences is not None and two.sentences is not None
+        assert np.array_equal(one.sentences.starts, two.sentences.starts)
+        assert np.array_equal(one.sentences.vectors, two.sentences.vectors)
+    finally:
+        one.close()
+        two.close()
+
+
 @pytest.mark.usefixtures("small_batches")
+@pytest.mark.parametrize("model", [FAKE_MODEL, PADDED_MODEL])
 def test_words_first_then_complete_equals_one_phase(
-    many: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    many: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str
 ) -> None:
-    report = _write(many, tmp_path / "words", wait=False)
+    """Bit for bit, also with a model whose vectors depend on the texts encoded with them."""
+    report = _write(many, tmp_path / "words", model, wait=False)
     words = LocalBackend.open(tmp_path / "words")
     try:
         assert report.unfilled == words.num_chunks and words.num_vectors == 0
@@ -78,7 +93,7 @@ def test_words_first_then_complete_equals_one_phase(
     filled = filling.fill_index(tmp_path / "words", cache=False)
     assert filled.filled == report.unfilled and filled.batches == -(-report.unfilled // 5)
     monkeypatch.setattr(writer, "PROGRESSIVE_FROM", 10**9)
-    one = _write(many, tmp_path / "one")
+    one = _write(many, tmp_path / "one", model)
     assert one.unfilled == 0
     for options in ({}, {"alpha": 0.0}, {"alpha": 0.5, "fusion": "rrf"}, {"alpha": 1.0}):
         assert _results(tmp_path / "words", **options) == _results(tmp_path / "one", **options)
@@ -86,14 +101,21 @@ def test_words_first_then_complete_equals_one_phase(
     try:
         assert progressive.manifest["format_version"] == single.manifest["format_version"] == 3
         assert not (progressive.path / VECTOR_MASK).exists() and progressive.check() == []
-        rows = np.arange(single.num_chunks)
-        assert np.array_equal(progressive.vectors.vectors(rows), single.vectors.vectors(rows))
-        assert progressive.sentences is not None and single.sentences is not None
-        assert np.array_equal(progressive.sentences.starts, single.sentences.starts)
-        assert np.array_equal(progressive.sentences.vectors, single.sentences.vectors)
     finally:
         progressive.close()
         single.close()
+    _same_vectors(tmp_path / "words", tmp_path / "one")
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_resumed_fill_still_equals_one_phase(many: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fill stopped mid-batch resumes at a run's start: the runs, and so the vectors, stay a one-phase write's."""
+    _write(many, tmp_path / "words", PADDED_MODEL, wait=False)
+    _fill_until(tmp_path / "words", 12)
+    filling.fill_index(tmp_path / "words", cache=False)
+    monkeypatch.setattr(writer, "PROGRESSIVE_FROM", 10**9)
+    _write(many, tmp_path / "one", PADDED_MODEL)
+    _same_vectors(tmp_path / "words", tmp_path / "one")
 
 
 @pytest.mark.usefixtures("small_batches")
