@@ -9,8 +9,6 @@ and writes the next generation in one atomic step when it commits.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -30,7 +28,7 @@ from ...filters import Filter, MetadataTable
 from ...schema import StoredChunk, StoredDocument
 from ..base import Batch, PendingChanges, Side
 from .docstore import DocStore, write_docstore
-from .filled import linked, load_mask, merged_sentences, running_filler, save_vectors
+from .filled import load_mask, merged_sentences, running_filler, save_vectors
 from .generations import (
     BM25_DIR,
     DOCSTORE,
@@ -39,6 +37,7 @@ from .generations import (
     VECTORS,
     access_error,
     invalid_manifest,
+    linked,
     live_generation,
     new_generation,
     pointer_text,
@@ -467,13 +466,12 @@ class LocalWriter(PendingChanges):
             taken = [filled.sentences[starts[i] : starts[i + 1]] for i in places.tolist()]
             new = np.concatenate(taken) if taken else np.zeros((0, old.sentences.dim), np.float16)
             sentences = merged_sentences(old.sentences, rows, filled.sentence_counts[places], new)
+        files = old.manifest["files"]
+        kept = {name: files[name] for name in files if name == DOCSTORE or name.startswith(BM25_DIR + "/")}
         with new_generation(self.index_dir) as work:
-            linked(old.path, work, list(old.manifest["files"]))
+            known = linked(old.path, work, kept)
             save_vectors(work, vectors, has_vector, old.config, sentences)
-            kept = {
-                k: v for k, v in old.manifest.items() if k not in ("format_version", "hybridsearch_version", "files")
-            }
-            write_manifest(work, kept)
+            write_manifest(work, _carried(old.manifest), known)
         self.unfilled = int(np.count_nonzero(~has_vector))
 
     def _sentences(self, old: LocalBackend | None, kept_rows: np.ndarray, dim: int) -> SentenceVectors:
@@ -492,13 +490,12 @@ class LocalWriter(PendingChanges):
     def _relabel(self, old: LocalBackend, config: IndexConfig, sources: list[str]) -> None:
         """A generation with the same files as the live one and a new manifest (hard links where possible)."""
         with new_generation(self.index_dir) as work:
-            for name in old.manifest["files"]:
-                (work / name).parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(old.path / name, work / name)
-                except OSError:  # file systems without hard links
-                    shutil.copy2(old.path / name, work / name)
-            kept = {
-                k: v for k, v in old.manifest.items() if k not in ("format_version", "hybridsearch_version", "files")
-            }
-            write_manifest(work, kept | {"config": config.to_dict(), "sources": sources})
+            known = linked(old.path, work, old.manifest["files"])
+            write_manifest(work, _carried(old.manifest) | {"config": config.to_dict(), "sources": sources}, known)
+
+
+def _carried(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a generation with some of the live one's files keeps of its manifest (not format, version, files)."""
+    return {
+        key: value for key, value in manifest.items() if key not in ("format_version", "hybridsearch_version", "files")
+    }

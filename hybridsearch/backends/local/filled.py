@@ -9,7 +9,6 @@ they complete is built as the index's configured kind and has no mask, as a one-
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -17,14 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from ...config import IndexConfig, VectorConfig, VectorKind
-from .generations import BM25_DIR, DOCSTORE, VECTOR_MASK, VECTORS
+from .generations import VECTOR_MASK, VECTORS
 from .vectors import SentenceVectors, VectorStore
 
 __all__ = [
     "FILLER",
     "FILL_LOG",
     "filler_lock",
-    "linked",
     "load_mask",
     "merged_sentences",
     "running_filler",
@@ -101,16 +99,3 @@ def merged_sentences(
     owners = np.concatenate([np.repeat(kept, kept_counts), np.repeat(rows, counts)])
     order = np.argsort(owners, kind="stable")  # a chunk's rows come from one side, in their order
     return SentenceVectors.build(np.concatenate([kept_vectors, vectors])[order], all_counts)
-
-
-def linked(old: Path, work: Path, names: list[str]) -> None:
-    """Hard-link (copy where links fail) the listed files of generation `old` that a filling batch keeps
-    as they are (docs.sqlite, BM25) into `work`; files are never changed in place."""
-    for name in names:
-        if name != DOCSTORE and not name.startswith(BM25_DIR + "/"):
-            continue
-        (work / name).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(old / name, work / name)
-        except OSError:  # file systems without hard links
-            shutil.copy2(old / name, work / name)

@@ -54,6 +54,7 @@ __all__ = [
     "access_error",
     "check_index_location",
     "invalid_manifest",
+    "linked",
     "live_generation",
     "new_generation",
     "pointer_text",
@@ -306,11 +307,16 @@ def new_generation(index_dir: Path) -> Iterator[Path]:
         logger.warning("index %s: old generations were not removed (%s)", index_dir, error)
 
 
-def write_manifest(generation: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Complete `manifest` with format/version/time and checksums of every file, then write it."""
+def write_manifest(
+    generation: Path, manifest: dict[str, Any], known: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Complete `manifest` with format/version/time and checksums of every file, then write it. `known`:
+    the entries of files linked unchanged from the live generation (`linked`), whose checksums stand."""
     files = {}
     for path in sorted(p for p in generation.rglob("*") if p.is_file()):
-        files[path.relative_to(generation).as_posix()] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+        name, size = path.relative_to(generation).as_posix(), path.stat().st_size
+        entry = (known or {}).get(name)
+        files[name] = entry if entry is not None and entry["size"] == size else {"size": size, "sha256": _sha256(path)}
     full = {
         "format_version": PARTIAL_FORMAT_VERSION if VECTOR_MASK in files else FORMAT_VERSION,
         "hybridsearch_version": __version__,
@@ -320,6 +326,18 @@ def write_manifest(generation: Path, manifest: dict[str, Any]) -> dict[str, Any]
     }
     (generation / MANIFEST).write_text(json.dumps(full, indent=2, ensure_ascii=False), encoding="utf-8")
     return full
+
+
+def linked(old: Path, work: Path, files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Hard-link (copy where links fail) these files of generation `old`, listed as in its manifest, into
+    `work`; returns their entries for `write_manifest` (files are never changed in place)."""
+    for name in files:
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(old / name, work / name)
+        except OSError:  # file systems without hard links
+            shutil.copy2(old / name, work / name)
+    return files
 
 
 def verify_files(generation: Path, manifest: dict[str, Any], manifest_sha256: str | None) -> list[str]:
