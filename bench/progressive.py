@@ -3,6 +3,8 @@
     .venv/bin/python bench/progressive.py                 # jsquad + jaquad + niilc dev corpora (11,725 chunks)
     .venv/bin/python bench/progressive.py --limit 1145    # the first 1,145 records (jsquad's dev corpus)
 
+`--queries N` compares the first N dev queries of each set (default 200; niilc has 659).
+
 Prints the one-phase all-in seconds; for the progressive arm, the seconds to the words generation, to
 the first BM25 answer (alpha 0) equal to the complete index's, and to every vector; the commits'
 count; whether the two complete indexes hold the same vectors (max abs difference, chunks that differ); and
@@ -30,11 +32,12 @@ from hybridsearch.progress import ProgressEvent
 
 
 def queries(limit: int) -> list[str]:
+    """The first `limit` dev queries of each set."""
     texts = []
     for name in SETS:
         with open(BENCH / name / "dev" / "queries.jsonl", encoding="utf-8") as handle:
-            texts += [json.loads(line)["text"] for line in handle]
-    return texts[:limit]
+            texts += [json.loads(line)["text"] for line, _ in zip(handle, range(limit))]
+    return texts
 
 
 def warm_up(texts: list[str]) -> None:
@@ -97,7 +100,7 @@ def vector_difference(one: Path, two: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, help="records of the dev corpora to index (default: all)")
-    parser.add_argument("--queries", type=int, default=200, help="dev queries compared once complete")
+    parser.add_argument("--queries", type=int, default=200, help="dev queries of each set compared once complete")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
