@@ -11,7 +11,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [TESTS, os.path.dirname(TESTS)]  # the hybridsearch beside these tests, whatever the environment
 
 import numpy as np  # noqa: E402
 from conftest import FakeEncoder  # noqa: E402
