@@ -130,6 +130,8 @@ def _vectors_from_sentences(
 
 
 def _encoded(texts: list[str], config: IndexConfig, encoder: Encoder, stage: Stage) -> np.ndarray:
-    """The float32 vectors of `texts` (chunks or sentences), in one encoder call."""
+    """The float32 vectors of `texts` (chunks or sentences), in one encoder call (none for no texts)."""
+    if not texts:
+        return np.zeros((0, encoder.spec.dim), np.float32)
     encoded = encoder.encode_documents(texts, config.dense.batch_size, progress=stage.add)
     return check_vectors(encoded, len(texts), encoder.spec.dim)
