@@ -117,7 +117,9 @@ class SearchRequest:
 class SearchResponse:
     """What a search found: `hits` best first, each `weak` when its confidence is under `threshold`
     (None: the model has no calibrated confidence, and no hit is weak); the `alpha` and `fusion` it
-    ran with; what of the query was `cut` to stay fast; the index `generation` it read."""
+    ran with; what of the query was `cut` to stay fast; the index `generation` it read; the share of
+    its chunks `with_vectors` (below 1 while a progressive write fills them in: a hit whose chunk has
+    no vector yet came from its words alone, and its `dense` is None)."""
 
     request: SearchRequest
     hits: tuple[Hit, ...]
@@ -126,6 +128,7 @@ class SearchResponse:
     threshold: float | None
     cut: Mapping[str, int]
     generation: str
+    with_vectors: float = 1.0
 
     @property
     def strong(self) -> list[Hit]:
@@ -153,6 +156,7 @@ class SearchResponse:
             "no_good_match": self.no_good_match,
             **({"where": where.describe()} if where else {}),
             **({"cut": dict(self.cut)} if self.cut else {}),
+            **({"with_vectors": round(self.with_vectors, 4)} if self.with_vectors < 1 else {}),
             "hits": [hit.to_dict() for hit in self.hits],
         }
 

@@ -101,7 +101,11 @@ class Searcher:
         threshold = self._threshold(request.min_confidence, alpha)
         prepared = self.prepare(request.query)
         hits = self._hits(request, prepared, alpha, fusion, threshold, rerank)
-        return SearchResponse(request, tuple(hits), alpha, fusion, threshold, prepared.cut, self.backend.version)
+        chunks = self.backend.num_chunks
+        with_vectors = self.backend.num_vectors / chunks if chunks else 1.0
+        return SearchResponse(
+            request, tuple(hits), alpha, fusion, threshold, prepared.cut, self.backend.version, with_vectors
+        )
 
     def _threshold(self, asked: float | None, alpha: float) -> float | None:
         """The confidence below which a hit is weak: `asked`, else the index's; None when this model's

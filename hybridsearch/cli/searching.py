@@ -104,18 +104,22 @@ def query(
         return
     if response.cut:
         say(f"Note: the query was cut to fit ({', '.join(f'{n} {what}' for what, n in response.cut.items())}).")
+    if response.with_vectors < 1 and response.alpha > 0:
+        say(f"Note: {response.with_vectors:.0%} of the index has its vectors so far; a hit marked 'words only' "
+            "was found by its words alone.")  # fmt: skip
     if not response.hits:
         say("No results.")
     elif response.no_good_match:
         say(f"{NO_GOOD_MATCH}（確信度 {response.threshold:g} 以上の結果はありません）")
         if not show_weak:
             say("弱い一致も見るには --show-weak を付けてください。")
+    filling = response.with_vectors < 1 and response.alpha > 0
     for hit in response.strong:
-        click.echo(_format_hit(hit))
+        click.echo(_format_hit(hit, filling))
     if show_weak and response.weak:
         click.echo("--- 弱い一致 (weak matches: less likely than the threshold to answer) ---")
         for hit in response.weak:
-            click.echo(_format_hit(hit))
+            click.echo(_format_hit(hit, filling))
 
 
 @cli.command()
@@ -250,8 +254,10 @@ def _threshold(stored: float | None) -> str:
     return f"{DEFAULT_THRESHOLD} (the fitted default)" if stored is None else f"{stored:g} (set for this index)"
 
 
-def _format_hit(hit: Hit) -> str:
-    dense = "-" if hit.dense is None else f"{hit.dense:.3f}"
+def _format_hit(hit: Hit, filling: bool = False) -> str:
+    """A hit as the CLI prints it (`filling`: the index has chunks without vectors, and the search
+    used them: a hit without a dense score is marked as found by its words only)."""
+    dense = ("words only" if filling else "-") if hit.dense is None else f"{hit.dense:.3f}"
     header = f"{hit.rank:>2}. {hit.score:.3f}  {printable(hit.source)}"
     header += f"  ({printable(hit.location['label'])})" if hit.location.get("label") else ""
     header += f"  「{printable(hit.title)}」" if hit.title else ""

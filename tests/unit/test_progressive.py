@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import CALIBRATED_MODEL, DOCS, FAKE_MODEL, PADDED_MODEL, TESTS, write_files
 
-from hybridsearch import HybridIndex, IndexConfig, embedding, filling, writer
+from hybridsearch import HybridIndex, IndexConfig, SearchRequest, embedding, filling, writer
 from hybridsearch.backends.local import LocalBackend
 from hybridsearch.backends.local.generations import VECTOR_MASK
 from hybridsearch.cli import cli
@@ -167,6 +167,10 @@ def test_a_chunk_without_its_vector_competes_on_its_words_alone(many: Path, tmp_
                 else:
                     assert hit.dense is not None
         assert seen[True] and seen[False]
+        response = opened.respond(SearchRequest(QUERIES[0], k=20))
+        assert 0 < response.with_vectors < 1 and response.to_dict()["with_vectors"] == round(response.with_vectors, 4)
+    shown = CliRunner().invoke(cli, ["query", QUERIES[0], "--index", str(index), "-k", "20", "--show-weak"])
+    assert "of the index has its vectors so far" in shown.stderr and "dense words only" in shown.output
 
 
 @pytest.mark.usefixtures("small_batches")
