@@ -20,7 +20,7 @@ __all__ = ["ENCODE_RUN", "Embedded", "embed", "load_model", "model_texts", "run_
 #: of a text depends a little on the texts that share its batches (padding, bf16 kernels by batch shape), so
 #: every write encodes the same runs the same way: a fill (`filling.py`) of whole runs gives a one-phase
 #: write's vectors bit for bit. A run's vectors go straight into their places (float16 for sentences).
-ENCODE_RUN = 256
+ENCODE_RUN = 2048
 
 
 @dataclass(frozen=True)
