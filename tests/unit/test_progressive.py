@@ -72,6 +72,7 @@ def _same_vectors(index: Path, other: Path) -> None:
         assert one.sentences is not None and two.sentences is not None
         assert np.array_equal(one.sentences.starts, two.sentences.starts)
         assert np.array_equal(one.sentences.vectors, two.sentences.vectors)
+        assert one.manifest["counts"] == two.manifest["counts"]  # the sentences counted too
     finally:
         one.close()
         two.close()

@@ -189,7 +189,10 @@ class LocalWriter(PendingChanges):
         with new_generation(self.index_dir) as work:
             known = linked(old.path, work, kept)
             save_vectors(work, vectors, has_vector, old.config, sentences)
-            write_manifest(work, _carried(old.manifest), known)
+            carried = _carried(old.manifest)
+            if sentences is not None:  # the sentence rows the filled chunks brought
+                carried["counts"] = carried["counts"] | {"sentences": len(sentences)}
+            write_manifest(work, carried, known)
         self.unfilled = int(np.count_nonzero(~has_vector))
 
     def _sentences(self, old: LocalBackend | None, kept_rows: np.ndarray, dim: int) -> SentenceVectors:
