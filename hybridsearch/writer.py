@@ -79,7 +79,8 @@ class IndexReport:
         holds = f"{self.documents} documents in {self.chunks} chunks"
         state = (
             f"settings saved; index is up to date ({holds})" if self.retuned
-            else f"encoded {self.encoded} chunk(s){cached}, reused {self.reused}; index holds {holds}" if self.written
+            else f"encoded {self.encoded - self.unfilled} chunk(s){cached}, reused {self.reused}; index holds {holds}"
+            if self.written
             else f"index is up to date ({holds})"
         )  # fmt: skip
         state += f"; {self.unfilled} chunk(s) still without vectors (searchable by words)" if self.unfilled else ""
