@@ -105,8 +105,7 @@ def checked_entries(value: Any, where: str) -> list[str]:
 
 def restricted(where: Filter | None, principal: Principal | None) -> Filter:
     """`where` with the condition that the document is readable by `principal` (None: by everyone)."""
-    entries = principal.entries if principal is not None else (EVERYONE,)
-    condition = Condition(READERS_FIELD, "readable", entries)
+    condition = Condition(READERS_FIELD, "readable", _entries(principal))
     return Filter((*(where.conditions if where else ()), condition))
 
 
@@ -115,5 +114,10 @@ def can_read(metadata: Mapping[str, Any], principal: Principal | None) -> bool:
     readers = metadata.get(READERS_FIELD)
     if readers is None:
         return True
-    entries = principal.entries if principal is not None else (EVERYONE,)
+    entries = _entries(principal)
     return any(entry in entries for entry in (readers if isinstance(readers, list) else [readers]))
+
+
+def _entries(principal: Principal | None) -> tuple[str, ...]:
+    """The `readers` entries that open a document to `principal` (None: no one in particular)."""
+    return principal.entries if principal is not None else (EVERYONE,)

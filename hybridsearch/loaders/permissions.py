@@ -31,13 +31,12 @@ class PosixReaders:
     def __init__(self, root: Path, warn: Callable[[str], None]) -> None:
         self.root = Path(os.path.realpath(root))
         self.warn = warn
-        self._folders: dict[Path, os.stat_result] = {}
-        self._acl_folders: dict[Path, bool] = {}
+        self._folders: dict[Path, tuple[os.stat_result, bool]] = {}  # each folder's mode and whether it has an ACL
 
     def __call__(self, file: Path, status: os.stat_result) -> list[str]:
         real = Path(os.path.realpath(file))
-        folders = self._folders_to(real.parent)
-        if _has_acl(real) or self._acl_on_the_way(real.parent):
+        folders, acl = self._folders_to(real.parent)
+        if acl or _has_acl(real):
             self.warn(f"{file}: a POSIX ACL (getfacl) decides who may read it, which --acl posix does not read; "
                       "readable by its owner only (give its readers in hsearch.toml)")  # fmt: skip
             return [f"user:{_user_name(status.st_uid)}"]
@@ -53,26 +52,19 @@ class PosixReaders:
             found.append(f"user:{_user_name(status.st_uid)}")
         return found or [NOBODY]
 
-    def _folders_to(self, folder: Path) -> list[os.stat_result]:
-        """The modes of `folder` and each folder above it up to the root (not above)."""
-        found = []
-        for above in self._chain(folder):
-            if above not in self._folders:
-                self._folders[above] = above.stat()
-                self._acl_folders[above] = _has_acl(above)
-            found.append(self._folders[above])
-        return found
-
-    def _acl_on_the_way(self, folder: Path) -> bool:
-        return any(self._acl_folders.get(above, False) for above in self._chain(folder))
-
-    def _chain(self, folder: Path) -> list[Path]:
-        """`folder` and each folder above it up to the root (not above; only `folder` when it is outside)."""
-        chain = [folder]
-        while not (folder == self.root or folder.parent == folder or self.root not in folder.parents):
+    def _folders_to(self, folder: Path) -> tuple[list[os.stat_result], bool]:
+        """The modes of `folder` and each folder above it up to the root (not above; only `folder` when
+        it is outside), and whether any of them has a POSIX ACL."""
+        modes, acl = [], False
+        while True:
+            if folder not in self._folders:
+                self._folders[folder] = (folder.stat(), _has_acl(folder))
+            mode, has_acl = self._folders[folder]
+            modes.append(mode)
+            acl = acl or has_acl
+            if folder == self.root or folder.parent == folder or self.root not in folder.parents:
+                return modes, acl
             folder = folder.parent
-            chain.append(folder)
-        return chain
 
 
 _READ = (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)

@@ -88,7 +88,7 @@ class ServedIndexes:
         try:
             return index.get(id, principal=principal)
         except NotFoundError:
-            raise NotFoundError(f"Index {name or self.names[0]!r} has no chunk or document with id {id!r}.") from None
+            raise NotFoundError.of_id(repr(name or self.names[0]), id) from None
 
     def describe(self, name: str | None, principal: Principal | None = None) -> dict[str, Any]:
         """Index `name` as `principal` sees it: its manifest, its served name and the metadata fields of
