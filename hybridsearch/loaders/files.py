@@ -84,8 +84,6 @@ def iter_documents(
     for file, rules, root in _walk(paths, report, warn, skipped, ignore, configs):
         report.files += 1
         context = LoadContext(rules.loader_config(config), warn)
-        if rules.readers is None and config.private:
-            rules = replace(rules, readers=(NOBODY,))
         readers = posix.setdefault(root, PosixReaders(root, warn)) if config.acl is Acl.POSIX else None
         try:
             documents = _read_file(file, context, report, unchanged, rules, readers)
@@ -218,8 +216,8 @@ def _read_file(
     wrong_type = mismatch(data, suffix)
     if wrong_type:
         raise SkipFile(wrong_type)
-    if posix is not None and rules.readers is None:
-        rules = replace(rules, readers=tuple(posix(file, status)))
+    if rules.readers is None and (posix is not None or context.config.private):  # hsearch.toml first, then these
+        rules = replace(rules, readers=tuple(posix(file, status)) if posix is not None else (NOBODY,))
     # a file's identity: its bytes, and the rules it is read with, readers too (a change of those re-reads it)
     abs_path, digest = os.path.realpath(file), hashlib.sha256(data + rules.key.encode()).hexdigest()
     if unchanged is not None and unchanged(abs_path, digest):

@@ -134,7 +134,7 @@ def test_posix_readers_follow_owner_group_mode_and_folders(tmp_path: Path) -> No
     share.chmod(0o755)
     me = pwd.getpwuid(os.getuid()).pw_name
     group = grp.getgrgid((share / "group.md").stat().st_gid).gr_name
-    config = IndexConfig(loader=LoaderConfig(acl="posix"))
+    config = IndexConfig(loader=LoaderConfig(acl="posix", private=True))  # --private: only where no rule says
     with HybridIndex.build(share, tmp_path / "index", model=FAKE_MODEL, config=config) as index:
         hits = index.search("給与", k=10, alpha=0, principal=Principal(me, groups=[group]))
         readers = {hit.path.rsplit("/", 1)[-1]: hit.metadata["readers"] for hit in hits}
