@@ -104,7 +104,8 @@ def query(
         return
     if response.cut:
         say(f"Note: the query was cut to fit ({', '.join(f'{n} {what}' for what, n in response.cut.items())}).")
-    if response.with_vectors < 1 and response.alpha > 0:
+    filling = response.with_vectors < 1 and response.alpha > 0  # hits may have come from their words alone
+    if filling:
         say(f"Note: {response.with_vectors:.0%} of the index has its vectors so far; a hit marked 'words only' "
             "was found by its words alone.")  # fmt: skip
     if not response.hits:
@@ -113,7 +114,6 @@ def query(
         say(f"{NO_GOOD_MATCH}（確信度 {response.threshold:g} 以上の結果はありません）")
         if not show_weak:
             say("弱い一致も見るには --show-weak を付けてください。")
-    filling = response.with_vectors < 1 and response.alpha > 0
     for hit in response.strong:
         click.echo(_format_hit(hit, filling))
     if show_weak and response.weak:
